@@ -1,0 +1,74 @@
+"""Containers shared by all dataset loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from al4ml.oracle import SimulatedOracle
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset is: class names, image geometry and task type (MedMNIST vocabulary)."""
+
+    name: str
+    classes: tuple[str, ...]
+    channels: int
+    size: tuple[int, int]
+    task: str = "multi-class"
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+
+@dataclass(frozen=True)
+class LabeledSplit:
+    """An evaluation split: ``images`` uint8 ``[N, C, H, W]``, ``labels`` int64 ``[N]``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+class ActiveDataset:
+    """A pool of unlabeled images plus labeled ``val`` and ``test`` splits.
+
+    The pool labels are held only until :meth:`make_oracle` hands them to the oracle; after
+    that the dataset has none, so no other code path can read them.
+
+    Args:
+        info: Dataset metadata.
+        pool_images: uint8 ``[N, C, H, W]``.
+        pool_labels: int64 ``[N]`` (given to the oracle).
+        val: Validation split.
+        test: Test split.
+    """
+
+    def __init__(self, info: DatasetInfo, pool_images: torch.Tensor, pool_labels: torch.Tensor,
+                 val: LabeledSplit, test: LabeledSplit) -> None:
+        for split, images in (("pool", pool_images), ("val", val.images), ("test", test.images)):
+            if images.dtype != torch.uint8 or images.ndim != 4:
+                raise ValueError(f"{split} images must be uint8 [N, C, H, W], got "
+                                 f"{images.dtype} {tuple(images.shape)}")
+        if len(pool_images) != len(pool_labels):
+            raise ValueError("pool images and labels differ in length")
+        self.info = info
+        self.pool_images = pool_images
+        self.val = val
+        self.test = test
+        self._pool_labels: torch.Tensor | None = pool_labels.to(torch.int64)
+
+    @property
+    def pool_size(self) -> int:
+        """Number of pool items."""
+        return len(self.pool_images)
+
+    def make_oracle(self) -> SimulatedOracle:
+        """Hand the pool labels to a new oracle; callable once per dataset object."""
+        if self._pool_labels is None:
+            raise RuntimeError("the pool labels were already handed to an oracle")
+        labels, self._pool_labels = self._pool_labels, None
+        return SimulatedOracle(labels)

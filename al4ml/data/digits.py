@@ -1,0 +1,30 @@
+"""scikit-learn's handwritten digits: real 8x8 images, bundled with sklearn (no download)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from torchvision.transforms.v2 import functional as F
+
+from al4ml.data import register_dataset
+from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
+
+
+@register_dataset("digits")
+def digits(root: Path | None, size: int = 28) -> ActiveDataset:
+    """scikit-learn digits (1,797 images, 10 classes), upscaled to size x size, offline."""
+    bunch = load_digits()
+    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
+    x = torch.from_numpy(images).unsqueeze(1)
+    x = F.resize(x, [size, size], antialias=True)
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    idx = np.arange(len(y))
+    pool_idx, rest = train_test_split(idx, test_size=0.3, stratify=y, random_state=0)
+    val_idx, test_idx = train_test_split(rest, test_size=2 / 3, stratify=y[rest], random_state=0)
+    info = DatasetInfo("digits", tuple(str(c) for c in range(10)), 1, (size, size))
+    return ActiveDataset(info, x[pool_idx], y[pool_idx],
+                         LabeledSplit(x[val_idx], y[val_idx]), LabeledSplit(x[test_idx], y[test_idx]))

@@ -1,0 +1,19 @@
+"""Errors that reach the user as one line (the CLI prints them and exits with code 2)."""
+
+from __future__ import annotations
+
+
+class Al4mlError(Exception):
+    """Base class of user-facing errors: the message is a complete, single-line explanation."""
+
+
+class ConfigError(Al4mlError):
+    """A config key or value is unknown or invalid."""
+
+
+class DataError(Al4mlError):
+    """A dataset cannot be loaded (missing file, bad layout)."""
+
+
+class OracleError(Al4mlError):
+    """The oracle was asked for a label it must not give (repeat, out of range)."""

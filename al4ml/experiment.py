@@ -1,0 +1,69 @@
+"""Wires one experiment together: config -> data -> loop, observed by MLflow and a progress bar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from al4ml.config import ExperimentConfig
+from al4ml.data import ActiveDataset, create_dataset
+from al4ml.loop import ActiveLearningLoop, LoopState, Observer
+from al4ml.progress import RichProgress
+from al4ml.tracking import MlflowTracker, get_client, load_state
+from al4ml.train import resolve_device
+
+
+@dataclass
+class ExperimentResult:
+    """A finished experiment: its MLflow run id and final loop state."""
+
+    run_id: str
+    state: LoopState
+
+
+def load_dataset(cfg: ExperimentConfig) -> ActiveDataset:
+    """The dataset a config names."""
+    return create_dataset(cfg.dataset.name, cfg.dataset.root, **cfg.dataset.options)
+
+
+def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
+                   dataset: ActiveDataset | None = None, resume_run_id: str | None = None,
+                   parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None,
+                   progress: bool = True, console: Console | None = None) -> ExperimentResult:
+    """Run (or resume) one active-learning experiment, logged as one MLflow run.
+
+    Everything that can fail on bad input (device, data, augmentation) is checked before
+    the MLflow run is created. A failure mid-run marks the run FAILED; its logged rounds and
+    saved state stay, and ``resume_run_id`` continues it.
+
+    Args:
+        cfg: Validated config.
+        tracking_uri: MLflow store (default ``$MLFLOW_TRACKING_URI`` or ``sqlite:///mlruns.db``).
+        dataset: Use this dataset instead of loading the one ``cfg`` names (tests).
+        resume_run_id: Continue this run from its last saved state.
+        parent_run_id: Nest the run under this MLflow run (grids).
+        extra_tags: More MLflow tags.
+        progress: Show a rich progress display.
+        console: Console for the progress display.
+    """
+    device = resolve_device(cfg.device)
+    dataset = dataset if dataset is not None else load_dataset(cfg)
+    loop = ActiveLearningLoop(cfg, dataset, device)
+    client = get_client(tracking_uri)
+    state = load_state(client, resume_run_id) if resume_run_id else None
+    tracker = MlflowTracker(client, cfg, run_id=resume_run_id, parent_run_id=parent_run_id,
+                            extra_tags=extra_tags)
+    observers: tuple[Observer, ...] = (tracker,)
+    try:
+        if progress:
+            with RichProgress(console) as bar:
+                loop.observers = (*observers, bar)
+                _, state = loop.run(state)
+        else:
+            loop.observers = observers
+            _, state = loop.run(state)
+    except BaseException:
+        tracker.fail()
+        raise
+    return ExperimentResult(tracker.run_id, state)

@@ -1,0 +1,95 @@
+"""Query strategies: pure functions from pool tensors to the indices to label next.
+
+A strategy is a plain function filed with ``@register_strategy(needs=(...))``. It is called
+with keyword arguments only: ``k`` (how many to pick), ``generator`` (seeded, for ties and
+randomness), one tensor per name in ``needs`` — all rows are *unlabeled* pool items —
+and its own options from ``query.params``. It returns int64 ``[k]`` row indices into those
+tensors, and the score each picked item had (NaN where a strategy has no score), as modAL's
+selectors return indices and values. Strategies never see labels, MLflow, files or the
+oracle; the loop computes exactly the inputs a strategy declares (see :data:`INPUTS`), so
+the loop has no per-strategy code.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from al4ml.registry import Entry, Registry
+
+INPUTS: dict[str, str] = {
+    "n": "int: number of unlabeled pool items",
+    "probs": "float [N, C]: softmax probabilities of the unlabeled pool",
+    "embeddings": "float [N, D]: penultimate embeddings of the unlabeled pool",
+}
+"""Inputs the loop can supply to a strategy, by name."""
+
+STRATEGIES: Registry = Registry("strategy")
+
+
+def register_strategy(name: str | None = None, needs: tuple[str, ...] = ("probs",)
+                      ) -> Callable[[Callable[..., Selection]], Callable[..., Selection]]:
+    """File a strategy that takes ``k``, ``generator`` and the tensors named in ``needs``."""
+    unknown = [n for n in needs if n not in INPUTS]
+    if unknown:
+        raise ValueError(f"unknown strategy inputs {unknown}; known: {list(INPUTS)}")
+    return STRATEGIES.register(name, needs=tuple(needs))
+
+
+def strategy_options(entry: Entry) -> list[str]:
+    """The user options of a strategy: its keyword parameters beyond k, generator and inputs."""
+    reserved = {"k", "generator", *entry.meta["needs"]}
+    return [p for p in inspect.signature(entry.fn).parameters if p not in reserved]
+
+
+Selection = tuple[torch.Tensor, torch.Tensor]
+"""``(indices [k] int64, scores [k] float)`` as returned by every strategy."""
+
+
+def select_topk(scores: torch.Tensor, k: int, generator: torch.Generator) -> Selection:
+    """The ``k`` highest ``scores`` ``[N]`` and their scores; ties broken by a seeded shuffle.
+
+    The one selection every score-based strategy shares: a random permutation (from
+    ``generator``) followed by a stable descending sort, so equal scores come out in a
+    seeded random order rather than by position.
+    """
+    k = min(k, len(scores))
+    perm = torch.randperm(len(scores), generator=generator, device=generator.device)
+    perm = perm.to(scores.device)
+    order = torch.argsort(scores[perm], descending=True, stable=True)
+    idx = perm[order[:k]]
+    return idx, scores[idx]
+
+
+def create_strategy(name: str) -> Entry:
+    """The registry entry (function and declared inputs) of strategy ``name``."""
+    return STRATEGIES.get(name)
+
+
+def run_strategy(name: str, k: int, generator: torch.Generator,
+                 inputs: dict[str, Callable[[], Any]], params: dict[str, Any] | None = None
+                 ) -> Selection:
+    """Call strategy ``name``, computing only the inputs it declares.
+
+    Args:
+        name: Registered strategy.
+        k: Number of items to pick.
+        generator: Seeded generator.
+        inputs: Lazily computed inputs by name (see :data:`INPUTS`).
+        params: The strategy's options.
+
+    Returns:
+        int64 ``[k]`` unique row indices into the unlabeled pool and their scores.
+    """
+    entry = STRATEGIES.get(name)
+    kwargs = {need: inputs[need]() for need in entry.meta["needs"]}
+    return entry.fn(k=k, generator=generator, **kwargs, **(params or {}))
+
+
+from al4ml.query import uncertainty  # noqa: E402,F401  (fill the registry)
+
+__all__ = ["INPUTS", "STRATEGIES", "Selection", "create_strategy", "register_strategy", "run_strategy",
+           "select_topk", "strategy_options"]

@@ -1,0 +1,163 @@
+"""MLflow tracking: one run per experiment, one metric point per round (step = labels).
+
+Tracking only observes the loop. It goes through :class:`mlflow.MlflowClient` (no global
+active run), so several experiments in one process or in parallel processes never share
+state. Artifacts: the resolved config, a CSV of every query, the loop state after each
+round (for ``al4ml run --resume``) and the final model weights.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import torch
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+import al4ml
+from al4ml.config import ExperimentConfig
+from al4ml.data import ActiveDataset
+from al4ml.loop import LoopState, Observer, RoundRecord
+from al4ml.models import Classifier
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
+STATE_ARTIFACT = "state/loop_state.pt"
+QUERIES_ARTIFACT = "queries.csv"
+CONFIG_ARTIFACT = "config.yaml"
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """``uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlruns.db`` in the cwd."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def artifact_root(uri: str) -> str | None:
+    """Artifacts of a ``sqlite:///dir/x.db`` store go to ``dir/mlartifacts`` (beside the db)."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
+        return (db.parent / "mlartifacts").as_uri()
+    return None
+
+
+def get_client(uri: str | None = None) -> MlflowClient:
+    """A client for the resolved tracking URI."""
+    return MlflowClient(tracking_uri=resolve_tracking_uri(uri))
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    """Id of experiment ``name``, created (with artifacts beside a sqlite db) if missing."""
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri))
+
+
+def run_tags(cfg: ExperimentConfig) -> dict[str, str]:
+    """The tags that make runs filterable in the MLflow UI."""
+    return {"dataset": cfg.dataset.name if cfg.dataset.name != "medmnist"
+            else str(cfg.dataset.options.get("flag", "medmnist")),
+            "model": cfg.model.name, "strategy": cfg.query.strategy,
+            "augmentation": cfg.augmentation.name, "seed": str(cfg.seed),
+            "al4ml_version": al4ml.__version__}
+
+
+class MlflowTracker(Observer):
+    """Logs an active-learning run to MLflow.
+
+    Args:
+        client: MLflow client for the target store.
+        cfg: The resolved config (logged as params and as ``config.yaml``).
+        run_id: Continue this run (resume) instead of creating a new one.
+        parent_run_id: Nest the new run under this one (grids).
+        extra_tags: More tags for the run.
+    """
+
+    def __init__(self, client: MlflowClient, cfg: ExperimentConfig, run_id: str | None = None,
+                 parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None
+                 ) -> None:
+        self.client = client
+        self.cfg = cfg
+        tags = {**run_tags(cfg), **(extra_tags or {})}
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        if run_id is None:
+            exp = experiment_id(client, cfg.name)
+            run = client.create_run(exp, tags=tags, run_name=self._run_name())
+            self.run_id = run.info.run_id
+            params = [Param(k, v[:6000]) for k, v in cfg.flat().items()]
+            for i in range(0, len(params), 100):
+                client.log_batch(self.run_id, params=params[i:i + 100])
+            client.log_text(self.run_id, cfg.to_yaml(), CONFIG_ARTIFACT)
+        else:
+            self.run_id = run_id
+            client.update_run(run_id, status="RUNNING")
+        self._rows: list[tuple[int, int, int, float]] = []
+
+    def _run_name(self) -> str:
+        c = self.cfg
+        return f"{c.query.strategy}-{c.augmentation.name}-s{c.seed}"
+
+    def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
+        """Record dataset facts; rebuild the query log on resume."""
+        self.client.log_batch(self.run_id, tags=[
+            RunTag("pool_size", str(dataset.pool_size)),
+            RunTag("num_classes", str(dataset.info.num_classes))])
+        self._rows = [row for r in state.history for row in self._query_rows(r)]
+
+    def on_round(self, record: RoundRecord, state: LoopState) -> None:
+        """Log the round's metrics at step = labels, the query CSV and a state snapshot."""
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, record.n_labeled) for k, v in record.metrics.items()]
+        self.client.log_batch(self.run_id, metrics=metrics)
+        self._rows += self._query_rows(record)
+        self.client.log_text(self.run_id, self.queries_csv(), QUERIES_ARTIFACT)
+        self._log_file(state.to_dict(), STATE_ARTIFACT)
+
+    @staticmethod
+    def _query_rows(record: RoundRecord) -> list[tuple[int, int, int, float]]:
+        return [(record.round, record.n_labeled, i, s)
+                for i, s in zip(record.queried, record.scores, strict=True)]
+
+    def queries_csv(self) -> str:
+        """Every query so far: ``round,n_labeled,pool_index,score``.
+
+        ``round`` is the round whose model picked the item, ``n_labeled`` the labels that
+        model was trained on, ``score`` the strategy's score (empty for random).
+        """
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["round", "n_labeled", "pool_index", "score"])
+        writer.writerows(self._rows)
+        return buf.getvalue()
+
+    def _log_file(self, obj: Any, artifact_path: str) -> None:
+        folder, name = os.path.split(artifact_path)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            torch.save(obj, path)
+            self.client.log_artifact(self.run_id, str(path), folder or None)
+
+    def on_finish(self, model: Classifier, state: LoopState) -> None:
+        """Log the final weights and close the run as FINISHED."""
+        self._log_file({k: v.detach().cpu() for k, v in model.state_dict().items()},
+                       "model/model_state_dict.pt")
+        self.client.set_terminated(self.run_id, "FINISHED")
+
+    def fail(self) -> None:
+        """Mark the run FAILED (what it logged so far stays, and it can be resumed)."""
+        self.client.set_terminated(self.run_id, "FAILED")
+
+
+def load_state(client: MlflowClient, run_id: str) -> LoopState:
+    """The last loop state a run saved (to resume it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=STATE_ARTIFACT,
+                                                   dst_path=tmp, tracking_uri=client.tracking_uri)
+        return LoopState.from_dict(torch.load(path, weights_only=False))
