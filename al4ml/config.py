@@ -211,7 +211,8 @@ def _one_line(err: ValidationError) -> str:
         valid = ", ".join(parent.model_fields) if parent else "?"
         return f"unknown config key {where!r}; valid keys here: {valid}"
     msg = first["msg"].removeprefix("Value error, ")
-    return f"{where}: {msg} (got {first.get('input')!r})"
+    got = first.get("input")
+    return f"{where}: {msg}" + ("" if isinstance(got, dict) else f" (got {got!r})")
 
 
 def build_config(tree: dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:

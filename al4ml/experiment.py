@@ -30,7 +30,8 @@ def load_dataset(cfg: ExperimentConfig) -> ActiveDataset:
 def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
                    dataset: ActiveDataset | None = None, resume_run_id: str | None = None,
                    parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None,
-                   progress: bool = True, console: Console | None = None) -> ExperimentResult:
+                   progress: bool = True, console: Console | None = None,
+                   observers: tuple[Observer, ...] = ()) -> ExperimentResult:
     """Run (or resume) one active-learning experiment, logged as one MLflow run.
 
     Everything that can fail on bad input (device, data, augmentation) is checked before
@@ -46,6 +47,7 @@ def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
         extra_tags: More MLflow tags.
         progress: Show a rich progress display.
         console: Console for the progress display.
+        observers: More observers of the loop (after the MLflow tracker).
     """
     device = resolve_device(cfg.device)
     dataset = dataset if dataset is not None else load_dataset(cfg)
@@ -54,7 +56,7 @@ def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
     state = load_state(client, resume_run_id) if resume_run_id else None
     tracker = MlflowTracker(client, cfg, run_id=resume_run_id, parent_run_id=parent_run_id,
                             extra_tags=extra_tags)
-    observers: tuple[Observer, ...] = (tracker,)
+    observers = (tracker, *observers)
     try:
         if progress:
             with RichProgress(console) as bar:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -21,7 +22,9 @@ def _read_split(folder: Path, classes: list[str], size: int, mode: ImageReadMode
     for label, name in enumerate(classes):
         files = sorted(p for p in (folder / name).glob("*") if p.suffix.lower() in EXTENSIONS)
         for path in files:
-            img = decode_image(str(path), mode=mode)
+            with warnings.catch_warnings():  # torchvision >= 0.29 points to torchcodec
+                warnings.simplefilter("ignore", DeprecationWarning)
+                img = decode_image(str(path), mode=mode)
             images.append(F.resize(img, [size, size], antialias=True))
             labels.append(label)
     if not images:

@@ -1,0 +1,60 @@
+"""Shared fixtures: real data paths, small configs, a temporary MLflow store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from al4ml.config import ExperimentConfig, build_config
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The folder holding the real breastmnist.npz; skips when ../shared is absent."""
+    if not (SHARED_DATA / "breastmnist.npz").is_file():
+        pytest.skip(f"real MedMNIST file not available: {SHARED_DATA / 'breastmnist.npz'} "
+                    "(../shared is not beside this checkout)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path) -> str:
+    """A fresh sqlite MLflow store in a temp dir."""
+    return f"sqlite:///{tmp_path / 'mlruns.db'}"
+
+
+def tiny_config(**overrides: object) -> ExperimentConfig:
+    """A digits config that runs a few rounds in a couple of seconds on CPU."""
+    tree = {
+        "name": "test", "seed": 0, "device": "cpu",
+        "dataset": {"name": "digits"},
+        "model": {"name": "tiny_cnn", "options": {"width": 8}},
+        "training": {"epochs": 3, "batch_size": 32, "lr": 0.003},
+        "augmentation": {"name": "none"},
+        "query": {"strategy": "entropy"},
+        "budget": {"initial": 10, "per_round": 10, "total": 40},
+    }
+    return build_config(tree, [f"{k}={v}" for k, v in overrides.items()])
+
+
+@pytest.fixture
+def tiny_cfg() -> ExperimentConfig:
+    """See :func:`tiny_config`."""
+    return tiny_config()
+
+
+def write_medmnist_npz(path: Path, n: tuple[int, int, int] = (40, 10, 12), channels: int = 1,
+                       classes: int = 2, seed: int = 0) -> None:
+    """Write a small .npz in the official MedMNIST layout (uint8 images, [N, 1] labels)."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, count in zip(("train", "val", "test"), n, strict=True):
+        shape = (count, 28, 28) if channels == 1 else (count, 28, 28, 3)
+        arrays[f"{split}_images"] = rng.integers(0, 256, shape, dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(count) % classes).reshape(-1, 1).astype(np.uint8)
+    np.savez(path, **arrays)

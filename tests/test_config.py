@@ -1,0 +1,80 @@
+from pathlib import Path
+
+import pytest
+
+from al4ml.config import ExperimentConfig, apply_override, build_config, load_config
+from al4ml.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "experiments").glob("*.yaml")))
+def test_shipped_experiments_validate(path):
+    if "grid" in path.name:
+        pytest.skip("grid files are validated by the grid tests")
+    cfg = load_config(path)
+    assert isinstance(cfg, ExperimentConfig)
+
+
+def test_defaults_follow_the_seed_study():
+    t = ExperimentConfig().training
+    assert (t.lr, t.milestones, t.gamma, t.batch_size, t.epochs) == (1e-3, [0.5, 0.75], 0.1, 128, 100)
+
+
+def test_overrides_parse_yaml_values():
+    cfg = build_config({}, ["budget.total=60", "training.lr=0.01", "augmentation.params.n=3",
+                            "augmentation.name=randaugment", "device=cpu"])
+    assert cfg.budget.total == 60 and cfg.training.lr == 0.01
+    assert cfg.augmentation.params == {"n": 3} and cfg.device == "cpu"
+
+
+def test_unknown_key_names_key_and_valid_keys():
+    with pytest.raises(ConfigError) as e:
+        build_config({"training": {"epocs": 3}})
+    msg = str(e.value)
+    assert "training.epocs" in msg and "epochs" in msg and "batch_size" in msg
+    assert "\n" not in msg
+
+
+def test_unknown_top_level_key():
+    with pytest.raises(ConfigError, match="unknown config key 'budgets'.*budget"):
+        build_config({"budgets": {}})
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["query.strategy=entropyy"], "unknown strategy 'entropyy'; choose from:"),
+    (["augmentation.name=cutmix"], "unknown augmentation 'cutmix'; choose from:"),
+    (["model.name=vgg"], "unknown model 'vgg'; choose from:"),
+    (["dataset.name=cifar"], "unknown dataset 'cifar'; choose from:"),
+    (["device=tpu"], "device"),
+    (["training.epochs=0"], "training.epochs"),
+    (["budget.total=5", "budget.initial=10"], "total (5) must be >= initial (10)"),
+    (["augmentation.name=trivialaugment", "augmentation.params.spaec=wide"],
+     "unknown option 'spaec' for augmentation 'trivialaugment'; valid options: space, fill"),
+    (["model.options.depth=3"], "unknown option 'depth' for model 'tiny_cnn'"),
+    (["query.params.beta=1"], "unknown option 'beta' for strategy 'entropy'"),
+])
+def test_bad_values_are_one_line_naming_the_value(overrides, fragment):
+    with pytest.raises(ConfigError) as e:
+        build_config({}, overrides)
+    assert fragment in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_override_needs_equals_sign():
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_override({}, "budget.total")
+
+
+def test_flat_params_and_yaml_roundtrip(tmp_path):
+    cfg = build_config({"augmentation": {"name": "randaugment", "params": {"n": 2, "m": 30}}})
+    flat = cfg.flat()
+    assert flat["augmentation.params.n"] == "2" and flat["budget.total"] == "200"
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.to_yaml())
+    assert load_config(path) == cfg
+
+
+def test_missing_config_file():
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config("/nonexistent/x.yaml")

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+from conftest import write_medmnist_npz
+from torchvision.io import write_png
+
+from al4ml.data import DATASETS, create_dataset
+from al4ml.errors import ConfigError, DataError
+
+
+def test_digits_is_real_uint8_28px_with_stratified_fixed_splits():
+    ds = create_dataset("digits")
+    again = create_dataset("digits")
+    assert ds.pool_images.dtype == torch.uint8 and ds.pool_images.shape[1:] == (1, 28, 28)
+    assert ds.pool_size + len(ds.val.labels) + len(ds.test.labels) == 1797
+    assert torch.equal(ds.test.labels, again.test.labels)
+    counts = torch.bincount(ds.test.labels, minlength=10)
+    assert counts.min() >= 30  # every digit present in test
+    assert ds.info.num_classes == 10 and ds.info.channels == 1
+    assert int(ds.pool_images.max()) > 200
+
+
+def test_pool_labels_leave_the_dataset_with_the_oracle():
+    ds = create_dataset("digits")
+    oracle = ds.make_oracle()
+    assert oracle.pool_size == ds.pool_size
+    with pytest.raises(RuntimeError, match="already handed"):
+        ds.make_oracle()
+    assert ds._pool_labels is None
+
+
+def test_medmnist_reads_the_real_breastmnist_file(shared_data):
+    ds = create_dataset("medmnist", shared_data, flag="breastmnist")
+    assert ds.pool_images.shape == (546, 1, 28, 28) and ds.pool_images.dtype == torch.uint8
+    assert (len(ds.val.labels), len(ds.test.labels)) == (78, 156)
+    assert torch.bincount(ds.test.labels).tolist() == [42, 114]
+    assert ds.info.task == "binary-class" and ds.info.num_classes == 2
+    assert ds.info.classes[0] == "malignant"
+    assert torch.bincount(ds.make_oracle().label(torch.arange(546))).tolist() == [147, 399]
+
+
+def test_medmnist_reads_a_written_rgb_file(tmp_path):
+    write_medmnist_npz(tmp_path / "pathmnist.npz", channels=3, classes=9)
+    ds = create_dataset("medmnist", tmp_path, flag="pathmnist")
+    assert ds.pool_images.shape == (40, 3, 28, 28)
+    assert ds.info.num_classes == 9 and ds.info.task == "multi-class"
+    raw = np.load(tmp_path / "pathmnist.npz")
+    assert np.array_equal(ds.val.images.permute(0, 2, 3, 1).numpy(), raw["val_images"])
+
+
+def test_medmnist_missing_file_names_the_expected_path(tmp_path):
+    with pytest.raises(DataError) as e:
+        create_dataset("medmnist", tmp_path, flag="dermamnist")
+    assert str(tmp_path / "dermamnist.npz") in str(e.value) and "zenodo" in str(e.value)
+
+
+def test_medmnist_unknown_flag_lists_the_2d_flags(tmp_path):
+    with pytest.raises(ConfigError, match="unknown MedMNIST flag 'brestmnist'.*breastmnist"):
+        create_dataset("medmnist", tmp_path, flag="brestmnist")
+    with pytest.raises(ConfigError, match="multi-label"):
+        create_dataset("medmnist", tmp_path, flag="chestmnist")
+
+
+def test_imagefolder_reads_class_folders(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 4), ("val", 2), ("test", 2)):
+        for cls in ("adenocarcinoma", "benign"):
+            folder = tmp_path / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                img = torch.randint(0, 256, (3, 40, 50), dtype=torch.uint8, generator=g)
+                write_png(img, str(folder / f"{i}.png"))
+    ds = create_dataset("imagefolder", tmp_path, size=32)
+    assert ds.pool_images.shape == (8, 3, 32, 32)
+    assert ds.info.classes == ("adenocarcinoma", "benign")
+    assert ds.test.labels.tolist() == [0, 0, 1, 1]
+    gray = create_dataset("imagefolder", tmp_path, size=16, channels=1)
+    assert gray.val.images.shape == (4, 1, 16, 16)
+
+
+def test_imagefolder_missing_tree(tmp_path):
+    with pytest.raises(DataError, match="train"):
+        create_dataset("imagefolder", tmp_path)
+
+
+def test_every_dataset_is_described():
+    assert {"digits", "medmnist", "imagefolder"} <= set(DATASETS.names())
+    assert all(e.description for e in DATASETS.entries())

@@ -1,0 +1,42 @@
+import pytest
+from conftest import tiny_config
+
+from al4ml.experiment import run_experiment
+from al4ml.loop import Observer
+from al4ml.tracking import get_client
+
+TIMINGS = ("train_seconds", "query_seconds")
+
+
+class CrashAfter(Observer):
+    """Raises after a given round, like a process killed mid-run."""
+
+    def __init__(self, round_: int) -> None:
+        self.round = round_
+
+    def on_round(self, record, state):
+        if record.round == self.round:
+            raise RuntimeError("simulated crash")
+
+
+def metric_values(client, run_id, name):
+    return [(m.step, m.value) for m in client.get_metric_history(run_id, name)]
+
+
+def test_resume_after_a_crash_continues_the_same_trajectory(tracking_uri):
+    cfg = tiny_config()
+    full = run_experiment(cfg, tracking_uri, progress=False)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_experiment(cfg, tracking_uri, progress=False, observers=(CrashAfter(1),))
+    client = get_client(tracking_uri)
+    crashed = [r for r in client.search_runs([client.get_experiment_by_name("test").experiment_id])
+               if r.info.status == "FAILED"]
+    assert len(crashed) == 1
+    run_id = crashed[0].info.run_id
+    assert [s for s, _ in metric_values(client, run_id, "test_accuracy")] == [10, 20]
+    resumed = run_experiment(cfg, tracking_uri, progress=False, resume_run_id=run_id)
+    assert resumed.run_id == run_id
+    assert client.get_run(run_id).info.status == "FINISHED"
+    for name in ("test_accuracy", "val_loss", "train_loss", "n_labeled"):
+        assert metric_values(client, run_id, name) == metric_values(client, full.run_id, name)
+    assert [r.queried for r in resumed.state.history] == [r.queried for r in full.state.history]

@@ -1,0 +1,128 @@
+import pytest
+import torch
+from conftest import tiny_config
+
+from al4ml.data import ActiveDataset, LabeledSplit, create_dataset
+from al4ml.loop import ActiveLearningLoop, LoopState, derive_seed
+from al4ml.query.uncertainty import entropy_scores
+from al4ml.train import predict
+
+CPU = torch.device("cpu")
+TIMINGS = ("train_seconds", "query_seconds")
+
+
+def curve(state: LoopState) -> list:
+    return [(r.n_labeled, {k: v for k, v in r.metrics.items() if k not in TIMINGS}, r.queried)
+            for r in state.history]
+
+
+def run(cfg, dataset=None):
+    dataset = dataset or create_dataset("digits")
+    return ActiveLearningLoop(cfg, dataset, CPU).run()
+
+
+def test_rounds_budget_and_state_bookkeeping(tiny_cfg):
+    model, state = run(tiny_cfg)
+    assert [r.n_labeled for r in state.history] == [10, 20, 30, 40]
+    assert state.n_labeled == 40
+    assert torch.bincount(state.labeled_round[state.labeled_mask]).tolist() == [10, 10, 10, 10]
+    queried = [i for r in state.history for i in r.queried]
+    assert len(queried) == len(set(queried)) == 30
+    assert state.history[-1].queried == []
+    for r in state.history[:-1]:
+        assert (state.labeled_round[r.queried] == r.round + 1).all()
+    assert (state.labels[~state.labeled_mask] == -1).all()
+
+
+def test_same_seed_same_history_on_cpu(tiny_cfg):
+    _, a = run(tiny_cfg)
+    _, b = run(tiny_cfg)
+    assert curve(a) == curve(b)
+    _, c = run(tiny_config(seed=1))
+    assert curve(a) != curve(c)
+
+
+def test_unqueried_pool_labels_never_influence_the_run():
+    cfg = tiny_config()
+    _, first = run(cfg)
+    base = create_dataset("digits")
+    labels = base.make_oracle().label(torch.arange(base.pool_size))
+    never = ~first.labeled_mask
+    changed = labels.clone()
+    changed[never] = (labels[never] + 1 + torch.arange(int(never.sum())) % 9) % 10
+    assert (changed[never] != labels[never]).all()
+    tampered = ActiveDataset(base.info, base.pool_images, changed, base.val, base.test)
+    _, second = run(cfg, tampered)
+    assert curve(first) == curve(second)
+    assert torch.equal(second.labeled_mask, first.labeled_mask)
+
+
+def test_labels_of_queried_items_do_matter():
+    # The converse check: the run does react to labels it was given (the test above can fail).
+    cfg = tiny_config()
+    _, first = run(cfg)
+    base = create_dataset("digits")
+    labels = base.make_oracle().label(torch.arange(base.pool_size))
+    changed = (labels + 1) % 10
+    flipped = ActiveDataset(base.info, base.pool_images, changed, base.val, base.test)
+    _, second = run(cfg, flipped)
+    assert curve(first) != curve(second)
+
+
+def test_pool_scoring_uses_unaugmented_images():
+    cfg = tiny_config(**{"augmentation.name": "trivialaugment", "query.strategy": "entropy",
+                         "training.epochs": 20, "budget.initial": 60,
+                         "budget.total": 100})
+    ds = create_dataset("digits")
+    pool = ds.pool_images.clone()
+    loop = ActiveLearningLoop(cfg, ds, CPU)
+    calls = []
+    policy = loop.augment
+
+    def recording(x, generator):
+        calls.append(len(x))
+        return policy(x, generator)
+
+    loop.augment = recording
+    state = loop.initial_state()
+    model, _, _ = loop.train_round(state, 0)
+    n_training_calls = len(calls)
+    assert n_training_calls > 0
+    picked, scores = loop.query(model, state, 0, 10)
+    assert len(calls) == n_training_calls  # scoring never called the augmentation
+    unlabeled = torch.nonzero(~state.labeled_mask).flatten()
+    plain = entropy_scores(predict(model, pool[unlabeled], CPU).probs)
+    expected = plain.topk(10).values
+    assert torch.allclose(scores.sort(descending=True).values, expected, atol=1e-6)
+    # Scores of augmented images differ, so the comparison above can tell them apart.
+    views = policy(pool[unlabeled], torch.Generator().manual_seed(0))
+    augmented = entropy_scores(predict(model, views, CPU).probs)
+    assert (augmented - plain).abs().max() > 0.05
+
+
+def test_digits_run_with_trivialaugment_end_to_end():
+    cfg = tiny_config(**{"augmentation.name": "trivialaugment"})
+    _, state = run(cfg)
+    assert [r.n_labeled for r in state.history] == [10, 20, 30, 40]
+
+
+def test_budget_larger_than_pool_stops_at_the_pool():
+    small = create_dataset("digits")
+    idx = torch.arange(25)
+    labels = small.make_oracle().label(idx)
+    ds = ActiveDataset(small.info, small.pool_images[idx], labels,
+                       LabeledSplit(small.val.images, small.val.labels), small.test)
+    _, state = run(tiny_config(**{"budget.total": 100}), ds)
+    assert [r.n_labeled for r in state.history] == [10, 20, 25]
+
+
+def test_seed_streams_differ_by_round_and_purpose():
+    seeds = {derive_seed(0, r, p) for r in range(5) for p in ("init", "train", "query")}
+    assert len(seeds) == 15
+    assert derive_seed(3, 2, "train") == derive_seed(3, 2, "train")
+
+
+@pytest.mark.parametrize("strategy", ["random", "margin", "least_confidence"])
+def test_other_strategies_run_the_cycle(strategy):
+    _, state = run(tiny_config(**{"query.strategy": strategy, "budget.total": 20}))
+    assert state.n_labeled == 20

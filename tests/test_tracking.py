@@ -1,0 +1,66 @@
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from conftest import tiny_config
+
+from al4ml.experiment import run_experiment
+from al4ml.tracking import CONFIG_ARTIFACT, QUERIES_ARTIFACT, get_client, resolve_tracking_uri
+
+METRICS = ("test_accuracy", "test_auc", "val_accuracy", "train_loss", "n_labeled",
+           "train_seconds", "query_seconds")
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'm.db'}"
+    cfg = tiny_config(**{"query.strategy": "margin", "augmentation.name": "randaugment"})
+    result = run_experiment(cfg, uri, progress=False)
+    return uri, cfg, result
+
+
+def test_one_run_with_a_point_per_round_at_step_labels(logged):
+    uri, cfg, result = logged
+    client = get_client(uri)
+    exp = client.get_experiment_by_name(cfg.name)
+    runs = client.search_runs([exp.experiment_id])
+    assert [r.info.run_id for r in runs] == [result.run_id]
+    assert runs[0].info.status == "FINISHED"
+    for name in METRICS:
+        history = client.get_metric_history(result.run_id, name)
+        assert [m.step for m in history] == [10, 20, 30, 40], name
+    n_labeled = client.get_metric_history(result.run_id, "n_labeled")
+    assert [m.value for m in n_labeled] == [10, 20, 30, 40]
+    acc = [m.value for m in client.get_metric_history(result.run_id, "test_accuracy")]
+    assert acc == [r.metrics["test_accuracy"] for r in result.state.history]
+
+
+def test_params_tags_and_artifacts(logged, tmp_path):
+    uri, cfg, result = logged
+    client = get_client(uri)
+    run = client.get_run(result.run_id)
+    assert run.data.params["query.strategy"] == "margin"
+    assert run.data.params["budget.total"] == "40"
+    assert run.data.params["model.options.width"] == "8"
+    tags = run.data.tags
+    assert (tags["dataset"], tags["model"], tags["strategy"], tags["augmentation"], tags["seed"]) == (
+        "digits", "tiny_cnn", "margin", "randaugment", "0")
+    assert tags["al4ml_version"]
+    config_text = Path(client.download_artifacts(result.run_id, CONFIG_ARTIFACT, tmp_path)).read_text()
+    assert "strategy: margin" in config_text
+    queries = Path(client.download_artifacts(result.run_id, QUERIES_ARTIFACT, tmp_path)).read_text()
+    rows = list(csv.DictReader(io.StringIO(queries)))
+    indices = [int(r["pool_index"]) for r in rows]
+    assert len(indices) == len(set(indices)) == 40 - 10
+    assert {r["round"] for r in rows} == {"0", "1", "2"}
+    paths = {a.path for a in client.list_artifacts(result.run_id, "model")}
+    assert "model/model_state_dict.pt" in paths
+
+
+def test_tracking_uri_resolution(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_tracking_uri(None) == "sqlite:///mlruns.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///other.db")
+    assert resolve_tracking_uri(None) == "sqlite:///other.db"
+    assert resolve_tracking_uri("sqlite:///x.db") == "sqlite:///x.db"

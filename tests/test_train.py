@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from al4ml.augment import create_augmentation
+from al4ml.config import TrainingConfig
+from al4ml.data import create_dataset
+from al4ml.models import create_model
+from al4ml.train import auc_score, evaluate, fit, predict, resolve_device, to_input
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return create_dataset("digits")
+
+
+def train_small(digits, epochs=8, seed=0, augmentation="none"):
+    torch.manual_seed(seed)
+    model = create_model("tiny_cnn", 1, 10, width=8)
+    labels = digits.make_oracle().label(torch.arange(300))
+    cfg = TrainingConfig(epochs=epochs, batch_size=32, lr=3e-3)
+    res = fit(model, digits.pool_images[:300], labels, cfg, create_augmentation(augmentation),
+              torch.Generator().manual_seed(seed), CPU)
+    return model, res
+
+
+def test_fit_learns_real_digits():
+    ds = create_dataset("digits")
+    model, res = train_small(ds, epochs=20)
+    metrics = evaluate(model, ds.test.images, ds.test.labels, CPU)
+    assert metrics.accuracy > 0.8 and metrics.auc > 0.95
+    assert res.steps == 20 * 10 and res.train_loss < 1.0
+
+
+def test_fit_is_deterministic_on_cpu():
+    a, ra = train_small(create_dataset("digits"), epochs=2, augmentation="trivialaugment")
+    b, rb = train_small(create_dataset("digits"), epochs=2, augmentation="trivialaugment")
+    assert ra.train_loss == rb.train_loss
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(),
+                                                  strict=True))
+
+
+def test_batches_never_leave_a_single_sample_for_batchnorm():
+    model = create_model("tiny_cnn", 1, 2, width=4)
+    x = torch.randint(0, 256, (33, 1, 28, 28), dtype=torch.uint8)
+    y = torch.arange(33) % 2
+    res = fit(model, x, y, TrainingConfig(epochs=1, batch_size=32), create_augmentation("none"),
+              torch.Generator().manual_seed(0), CPU)
+    assert res.steps == 2
+
+
+def test_predict_is_batched_without_augmentation_and_matches_eval_forward(digits):
+    model = create_model("tiny_cnn", 1, 10, width=8).eval()
+    x = digits.pool_images[:100]
+    a = predict(model, x, CPU, batch_size=7, embeddings=True)
+    with torch.no_grad():
+        ref = torch.softmax(model(to_input(x)), 1)
+    assert torch.allclose(a.probs, ref, atol=1e-6)
+    assert a.embeddings.shape == (100, model.embed_dim)
+
+
+def test_auc_follows_medmnist_evaluator():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 200)
+    p = rng.dirichlet(np.ones(4), 200)
+    expected = np.mean([roc_auc_score(y == c, p[:, c]) for c in range(4)])
+    assert auc_score(y, p) == pytest.approx(expected)
+    yb = rng.integers(0, 2, 100)
+    pb = rng.dirichlet(np.ones(2), 100)
+    assert auc_score(yb, pb) == pytest.approx(roc_auc_score(yb, pb[:, 1]))
+
+
+def test_to_input_normalises_like_the_study():
+    x = torch.tensor([0, 255], dtype=torch.uint8).view(1, 1, 1, 2)
+    assert to_input(x).flatten().tolist() == [-1.0, 1.0]
+
+
+def test_auto_device_is_cpu_here_and_cuda_needs_a_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert resolve_device("auto").type == "cpu"
+    from al4ml.errors import ConfigError
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        resolve_device("cuda")
