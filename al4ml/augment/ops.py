@@ -80,7 +80,7 @@ def warp(x: torch.Tensor, theta: torch.Tensor, fill: float = 0.0) -> torch.Tenso
     ys = torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, steps=h, device=dev)
     base = torch.stack([xs.expand(h, w), ys.unsqueeze(-1).expand(h, w), torch.ones(h, w, device=dev)],
                        dim=-1).view(1, h * w, 3)
-    scale = torch.tensor([0.5 * w, 0.5 * h], device=dev)
+    scale = torch.stack([torch.full((), 0.5 * w, device=dev), torch.full((), 0.5 * h, device=dev)])
     grid = base.expand(b, -1, -1).bmm(theta.transpose(1, 2) / scale).view(b, h, w, 2)
     img = x.to(torch.float32)
     if fill != 0:
@@ -106,7 +106,9 @@ def _blurred(x: torch.Tensor) -> torch.Tensor:
     c = x.shape[1]
     xf = x.to(torch.float32)
     a, b = 1.0 / 13.0, 5.0 / 13.0
-    kernel = torch.tensor([[a, a, a], [a, b, a], [a, a, a]], device=x.device).expand(c, 1, 3, 3)
+    kernel = torch.full((3, 3), a, device=x.device)
+    kernel[1, 1] = b
+    kernel = kernel.expand(c, 1, 3, 3)
     inner = tnf.conv2d(xf, kernel, groups=c).round_()
     return torch.cat([xf[:, :, :1], torch.cat([xf[:, :, 1:-1, :1], inner, xf[:, :, 1:-1, -1:]], 3),
                       xf[:, :, -1:]], dim=2)

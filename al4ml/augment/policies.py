@@ -19,7 +19,7 @@ from torchvision.transforms import v2
 
 from al4ml.augment import register_augmentation
 from al4ml.augment.ops import OP_INDEX, apply_op
-from al4ml.augment.spaces import SPACES, TV_NAMES, Space, autoaugment, standard
+from al4ml.augment.spaces import SPACES, TV_NAMES, DeviceTables, Space, autoaugment, standard
 from al4ml.errors import ConfigError
 
 Stage = tuple[torch.Tensor, torch.Tensor]
@@ -147,14 +147,16 @@ def uniaugment(space: str = "standard", fill: float = 0.0) -> Policy:
 def deepaugment(fill: float = 0.0) -> Policy:
     """The study's fixed DeepAugment policy: one of five sub-policies, each op with p = 0.5."""
     sp = standard()
-    ops = torch.tensor([[OP_INDEX[o] for o, _ in sub] for sub in DEEPAUGMENT_POLICY])
-    levels = torch.tensor([[lv for _, lv in sub] for sub in DEEPAUGMENT_POLICY])
+    tables = DeviceTables(
+        ops=torch.tensor([[OP_INDEX[o] for o, _ in sub] for sub in DEEPAUGMENT_POLICY]),
+        levels=torch.tensor([[lv for _, lv in sub] for sub in DEEPAUGMENT_POLICY]))
 
     def draw(b: int, h: int, w: int, g: torch.Generator, d: torch.device) -> list[Stage]:
         sub = _randint(len(DEEPAUGMENT_POLICY), b, g, d)
+        t = tables.on(d)
         stages = []
         for j in range(2):
-            op, lv = ops.to(d)[sub, j], levels.to(d)[sub, j]
+            op, lv = t["ops"][sub, j], t["levels"][sub, j]
             value = sp.value(op, lv, _coin(0.5, b, g, d))
             stages.append((torch.where(_coin(0.5, b, g, d), op, torch.full_like(op, IDENTITY)),
                            value))
@@ -173,18 +175,20 @@ def autoaugment_policy(policy: str = "imagenet", fill: float = 0.0) -> Policy:
         raise ConfigError(f"augmentation.params.policy: unknown AutoAugment policy {policy!r}; "
                           f"choose from: {', '.join(AUTOAUGMENT_POLICIES)}")
     subs = v2.AutoAugment(AUTOAUGMENT_POLICIES[policy])._policies
-    ops = torch.tensor([[OP_INDEX[TV_NAMES[name]] for name, _, _ in sub] for sub in subs])
-    probs = torch.tensor([[p for _, p, _ in sub] for sub in subs])
-    levels = torch.tensor([[lv or 0 for _, _, lv in sub] for sub in subs])
+    tables = DeviceTables(
+        ops=torch.tensor([[OP_INDEX[TV_NAMES[name]] for name, _, _ in sub] for sub in subs]),
+        probs=torch.tensor([[p for _, p, _ in sub] for sub in subs]),
+        levels=torch.tensor([[lv or 0 for _, _, lv in sub] for sub in subs]))
 
     def draw(b: int, h: int, w: int, g: torch.Generator, d: torch.device) -> list[Stage]:
         sp = autoaugment(h, w)
         sub = _randint(len(subs), b, g, d)
+        t = tables.on(d)
         stages = []
         for j in range(2):
-            op, lv = ops.to(d)[sub, j], levels.to(d)[sub, j]
+            op, lv = t["ops"][sub, j], t["levels"][sub, j]
             value = sp.value(op, lv, _coin(0.5, b, g, d))
-            apply = torch.rand(b, generator=g, device=d) <= probs.to(d)[sub, j]
+            apply = torch.rand(b, generator=g, device=d) <= t["probs"][sub, j]
             stages.append((torch.where(apply, op, torch.full_like(op, IDENTITY)), value))
         return stages
 

@@ -31,6 +31,21 @@ STANDARD_OPS = ("identity", "auto_contrast", "equalize", "rotate", "solarize", "
                 "translate_x", "translate_y")
 
 
+class DeviceTables:
+    """Small constant tensors, copied to each device once and then reused."""
+
+    def __init__(self, **tensors: torch.Tensor) -> None:
+        self._cpu = tensors
+        self._by_device: dict[str, dict[str, torch.Tensor]] = {}
+
+    def on(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """All tensors on ``device``."""
+        key = str(device)
+        if key not in self._by_device:
+            self._by_device[key] = {k: v.to(device) for k, v in self._cpu.items()}
+        return self._by_device[key]
+
+
 @dataclass(frozen=True)
 class Space:
     """Op parameters per (op, level) and the ops a uniform draw picks from.
@@ -50,20 +65,30 @@ class Space:
     signed: torch.Tensor
     offset: torch.Tensor
 
+    def __post_init__(self) -> None:
+        ids = torch.tensor([OP_INDEX[o] for o in self.ops])
+        object.__setattr__(self, "_tables", DeviceTables(
+            ids=ids, values=self.values, signed=self.signed, offset=self.offset))
+
     @property
     def levels(self) -> int:
         """Number of magnitude levels."""
         return self.values.shape[1]
 
+    def on(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """The tables on ``device``, copied once per device (no host copies per batch)."""
+        return self._tables.on(device)
+
     def op_ids(self, device: torch.device) -> torch.Tensor:
         """int64 ``[len(ops)]``: indices into :data:`OPS` of the drawable ops."""
-        return torch.tensor([OP_INDEX[o] for o in self.ops], device=device)
+        return self.on(device)["ids"]
 
     def value(self, op: torch.Tensor, level: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
         """float32 ``[B]`` op parameter for per-sample ``op``, ``level`` and sign coin-flip."""
-        v = self.values.to(op.device)[op, level]
-        v = torch.where(self.signed.to(op.device)[op] & negative, -v, v)
-        return (self.offset.to(op.device)[op] + v).to(torch.float32)
+        t = self.on(op.device)
+        v = t["values"][op, level]
+        v = torch.where(t["signed"][op] & negative, -v, v)
+        return (t["offset"][op] + v).to(torch.float32)
 
 
 def _table(levels: int, fns: dict[str, object]) -> torch.Tensor:

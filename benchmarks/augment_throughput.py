@@ -1,0 +1,218 @@
+"""Training throughput with and without augmentation, side by side in one process.
+
+Rows (same model: ResNet-18 with the 28 px stem, 3 channels; same number of images):
+  (a) training, no augmentation, data resident on the device (al4ml.train.fit)
+  (b) training with each batched per-sample policy, data resident on the device
+  (c) the reference study's pipeline: PIL images, per-image torchvision TrivialAugmentWide /
+      RandAugment(2, 30), DataLoader with 0 workers and with all cores, fp32, batch 128
+plus augmentation-only images/s per policy (batched, and per image with torchvision) and
+pool-scoring (inference) images/s. Prints a table and the ratios (b)/(a) and (b)/(c).
+
+  python benchmarks/augment_throughput.py --device cuda
+  python benchmarks/augment_throughput.py --device cpu --quick     # < 2 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as tnf
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from al4ml.augment import create_augmentation  # noqa: E402
+from al4ml.config import TrainingConfig  # noqa: E402
+from al4ml.models import create_model  # noqa: E402
+from al4ml.train import fit, predict  # noqa: E402
+
+POLICIES = {
+    "trivialaugment": {}, "randaugment(2,30)": {"n": 2, "m": 30}, "uniaugment": {},
+    "deepaugment": {}, "autoaugment(imagenet)": {"policy": "imagenet"},
+    "trivialaugment(wide)": {"space": "wide"},
+}
+
+
+def registry_name(label: str) -> str:
+    return label.split("(")[0]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Smooth random 3-channel 28 px uint8 images and 10-class labels."""
+    g = torch.Generator().manual_seed(seed)
+    base = tnf.interpolate(torch.rand(n, 3, 7, 7, generator=g) * 255, size=(28, 28),
+                           mode="bilinear")
+    x = (base + torch.randn(n, 3, 28, 28, generator=g) * 15).clamp(0, 255).to(torch.uint8)
+    return x, torch.randint(0, 10, (n,), generator=g)
+
+
+def train_resident(images: torch.Tensor, labels: torch.Tensor, augmentation: str, params: dict,
+                   batch: int, epochs: int, device: torch.device) -> float:
+    """Images/s of al4ml's own training path (after a warm-up epoch that compiles)."""
+    aug = create_augmentation(augmentation, **params)
+    cfg = TrainingConfig(epochs=epochs, batch_size=batch, lr=1e-3)
+    x, y = images.to(device), labels.to(device)
+    model = create_model("resnet18", 3, 10).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    gen = torch.Generator(device=device).manual_seed(0)
+    fit(model, x, y, TrainingConfig(epochs=1, batch_size=batch), aug, gen, device)  # warm-up
+    sync(device)
+    start = time.perf_counter()
+    fit(model, x, y, cfg, aug, gen, device)
+    sync(device)
+    return epochs * len(x) / (time.perf_counter() - start)
+
+
+class PilDataset(Dataset):
+    """The study's input pipeline: PIL image -> per-image policy -> tensor -> normalise."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, policy: v2.Transform) -> None:
+        self.images = [Image.fromarray(img.permute(1, 2, 0).numpy()) for img in images]
+        self.labels = labels.tolist()
+        self.transform = v2.Compose([policy, v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True),
+                                     v2.Normalize([0.5] * 3, [0.5] * 3)])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(self.images[i]), self.labels[i]
+
+
+def train_pil(images: torch.Tensor, labels: torch.Tensor, policy: v2.Transform, workers: int,
+              device: torch.device, epochs: int) -> float:
+    """Images/s of the study's pipeline: fp32, batch 128, DataLoader feeding the device."""
+    ds = PilDataset(images, labels, policy)
+    loader = DataLoader(ds, batch_size=128, shuffle=True, num_workers=workers,
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    model = create_model("resnet18", 3, 10).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def epoch() -> int:
+        seen = 0
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = tnf.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            seen += len(x)
+        return seen
+
+    epoch()  # warm-up (worker start-up, cuDNN autotune)
+    sync(device)
+    start = time.perf_counter()
+    seen = sum(epoch() for _ in range(epochs))
+    sync(device)
+    return seen / (time.perf_counter() - start)
+
+
+def augment_only(images: torch.Tensor, label: str, batch: int, device: torch.device,
+                 repeats: int) -> float:
+    aug = create_augmentation(registry_name(label), **POLICIES[label])
+    x = images[:batch].to(device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    for _ in range(3):
+        aug(x, gen)
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        aug(x, gen)
+    sync(device)
+    return repeats * len(x) / (time.perf_counter() - start)
+
+
+def augment_only_pil(images: torch.Tensor, policy: v2.Transform, n: int) -> float:
+    pil = [Image.fromarray(img.permute(1, 2, 0).numpy()) for img in images[:n]]
+    start = time.perf_counter()
+    for img in pil:
+        policy(img)
+    return n / (time.perf_counter() - start)
+
+
+def scoring(images: torch.Tensor, device: torch.device) -> float:
+    model = create_model("resnet18", 3, 10).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    x = images.to(device)
+    predict(model, x[:4096], device, 4096)
+    sync(device)
+    start = time.perf_counter()
+    predict(model, x, device, 4096, embeddings=True)
+    sync(device)
+    return len(x) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--quick", action="store_true", help="small sizes (CPU smoke run, < 2 min)")
+    ap.add_argument("--batch-size", type=int, default=512, help="batch of the device-resident rows")
+    ap.add_argument("--images", type=int, default=None, help="training images per epoch")
+    ap.add_argument("--epochs", type=int, default=None, help="timed epochs per row")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    quick = args.quick
+    n = args.images or (96 if quick else 20_000)
+    epochs = args.epochs or (1 if quick else 3)
+    batch = min(args.batch_size, n // 2)
+    policies = ["trivialaugment", "randaugment(2,30)"] if quick else list(POLICIES)
+    cores = os.cpu_count() or 1
+    torch.backends.cudnn.benchmark = True
+    images, labels = synthetic(n)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({cores} cores)"
+    print(f"device: {name}; torch {torch.__version__}; {n} images 3x28x28; ResNet-18; "
+          f"resident batch {batch}; {epochs} timed epoch(s)", flush=True)
+
+    rows: list[tuple[str, float]] = []
+
+    def row(label: str, value: float) -> float:
+        rows.append((label, value))
+        print(f"  {label:<64} {value:>12,.0f} img/s", flush=True)
+        return value
+
+    base = row("(a) train, no augmentation, resident", train_resident(
+        images, labels, "none", {}, batch, epochs, device))
+    batched = {p: row(f"(b) train, {p}, resident batched", train_resident(
+        images, labels, registry_name(p), POLICIES[p], batch, epochs, device)) for p in policies}
+    study = {
+        "trivialaugment": v2.TrivialAugmentWide(),
+        "randaugment(2,30)": v2.RandAugment(num_ops=2, magnitude=30),
+    }
+    pil: dict[tuple[str, int], float] = {}
+    n_pil = min(n, 512 if quick else 4096)
+    for p, policy in study.items():
+        for workers in (0, cores):
+            pil[p, workers] = row(f"(c) train, {p}, PIL per image, {workers} workers, fp32 b128",
+                                  train_pil(images[:n_pil], labels[:n_pil], policy, workers, device,
+                                            1))
+    for p in policies:
+        row(f"augment only, {p}, batched b{batch}", augment_only(images, p, batch, device,
+                                                                   5 if quick else 50))
+    for p, policy in study.items():
+        row(f"augment only, {p}, torchvision PIL per image", augment_only_pil(images, policy,
+                                                                             min(n, 2000)))
+    row("pool scoring (inference, no augmentation)", scoring(images, device))
+
+    print("\nratios")
+    for p in ("trivialaugment", "randaugment(2,30)"):
+        b = batched[p]
+        print(f"  {p:<18} (b)/(a) = {b / base:5.2f}   (b)/(c, 0 workers) = {b / pil[p, 0]:7.1f}"
+              f"   (b)/(c, {cores} workers) = {b / pil[p, cores]:7.1f}")
+
+
+if __name__ == "__main__":
+    main()
