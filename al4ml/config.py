@@ -92,10 +92,29 @@ class AugmentationConfig(_Section):
 
 
 class QueryConfig(_Section):
-    """The query strategy and its options; ``budget.per_round`` is how many it picks (k)."""
+    """The query strategy and its options; ``budget.per_round`` is how many it picks (k).
+
+    ``strategy: modal:<module.function>`` is shorthand for ``strategy: modal`` with
+    ``params.function``. ``mc_samples`` and ``aug_views`` size the inputs of strategies that
+    need MC-dropout samples or augmented views.
+    """
 
     strategy: str = "entropy"
     params: dict[str, Any] = Field(default_factory=dict)
+    mc_samples: int = Field(20, ge=2)
+    aug_views: int = Field(8, ge=2)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _modal_shorthand(cls, data: Any) -> Any:
+        from al4ml.query.modal import PREFIX
+
+        if isinstance(data, dict) and str(data.get("strategy", "")).startswith(PREFIX):
+            data = dict(data)
+            function = data.pop("strategy")[len(PREFIX):]
+            data["strategy"] = "modal"
+            data["params"] = {**(data.get("params") or {}), "function": function}
+        return data
 
     @model_validator(mode="after")
     def _known(self) -> QueryConfig:
@@ -108,6 +127,8 @@ class QueryConfig(_Section):
                 raise ConfigError(
                     f"query.params: unknown option {key!r} for strategy {self.strategy!r}; "
                     f"valid options: {', '.join(valid) or 'none'}")
+        if entry.meta.get("check"):
+            entry.meta["check"](self.params)
         return self
 
 
@@ -137,6 +158,16 @@ class ExperimentConfig(_Section):
     augmentation: AugmentationConfig = Field(default_factory=AugmentationConfig)
     query: QueryConfig = Field(default_factory=QueryConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+
+    @model_validator(mode="after")
+    def _inputs_available(self) -> ExperimentConfig:
+        from al4ml.query import STRATEGIES
+
+        needs = STRATEGIES.get(self.query.strategy).meta["needs"]
+        if "mc_probs" in needs and float(self.model.options.get("dropout", 0.0)) <= 0:
+            raise ConfigError(f"query.strategy: {self.query.strategy!r} needs MC-dropout samples; "
+                              "set model.options.dropout > 0 (e.g. 0.3)")
+        return self
 
     def flat(self) -> dict[str, str]:
         """The resolved config as ``{"a.b": "value"}`` (MLflow params)."""

@@ -11,6 +11,7 @@ from its last saved state without changing its trajectory.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -23,7 +24,9 @@ from al4ml.config import ExperimentConfig
 from al4ml.data import ActiveDataset
 from al4ml.models import Classifier, create_model
 from al4ml.query import run_strategy
-from al4ml.train import EvalMetrics, evaluate, fit, predict
+from al4ml.query.diversity import gradient_embeddings
+from al4ml.query.modal import EmbeddingClassifier
+from al4ml.train import EvalMetrics, Predictions, augmented_probs, evaluate, fit, mc_dropout_probs, predict
 
 _PURPOSES = {"init": 0, "initial_set": 1, "train": 2, "query": 3}
 
@@ -177,15 +180,31 @@ class ActiveLearningLoop:
         unlabeled = torch.nonzero(~state.labeled_mask).flatten()
         batch = self.cfg.training.eval_batch_size
 
-        @cache
-        def scored() -> Any:
-            return predict(model, self.pool[unlabeled.to(self.device)], self.device, batch,
-                           embeddings=True)
+        q, dev = self.cfg.query, self.device
+        g = _generator(derive_seed(self.cfg.seed, round_, "query"), dev)
 
-        inputs = {"n": lambda: len(unlabeled), "probs": lambda: scored().probs,
-                  "embeddings": lambda: scored().embeddings}
-        g = _generator(derive_seed(self.cfg.seed, round_, "query"), self.device)
-        rows, scores = run_strategy(self.cfg.query.strategy, k, g, inputs, self.cfg.query.params)
+        @cache
+        def scored() -> Predictions:
+            return predict(model, self.pool[unlabeled.to(dev)], dev, batch, embeddings=True)
+
+        @cache
+        def labeled_embeddings() -> torch.Tensor:
+            labeled = torch.nonzero(state.labeled_mask).flatten().to(dev)
+            return predict(model, self.pool[labeled], dev, batch, embeddings=True).embeddings
+
+        inputs: dict[str, Callable[[], Any]] = {
+            "n": lambda: len(unlabeled),
+            "probs": lambda: scored().probs,
+            "embeddings": lambda: scored().embeddings,
+            "labeled_embeddings": labeled_embeddings,
+            "mc_probs": lambda: mc_dropout_probs(model, scored().embeddings, q.mc_samples, g),
+            "grad_embeddings": lambda: gradient_embeddings(scored().probs, scored().embeddings),
+            "aug_probs": lambda: augmented_probs(model, self.pool[unlabeled.to(dev)], self.augment,
+                                                 q.aug_views, g, dev, batch),
+            "classifier": lambda: EmbeddingClassifier(
+                model.head, labeled_embeddings().float().cpu().numpy(), dev),
+        }
+        rows, scores = run_strategy(q.strategy, k, g, inputs, q.params)
         return unlabeled[rows.cpu()], scores.detach().float().cpu()
 
     def run(self, state: LoopState | None = None) -> tuple[Classifier, LoopState]:

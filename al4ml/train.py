@@ -137,6 +137,41 @@ def predict(model: nn.Module, images: torch.Tensor, device: torch.device, batch_
     return Predictions(torch.cat(probs), torch.cat(embs) if embeddings else None)
 
 
+@torch.inference_mode()
+def mc_dropout_probs(model: nn.Module, embeddings: torch.Tensor, samples: int,
+                     generator: torch.Generator) -> torch.Tensor:
+    """MC-dropout probabilities ``[N, K, C]`` from pool embeddings ``[N, D]``.
+
+    Dropout sits only in front of the classifier head, so the trunk runs once (in eval mode,
+    BatchNorm frozen) and the K stochastic passes are K dropout masks, drawn from
+    ``generator``, through the head.
+    """
+    p = float(model.dropout.p)
+    out = []
+    for _ in range(samples):
+        keep = torch.rand(embeddings.shape, generator=generator, device=generator.device)
+        keep = (keep.to(embeddings.device) >= p).to(embeddings.dtype) / (1.0 - p)
+        out.append(torch.softmax(model.head(embeddings * keep).float(), dim=1))
+    return torch.stack(out, dim=1)
+
+
+@torch.inference_mode()
+def augmented_probs(model: nn.Module, images: torch.Tensor, augment: Augmentation, views: int,
+                    generator: torch.Generator, device: torch.device, batch_size: int = 4096
+                    ) -> torch.Tensor:
+    """Probabilities ``[N, K, C]`` of K augmented views of each image (training policy)."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(device)
+        per_view = []
+        for _ in range(views):
+            with _autocast(device):
+                per_view.append(torch.softmax(model(to_input(augment(x, generator))).float(), 1))
+        out.append(torch.stack(per_view, dim=1))
+    return torch.cat(out)
+
+
 @dataclass(frozen=True)
 class EvalMetrics:
     """Evaluation metrics of one split (``auc`` as ``medmnist.Evaluator`` computes it)."""

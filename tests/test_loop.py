@@ -4,6 +4,7 @@ from conftest import tiny_config
 
 from al4ml.data import ActiveDataset, LabeledSplit, create_dataset
 from al4ml.loop import ActiveLearningLoop, LoopState, derive_seed
+from al4ml.query import STRATEGIES
 from al4ml.query.uncertainty import entropy_scores
 from al4ml.train import predict
 
@@ -122,7 +123,23 @@ def test_seed_streams_differ_by_round_and_purpose():
     assert derive_seed(3, 2, "train") == derive_seed(3, 2, "train")
 
 
-@pytest.mark.parametrize("strategy", ["random", "margin", "least_confidence"])
-def test_other_strategies_run_the_cycle(strategy):
-    _, state = run(tiny_config(**{"query.strategy": strategy, "budget.total": 20}))
-    assert state.n_labeled == 20
+@pytest.mark.parametrize("strategy", STRATEGIES.names())
+def test_every_strategy_runs_the_cycle_and_only_queries_unlabeled_items(strategy):
+    cfg = tiny_config(**{"query.strategy": strategy, "budget.total": 30,
+                         "model.options.dropout": 0.3, "augmentation.name": "trivialaugment",
+                         "query.aug_views": 2, "query.mc_samples": 4})
+    _, state = run(cfg)
+    assert state.n_labeled == 30
+    for r in state.history[:-1]:
+        assert len(r.queried) == len(set(r.queried)) == 10
+        # labeled in the round after the query, so they were unlabeled when picked
+        assert (state.labeled_round[r.queried] == r.round + 1).all()
+    _, again = run(cfg)
+    assert curve(state) == curve(again)
+
+
+def test_mc_strategies_need_dropout():
+    from al4ml.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.options.dropout"):
+        tiny_config(**{"query.strategy": "bald"})

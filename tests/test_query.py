@@ -4,6 +4,8 @@ import torch
 from modAL.uncertainty import entropy_sampling, margin_sampling, uncertainty_sampling
 
 from al4ml.query import INPUTS, STRATEGIES, run_strategy, select_topk, strategy_options
+from al4ml.query.diversity import gradient_embeddings
+from al4ml.query.modal import EmbeddingClassifier
 
 
 class FixedProba:
@@ -23,9 +25,18 @@ def random_probs(n=200, c=5, seed=0) -> torch.Tensor:
 
 
 def make_inputs(probs: torch.Tensor) -> dict:
+    """Every input a strategy can ask for, synthetic but consistent with ``probs``."""
     g = torch.Generator().manual_seed(1)
-    emb = torch.randn(len(probs), 16, generator=g)
-    return {"n": lambda: len(probs), "probs": lambda: probs, "embeddings": lambda: emb}
+    n, c = probs.shape
+    emb = torch.randn(n, 16, generator=g)
+    head = torch.nn.Linear(16, c)
+    samples = torch.softmax(torch.log(probs)[:, None, :] + torch.randn(n, 6, c, generator=g), 2)
+    views = torch.softmax(torch.log(probs)[:, None, :] + torch.randn(n, 4, c, generator=g), 2)
+    labeled = torch.randn(7, 16, generator=g)
+    return {"n": lambda: n, "probs": lambda: probs, "embeddings": lambda: emb,
+            "labeled_embeddings": lambda: labeled, "mc_probs": lambda: samples,
+            "aug_probs": lambda: views, "grad_embeddings": lambda: gradient_embeddings(probs, emb),
+            "classifier": lambda: EmbeddingClassifier(head, labeled.numpy(), torch.device("cpu"))}
 
 
 def gen(seed=0):
@@ -100,5 +111,6 @@ def test_every_strategy_contract(name):
 @pytest.mark.parametrize("entry", list(STRATEGIES.entries()), ids=lambda e: e.name)
 def test_every_strategy_declares_known_inputs_and_describes_itself(entry):
     assert set(entry.meta["needs"]) <= set(INPUTS)
+    assert set(make_inputs(random_probs(3)).keys()) == set(INPUTS)
     assert entry.description
     assert "k" not in strategy_options(entry)

@@ -44,7 +44,7 @@ def _apply_fn(device: torch.device) -> Callable[..., torch.Tensor]:
     if device.type != "cuda":
         return apply_op
     if "cuda" not in _COMPILED:
-        _COMPILED["cuda"] = torch.compile(apply_op, dynamic=False)
+        _COMPILED["cuda"] = torch.compile(apply_op)
     return _COMPILED["cuda"]
 
 

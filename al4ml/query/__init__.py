@@ -24,19 +24,32 @@ INPUTS: dict[str, str] = {
     "n": "int: number of unlabeled pool items",
     "probs": "float [N, C]: softmax probabilities of the unlabeled pool",
     "embeddings": "float [N, D]: penultimate embeddings of the unlabeled pool",
+    "labeled_embeddings": "float [M, D]: penultimate embeddings of the labeled items",
+    "mc_probs": "float [N, K, C]: K MC-dropout samples of the probabilities (query.mc_samples)",
+    "grad_embeddings": "float [N, C*D]: last-layer loss gradient at the predicted label",
+    "aug_probs": "float [N, K, C]: probabilities of K augmented views (query.aug_views)",
+    "classifier": "scikit-learn-style estimator: predict_proba over embedding rows",
 }
 """Inputs the loop can supply to a strategy, by name."""
 
 STRATEGIES: Registry = Registry("strategy")
 
 
-def register_strategy(name: str | None = None, needs: tuple[str, ...] = ("probs",)
+def register_strategy(name: str | None = None, needs: tuple[str, ...] = ("probs",),
+                      check: Callable[[dict[str, Any]], None] | None = None
                       ) -> Callable[[Callable[..., Selection]], Callable[..., Selection]]:
-    """File a strategy that takes ``k``, ``generator`` and the tensors named in ``needs``."""
+    """File a strategy that takes ``k``, ``generator`` and the inputs named in ``needs``.
+
+    Args:
+        name: Registry name (default: the function's name).
+        needs: Inputs the loop must compute for it (keys of :data:`INPUTS`).
+        check: Validates the strategy's ``query.params`` before a run starts; raises
+            :class:`~al4ml.errors.ConfigError`.
+    """
     unknown = [n for n in needs if n not in INPUTS]
     if unknown:
         raise ValueError(f"unknown strategy inputs {unknown}; known: {list(INPUTS)}")
-    return STRATEGIES.register(name, needs=tuple(needs))
+    return STRATEGIES.register(name, needs=tuple(needs), check=check)
 
 
 def strategy_options(entry: Entry) -> list[str]:
@@ -64,6 +77,28 @@ def select_topk(scores: torch.Tensor, k: int, generator: torch.Generator) -> Sel
     return idx, scores[idx]
 
 
+def fill_unique(picked: torch.Tensor, n: int, k: int, generator: torch.Generator) -> torch.Tensor:
+    """``picked`` without repeats, topped up with random unpicked rows to ``min(k, n)`` items.
+
+    Diversity strategies can run out of distinct candidates (duplicate points, zero
+    potential); this keeps their contract of ``k`` unique indices.
+    """
+    device = picked.device
+    seen = torch.zeros(n, dtype=torch.bool, device=device)
+    order = torch.arange(len(picked), device=device)
+    first = torch.full((n,), len(picked), dtype=torch.long, device=device)
+    first.scatter_reduce_(0, picked, order, reduce="amin")
+    keep = first[picked] == order
+    unique = picked[keep]
+    seen[unique] = True
+    missing = min(k, n) - len(unique)
+    if missing <= 0:
+        return unique[:k]
+    perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
+    extra = perm[~seen[perm]][:missing]
+    return torch.cat([unique, extra])
+
+
 def create_strategy(name: str) -> Entry:
     """The registry entry (function and declared inputs) of strategy ``name``."""
     return STRATEGIES.get(name)
@@ -89,7 +124,13 @@ def run_strategy(name: str, k: int, generator: torch.Generator,
     return entry.fn(k=k, generator=generator, **kwargs, **(params or {}))
 
 
-from al4ml.query import uncertainty  # noqa: E402,F401  (fill the registry)
+from al4ml.query import (  # noqa: E402,F401  (fill the registry)
+    augmentation,
+    bayesian,
+    diversity,
+    modal,
+    uncertainty,
+)
 
 __all__ = ["INPUTS", "STRATEGIES", "Selection", "create_strategy", "register_strategy", "run_strategy",
-           "select_topk", "strategy_options"]
+           "fill_unique", "select_topk", "strategy_options"]

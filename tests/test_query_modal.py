@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config
+from modAL.uncertainty import uncertainty_sampling
+
+from al4ml.config import build_config
+from al4ml.errors import ConfigError
+from al4ml.experiment import run_experiment
+from al4ml.query import run_strategy
+from al4ml.query.modal import EmbeddingClassifier
+from al4ml.tracking import get_client
+
+
+def test_embedding_classifier_runs_the_head_for_modal():
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 3)
+    X = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    clf = EmbeddingClassifier(head, X[:5], torch.device("cpu"))
+    probs = clf.predict_proba(X)
+    assert np.allclose(probs, torch.softmax(head(torch.from_numpy(X)), 1).detach().numpy(), atol=1e-6)
+    ours, _ = run_strategy("modal", 7, torch.Generator().manual_seed(0),
+                           {"classifier": lambda: clf, "embeddings": lambda: torch.from_numpy(X)},
+                           {"function": "modAL.uncertainty.uncertainty_sampling"})
+    theirs, _ = uncertainty_sampling(clf, X, n_instances=7)
+    assert set(ours.tolist()) == set(theirs.tolist())
+
+
+def test_modal_shorthand_and_bad_function():
+    cfg = build_config({}, ["query.strategy=modal:modAL.batch.uncertainty_batch_sampling"])
+    assert cfg.query.strategy == "modal"
+    assert cfg.query.params == {"function": "modAL.batch.uncertainty_batch_sampling"}
+    with pytest.raises(ConfigError, match="cannot import modAL strategy 'modAL.nope.nothing'"):
+        build_config({}, ["query.strategy=modal:modAL.nope.nothing"])
+
+
+@pytest.mark.slow
+def test_modal_batch_strategy_runs_a_digits_experiment_into_mlflow(tracking_uri):
+    cfg = tiny_config(**{"query.strategy": "modal:modAL.batch.uncertainty_batch_sampling"})
+    result = run_experiment(cfg, tracking_uri, progress=False)
+    client = get_client(tracking_uri)
+    run = client.get_run(result.run_id)
+    assert run.data.tags["strategy"] == "modal"
+    assert run.data.params["query.params.function"] == "modAL.batch.uncertainty_batch_sampling"
+    steps = [m.step for m in client.get_metric_history(result.run_id, "test_accuracy")]
+    assert steps == [10, 20, 30, 40]
+    queried = [i for r in result.state.history for i in r.queried]
+    assert len(set(queried)) == 30
