@@ -166,7 +166,7 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.device(args.device)
     quick = args.quick
-    n = args.images or (96 if quick else 20_000)
+    n = args.images or (96 if quick else 20_480)
     epochs = args.epochs or (1 if quick else 3)
     batch = min(args.batch_size, n // 2)
     policies = ["trivialaugment", "randaugment(2,30)"] if quick else list(POLICIES)
