@@ -98,6 +98,125 @@ def run(
                   f"(browse: al4ml ui --tracking-uri {uri})", highlight=False)
 
 
+@app.command()
+def baseline(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML; its budget is ignored.")],
+    set_: SetOption = None,
+    tracking_uri: TrackingOption = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train on the full training split (no active learning): the ceiling for reports."""
+    from al4ml.config import load_config
+    from al4ml.experiment import run_baseline
+    from al4ml.tracking import resolve_tracking_uri
+
+    try:
+        cfg = load_config(config, set_)
+        uri = resolve_tracking_uri(tracking_uri)
+        result = run_baseline(cfg, uri, progress=progress)
+    except Al4mlError as e:
+        raise fail(str(e)) from None
+    console.print(rounds_table(result.state.history))
+    console.print(f"baseline run [bold]{result.run_id}[/] in {uri}", highlight=False)
+
+
+class Executor(str, Enum):
+    """Where grid cells run."""
+
+    local = "local"
+    ray = "ray"
+
+
+@app.command()
+def grid(
+    grid_file: Annotated[Path, typer.Argument(metavar="GRID",
+                                              help="Grid YAML (see experiments/grid_*.yaml).")],
+    set_: SetOption = None,
+    tracking_uri: TrackingOption = None,
+    executor: Annotated[Executor, typer.Option(
+        help="local: worker processes on this machine; ray: one Ray task per cell.")] = Executor.local,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Cells running at once (local processes, or CPUs of a local Ray instance).")] = 1,
+    ray_address: Annotated[str | None, typer.Option(
+        help="Ray cluster to join (default: start a local instance).")] = None,
+    gpus_per_cell: Annotated[float, typer.Option(
+        min=0, help="GPUs each Ray task reserves (fractions share a GPU).")] = 0.0,
+) -> None:
+    """Run a strategy x augmentation x seed grid: one MLflow parent run, one child per cell.
+
+    Cells that already FINISHED in this grid (same resolved config) are skipped; failed or
+    killed cells resume from their last finished round. A failed cell never stops the others.
+    """
+    from rich.live import Live
+
+    from al4ml.grid import execute_local, execute_ray, finalize, load_grid, parent_run, plan
+    from al4ml.tracking import get_client, resolve_tracking_uri
+
+    try:
+        spec = load_grid(grid_file, set_)
+        uri = resolve_tracking_uri(tracking_uri)
+        client = get_client(uri)
+        parent = parent_run(client, spec)
+        client.update_run(parent, status="RUNNING")
+        statuses = plan(client, parent, spec)
+    except Al4mlError as e:
+        raise fail(str(e)) from None
+    todo = [st for st in statuses if st.action != "done"]
+    skipped = len(statuses) - len(todo)
+    console.print(f"grid [bold]{spec.name}[/]: {len(statuses)} cells, {skipped} already done, "
+                  f"{len(todo)} to run ({sum(st.action == 'resume' for st in todo)} resumed); "
+                  f"parent run {parent}", highlight=False)
+
+    def table() -> Table:
+        t = Table(title=f"grid {spec.name}")
+        for col in ("cell", "state"):
+            t.add_column(col)
+        for st in todo:
+            state = {None: "running/queued", True: "[green]done[/]", False: f"[red]failed[/] {st.error}"}
+            t.add_row(st.cell.label, state[st.ok])
+        done = sum(st.ok is True for st in todo)
+        failed = sum(st.ok is False for st in todo)
+        t.caption = f"{done} done, {failed} failed, {len(todo) - done - failed} running or queued"
+        return t
+
+    try:
+        with Live(table(), console=console, refresh_per_second=4) as live:
+            def update(_: list) -> None:
+                live.update(table())
+
+            if executor is Executor.local:
+                execute_local(todo, uri, parent, workers, update)
+            else:
+                execute_ray(todo, uri, parent, workers, ray_address, gpus_per_cell, update)
+    except Al4mlError as e:
+        raise fail(str(e)) from None
+    finalize(client, parent, statuses)
+    failed = [st for st in todo if st.ok is False]
+    console.print(f"{len(todo) - len(failed)} cells finished, {len(failed)} failed; "
+                  f"report: al4ml report {parent} --tracking-uri {uri}", highlight=False)
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def report(
+    source: Annotated[str, typer.Argument(metavar="GRID_RUN_ID|EXPERIMENT",
+                                          help="A grid's parent run id, or an experiment name.")],
+    tracking_uri: TrackingOption = None,
+    out: Annotated[Path, typer.Option(help="Folder for the report files.")] = Path("report"),
+    target: Annotated[float, typer.Option(min=0, max=1, help="Target test accuracy.")] = 0.9,
+) -> None:
+    """Learning curves with 95 % bands, AULC table, labels to target, paired comparisons."""
+    from al4ml.report import build_report
+    from al4ml.tracking import get_client, resolve_tracking_uri
+
+    try:
+        md = build_report(get_client(resolve_tracking_uri(tracking_uri)), source, out, target)
+    except Al4mlError as e:
+        raise fail(str(e)) from None
+    console.print(f"wrote {md} (and report.html, PNG plots, aulc.csv) in {out}")
+
+
 class Kind(str, Enum):
     """What ``al4ml list`` can show."""
 

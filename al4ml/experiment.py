@@ -69,3 +69,18 @@ def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
         tracker.fail()
         raise
     return ExperimentResult(tracker.run_id, state)
+
+
+def run_baseline(cfg: ExperimentConfig, tracking_uri: str | None = None,
+                 dataset: ActiveDataset | None = None, progress: bool = True) -> ExperimentResult:
+    """Supervised training on the whole training split: the ceiling for learning curves.
+
+    It is the loop with a budget that buys every pool label up front (one round, no query),
+    logged like any run but tagged ``al4ml.role = baseline``.
+    """
+    dataset = dataset if dataset is not None else load_dataset(cfg)
+    n = dataset.pool_size
+    full = cfg.model_copy(update={"budget": cfg.budget.model_copy(
+        update={"initial": n, "per_round": n, "total": n})})
+    return run_experiment(full, tracking_uri, dataset=dataset, progress=progress,
+                          extra_tags={"al4ml.role": "baseline"})

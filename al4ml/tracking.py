@@ -18,6 +18,7 @@ from typing import Any
 
 import mlflow
 import torch
+from matplotlib.figure import Figure
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -46,9 +47,50 @@ def artifact_root(uri: str) -> str | None:
     return None
 
 
+class RetryingClient(MlflowClient):
+    """An :class:`~mlflow.MlflowClient` whose writes retry while a sqlite store is locked.
+
+    Several worker processes share one sqlite file in a grid; SQLite serialises writers and
+    a writer that waits past the driver's busy timeout gets "database is locked". Writes
+    are retried with backoff, so no metric point is lost.
+    """
+
+    RETRIES = 30
+
+    def _retry(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        delay = 0.05
+        for attempt in range(self.RETRIES):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:  # MLflow wraps the driver's OperationalError in several ways
+                if "locked" not in str(e).lower() or attempt == self.RETRIES - 1:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    def log_batch(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        return self._retry(super().log_batch, *args, **kwargs)
+
+    def create_run(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        return self._retry(super().create_run, *args, **kwargs)
+
+    def update_run(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        return self._retry(super().update_run, *args, **kwargs)
+
+    def set_terminated(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        return self._retry(super().set_terminated, *args, **kwargs)
+
+    def set_tag(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        return self._retry(super().set_tag, *args, **kwargs)
+
+    def create_experiment(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        return self._retry(super().create_experiment, *args, **kwargs)
+
+
 def get_client(uri: str | None = None) -> MlflowClient:
-    """A client for the resolved tracking URI."""
-    return MlflowClient(tracking_uri=resolve_tracking_uri(uri))
+    """A (retrying) client for the resolved tracking URI."""
+    return RetryingClient(tracking_uri=resolve_tracking_uri(uri))
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -145,14 +187,30 @@ class MlflowTracker(Observer):
             self.client.log_artifact(self.run_id, str(path), folder or None)
 
     def on_finish(self, model: Classifier, state: LoopState) -> None:
-        """Log the final weights and close the run as FINISHED."""
+        """Log the final weights and the run's learning curve, close the run as FINISHED."""
         self._log_file({k: v.detach().cpu() for k, v in model.state_dict().items()},
                        "model/model_state_dict.pt")
+        self.client.log_figure(self.run_id, learning_curve_figure(state), "learning_curve.png")
         self.client.set_terminated(self.run_id, "FINISHED")
 
     def fail(self) -> None:
         """Mark the run FAILED (what it logged so far stays, and it can be resumed)."""
         self.client.set_terminated(self.run_id, "FAILED")
+
+
+def learning_curve_figure(state: LoopState) -> Figure:
+    """Test/val accuracy and test AUC against labels, for one run (no pyplot state)."""
+    fig = Figure(figsize=(5.5, 3.6))
+    ax = fig.subplots()
+    x = [r.n_labeled for r in state.history]
+    for name in ("test_accuracy", "val_accuracy", "test_auc"):
+        ax.plot(x, [r.metrics.get(name, float("nan")) for r in state.history], marker="o", ms=3,
+                label=name)
+    ax.set_xlabel("labeled images")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def load_state(client: MlflowClient, run_id: str) -> LoopState:

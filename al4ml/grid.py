@@ -1,0 +1,270 @@
+"""Strategy x augmentation x seed grids: one MLflow parent run, one nested child run per cell.
+
+A grid file names a base experiment and axes over any config key::
+
+    name: grid_digits
+    base: digits_quickstart.yaml        # relative to the grid file
+    set: {training.epochs: 20}          # overrides for every cell (optional)
+    axes:
+      query.strategy: [random, entropy, margin]
+      augmentation.name: [none, trivialaugment]
+      seed: [0, 1, 2]
+
+Each cell's resolved config is hashed; a re-run skips cells whose hash already FINISHED
+under the grid's parent run and resumes cells that failed (from their last round). Cells run
+in their own processes (``local``: N at a time on this machine; ``ray``: as Ray tasks on a
+cluster), so a killed worker fails only its cell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mlflow.tracking import MlflowClient
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from al4ml.config import ExperimentConfig, build_config
+from al4ml.errors import ConfigError
+
+ROLE_TAG, GRID_TAG, CELL_TAG, PID_TAG = "al4ml.role", "al4ml.grid", "al4ml.cell", "al4ml.pid"
+EXECUTORS = ("local", "ray")
+
+
+class GridFile(BaseModel):
+    """The grid YAML: base experiment, overrides for all cells, and the axes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    base: str
+    set: dict[str, Any] = Field(default_factory=dict)
+    axes: dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell: its axis values and fully resolved config."""
+
+    values: dict[str, Any]
+    config: ExperimentConfig
+
+    @property
+    def key(self) -> str:
+        """Hash of the resolved config: same config, same cell."""
+        blob = json.dumps(self.config.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        """Human-readable axis values, e.g. ``query.strategy=entropy seed=1``."""
+        return " ".join(f"{k}={v}" for k, v in self.values.items())
+
+
+@dataclass
+class Grid:
+    """A loaded grid: name and cells in axis order."""
+
+    name: str
+    cells: list[Cell] = field(default_factory=list)
+
+
+def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
+    """Read a grid file and resolve every cell's config (``overrides`` apply to all cells).
+
+    Raises:
+        ConfigError: unreadable file, unknown keys, or any cell with an invalid config.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"grid file not found: {path}")
+    try:
+        spec = GridFile.model_validate(yaml.safe_load(path.read_text()) or {})
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']} (grid keys: name, base, set, "
+                          "axes)") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    base_path = (path.parent / spec.base).resolve()
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: base experiment not found: {base_path}")
+    base = yaml.safe_load(base_path.read_text()) or {}
+    common = [f"{k}={json.dumps(v)}" for k, v in spec.set.items()] + list(overrides or [])
+    empty = [k for k, v in spec.axes.items() if not v]
+    if empty:
+        raise ConfigError(f"{path}: axis {empty[0]!r} has no values")
+    cells = []
+    for combo in itertools.product(*spec.axes.values()):
+        values = dict(zip(spec.axes, combo, strict=True))
+        sets = common + [f"{k}={json.dumps(v)}" for k, v in values.items()] + [f"name={spec.name}"]
+        try:
+            cfg = build_config(base, sets)
+        except ConfigError as e:
+            label = " ".join(f"{k}={v}" for k, v in values.items())
+            raise ConfigError(f"grid cell [{label}]: {e}") from None
+        cells.append(Cell(values, cfg))
+    return Grid(spec.name, cells)
+
+
+def parent_run(client: MlflowClient, grid: Grid) -> str:
+    """The grid's parent run id: the existing one with this grid name, or a new one."""
+    from mlflow.entities import Param
+
+    from al4ml.tracking import experiment_id
+
+    exp = experiment_id(client, grid.name)
+    found = client.search_runs([exp], f"tags.`{ROLE_TAG}` = 'grid' and tags.`{GRID_TAG}` = '{grid.name}'",
+                               order_by=["attributes.start_time DESC"], max_results=1)
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(exp, run_name=f"grid {grid.name}",
+                            tags={ROLE_TAG: "grid", GRID_TAG: grid.name})
+    axes = sorted({k for c in grid.cells for k in c.values})
+    client.log_batch(run.info.run_id, params=[Param("axes", ", ".join(axes)[:6000])])
+    return run.info.run_id
+
+
+def child_runs(client: MlflowClient, parent_id: str) -> list[Any]:
+    """All cell runs nested under the grid's parent run."""
+    exp = client.get_run(parent_id).info.experiment_id
+    return client.search_runs([exp], f"tags.mlflow.parentRunId = '{parent_id}'", max_results=50000)
+
+
+@dataclass
+class CellStatus:
+    """What a grid run decided for one cell."""
+
+    cell: Cell
+    action: str  # "done" (skipped), "new", "resume"
+    run_id: str | None = None
+    ok: bool | None = None
+    error: str = ""
+
+
+def plan(client: MlflowClient, parent_id: str, grid: Grid) -> list[CellStatus]:
+    """Decide per cell: skip (FINISHED before), resume (failed/killed with a saved round), or new."""
+    by_key: dict[str, list[Any]] = {}
+    for run in child_runs(client, parent_id):
+        by_key.setdefault(run.data.tags.get(CELL_TAG, ""), []).append(run)
+    out = []
+    for cell in grid.cells:
+        runs = by_key.get(cell.key, [])
+        if any(r.info.status == "FINISHED" for r in runs):
+            out.append(CellStatus(cell, "done", ok=True))
+            continue
+        resumable = [r for r in runs if r.info.status != "FINISHED"
+                     and client.list_artifacts(r.info.run_id, "state")]
+        out.append(CellStatus(cell, "resume", resumable[0].info.run_id) if resumable
+                   else CellStatus(cell, "new"))
+        for stale in runs:
+            if stale.info.status == "RUNNING" and stale not in resumable[:1]:
+                client.set_terminated(stale.info.run_id, "FAILED")
+    return out
+
+
+def run_cell(config: dict[str, Any], tracking_uri: str, parent_id: str, cell_key: str,
+             resume_run_id: str | None, threads: int) -> str:
+    """Run one cell (in a worker process or a Ray task); returns its MLflow run id."""
+    import torch
+
+    from al4ml.experiment import run_experiment
+
+    torch.set_num_threads(threads)
+    cfg = ExperimentConfig.model_validate(config)
+    result = run_experiment(cfg, tracking_uri, resume_run_id=resume_run_id, parent_run_id=parent_id,
+                            extra_tags={ROLE_TAG: "cell", CELL_TAG: cell_key,
+                                        PID_TAG: str(os.getpid())},
+                            progress=False)
+    return result.run_id
+
+
+def _cell_process(args: tuple) -> None:
+    run_cell(*args)
+
+
+Listener = Callable[[list[CellStatus]], None]
+
+
+def _threads(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def execute_local(todo: list[CellStatus], tracking_uri: str, parent_id: str, workers: int,
+                  on_change: Listener | None = None) -> None:
+    """Run cells in up to ``workers`` spawned processes; a dead process fails only its cell."""
+    ctx = mp.get_context("spawn")
+    pending = list(todo)
+    running: dict[Any, CellStatus] = {}
+    threads = _threads(workers)
+    while pending or running:
+        while pending and len(running) < workers:
+            st = pending.pop(0)
+            proc = ctx.Process(target=_cell_process, daemon=False, args=((
+                st.cell.config.model_dump(mode="json"), tracking_uri, parent_id, st.cell.key,
+                st.run_id, threads),))
+            proc.start()
+            running[proc] = st
+            if on_change:
+                on_change(todo)
+        for proc in [p for p in running if not p.is_alive()]:
+            st = running.pop(proc)
+            proc.join()
+            st.ok = proc.exitcode == 0
+            if not st.ok:
+                st.error = f"worker exited with code {proc.exitcode}"
+            if on_change:
+                on_change(todo)
+        time.sleep(0.2)
+
+
+def execute_ray(todo: list[CellStatus], tracking_uri: str, parent_id: str, workers: int,
+                address: str | None, num_gpus: float, on_change: Listener | None = None) -> None:
+    """Submit each cell as a Ray task (``num_gpus`` each) to ``address`` or a local instance."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray: pip install 'al4ml[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                 log_to_driver=False)
+    task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=0)(run_cell)
+    threads = _threads(workers)
+    refs = {task.remote(st.cell.config.model_dump(mode="json"), tracking_uri, parent_id,
+                        st.cell.key, st.run_id, threads): st for st in todo}
+    try:
+        remaining = list(refs)
+        while remaining:
+            done, remaining = ray.wait(remaining, num_returns=1, timeout=1.0)
+            for ref in done:
+                st = refs[ref]
+                try:
+                    ray.get(ref)
+                    st.ok = True
+                except Exception as e:  # a Ray task failure of any kind fails only this cell
+                    st.ok, st.error = False, str(e).splitlines()[0][:200]
+            if on_change:
+                on_change(todo)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def finalize(client: MlflowClient, parent_id: str, statuses: list[CellStatus]) -> None:
+    """Mark runs of failed cells FAILED (a killed worker cannot) and close the parent run."""
+    keys = {st.cell.key for st in statuses if st.ok is False}
+    for run in child_runs(client, parent_id):
+        if run.data.tags.get(CELL_TAG) in keys and run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, "FAILED")
+    client.set_terminated(parent_id, "FINISHED" if all(st.ok for st in statuses) else "FAILED")

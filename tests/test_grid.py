@@ -1,0 +1,169 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from al4ml.errors import ConfigError
+from al4ml.grid import CELL_TAG, PID_TAG, child_runs, load_grid
+from al4ml.report import history
+from al4ml.tracking import get_client
+
+REPO = Path(__file__).resolve().parents[1]
+QUICKSTART = REPO / "experiments" / "digits_quickstart.yaml"
+METRICS_PER_ROUND = ("test_accuracy", "test_auc", "val_accuracy", "train_loss", "n_labeled",
+                     "train_seconds", "query_seconds")
+
+
+def write_grid(tmp_path: Path, axes: dict, name: str = "tgrid", **common) -> Path:
+    spec = {"name": name, "base": str(QUICKSTART),
+            "set": {"training.epochs": 2, "budget.initial": 10, "budget.per_round": 10,
+                    "budget.total": 30, "model.options.width": 8, **common},
+            "axes": axes}
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def al4ml(*args: str, cwd: Path = REPO, **kw) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.run([sys.executable, "-m", "al4ml.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900, **kw)
+
+
+def test_load_grid_expands_axes_into_resolved_cells(tmp_path):
+    grid = load_grid(write_grid(tmp_path, {"query.strategy": ["random", "entropy", "margin"],
+                                           "seed": [0, 1]}))
+    assert len(grid.cells) == 6
+    assert len({c.key for c in grid.cells}) == 6
+    cell = grid.cells[-1]
+    assert cell.values == {"query.strategy": "margin", "seed": 1}
+    assert cell.config.query.strategy == "margin" and cell.config.seed == 1
+    assert cell.config.training.epochs == 2 and cell.config.name == "tgrid"
+    again = load_grid(write_grid(tmp_path, {"query.strategy": ["random", "entropy", "margin"],
+                                            "seed": [0, 1]}))
+    assert [c.key for c in again.cells] == [c.key for c in grid.cells]
+
+
+def test_grid_errors_name_the_bad_cell(tmp_path):
+    with pytest.raises(ConfigError, match=r"grid cell \[query.strategy=bogus\].*unknown strategy"):
+        load_grid(write_grid(tmp_path, {"query.strategy": ["entropy", "bogus"]}))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "x", "base": str(QUICKSTART), "axes": {}, "axis": 1}))
+    with pytest.raises(ConfigError, match="axis"):
+        load_grid(bad)
+
+
+def test_shipped_grids_resolve():
+    assert len(load_grid(REPO / "experiments" / "grid_digits.yaml").cells) == 18
+    assert len(load_grid(REPO / "experiments" / "grid_breastmnist.yaml").cells) == 27
+
+
+def metric_points(client, run_id):
+    return {m: history(client, run_id, m) for m in METRICS_PER_ROUND}
+
+
+@pytest.mark.slow
+def test_eight_concurrent_cells_lose_no_metric_and_rerun_starts_none(tmp_path):
+    path = write_grid(tmp_path, {"query.strategy": ["random", "entropy"], "seed": [0, 1, 2, 3]})
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    proc = al4ml("grid", str(path), "--workers", "8", "--tracking-uri", uri)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    client = get_client(uri)
+    exp = client.get_experiment_by_name("tgrid")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("al4ml.role") == "grid"]
+    assert len(parents) == 1
+    children = child_runs(client, parents[0].info.run_id)
+    assert len(children) == 8
+    assert {r.info.status for r in children} == {"FINISHED"}
+    assert len({r.data.tags[CELL_TAG] for r in children}) == 8
+    total = 0
+    for r in children:
+        for name, (steps, _) in metric_points(client, r.info.run_id).items():
+            assert steps.tolist() == [10, 20, 30], name
+            total += len(steps)
+    assert total == 8 * 3 * len(METRICS_PER_ROUND)
+    again = al4ml("grid", str(path), "--workers", "8", "--tracking-uri", uri)
+    assert again.returncode == 0 and "0 to run" in again.stdout
+    assert len(child_runs(client, parents[0].info.run_id)) == 8
+
+    out = tmp_path / "report"
+    rep = al4ml("report", parents[0].info.run_id, "--tracking-uri", uri, "--out", str(out))
+    assert rep.returncode == 0, rep.stderr
+    assert {"report.md", "report.html", "learning_curves.png", "aulc.csv"} <= {
+        p.name for p in out.iterdir()}
+    logged = {a.path for a in client.list_artifacts(parents[0].info.run_id, "report")}
+    assert "report/report.md" in logged and "report/learning_curves.png" in logged
+    assert any(a.path == "learning_curve.png" for a in client.list_artifacts(children[0].info.run_id))
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_same_cells_and_values_as_local(tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'al4ml[ray]')")
+    axes = {"query.strategy": ["entropy", "margin"]}
+    values = {}
+    for executor in ("local", "ray"):
+        path = write_grid(tmp_path, axes, name=f"g_{executor}")
+        uri = f"sqlite:///{tmp_path / (executor + '.db')}"
+        proc = al4ml("grid", str(path), "--workers", "2", "--executor", executor,
+                     "--tracking-uri", uri)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        client = get_client(uri)
+        exp = client.get_experiment_by_name(f"g_{executor}")
+        cells = {}
+        for r in client.search_runs([exp.experiment_id], "tags.`al4ml.role` = 'cell'"):
+            assert r.info.status == "FINISHED"
+            steps, acc = history(client, r.info.run_id, "test_accuracy")
+            _, loss = history(client, r.info.run_id, "val_loss")
+            cells[r.data.tags[CELL_TAG]] = (steps.tolist(), acc.tolist(), loss.tolist())
+        values[executor] = cells
+    assert values["local"].keys() == values["ray"].keys() and len(values["local"]) == 2
+    for key, (steps, acc, loss) in values["local"].items():
+        r_steps, r_acc, r_loss = values["ray"][key]
+        assert steps == r_steps
+        assert max(abs(a - b) for a, b in zip(acc + loss, r_acc + r_loss, strict=True)) <= 1e-6
+
+
+@pytest.mark.slow
+def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
+    path = write_grid(tmp_path, {"seed": [0, 1, 2]}, **{"training.epochs": 6,
+                                                          "budget.total": 50})
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    driver = subprocess.Popen([sys.executable, "-m", "al4ml.cli", "grid", str(path), "--workers",
+                               "1", "--tracking-uri", uri], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = get_client(uri)
+    victim = None
+    deadline = time.time() + 300
+    while victim is None and time.time() < deadline:
+        time.sleep(0.5)
+        exp = client.get_experiment_by_name("tgrid")
+        if exp is None:
+            continue
+        for r in client.search_runs([exp.experiment_id], "tags.`al4ml.role` = 'cell'"):
+            if r.info.status == "RUNNING" and "test_accuracy" in r.data.metrics:
+                victim = r
+                break
+    assert victim is not None, "no cell started"
+    os.kill(int(victim.data.tags[PID_TAG]), signal.SIGKILL)
+    out, err = driver.communicate(timeout=600)
+    assert driver.returncode == 1, out + err
+    runs = {r.info.run_id: r for r in client.search_runs(
+        [client.get_experiment_by_name("tgrid").experiment_id], "tags.`al4ml.role` = 'cell'")}
+    assert runs[victim.info.run_id].info.status == "FAILED"
+    assert sorted(r.info.status for r in runs.values()) == ["FAILED", "FINISHED", "FINISHED"]
+
+    again = al4ml("grid", str(path), "--workers", "1", "--tracking-uri", uri)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 to run (1 resumed)" in " ".join(again.stdout.split())
+    runs = client.search_runs([client.get_experiment_by_name("tgrid").experiment_id],
+                              "tags.`al4ml.role` = 'cell'")
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
+    steps, _ = history(client, victim.info.run_id, "test_accuracy")
+    assert steps.tolist() == [10, 20, 30, 40, 50]
