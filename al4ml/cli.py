@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from al4ml.errors import Al4mlError
@@ -40,7 +41,7 @@ TrackingOption = Annotated[str | None, typer.Option(
 
 def fail(message: str) -> typer.Exit:
     """Print one error line to stderr and return the exit (code 2) to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -172,7 +173,8 @@ def grid(
         for col in ("cell", "state"):
             t.add_column(col)
         for st in todo:
-            state = {None: "running/queued", True: "[green]done[/]", False: f"[red]failed[/] {st.error}"}
+            state = {None: "running/queued", True: "[green]done[/]",
+                     False: f"[red]failed[/] {escape(st.error)}"}
             t.add_row(st.cell.label, state[st.ok])
         done = sum(st.ok is True for st in todo)
         failed = sum(st.ok is False for st in todo)

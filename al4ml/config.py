@@ -56,9 +56,15 @@ class ModelConfig(_Section):
 
 
 class TrainingConfig(_Section):
-    """Per-round supervised training; defaults follow the seed study (Adam 1e-3, steps at 50/75 %)."""
+    """Per-round supervised training; defaults follow the seed study (Adam 1e-3, steps at 50/75 %).
+
+    ``min_steps`` raises the epoch count of a round until it makes at least that many
+    optimiser steps, so that tiny labeled sets (1 batch per epoch) are not under-trained;
+    0 keeps the plain epoch count.
+    """
 
     epochs: int = Field(100, ge=1)
+    min_steps: int = Field(0, ge=0)
     batch_size: int = Field(128, ge=2)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)

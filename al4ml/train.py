@@ -68,7 +68,8 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Train
         model: A freshly initialised classifier on ``device``.
         images: uint8 ``[n, C, H, W]`` labeled images on ``device``.
         labels: int64 ``[n]`` their labels on ``device``.
-        cfg: Optimiser and schedule (Adam, MultiStepLR at ``cfg.milestones`` of the epochs).
+        cfg: Optimiser and schedule (Adam, MultiStepLR at ``cfg.milestones`` of the epochs;
+            at least ``cfg.min_steps`` optimiser steps).
         augment: Applied to every training batch (uint8 in, uint8 out) on ``device``.
         generator: Seeded generator on ``device``: batch order and augmentation draws.
         device: Where to train.
@@ -79,15 +80,16 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Train
     """
     start = time.perf_counter()
     n = len(images)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    milestones = sorted({max(1, int(m * cfg.epochs)) for m in cfg.milestones})
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=cfg.gamma)
     # Even-sized batches (sizes differ by at most one): no trailing batch of one for BatchNorm.
     n_batches = max(1, min(-(-n // cfg.batch_size), n // 2))
+    epochs = max(cfg.epochs, -(-cfg.min_steps // n_batches))
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    milestones = sorted({max(1, int(m * epochs)) for m in cfg.milestones})
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=cfg.gamma)
     model.train()
     steps = 0
     epoch_loss = torch.zeros((), device=device)
-    for epoch in range(cfg.epochs):
+    for epoch in range(epochs):
         epoch_loss = torch.zeros((), device=device)
         perm = torch.randperm(n, generator=generator, device=device)
         for idx in torch.tensor_split(perm, n_batches):
@@ -101,7 +103,7 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Train
             steps += 1
         sched.step()
         if on_epoch is not None:
-            on_epoch(epoch + 1, cfg.epochs)
+            on_epoch(epoch + 1, epochs)
     return FitResult(float(epoch_loss) / n, time.perf_counter() - start, steps)
 
 

@@ -34,8 +34,13 @@ EXACT = {"identity", "posterize", "solarize", "invert", "equalize", "auto_contra
 RESULTS: list[tuple[str, bool, str]] = []
 
 
-def check(name: str):
+SELECTED: set[str] = set()
+
+
+def check(name: str, tag: str):
     def deco(fn):
+        if SELECTED and tag not in SELECTED:
+            return fn
         start = time.perf_counter()
         try:
             detail = fn() or ""
@@ -59,12 +64,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=None, help="folder with breastmnist.npz")
     ap.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp()))
+    ap.add_argument("--only", default="", help="comma-separated: parity,sync,digits,strategies,breast")
     args = ap.parse_args()
+    SELECTED.update(t for t in args.only.split(",") if t)
     cuda = torch.device("cuda")
     print(f"{torch.cuda.get_device_name(0)}; torch {torch.__version__}", flush=True)
     uri = f"sqlite:///{args.out / 'mlruns.db'}"
 
-    @check("compiled CUDA policies == eager CPU ops on the same draws")
+    @check("compiled CUDA policies == eager CPU ops on the same draws", "parity")
     def _parity():
         worst = {}
         for name in AUGMENTATIONS.names():
@@ -96,7 +103,7 @@ def main() -> None:
                 assert torch.equal(gpu, cpu), op_name
         return f"min fraction within 1 level: {min(worst.values()):.4f}"
 
-    @check("policies draw and apply without host synchronisation (eager CUDA)")
+    @check("policies draw and apply without host synchronisation (eager CUDA)", "sync")
     def _sync_free():
         x = images(512, 3).to(cuda)
         for name in AUGMENTATIONS.names():
@@ -122,7 +129,7 @@ def main() -> None:
                 "budget": {"initial": 20, "per_round": 20, "total": 200}}
         return build_config(tree, [f"{k}={v}" for k, v in overrides.items()])
 
-    @check("digits quickstart on CUDA with TrivialAugment, logged to MLflow")
+    @check("digits quickstart on CUDA with TrivialAugment, logged to MLflow", "digits")
     def _digits():
         start = time.perf_counter()
         res = run_experiment(cfg(), uri, progress=False)
@@ -130,7 +137,7 @@ def main() -> None:
         return (f"test acc by round {[round(a, 3) for a in acc]}, "
                 f"{time.perf_counter() - start:.1f} s")
 
-    @check("every strategy runs a CUDA cycle")
+    @check("every strategy runs a CUDA cycle", "strategies")
     def _strategies():
         out = []
         for s in STRATEGIES.names():
@@ -140,7 +147,7 @@ def main() -> None:
         return ", ".join(out)
 
     if args.data and (args.data / "breastmnist.npz").is_file():
-        @check("BreastMNIST, ResNet-18, study setup (100 epochs), TrivialAugment, entropy, 20->200")
+        @check("BreastMNIST, ResNet-18, study setup (100 epochs), entropy, 20->200", "breast")
         def _breast():
             rows = []
             for aug in ("none", "trivialaugment", "randaugment"):

@@ -167,3 +167,11 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
     assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
     steps, _ = history(client, victim.info.run_id, "test_accuracy")
     assert steps.tolist() == [10, 20, 30, 40, 50]
+
+
+def test_cli_grid_error_is_one_line_with_the_cell(tmp_path):
+    path = write_grid(tmp_path, {"query.strategy": ["entropy", "bogus"]})
+    proc = al4ml("grid", str(path), "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1
+    assert "[query.strategy=bogus]" in lines[0] and "unknown strategy 'bogus'" in lines[0]

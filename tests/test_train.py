@@ -85,3 +85,17 @@ def test_auto_device_is_cpu_here_and_cuda_needs_a_gpu():
     from al4ml.errors import ConfigError
     with pytest.raises(ConfigError, match="no CUDA device"):
         resolve_device("cuda")
+
+
+def test_min_steps_lengthens_rounds_with_few_labels():
+    model = create_model("tiny_cnn", 1, 2, width=4)
+    x = torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8)
+    y = torch.arange(20) % 2
+    epochs_seen = []
+    res = fit(model, x, y, TrainingConfig(epochs=3, batch_size=32, min_steps=10),
+              create_augmentation("none"), torch.Generator().manual_seed(0), CPU,
+              on_epoch=lambda e, n: epochs_seen.append(n))
+    assert res.steps == 10 and epochs_seen[-1] == 10
+    res = fit(model, x, y, TrainingConfig(epochs=3, batch_size=8, min_steps=1),
+              create_augmentation("none"), torch.Generator().manual_seed(0), CPU)
+    assert res.steps == 9
