@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 from rich.console import Console
 
 from al4ml.config import ExperimentConfig
 from al4ml.data import ActiveDataset, create_dataset
+from al4ml.errors import ConfigError
 from al4ml.loop import ActiveLearningLoop, LoopState, Observer
 from al4ml.progress import RichProgress
 from al4ml.tracking import MlflowTracker, get_client, load_state
@@ -20,6 +23,26 @@ class ExperimentResult:
 
     run_id: str
     state: LoopState
+
+
+def _resumable_state(client: MlflowClient, run_id: str, cfg: ExperimentConfig) -> LoopState:
+    """The saved state of ``run_id``, if it can be continued with ``cfg``."""
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise ConfigError(f"--resume: no run {run_id!r} in {client.tracking_uri}") from None
+    logged = run.data.params
+    for key, value in cfg.flat().items():
+        if key in logged and logged[key] != value[:6000]:
+            raise ConfigError(f"--resume: run {run_id} was started with {key}={logged[key]}, "
+                              f"not {value}; resume it with its own config")
+    try:
+        state = load_state(client, run_id)
+    except (MlflowException, OSError):
+        raise ConfigError(f"--resume: run {run_id} saved no finished round yet; start it anew") from None
+    if state.history and not state.history[-1].queried:
+        raise ConfigError(f"--resume: run {run_id} already finished its budget")
+    return state
 
 
 def load_dataset(cfg: ExperimentConfig) -> ActiveDataset:
@@ -53,7 +76,7 @@ def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
     dataset = dataset if dataset is not None else load_dataset(cfg)
     loop = ActiveLearningLoop(cfg, dataset, device)
     client = get_client(tracking_uri)
-    state = load_state(client, resume_run_id) if resume_run_id else None
+    state = _resumable_state(client, resume_run_id, cfg) if resume_run_id else None
     tracker = MlflowTracker(client, cfg, run_id=resume_run_id, parent_run_id=parent_run_id,
                             extra_tags=extra_tags)
     observers = (tracker, *observers)

@@ -40,3 +40,27 @@ def test_resume_after_a_crash_continues_the_same_trajectory(tracking_uri):
     for name in ("test_accuracy", "val_loss", "train_loss", "n_labeled"):
         assert metric_values(client, run_id, name) == metric_values(client, full.run_id, name)
     assert [r.queried for r in resumed.state.history] == [r.queried for r in full.state.history]
+
+
+def test_resume_refuses_a_finished_run_a_changed_config_and_an_unknown_run(tracking_uri):
+    from al4ml.errors import ConfigError
+
+    cfg = tiny_config()
+    done = run_experiment(cfg, tracking_uri, progress=False)
+    with pytest.raises(ConfigError, match="already finished"):
+        run_experiment(cfg, tracking_uri, progress=False, resume_run_id=done.run_id)
+    with pytest.raises(ConfigError, match="query.strategy=entropy, not margin"):
+        run_experiment(tiny_config(**{"query.strategy": "margin"}), tracking_uri, progress=False,
+                       resume_run_id=done.run_id)
+    with pytest.raises(ConfigError, match="no run 'abc'"):
+        run_experiment(cfg, tracking_uri, progress=False, resume_run_id="abc")
+
+
+def test_baseline_trains_on_the_whole_pool_once(tracking_uri):
+    from al4ml.experiment import run_baseline
+
+    result = run_baseline(tiny_config(), tracking_uri, progress=False)
+    [record] = result.state.history
+    assert record.n_labeled == result.state.labeled_mask.numel() and record.queried == []
+    run = get_client(tracking_uri).get_run(result.run_id)
+    assert run.data.tags["al4ml.role"] == "baseline" and run.info.status == "FINISHED"

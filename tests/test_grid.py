@@ -147,7 +147,8 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
         if exp is None:
             continue
         for r in client.search_runs([exp.experiment_id], "tags.`al4ml.role` = 'cell'"):
-            if r.info.status == "RUNNING" and "test_accuracy" in r.data.metrics:
+            if (r.info.status == "RUNNING" and "test_accuracy" in r.data.metrics
+                    and client.list_artifacts(r.info.run_id, "state")):
                 victim = r
                 break
     assert victim is not None, "no cell started"
