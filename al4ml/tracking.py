@@ -51,8 +51,9 @@ class RetryingClient(MlflowClient):
     """An :class:`~mlflow.MlflowClient` whose writes retry while a sqlite store is locked.
 
     Several worker processes share one sqlite file in a grid; SQLite serialises writers and
-    a writer that waits past the driver's busy timeout gets "database is locked". Writes
-    are retried with backoff, so no metric point is lost.
+    a writer that waits past MLflow's busy timeout (20 s) gets "database is locked" (a
+    long read in the MLflow UI can hold the lock that long). Writes are retried with
+    backoff, so no metric point is lost.
     """
 
     RETRIES = 30
@@ -69,23 +70,19 @@ class RetryingClient(MlflowClient):
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
 
-    def log_batch(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        return self._retry(super().log_batch, *args, **kwargs)
 
-    def create_run(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        return self._retry(super().create_run, *args, **kwargs)
+def _retrying(name: str) -> Any:
+    def method(self: RetryingClient, *args: Any, **kwargs: Any) -> Any:
+        return self._retry(getattr(MlflowClient, name), self, *args, **kwargs)
 
-    def update_run(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        return self._retry(super().update_run, *args, **kwargs)
+    method.__name__ = name
+    method.__doc__ = f":meth:`mlflow.MlflowClient.{name}`, retried while the store is locked."
+    return method
 
-    def set_terminated(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        return self._retry(super().set_terminated, *args, **kwargs)
 
-    def set_tag(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        return self._retry(super().set_tag, *args, **kwargs)
-
-    def create_experiment(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        return self._retry(super().create_experiment, *args, **kwargs)
+for _name in ("log_batch", "create_run", "update_run", "set_terminated", "set_tag",
+              "create_experiment"):
+    setattr(RetryingClient, _name, _retrying(_name))
 
 
 def get_client(uri: str | None = None) -> MlflowClient:

@@ -6,7 +6,7 @@ import pytest
 from conftest import tiny_config
 
 from al4ml.experiment import run_experiment
-from al4ml.tracking import CONFIG_ARTIFACT, QUERIES_ARTIFACT, get_client, resolve_tracking_uri
+from al4ml.tracking import CONFIG_ARTIFACT, QUERIES_ARTIFACT, experiment_id, get_client, resolve_tracking_uri
 
 METRICS = ("test_accuracy", "test_auc", "val_accuracy", "train_loss", "n_labeled",
            "train_seconds", "query_seconds")
@@ -64,3 +64,24 @@ def test_tracking_uri_resolution(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///other.db")
     assert resolve_tracking_uri(None) == "sqlite:///other.db"
     assert resolve_tracking_uri("sqlite:///x.db") == "sqlite:///x.db"
+
+
+@pytest.mark.slow
+def test_writes_wait_out_a_locked_sqlite_store(tmp_path):
+    """MLflow's own sqlite busy timeout is 20 s; a lock held longer fails a plain client."""
+    import sqlite3
+    import threading
+    import time
+
+    from mlflow.entities import Metric
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = get_client(uri)
+    run = client.create_run(experiment_id(client, "locked"))
+    lock = sqlite3.connect(tmp_path / "m.db", timeout=0, check_same_thread=False)
+    lock.execute("BEGIN EXCLUSIVE")
+    threading.Timer(23.0, lock.rollback).start()
+    start = time.time()
+    client.log_batch(run.info.run_id, metrics=[Metric("x", 1.0, 0, 5)])
+    assert time.time() - start > 20
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "x")] == [5]
