@@ -173,12 +173,14 @@ def grid(
         for col in ("cell", "state"):
             t.add_column(col)
         for st in todo:
-            state = {None: "running/queued", True: "[green]done[/]",
+            state = {None: "running" if st.started else "queued", True: "[green]done[/]",
                      False: f"[red]failed[/] {escape(st.error)}"}
             t.add_row(st.cell.label, state[st.ok])
         done = sum(st.ok is True for st in todo)
         failed = sum(st.ok is False for st in todo)
-        t.caption = f"{done} done, {failed} failed, {len(todo) - done - failed} running or queued"
+        running = sum(st.ok is None and st.started for st in todo)
+        t.caption = (f"{done} done, {running} running, {failed} failed, "
+                     f"{len(todo) - done - failed - running} queued")
         return t
 
     try:

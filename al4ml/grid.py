@@ -148,6 +148,7 @@ class CellStatus:
     cell: Cell
     action: str  # "done" (skipped), "new", "resume"
     run_id: str | None = None
+    started: bool = False
     ok: bool | None = None
     error: str = ""
 
@@ -207,25 +208,31 @@ def execute_local(todo: list[CellStatus], tracking_uri: str, parent_id: str, wor
     pending = list(todo)
     running: dict[Any, CellStatus] = {}
     threads = _threads(workers)
-    while pending or running:
-        while pending and len(running) < workers:
-            st = pending.pop(0)
-            proc = ctx.Process(target=_cell_process, daemon=False, args=((
-                st.cell.config.model_dump(mode="json"), tracking_uri, parent_id, st.cell.key,
-                st.run_id, threads),))
-            proc.start()
-            running[proc] = st
-            if on_change:
-                on_change(todo)
-        for proc in [p for p in running if not p.is_alive()]:
-            st = running.pop(proc)
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                st = pending.pop(0)
+                proc = ctx.Process(target=_cell_process, args=((
+                    st.cell.config.model_dump(mode="json"), tracking_uri, parent_id, st.cell.key,
+                    st.run_id, threads),))
+                proc.start()
+                running[proc], st.started = st, True
+                if on_change:
+                    on_change(todo)
+            for proc in [p for p in running if not p.is_alive()]:
+                st = running.pop(proc)
+                proc.join()
+                st.ok = proc.exitcode == 0
+                if not st.ok:
+                    st.error = f"worker exited with code {proc.exitcode}"
+                if on_change:
+                    on_change(todo)
+            time.sleep(0.2)
+    finally:  # interrupted (Ctrl+C): stop the workers; their cells resume on the next run
+        for proc, st in running.items():
+            proc.terminate()
             proc.join()
-            st.ok = proc.exitcode == 0
-            if not st.ok:
-                st.error = f"worker exited with code {proc.exitcode}"
-            if on_change:
-                on_change(todo)
-        time.sleep(0.2)
+            st.ok, st.error = False, "interrupted"
 
 
 def execute_ray(todo: list[CellStatus], tracking_uri: str, parent_id: str, workers: int,
@@ -243,6 +250,8 @@ def execute_ray(todo: list[CellStatus], tracking_uri: str, parent_id: str, worke
     threads = _threads(workers)
     refs = {task.remote(st.cell.config.model_dump(mode="json"), tracking_uri, parent_id,
                         st.cell.key, st.run_id, threads): st for st in todo}
+    for st in todo:
+        st.started = True
     try:
         remaining = list(refs)
         while remaining:

@@ -108,13 +108,13 @@ def test_ray_executor_gives_the_same_cells_and_values_as_local(tmp_path):
     axes = {"query.strategy": ["entropy", "margin"]}
     values = {}
     for executor in ("local", "ray"):
-        path = write_grid(tmp_path, axes, name=f"g_{executor}")
+        path = write_grid(tmp_path, axes)
         uri = f"sqlite:///{tmp_path / (executor + '.db')}"
         proc = al4ml("grid", str(path), "--workers", "2", "--executor", executor,
                      "--tracking-uri", uri)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         client = get_client(uri)
-        exp = client.get_experiment_by_name(f"g_{executor}")
+        exp = client.get_experiment_by_name("tgrid")
         cells = {}
         for r in client.search_runs([exp.experiment_id], "tags.`al4ml.role` = 'cell'"):
             assert r.info.status == "FINISHED"
