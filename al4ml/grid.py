@@ -37,7 +37,6 @@ from al4ml.config import ExperimentConfig, build_config
 from al4ml.errors import ConfigError
 
 ROLE_TAG, GRID_TAG, CELL_TAG, PID_TAG = "al4ml.role", "al4ml.grid", "al4ml.cell", "al4ml.pid"
-EXECUTORS = ("local", "ray")
 
 
 class GridFile(BaseModel):
