@@ -80,9 +80,10 @@ def collect(client: MlflowClient, source: str, metric: str = METRIC
         if exp is None:
             raise ConfigError(f"no grid run or experiment named {source!r} in "
                               f"{client.tracking_uri}") from None
-        exp_id, query = exp.experiment_id, "tags.`al4ml.role` != 'grid'"
+        exp_id, query = exp.experiment_id, ""
     runs = [r for r in client.search_runs([exp_id], query, max_results=50000)
-            if r.info.status == "FINISHED" and r.data.tags.get("al4ml.role") != "baseline"]
+            if r.info.status == "FINISHED"
+            and r.data.tags.get("al4ml.role") not in ("grid", "baseline")]
     curves = []
     for r in runs:
         steps, values = history(client, r.info.run_id, metric)

@@ -106,3 +106,15 @@ def test_unknown_source_is_a_clear_error(store):
     uri, _, _ = store
     with pytest.raises(ConfigError, match="no grid run or experiment named 'nope'"):
         build_report(get_client(uri), "nope", __import__("pathlib").Path("/tmp/unused"))
+
+
+def test_report_by_experiment_name_includes_standalone_runs(store, tmp_path):
+    uri, _, _ = store
+    client = get_client(uri)
+    exp = experiment_id(client, "synthetic")
+    run = client.create_run(exp, tags={"strategy": "margin", "augmentation": "none", "seed": "0"})
+    client.log_batch(run.info.run_id, metrics=[Metric("test_accuracy", 0.7, 0, s) for s in STEPS])
+    client.set_terminated(run.info.run_id, "FINISHED")
+    curves, baselines, parent = collect(client, "synthetic")
+    assert parent is None and baselines == {"none": 0.95}
+    assert len(curves) == 17 and {c.strategy for c in curves} == {"random", "entropy", "margin"}
