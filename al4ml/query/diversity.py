@@ -13,17 +13,22 @@ import torch
 from al4ml.query import Selection, fill_unique, register_strategy
 
 
-def sq_dists(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None = None
-             ) -> torch.Tensor:
-    """Squared Euclidean distances ``[N, M]`` of rows of ``x [N, D]`` to ``centres [M, D]``."""
+def sq_dists(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None = None,
+             c_sq: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared Euclidean distances ``[N, M]`` of rows of ``x [N, D]`` to ``centres [M, D]``.
+
+    ``x_sq`` / ``c_sq`` are the rows' squared norms when the caller already has them.
+    """
     x_sq = (x * x).sum(1) if x_sq is None else x_sq
-    d = x_sq[:, None] + (centres * centres).sum(1)[None, :] - 2.0 * (x @ centres.T)
+    c_sq = (centres * centres).sum(1) if c_sq is None else c_sq
+    d = x_sq[:, None] + c_sq[None, :] - 2.0 * (x @ centres.T)
     return d.clamp_min_(0.0)
 
 
-def min_sq_dist(x: torch.Tensor, centres: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+def min_sq_dist(x: torch.Tensor, centres: torch.Tensor, chunk: int = 2048,
+                x_sq: torch.Tensor | None = None) -> torch.Tensor:
     """``[N]`` squared distance of each row of ``x`` to its nearest centre (chunked over centres)."""
-    x_sq = (x * x).sum(1)
+    x_sq = (x * x).sum(1) if x_sq is None else x_sq
     best = torch.full((len(x),), float("inf"), device=x.device, dtype=x.dtype)
     for start in range(0, len(centres), chunk):
         best = torch.minimum(best, sq_dists(x, centres[start:start + chunk], x_sq).min(1).values)
@@ -44,12 +49,12 @@ def k_center_greedy(x: torch.Tensor, labeled: torch.Tensor, k: int, generator: t
         Indices ``[k]`` and each pick's distance to the centres at the time it was picked.
     """
     k = min(k, len(x))
+    x_sq = (x * x).sum(1)
     if len(labeled):
-        dist = min_sq_dist(x, labeled)
+        dist = min_sq_dist(x, labeled, x_sq=x_sq)
     else:
         first = torch.randint(len(x), (1,), generator=generator, device=generator.device)
-        dist = sq_dists(x, x[first.to(x.device)]).squeeze(1)
-    x_sq = (x * x).sum(1)
+        dist = sq_dists(x, x[first.to(x.device)], x_sq).squeeze(1)
     picks, scores = [], []
     for _ in range(k):
         i = dist.argmax()
@@ -87,8 +92,7 @@ def kmeans_plusplus(x: torch.Tensor, k: int, generator: torch.Generator,
     for _ in range(1, k):
         r = torch.rand(trials, generator=generator, device=generator.device).to(dev) * closest.sum()
         cand = torch.searchsorted(torch.cumsum(closest, 0), r).clamp_(max=n - 1)
-        d_cand = (x_sq[cand][:, None] + x_sq[None, :] - 2.0 * (x[cand] @ x.T)).clamp_min_(0.0)
-        d = torch.minimum(closest[None, :], d_cand)
+        d = torch.minimum(closest[None, :], sq_dists(x[cand], x, x_sq[cand], x_sq))
         best = d.sum(1).argmin()
         closest = d[best]
         picks.append(cand[best])
