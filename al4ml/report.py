@@ -194,11 +194,8 @@ def paired_aulc(groups: dict[Key, dict[str, Curve]], a: Key, b: Key) -> tuple[np
     seeds = sorted(set(groups[a]) & set(groups[b]))
     if not seeds:
         return np.array([]), 0
-    diffs = []
-    for s in seeds:
-        sa, va = aligned({s: groups[a][s]})
-        sb, vb = aligned({s: groups[b][s]})
-        diffs.append(aulc(sa, va[0]) - aulc(sb, vb[0]))
+    ca, cb = groups[a], groups[b]
+    diffs = [aulc(ca[s].steps, ca[s].values) - aulc(cb[s].steps, cb[s].values) for s in seeds]
     return np.array(diffs), len(seeds)
 
 
