@@ -60,7 +60,10 @@ class TrainingConfig(_Section):
 
     ``min_steps`` raises the epoch count of a round until it makes at least that many
     optimiser steps, so that tiny labeled sets (1 batch per epoch) are not under-trained;
-    0 keeps the plain epoch count.
+    0 keeps the plain epoch count. ``cuda_graph`` (CUDA only, ignored on CPU) captures the
+    whole training step in a CUDA graph and replays it, which removes the per-kernel launch
+    cost of small models; each epoch then uses equal batches of ``n // n_batches`` items, so
+    up to ``n_batches - 1`` randomly chosen items sit an epoch out.
     """
 
     epochs: int = Field(100, ge=1)
@@ -71,6 +74,7 @@ class TrainingConfig(_Section):
     milestones: list[float] = Field(default_factory=lambda: [0.5, 0.75])
     gamma: float = Field(0.1, gt=0)
     eval_batch_size: int = Field(1024, ge=1)
+    cuda_graph: bool = False
 
     @field_validator("milestones")
     @classmethod

@@ -46,8 +46,10 @@ def to_input(x: torch.Tensor) -> torch.Tensor:
 
 
 def _autocast(device: torch.device) -> torch.autocast:
+    # No cast cache: a CUDA graph capture must not keep cached casts alive, and a training
+    # step uses each weight once per autocast region anyway.
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                          enabled=device.type == "cuda")
+                          enabled=device.type == "cuda", cache_enabled=False)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,100 @@ class FitResult:
     train_loss: float
     seconds: float
     steps: int
+
+
+def _optimizer(model: nn.Module, cfg: TrainingConfig, device: torch.device, graphed: bool
+               ) -> torch.optim.Adam:
+    """Adam; fused on CUDA, and capturable with a device-tensor learning rate when graphed."""
+    if not graphed:
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                fused=True if device.type == "cuda" else None)
+    return torch.optim.Adam(model.parameters(), lr=torch.tensor(cfg.lr, device=device),
+                            weight_decay=cfg.weight_decay, fused=True, capturable=True)
+
+
+def _batches(perm: torch.Tensor, n_batches: int, equal: bool) -> tuple[torch.Tensor, ...]:
+    """Split a permutation into ``n_batches`` index batches.
+
+    ``equal=False``: sizes differ by at most one and every index is used. ``equal=True`` (one
+    shape for a CUDA graph): ``len(perm) // n_batches`` each, so the last ``len(perm) %
+    n_batches`` indices of this epoch's permutation sit the epoch out.
+    """
+    if not equal:
+        return torch.tensor_split(perm, n_batches)
+    size = len(perm) // n_batches
+    return perm[: n_batches * size].view(n_batches, size).unbind(0)
+
+
+class _Step:
+    """One optimiser step on a uint8 batch, run eagerly; sums the batch losses on the device."""
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, device: torch.device) -> None:
+        self.model, self.opt, self.device = model, opt, device
+        self.loss_sum = torch.zeros((), device=device)
+
+    def _body(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        with _autocast(self.device):
+            loss = tnf.cross_entropy(self.model(to_input(x)), y)
+        loss.backward()
+        self.opt.step()
+        self.loss_sum.add_(loss.detach().float() * len(y))
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Train on uint8 ``x [B, C, H, W]`` with labels ``y [B]``."""
+        self.opt.zero_grad(set_to_none=True)
+        self._body(x, y)
+
+
+class _GraphedStep(_Step):
+    """The whole step (normalise, forward, loss, backward, Adam) replayed as one CUDA graph.
+
+    A training step of a small model at 28 px is bound by kernel-launch overhead: a graph
+    launches its few hundred kernels with one call. The first :attr:`WARMUP` steps run
+    eagerly on a side stream (cuDNN algorithm choice, optimiser state), the next one is
+    captured on static input buffers, and every later step copies its batch in and replays.
+    All of them are real training steps on real batches. Needs one batch shape.
+    """
+
+    WARMUP = 3
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, device: torch.device,
+                 x_shape: torch.Size) -> None:
+        super().__init__(model, opt, device)
+        self.static_x = torch.empty(x_shape, dtype=torch.uint8, device=device)
+        self.static_y = torch.empty(x_shape[0], dtype=torch.int64, device=device)
+        self.side = torch.cuda.Stream(device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.eager_steps = 0
+        self.lr = opt.param_groups[0]["lr"]
+
+    def check_lr(self) -> None:
+        """The graph reads the learning rate from the tensor it captured: schedulers must
+        update that tensor in place (torch's do), never replace it."""
+        if self.opt.param_groups[0]["lr"] is not self.lr:
+            raise RuntimeError("the learning-rate scheduler replaced the optimiser's lr tensor; "
+                               "a CUDA graph would keep training with the old value")
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.static_x.copy_(x)
+        self.static_y.copy_(y)
+        if self.graph is not None:
+            self.graph.replay()
+            return
+        self.opt.zero_grad(set_to_none=True)
+        if self.eager_steps < self.WARMUP:
+            self.side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(self.side):
+                self._body(self.static_x, self.static_y)
+            torch.cuda.current_stream(self.device).wait_stream(self.side)
+            self.eager_steps += 1
+            return
+        # Gradients are None here, so backward allocates them from the graph's private pool
+        # and every replay overwrites them.
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._body(self.static_x, self.static_y)
+        self.graph.replay()  # capture records the step; this runs it
 
 
 def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainingConfig,
@@ -69,7 +165,8 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Train
         images: uint8 ``[n, C, H, W]`` labeled images on ``device``.
         labels: int64 ``[n]`` their labels on ``device``.
         cfg: Optimiser and schedule (Adam, MultiStepLR at ``cfg.milestones`` of the epochs;
-            at least ``cfg.min_steps`` optimiser steps).
+            at least ``cfg.min_steps`` optimiser steps; ``cfg.cuda_graph`` replays each step
+            from a CUDA graph on CUDA devices).
         augment: Applied to every training batch (uint8 in, uint8 out) on ``device``.
         generator: Seeded generator on ``device``: batch order and augmentation draws.
         device: Where to train.
@@ -83,28 +180,29 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Train
     # Even-sized batches (sizes differ by at most one): no trailing batch of one for BatchNorm.
     n_batches = max(1, min(-(-n // cfg.batch_size), n // 2))
     epochs = max(cfg.epochs, -(-cfg.min_steps // n_batches))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    graphed = cfg.cuda_graph and device.type == "cuda"
+    opt = _optimizer(model, cfg, device, graphed)
     milestones = sorted({max(1, int(m * epochs)) for m in cfg.milestones})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=cfg.gamma)
+    shape = (n // n_batches, *images.shape[1:])
+    step = _GraphedStep(model, opt, device, torch.Size(shape)) if graphed else _Step(model, opt, device)
     model.train()
-    steps = 0
-    epoch_loss = torch.zeros((), device=device)
+    steps = seen = 0
     for epoch in range(epochs):
-        epoch_loss = torch.zeros((), device=device)
+        step.loss_sum.zero_()
+        seen = 0
         perm = torch.randperm(n, generator=generator, device=device)
-        for idx in torch.tensor_split(perm, n_batches):
-            x = to_input(augment(images[idx], generator))
-            with _autocast(device):
-                loss = tnf.cross_entropy(model(x), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            epoch_loss += loss.detach().float() * len(idx)
+        for idx in _batches(perm, n_batches, equal=graphed):
+            step(augment(images[idx], generator), labels[idx])
+            seen += len(idx)
             steps += 1
         sched.step()
+        if graphed:
+            step.check_lr()
         if on_epoch is not None:
             on_epoch(epoch + 1, epochs)
-    return FitResult(float(epoch_loss) / n, time.perf_counter() - start, steps)
+    opt.zero_grad(set_to_none=True)
+    return FitResult(float(step.loss_sum) / seen, time.perf_counter() - start, steps)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 Rows (same model: ResNet-18 with the 28 px stem, 3 channels; same number of images):
   (a) training, no augmentation, data resident on the device (al4ml.train.fit)
   (b) training with each batched per-sample policy, data resident on the device
+  on CUDA also (a) and (b) with the training step replayed from a CUDA graph
   (c) the reference study's pipeline: PIL images, per-image torchvision TrivialAugmentWide /
       RandAugment(2, 30), DataLoader with 0 workers and with all cores, fp32, batch 128
 plus augmentation-only images/s per policy (batched, and per image with torchvision) and
@@ -59,21 +60,30 @@ def synthetic(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_resident(images: torch.Tensor, labels: torch.Tensor, augmentation: str, params: dict,
-                   batch: int, epochs: int, device: torch.device) -> float:
-    """Images/s of al4ml's own training path (after a warm-up epoch that compiles)."""
+                   batch: int, epochs: int, device: torch.device, cuda_graph: bool = False) -> float:
+    """Steady-state images/s of al4ml's own training path (``al4ml.train.fit``).
+
+    The time of a ``1 + epochs``-epoch fit minus that of a 1-epoch fit, after a warm-up fit
+    (first-call compilation): per-round fixed costs (optimiser set-up, CUDA graph capture)
+    cancel, as they do over the 100 epochs of a real round.
+    """
     aug = create_augmentation(augmentation, **params)
-    cfg = TrainingConfig(epochs=epochs, batch_size=batch, lr=1e-3)
     x, y = images.to(device), labels.to(device)
-    model = create_model("resnet18", 3, 10).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    gen = torch.Generator(device=device).manual_seed(0)
-    fit(model, x, y, TrainingConfig(epochs=1, batch_size=batch), aug, gen, device)  # warm-up
-    sync(device)
-    start = time.perf_counter()
-    fit(model, x, y, cfg, aug, gen, device)
-    sync(device)
-    return epochs * len(x) / (time.perf_counter() - start)
+
+    def timed(n_epochs: int) -> float:
+        model = create_model("resnet18", 3, 10).to(device)
+        if device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        cfg = TrainingConfig(epochs=n_epochs, batch_size=batch, lr=1e-3, cuda_graph=cuda_graph)
+        gen = torch.Generator(device=device).manual_seed(0)
+        sync(device)
+        start = time.perf_counter()
+        fit(model, x, y, cfg, aug, gen, device)
+        sync(device)
+        return time.perf_counter() - start
+
+    timed(1)  # warm-up
+    return epochs * len(x) / (timed(1 + epochs) - timed(1))
 
 
 class PilDataset(Dataset):
@@ -165,6 +175,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="timed epochs per row")
     ap.add_argument("--policies", default=None,
                     help=f"comma-separated subset of: {', '.join(POLICIES)}")
+    ap.add_argument("--ceiling-batch", type=int, default=2048,
+                    help="CUDA: also time no augmentation at this batch (0: skip)")
     ap.add_argument("--study-workers", default="0,all",
                     help="DataLoader workers of the study rows: comma-separated numbers or 'all'")
     args = ap.parse_args()
@@ -195,6 +207,18 @@ def main() -> None:
         images, labels, "none", {}, batch, epochs, device))
     batched = {p: row(f"(b) train, {p}, resident batched", train_resident(
         images, labels, registry_name(p), POLICIES[p], batch, epochs, device)) for p in policies}
+    graphed: dict[str, float] = {}
+    if device.type == "cuda":
+        graphed["none"] = row("(a) train, no augmentation, resident, CUDA graph", train_resident(
+            images, labels, "none", {}, batch, epochs, device, cuda_graph=True))
+        for p in policies[:2]:
+            graphed[p] = row(f"(b) train, {p}, resident batched, CUDA graph", train_resident(
+                images, labels, registry_name(p), POLICIES[p], batch, epochs, device,
+                cuda_graph=True))
+        if args.ceiling_batch and args.ceiling_batch <= n // 2:
+            row(f"(a) train, no augmentation, resident, CUDA graph, batch {args.ceiling_batch}",
+                train_resident(images, labels, "none", {}, args.ceiling_batch, epochs, device,
+                               cuda_graph=True))
     study = {p: t for p, t in (("trivialaugment", v2.TrivialAugmentWide()),
                                ("randaugment(2,30)", v2.RandAugment(num_ops=2, magnitude=30)))
              if p in policies}
@@ -214,11 +238,11 @@ def main() -> None:
     row("pool scoring (inference, no augmentation)", scoring(images, device))
 
     print("\nratios")
-    for p in study:
-        b = batched[p]
-        print(f"  {p:<18} (b)/(a) = {b / base:5.2f}" + "".join(
-            f"   (b)/(c, {w} workers) = {b / pil[p, w]:7.1f}" for w in worker_counts))
-
+    for label, train, ref in (("", batched, base), (", CUDA graph", graphed, graphed.get("none"))):
+        for p in study:
+            if p in train:
+                print(f"  {p + label:<30} (b)/(a) = {train[p] / ref:5.2f}" + "".join(
+                    f"   (b)/(c, {w} workers) = {train[p] / pil[p, w]:7.1f}" for w in worker_counts))
 
 if __name__ == "__main__":
     main()

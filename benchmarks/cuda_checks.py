@@ -4,7 +4,10 @@
    per-sample draws (exact for exact ops, within one grey level otherwise).
 2. Drawing and applying a policy on CUDA makes no host synchronisation (eager), checked
    with ``torch.cuda.set_sync_debug_mode("error")``.
-3. Active-learning runs on CUDA, logged to MLflow: digits with TrivialAugment and every
+3. Training with the step replayed from a CUDA graph (``training.cuda_graph``) follows eager
+   training (same batches, same initial weights; losses and accuracy agree, the learning
+   rate decays at the milestones), and a replayed step makes no host synchronisation.
+4. Active-learning runs on CUDA, logged to MLflow: digits with TrivialAugment and every
    strategy, BreastMNIST (ResNet-18, the study's training setup) if its file is at --data.
 
   python benchmarks/cuda_checks.py [--data DIR] [--out DIR]
@@ -26,9 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from al4ml.augment import AUGMENTATIONS, create_augmentation  # noqa: E402
 from al4ml.augment.ops import OPS, apply_op  # noqa: E402
 from al4ml.augment.policies import Policy  # noqa: E402
-from al4ml.config import build_config  # noqa: E402
+from al4ml.config import TrainingConfig, build_config  # noqa: E402
 from al4ml.experiment import run_experiment  # noqa: E402
+from al4ml.models import create_model  # noqa: E402
 from al4ml.query import STRATEGIES  # noqa: E402
+from al4ml.train import _GraphedStep, _optimizer, fit, predict  # noqa: E402
 
 EXACT = {"identity", "posterize", "solarize", "invert", "equalize", "auto_contrast"}
 RESULTS: list[tuple[str, bool, str]] = []
@@ -64,7 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=None, help="folder with breastmnist.npz")
     ap.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp()))
-    ap.add_argument("--only", default="", help="comma-separated: parity,sync,digits,strategies,breast")
+    ap.add_argument("--only", default="", help="comma-separated: parity,sync,graph,digits,strategies,breast")
     args = ap.parse_args()
     SELECTED.update(t for t in args.only.split(",") if t)
     cuda = torch.device("cuda")
@@ -120,6 +125,41 @@ def main() -> None:
                 torch.cuda.set_sync_debug_mode("default")
         return f"{len(AUGMENTATIONS.names())} policies"
 
+    @check("CUDA-graph training follows eager training; replay makes no host sync", "graph")
+    def _graph():
+        x = images(2048, 3, seed=3).to(cuda)
+        y = (x.float().mean((1, 2, 3)) > x.float().mean()).long() + 2 * (x[:, 0, 0, 0] > 127).long()
+        out = {}
+        for graph in (False, True):
+            torch.manual_seed(0)
+            model = create_model("resnet18", 3, 4).to(cuda).to(memory_format=torch.channels_last)
+            tc = TrainingConfig(epochs=8, batch_size=256, lr=1e-3, cuda_graph=graph)
+            res = fit(model, x, y, tc, create_augmentation("trivialaugment"),
+                      torch.Generator(device=cuda).manual_seed(0), cuda)
+            acc = float((predict(model, x, cuda).probs.argmax(1) == y).float().mean())
+            out[graph] = (res.train_loss, acc, res.steps)
+        (le, ae, se), (lg, ag, sg) = out[False], out[True]
+        assert se == sg == 8 * 8, (se, sg)
+        assert abs(lg - le) <= 0.25 * le + 0.05 and abs(ag - ae) <= 0.1, out
+        model = create_model("resnet18", 3, 4).to(cuda).to(memory_format=torch.channels_last)
+        tc = TrainingConfig(lr=1e-3, cuda_graph=True)
+        opt = _optimizer(model, tc, cuda, graphed=True)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[1], gamma=0.1)
+        step = _GraphedStep(model, opt, cuda, x[:256].shape)
+        for _ in range(step.WARMUP + 2):
+            step(x[:256], y[:256])
+        sched.step()
+        step.check_lr()
+        assert abs(float(step.lr) - 1e-4) < 1e-9, float(step.lr)
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            for _ in range(3):
+                step(x[256:512], y[256:512])
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        return f"eager loss {le:.4f} acc {ae:.3f}; graphed loss {lg:.4f} acc {ag:.3f}"
+
     def cfg(**overrides):
         tree = {"name": "cuda-digits", "device": "cuda", "dataset": {"name": "digits"},
                 "model": {"name": "tiny_cnn", "options": {"dropout": 0.3}},
@@ -133,6 +173,14 @@ def main() -> None:
     def _digits():
         start = time.perf_counter()
         res = run_experiment(cfg(), uri, progress=False)
+        acc = [r.metrics["test_accuracy"] for r in res.state.history]
+        return (f"test acc by round {[round(a, 3) for a in acc]}, "
+                f"{time.perf_counter() - start:.1f} s")
+
+    @check("digits on CUDA with TrivialAugment and the CUDA-graph training step", "graph")
+    def _digits_graph():
+        start = time.perf_counter()
+        res = run_experiment(cfg(**{"training.cuda_graph": True}), uri, progress=False)
         acc = [r.metrics["test_accuracy"] for r in res.state.history]
         return (f"test acc by round {[round(a, 3) for a in acc]}, "
                 f"{time.perf_counter() - start:.1f} s")

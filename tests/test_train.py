@@ -7,7 +7,7 @@ from al4ml.augment import create_augmentation
 from al4ml.config import TrainingConfig
 from al4ml.data import create_dataset
 from al4ml.models import create_model
-from al4ml.train import auc_score, evaluate, fit, predict, resolve_device, to_input
+from al4ml.train import _batches, auc_score, evaluate, fit, predict, resolve_device, to_input
 
 CPU = torch.device("cpu")
 
@@ -99,3 +99,65 @@ def test_min_steps_lengthens_rounds_with_few_labels():
     res = fit(model, x, y, TrainingConfig(epochs=3, batch_size=8, min_steps=1),
               create_augmentation("none"), torch.Generator().manual_seed(0), CPU)
     assert res.steps == 9
+
+
+def test_equal_batches_share_one_shape_and_plain_batches_use_every_index():
+    perm = torch.randperm(23, generator=torch.Generator().manual_seed(0))
+    plain = _batches(perm, 3, equal=False)
+    assert [len(b) for b in plain] == [8, 8, 7]
+    assert torch.equal(torch.cat(plain), perm)
+    equal = _batches(perm, 3, equal=True)
+    assert [len(b) for b in equal] == [7, 7, 7]
+    assert torch.equal(torch.cat(equal), perm[:21])
+
+
+def test_cuda_graph_option_leaves_cpu_training_unchanged():
+    ds = create_dataset("digits")
+    labels = ds.make_oracle().label(torch.arange(100))
+    cfg = TrainingConfig(epochs=2, batch_size=32, lr=3e-3)
+    results = []
+    for graph in (False, True):
+        torch.manual_seed(0)
+        model = create_model("tiny_cnn", 1, 10, width=8)
+        res = fit(model, ds.pool_images[:100], labels, cfg.model_copy(update={"cuda_graph": graph}),
+                  create_augmentation("trivialaugment"), torch.Generator().manual_seed(0), CPU)
+        results.append((res, model.state_dict()))
+    (ra, sa), (rb, sb) = results
+    assert ra.train_loss == rb.train_loss and ra.steps == rb.steps == 2 * 4
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_scheduler_decays_a_tensor_learning_rate_in_place():
+    # The graphed step reads Adam's learning rate from one device tensor captured in the graph,
+    # so MultiStepLR must update that very tensor rather than replace it.
+    model = create_model("tiny_cnn", 1, 2, width=4)
+    lr = torch.tensor(1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[2, 3], gamma=0.1)
+    captured = opt.param_groups[0]["lr"]
+    seen = []
+    for _ in range(4):
+        opt.step()
+        sched.step()
+        seen.append(float(captured))
+    assert opt.param_groups[0]["lr"] is captured
+    assert seen == pytest.approx([1e-3, 1e-4, 1e-5, 1e-5])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_cuda_graph_training_matches_eager_training_on_cuda():
+    dev = torch.device("cuda")
+    ds = create_dataset("digits")
+    x = ds.pool_images[:256].to(dev)
+    y = ds.make_oracle().label(torch.arange(256)).to(dev)
+    out = {}
+    for graph in (False, True):
+        torch.manual_seed(0)
+        model = create_model("tiny_cnn", 1, 10, width=8).to(dev)
+        cfg = TrainingConfig(epochs=40, batch_size=64, lr=3e-3, cuda_graph=graph)
+        res = fit(model, x, y, cfg, create_augmentation("none"),
+                  torch.Generator(device=dev).manual_seed(0), dev)
+        out[graph] = (res, evaluate(model, ds.test.images, ds.test.labels, dev))
+    assert out[True][0].steps == out[False][0].steps == 40 * 4
+    assert out[True][0].train_loss == pytest.approx(out[False][0].train_loss, rel=0.25, abs=0.02)
+    assert out[True][1].accuracy > 0.8 and out[False][1].accuracy > 0.8
