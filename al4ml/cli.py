@@ -212,10 +212,11 @@ def report(
 ) -> None:
     """Learning curves with 95 % bands, AULC table, labels to target, paired comparisons."""
     from al4ml.report import build_report
-    from al4ml.tracking import get_client, resolve_tracking_uri
+    from al4ml.tracking import existing_store, get_client, resolve_tracking_uri
 
     try:
-        md = build_report(get_client(resolve_tracking_uri(tracking_uri)), source, out, target)
+        md = build_report(get_client(existing_store(resolve_tracking_uri(tracking_uri))), source,
+                          out, target)
     except Al4mlError as e:
         raise fail(str(e)) from None
     console.print(f"wrote {md} (and report.html, PNG plots, aulc.csv) in {out}")
@@ -255,9 +256,12 @@ def ui(tracking_uri: TrackingOption = None,
        port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
        host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1") -> None:
     """Start the MLflow UI on the same store `al4ml run` logs to."""
-    from al4ml.tracking import resolve_tracking_uri
+    from al4ml.tracking import existing_store, resolve_tracking_uri
 
-    uri = resolve_tracking_uri(tracking_uri)
+    try:
+        uri = existing_store(resolve_tracking_uri(tracking_uri))
+    except Al4mlError as e:
+        raise fail(str(e)) from None
     console.print(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl+C stops it)")
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host,
            "--port", str(port)]

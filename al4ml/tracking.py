@@ -85,6 +85,23 @@ for _name in ("log_batch", "create_run", "update_run", "set_terminated", "set_ta
     setattr(RetryingClient, _name, _retrying(_name))
 
 
+def existing_store(uri: str) -> str:
+    """``uri`` if it names a store that exists; a missing sqlite file is a bad URI.
+
+    Commands that only read (``report``, ``ui``) must not create an empty store where the
+    user mistyped a path or ran from another folder.
+    """
+    from al4ml.errors import ConfigError
+
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///")).expanduser()
+        if not db.is_file():
+            raise ConfigError(f"tracking URI {uri}: no MLflow store at {db.resolve()}; pass the "
+                              "store your runs logged to with --tracking-uri (or "
+                              "$MLFLOW_TRACKING_URI)")
+    return uri
+
+
 def get_client(uri: str | None = None) -> MlflowClient:
     """A (retrying) client for the resolved tracking URI."""
     return RetryingClient(tracking_uri=resolve_tracking_uri(uri))

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# One session on the GPU machine: both benchmarks, then the CUDA checks; logs go to $OUT.
+# One call on the GPU machine; logs go to $OUT.
+#   gpu_session.sh        both benchmarks, then every CUDA check (about 10 min)
+#   gpu_session.sh graph  the CUDA-graph step: its checks and the sync check, then the
+#                         throughput table with TrivialAugment and RandAugment(2,30) (about 5 min)
 # Carry .whl (python3 ../shared/tools/device-wheels.py -d .whl pydantic mlflow-skinny
 # sqlalchemy alembic medmnist modAL-python) and .gpu_data (a copy of breastmnist.npz).
 set -uo pipefail
@@ -9,6 +12,12 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+if [ "${1:-all}" = graph ]; then
+  python3 benchmarks/cuda_checks.py --only graph,sync --out /tmp/checks 2>&1 | tee "$OUT/cuda_graph_checks.log"
+  python3 benchmarks/augment_throughput.py --device cuda --policies 'trivialaugment,randaugment(2,30)' \
+    2>&1 | tee "$OUT/augment_throughput_graph.log"
+  exit
+fi
 python3 benchmarks/augment_throughput.py --device cuda 2>&1 | tee "$OUT/augment_throughput.log"
 python3 benchmarks/query_speed.py --device cuda 2>&1 | tee "$OUT/query_speed.log"
 python3 benchmarks/cuda_checks.py --data .gpu_data --out /tmp/checks 2>&1 | tee "$OUT/cuda_checks.log"

@@ -51,6 +51,14 @@ def test_missing_data_file_exits_2_naming_the_path(tmp_path):
     assert_one_line_error(proc, str(tmp_path / "breastmnist.npz"))
 
 
+@pytest.mark.parametrize("command", [["report", "some-grid"], ["ui"]])
+def test_reading_commands_refuse_a_missing_store_without_creating_it(tmp_path, command):
+    uri = f"sqlite:///{tmp_path / 'typo.db'}"
+    proc = al4ml(*command, "--tracking-uri", uri, cwd=tmp_path)
+    assert_one_line_error(proc, uri, "no MLflow store")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_list_shows_every_registry():
     proc = al4ml("list")
     assert proc.returncode == 0
