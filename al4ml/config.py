@@ -61,9 +61,9 @@ class TrainingConfig(_Section):
     ``min_steps`` raises the epoch count of a round until it makes at least that many
     optimiser steps, so that tiny labeled sets (1 batch per epoch) are not under-trained;
     0 keeps the plain epoch count. ``cuda_graph`` (CUDA only, ignored on CPU) captures the
-    whole training step in a CUDA graph and replays it, which removes the per-kernel launch
-    cost of small models; each epoch then uses equal batches of ``n // n_batches`` items, so
-    up to ``n_batches - 1`` randomly chosen items sit an epoch out.
+    whole training step, augmentation included, in a CUDA graph and replays it, which removes
+    the per-kernel launch cost of small models; each epoch then uses equal batches of
+    ``n // n_batches`` items, so up to ``n_batches - 1`` randomly chosen items sit an epoch out.
     """
 
     epochs: int = Field(100, ge=1)

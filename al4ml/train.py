@@ -85,42 +85,53 @@ def _batches(perm: torch.Tensor, n_batches: int, equal: bool) -> tuple[torch.Ten
 
 
 class _Step:
-    """One optimiser step on a uint8 batch, run eagerly; sums the batch losses on the device."""
+    """One optimiser step on a batch of the labeled set, run eagerly.
 
-    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, device: torch.device) -> None:
+    Gathers the batch by index from the device-resident images, augments it, trains, and
+    adds the batch loss to :attr:`loss_sum` (on the device: no host sync per step).
+    """
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor,
+                 labels: torch.Tensor, augment: Augmentation, generator: torch.Generator,
+                 device: torch.device) -> None:
         self.model, self.opt, self.device = model, opt, device
+        self.images, self.labels = images, labels
+        self.augment, self.generator = augment, generator
         self.loss_sum = torch.zeros((), device=device)
 
-    def _body(self, x: torch.Tensor, y: torch.Tensor) -> None:
+    def _body(self, idx: torch.Tensor) -> None:
+        x = to_input(self.augment(self.images[idx], self.generator))
         with _autocast(self.device):
-            loss = tnf.cross_entropy(self.model(to_input(x)), y)
+            loss = tnf.cross_entropy(self.model(x), self.labels[idx])
         loss.backward()
         self.opt.step()
-        self.loss_sum.add_(loss.detach().float() * len(y))
+        self.loss_sum.add_(loss.detach().float() * len(idx))
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Train on uint8 ``x [B, C, H, W]`` with labels ``y [B]``."""
+    def __call__(self, idx: torch.Tensor) -> None:
+        """Train on the items ``idx`` (int64 ``[B]`` on the device) of the labeled set."""
         self.opt.zero_grad(set_to_none=True)
-        self._body(x, y)
+        self._body(idx)
 
 
 class _GraphedStep(_Step):
-    """The whole step (normalise, forward, loss, backward, Adam) replayed as one CUDA graph.
+    """The whole step (gather, augment, normalise, forward, loss, backward, Adam) as one CUDA graph.
 
     A training step of a small model at 28 px is bound by kernel-launch overhead: a graph
     launches its few hundred kernels with one call. The first :attr:`WARMUP` steps run
-    eagerly on a side stream (cuDNN algorithm choice, optimiser state), the next one is
-    captured on static input buffers, and every later step copies its batch in and replays.
-    All of them are real training steps on real batches. Needs one batch shape.
+    eagerly on a side stream (compilation of the augmentation, cuDNN algorithm choice,
+    optimiser state); the next one is captured on a static index buffer, with the
+    augmentation generator registered so that every replay draws fresh augmentations; every
+    later step copies its indices in and replays. All of them are real training steps.
+    Needs one batch size and a sync-free augmentation (every registered one is).
     """
 
     WARMUP = 3
 
-    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, device: torch.device,
-                 x_shape: torch.Size) -> None:
-        super().__init__(model, opt, device)
-        self.static_x = torch.empty(x_shape, dtype=torch.uint8, device=device)
-        self.static_y = torch.empty(x_shape[0], dtype=torch.int64, device=device)
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor,
+                 labels: torch.Tensor, augment: Augmentation, generator: torch.Generator,
+                 device: torch.device, batch_size: int) -> None:
+        super().__init__(model, opt, images, labels, augment, generator, device)
+        self.static_idx = torch.zeros(batch_size, dtype=torch.int64, device=device)
         self.side = torch.cuda.Stream(device)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.eager_steps = 0
@@ -133,9 +144,8 @@ class _GraphedStep(_Step):
             raise RuntimeError("the learning-rate scheduler replaced the optimiser's lr tensor; "
                                "a CUDA graph would keep training with the old value")
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.static_x.copy_(x)
-        self.static_y.copy_(y)
+    def __call__(self, idx: torch.Tensor) -> None:
+        self.static_idx.copy_(idx)
         if self.graph is not None:
             self.graph.replay()
             return
@@ -143,15 +153,16 @@ class _GraphedStep(_Step):
         if self.eager_steps < self.WARMUP:
             self.side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(self.side):
-                self._body(self.static_x, self.static_y)
+                self._body(self.static_idx)
             torch.cuda.current_stream(self.device).wait_stream(self.side)
             self.eager_steps += 1
             return
         # Gradients are None here, so backward allocates them from the graph's private pool
         # and every replay overwrites them.
         self.graph = torch.cuda.CUDAGraph()
+        self.graph.register_generator_state(self.generator)
         with torch.cuda.graph(self.graph):
-            self._body(self.static_x, self.static_y)
+            self._body(self.static_idx)
         self.graph.replay()  # capture records the step; this runs it
 
 
@@ -184,8 +195,8 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Train
     opt = _optimizer(model, cfg, device, graphed)
     milestones = sorted({max(1, int(m * epochs)) for m in cfg.milestones})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=cfg.gamma)
-    shape = (n // n_batches, *images.shape[1:])
-    step = _GraphedStep(model, opt, device, torch.Size(shape)) if graphed else _Step(model, opt, device)
+    step = (_GraphedStep(model, opt, images, labels, augment, generator, device, n // n_batches)
+            if graphed else _Step(model, opt, images, labels, augment, generator, device))
     model.train()
     steps = seen = 0
     for epoch in range(epochs):
@@ -193,7 +204,7 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Train
         seen = 0
         perm = torch.randperm(n, generator=generator, device=device)
         for idx in _batches(perm, n_batches, equal=graphed):
-            step(augment(images[idx], generator), labels[idx])
+            step(idx)
             seen += len(idx)
             steps += 1
         sched.step()

@@ -16,9 +16,12 @@ pool-scoring (inference) images/s. Prints a table and the ratios (b)/(a) and (b)
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -198,27 +201,34 @@ def main() -> None:
 
     rows: list[tuple[str, float]] = []
 
-    def row(label: str, value: float) -> float:
+    def row(label: str, measure: Callable[[], float]) -> float:
+        """Measure and print one row; a failing row prints its error and the others go on."""
+        try:
+            value = measure()
+        except Exception as e:  # one broken row must not lose the rest of a GPU session
+            traceback.print_exc()
+            print(f"  {label:<64} failed: {type(e).__name__}: {e}", flush=True)
+            return math.nan
         rows.append((label, value))
         print(f"  {label:<64} {value:>12,.0f} img/s", flush=True)
         return value
 
-    base = row("(a) train, no augmentation, resident", train_resident(
-        images, labels, "none", {}, batch, epochs, device))
-    batched = {p: row(f"(b) train, {p}, resident batched", train_resident(
-        images, labels, registry_name(p), POLICIES[p], batch, epochs, device)) for p in policies}
+    def resident(aug: str, batch_size: int = batch, cuda_graph: bool = False) -> Callable[[], float]:
+        return lambda: train_resident(images, labels, registry_name(aug), POLICIES.get(aug, {}),
+                                      batch_size, epochs, device, cuda_graph)
+
+    base = row("(a) train, no augmentation, resident", resident("none"))
+    batched = {p: row(f"(b) train, {p}, resident batched", resident(p)) for p in policies}
     graphed: dict[str, float] = {}
     if device.type == "cuda":
-        graphed["none"] = row("(a) train, no augmentation, resident, CUDA graph", train_resident(
-            images, labels, "none", {}, batch, epochs, device, cuda_graph=True))
+        graphed["none"] = row("(a) train, no augmentation, resident, CUDA graph",
+                              resident("none", cuda_graph=True))
         for p in policies[:2]:
-            graphed[p] = row(f"(b) train, {p}, resident batched, CUDA graph", train_resident(
-                images, labels, registry_name(p), POLICIES[p], batch, epochs, device,
-                cuda_graph=True))
+            graphed[p] = row(f"(b) train, {p}, resident batched, CUDA graph",
+                             resident(p, cuda_graph=True))
         if args.ceiling_batch and args.ceiling_batch <= n // 2:
             row(f"(a) train, no augmentation, resident, CUDA graph, batch {args.ceiling_batch}",
-                train_resident(images, labels, "none", {}, args.ceiling_batch, epochs, device,
-                               cuda_graph=True))
+                resident("none", args.ceiling_batch, cuda_graph=True))
     study = {p: t for p, t in (("trivialaugment", v2.TrivialAugmentWide()),
                                ("randaugment(2,30)", v2.RandAugment(num_ops=2, magnitude=30)))
              if p in policies}
@@ -226,16 +236,17 @@ def main() -> None:
     n_pil = min(n, 512 if quick else 4096)
     for p, policy in study.items():
         for workers in worker_counts:
-            pil[p, workers] = row(f"(c) train, {p}, PIL per image, {workers} workers, fp32 b128",
-                                  train_pil(images[:n_pil], labels[:n_pil], policy, workers, device,
-                                            1))
+            pil[p, workers] = row(
+                f"(c) train, {p}, PIL per image, {workers} workers, fp32 b128",
+                lambda policy=policy, workers=workers: train_pil(
+                    images[:n_pil], labels[:n_pil], policy, workers, device, 1))
     for p in policies:
-        row(f"augment only, {p}, batched b{batch}", augment_only(images, p, batch, device,
-                                                                   5 if quick else 50))
+        row(f"augment only, {p}, batched b{batch}",
+            lambda p=p: augment_only(images, p, batch, device, 5 if quick else 50))
     for p, policy in study.items():
-        row(f"augment only, {p}, torchvision PIL per image", augment_only_pil(images, policy,
-                                                                             min(n, 2000)))
-    row("pool scoring (inference, no augmentation)", scoring(images, device))
+        row(f"augment only, {p}, torchvision PIL per image",
+            lambda policy=policy: augment_only_pil(images, policy, min(n, 2000)))
+    row("pool scoring (inference, no augmentation)", lambda: scoring(images, device))
 
     print("\nratios")
     for label, train, ref in (("", batched, base), (", CUDA graph", graphed, graphed.get("none"))):
