@@ -143,26 +143,35 @@ def uniaugment(space: str = "standard", fill: float = 0.0) -> Policy:
                   fill)
 
 
-@register_augmentation("deepaugment")
-def deepaugment(fill: float = 0.0) -> Policy:
-    """The study's fixed DeepAugment policy: one of five sub-policies, each op with p = 0.5."""
-    sp = standard()
-    tables = DeviceTables(
-        ops=torch.tensor([[OP_INDEX[o] for o, _ in sub] for sub in DEEPAUGMENT_POLICY]),
-        levels=torch.tensor([[lv for _, lv in sub] for sub in DEEPAUGMENT_POLICY]))
+def _subpolicies(name: str, subs: list[list[tuple[int, float, int]]],
+                 space: Callable[[int, int], Space], fill: float) -> Policy:
+    """A policy of two-op sub-policies: per image one sub-policy drawn uniformly, each of its
+    ``(op index, probability, level)`` ops applied with its probability."""
+    tables = DeviceTables(ops=torch.tensor([[o for o, _, _ in sub] for sub in subs]),
+                          probs=torch.tensor([[p for _, p, _ in sub] for sub in subs]),
+                          levels=torch.tensor([[lv for _, _, lv in sub] for sub in subs]))
 
     def draw(b: int, h: int, w: int, g: torch.Generator, d: torch.device) -> list[Stage]:
-        sub = _randint(len(DEEPAUGMENT_POLICY), b, g, d)
+        sp = space(h, w)
+        sub = _randint(len(subs), b, g, d)
         t = tables.on(d)
         stages = []
         for j in range(2):
             op, lv = t["ops"][sub, j], t["levels"][sub, j]
             value = sp.value(op, lv, _coin(0.5, b, g, d))
-            stages.append((torch.where(_coin(0.5, b, g, d), op, torch.full_like(op, IDENTITY)),
-                           value))
+            apply = torch.rand(b, generator=g, device=d) < t["probs"][sub, j]
+            stages.append((torch.where(apply, op, torch.full_like(op, IDENTITY)), value))
         return stages
 
-    return Policy("deepaugment", draw, fill)
+    return Policy(name, draw, fill)
+
+
+@register_augmentation("deepaugment")
+def deepaugment(fill: float = 0.0) -> Policy:
+    """The study's fixed DeepAugment policy: one of five sub-policies, each op with p = 0.5."""
+    sp = standard()
+    subs = [[(OP_INDEX[o], 0.5, lv) for o, lv in sub] for sub in DEEPAUGMENT_POLICY]
+    return _subpolicies("deepaugment", subs, lambda h, w: sp, fill)
 
 
 AUTOAUGMENT_POLICIES = {p.value: p for p in v2.AutoAugmentPolicy}
@@ -174,22 +183,6 @@ def autoaugment_policy(policy: str = "imagenet", fill: float = 0.0) -> Policy:
     if policy not in AUTOAUGMENT_POLICIES:
         raise ConfigError(f"augmentation.params.policy: unknown AutoAugment policy {policy!r}; "
                           f"choose from: {', '.join(AUTOAUGMENT_POLICIES)}")
-    subs = v2.AutoAugment(AUTOAUGMENT_POLICIES[policy])._policies
-    tables = DeviceTables(
-        ops=torch.tensor([[OP_INDEX[TV_NAMES[name]] for name, _, _ in sub] for sub in subs]),
-        probs=torch.tensor([[p for _, p, _ in sub] for sub in subs]),
-        levels=torch.tensor([[lv or 0 for _, _, lv in sub] for sub in subs]))
-
-    def draw(b: int, h: int, w: int, g: torch.Generator, d: torch.device) -> list[Stage]:
-        sp = autoaugment(h, w)
-        sub = _randint(len(subs), b, g, d)
-        t = tables.on(d)
-        stages = []
-        for j in range(2):
-            op, lv = t["ops"][sub, j], t["levels"][sub, j]
-            value = sp.value(op, lv, _coin(0.5, b, g, d))
-            apply = torch.rand(b, generator=g, device=d) <= t["probs"][sub, j]
-            stages.append((torch.where(apply, op, torch.full_like(op, IDENTITY)), value))
-        return stages
-
-    return Policy("autoaugment", draw, fill)
+    subs = [[(OP_INDEX[TV_NAMES[name]], p, lv or 0) for name, p, lv in sub]
+            for sub in v2.AutoAugment(AUTOAUGMENT_POLICIES[policy])._policies]
+    return _subpolicies("autoaugment", subs, autoaugment, fill)
