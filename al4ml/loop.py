@@ -174,23 +174,30 @@ class ActiveLearningLoop:
                          on_epoch=lambda e, n: self._emit("on_epoch", e, n))
         return model, result.train_loss, result.seconds
 
+    def evaluate(self, model: Classifier, split: tuple[torch.Tensor, torch.Tensor]) -> EvalMetrics:
+        """Metrics of ``model`` on a labeled ``(images, labels)`` split, never augmented."""
+        t = self.cfg.training
+        return evaluate(model, *split, self.device, t.eval_batch_size, bf16=t.bf16)
+
     def query(self, model: Classifier, state: LoopState, round_: int, k: int
               ) -> tuple[torch.Tensor, torch.Tensor]:
         """Score the unlabeled pool (no augmentation) and pick ``k`` pool indices with scores."""
         unlabeled = torch.nonzero(~state.labeled_mask).flatten()
-        batch = self.cfg.training.eval_batch_size
+        batch, bf16 = self.cfg.training.eval_batch_size, self.cfg.training.bf16
 
         q, dev = self.cfg.query, self.device
         g = _generator(derive_seed(self.cfg.seed, round_, "query"), dev)
 
         @cache
         def scored() -> Predictions:
-            return predict(model, self.pool[unlabeled.to(dev)], dev, batch, embeddings=True)
+            return predict(model, self.pool[unlabeled.to(dev)], dev, batch, embeddings=True,
+                           bf16=bf16)
 
         @cache
         def labeled_embeddings() -> torch.Tensor:
             labeled = torch.nonzero(state.labeled_mask).flatten().to(dev)
-            return predict(model, self.pool[labeled], dev, batch, embeddings=True).embeddings
+            return predict(model, self.pool[labeled], dev, batch, embeddings=True,
+                           bf16=bf16).embeddings
 
         inputs: dict[str, Callable[[], Any]] = {
             "n": lambda: len(unlabeled),
@@ -200,7 +207,7 @@ class ActiveLearningLoop:
             "mc_probs": lambda: mc_dropout_probs(model, scored().embeddings, q.mc_samples, g),
             "grad_embeddings": lambda: gradient_embeddings(scored().probs, scored().embeddings),
             "aug_probs": lambda: augmented_probs(model, self.pool[unlabeled.to(dev)], self.augment,
-                                                 q.aug_views, g, dev, batch),
+                                                 q.aug_views, g, dev, batch, bf16),
             "classifier": lambda: EmbeddingClassifier(
                 model.head, labeled_embeddings().float().cpu().numpy(), dev),
         }
@@ -224,8 +231,8 @@ class ActiveLearningLoop:
         while True:
             self._emit("on_round_start", round_, state.n_labeled)
             model, train_loss, train_seconds = self.train_round(state, round_)
-            metrics = {**_metrics("val", evaluate(model, *self.val, self.device)),
-                       **_metrics("test", evaluate(model, *self.test, self.device)),
+            metrics = {**_metrics("val", self.evaluate(model, self.val)),
+                       **_metrics("test", self.evaluate(model, self.test)),
                        "train_loss": train_loss, "train_seconds": train_seconds,
                        "n_labeled": float(state.n_labeled)}
             record = RoundRecord(round_, state.n_labeled, metrics)

@@ -45,11 +45,12 @@ def to_input(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _autocast(device: torch.device) -> torch.autocast:
+def _autocast(device: torch.device, bf16: bool = True) -> torch.autocast:
+    """bf16 autocast on CUDA (unless ``bf16`` is off); plain fp32 elsewhere."""
     # No cast cache: a CUDA graph capture must not keep cached casts alive, and a training
     # step uses each weight once per autocast region anyway.
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                          enabled=device.type == "cuda", cache_enabled=False)
+                          enabled=bf16 and device.type == "cuda", cache_enabled=False)
 
 
 @dataclass(frozen=True)
@@ -93,15 +94,15 @@ class _Step:
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor,
                  labels: torch.Tensor, augment: Augmentation, generator: torch.Generator,
-                 device: torch.device) -> None:
-        self.model, self.opt, self.device = model, opt, device
+                 device: torch.device, bf16: bool = True) -> None:
+        self.model, self.opt, self.device, self.bf16 = model, opt, device, bf16
         self.images, self.labels = images, labels
         self.augment, self.generator = augment, generator
         self.loss_sum = torch.zeros((), device=device)
 
     def _body(self, idx: torch.Tensor) -> None:
         x = to_input(self.augment(self.images[idx], self.generator))
-        with _autocast(self.device):
+        with _autocast(self.device, self.bf16):
             loss = tnf.cross_entropy(self.model(x), self.labels[idx])
         loss.backward()
         self.opt.step()
@@ -129,8 +130,8 @@ class _GraphedStep(_Step):
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor,
                  labels: torch.Tensor, augment: Augmentation, generator: torch.Generator,
-                 device: torch.device, batch_size: int) -> None:
-        super().__init__(model, opt, images, labels, augment, generator, device)
+                 device: torch.device, batch_size: int, bf16: bool = True) -> None:
+        super().__init__(model, opt, images, labels, augment, generator, device, bf16)
         self.static_idx = torch.zeros(batch_size, dtype=torch.int64, device=device)
         self.side = torch.cuda.Stream(device)
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -195,8 +196,8 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Train
     opt = _optimizer(model, cfg, device, graphed)
     milestones = sorted({max(1, int(m * epochs)) for m in cfg.milestones})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=cfg.gamma)
-    step = (_GraphedStep(model, opt, images, labels, augment, generator, device, n // n_batches)
-            if graphed else _Step(model, opt, images, labels, augment, generator, device))
+    args = (model, opt, images, labels, augment, generator, device)
+    step = (_GraphedStep(*args, n // n_batches, cfg.bf16) if graphed else _Step(*args, cfg.bf16))
     model.train()
     steps = seen = 0
     for epoch in range(epochs):
@@ -226,7 +227,7 @@ class Predictions:
 
 @torch.inference_mode()
 def predict(model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 4096,
-            embeddings: bool = False) -> Predictions:
+            embeddings: bool = False, bf16: bool = True) -> Predictions:
     """Score images without augmentation, in large batches, in eval mode.
 
     Args:
@@ -235,12 +236,13 @@ def predict(model: nn.Module, images: torch.Tensor, device: torch.device, batch_
         device: Where to run.
         batch_size: Images per forward pass.
         embeddings: Also return penultimate embeddings.
+        bf16: bf16 autocast on CUDA.
     """
     model.eval()
     probs, embs = [], []
     for start in range(0, len(images), batch_size):
         x = to_input(images[start:start + batch_size].to(device, non_blocking=True))
-        with _autocast(device):
+        with _autocast(device, bf16):
             logits, emb = model.forward_with_embedding(x)
         probs.append(torch.softmax(logits.float(), dim=1))
         if embeddings:
@@ -268,8 +270,8 @@ def mc_dropout_probs(model: nn.Module, embeddings: torch.Tensor, samples: int,
 
 @torch.inference_mode()
 def augmented_probs(model: nn.Module, images: torch.Tensor, augment: Augmentation, views: int,
-                    generator: torch.Generator, device: torch.device, batch_size: int = 4096
-                    ) -> torch.Tensor:
+                    generator: torch.Generator, device: torch.device, batch_size: int = 4096,
+                    bf16: bool = True) -> torch.Tensor:
     """Probabilities ``[N, K, C]`` of K augmented views of each image (training policy)."""
     model.eval()
     out = []
@@ -277,7 +279,7 @@ def augmented_probs(model: nn.Module, images: torch.Tensor, augment: Augmentatio
         x = images[start:start + batch_size].to(device)
         per_view = []
         for _ in range(views):
-            with _autocast(device):
+            with _autocast(device, bf16):
                 per_view.append(torch.softmax(model(to_input(augment(x, generator))).float(), 1))
         out.append(torch.stack(per_view, dim=1))
     return torch.cat(out)
@@ -303,9 +305,9 @@ def auc_score(y: np.ndarray, probs: np.ndarray) -> float:
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
-             batch_size: int = 4096) -> EvalMetrics:
+             batch_size: int = 4096, bf16: bool = True) -> EvalMetrics:
     """Accuracy, balanced accuracy, AUC and cross-entropy of ``model`` on a labeled split."""
-    probs = predict(model, images, device, batch_size).probs.cpu()
+    probs = predict(model, images, device, batch_size, bf16=bf16).probs.cpu()
     y = labels.cpu()
     loss = float(tnf.nll_loss(torch.log(probs.clamp_min(1e-12)), y))
     pred = probs.argmax(1).numpy()

@@ -8,8 +8,9 @@
    training (same batches, same initial weights; losses and accuracy agree, the learning
    rate decays at the milestones), a replayed step with TrivialAugment inside the graph makes
    no host synchronisation, and a digits run with TrivialAugment trains through the graph.
-4. Active-learning runs on CUDA, logged to MLflow: digits with TrivialAugment and every
-   strategy, BreastMNIST (ResNet-18, the study's training setup) if its file is at --data.
+4. Active-learning runs on CUDA, logged to MLflow: digits with TrivialAugment (also with
+   bf16 autocast off, two seeds, to compare with the CPU's curves) and every strategy,
+   BreastMNIST (ResNet-18, the study's training setup) if its file is at --data.
 
   python benchmarks/cuda_checks.py [--data DIR] [--out DIR]
 """
@@ -70,7 +71,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=None, help="folder with breastmnist.npz")
     ap.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp()))
-    ap.add_argument("--only", default="", help="comma-separated: parity,sync,graph,digits,strategies,breast")
+    ap.add_argument("--only", default="",
+                    help="comma-separated: parity,sync,graph,digits,precision,strategies,breast")
     args = ap.parse_args()
     SELECTED.update(t for t in args.only.split(",") if t)
     cuda = torch.device("cuda")
@@ -189,6 +191,17 @@ def main() -> None:
         acc = [r.metrics["test_accuracy"] for r in res.state.history]
         return (f"test acc by round {[round(a, 3) for a in acc]}, "
                 f"{time.perf_counter() - start:.1f} s")
+
+    @check("digits on CUDA with TrivialAugment: bf16 autocast vs fp32, two seeds", "precision")
+    def _precision():
+        rows = []
+        for bf16 in (True, False):
+            for seed in (0, 1):
+                res = run_experiment(cfg(**{"training.bf16": bf16, "seed": seed}), uri,
+                                     progress=False)
+                acc = [round(r.metrics["test_accuracy"], 3) for r in res.state.history]
+                rows.append(f"{'bf16' if bf16 else 'fp32'} seed {seed}: {acc}")
+        return "; ".join(rows)
 
     @check("every strategy runs a CUDA cycle", "strategies")
     def _strategies():

@@ -161,3 +161,16 @@ def test_cuda_graph_training_matches_eager_training_on_cuda():
     assert out[True][0].steps == out[False][0].steps == 40 * 4
     assert out[True][0].train_loss == pytest.approx(out[False][0].train_loss, rel=0.25, abs=0.02)
     assert out[True][1].accuracy > 0.8 and out[False][1].accuracy > 0.8
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="bf16 autocast applies on CUDA only")
+def test_bf16_switch_controls_autocast_on_cuda(digits):
+    dev = torch.device("cuda")
+    model = create_model("tiny_cnn", 1, 10, width=8).to(dev).eval()
+    x = digits.pool_images[:64].to(dev)
+    fp32 = predict(model, x, dev, bf16=False).probs
+    with torch.no_grad():
+        ref = torch.softmax(model(to_input(x)), 1)
+    assert torch.allclose(fp32, ref, atol=1e-6)
+    bf16 = predict(model, x, dev, bf16=True).probs
+    assert not torch.equal(bf16, fp32) and torch.allclose(bf16, fp32, atol=0.05)
