@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import write_medmnist_npz
-from torchvision.io import write_png
+from PIL import Image
 
 from al4ml.data import DATASETS, create_dataset
 from al4ml.errors import ConfigError, DataError
@@ -68,14 +68,26 @@ def test_imagefolder_reads_class_folders(tmp_path):
             folder = tmp_path / split / cls
             folder.mkdir(parents=True)
             for i in range(n):
-                img = torch.randint(0, 256, (3, 40, 50), dtype=torch.uint8, generator=g)
-                write_png(img, str(folder / f"{i}.png"))
+                img = torch.randint(0, 256, (40, 40, 3), dtype=torch.uint8, generator=g)
+                Image.fromarray(img.numpy()).save(folder / f"{i}.png")
     ds = create_dataset("imagefolder", tmp_path, size=32)
     assert ds.pool_images.shape == (8, 3, 32, 32)
+    same_size = create_dataset("imagefolder", tmp_path, size=40)
+    first = np.array(Image.open(tmp_path / "train" / "adenocarcinoma" / "0.png"))
+    assert torch.equal(same_size.pool_images[0], torch.from_numpy(first).permute(2, 0, 1))
     assert ds.info.classes == ("adenocarcinoma", "benign")
     assert ds.test.labels.tolist() == [0, 0, 1, 1]
     gray = create_dataset("imagefolder", tmp_path, size=16, channels=1)
     assert gray.val.images.shape == (4, 1, 16, 16)
+
+
+def test_imagefolder_unreadable_file_names_it(tmp_path):
+    for split in ("train", "val", "test"):
+        (tmp_path / split / "a").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / split / "a" / "ok.png")
+    (tmp_path / "train" / "a" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match="cannot read image .*broken.png"):
+        create_dataset("imagefolder", tmp_path)
 
 
 def test_imagefolder_missing_tree(tmp_path):

@@ -1,12 +1,11 @@
-"""A ``train/ val/ test/`` tree of class folders (the LC25000 layout), decoded by torchvision."""
+"""A ``train/ val/ test/`` tree of class folders (the LC25000 layout), decoded with Pillow."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
-from torchvision.io import ImageReadMode, decode_image
+from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
 from al4ml.data import register_dataset
@@ -16,16 +15,22 @@ from al4ml.errors import DataError
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
-def _read_split(folder: Path, classes: list[str], size: int, mode: ImageReadMode
+def _read_image(path: Path, mode: str) -> torch.Tensor:
+    """uint8 ``[C, H, W]`` of one file, converted to Pillow mode ``L`` or ``RGB``."""
+    try:
+        with Image.open(path) as img:
+            return F.pil_to_tensor(img.convert(mode))
+    except OSError as e:  # Pillow's UnidentifiedImageError is an OSError too
+        raise DataError(f"cannot read image {path}: {e}") from None
+
+
+def _read_split(folder: Path, classes: list[str], size: int, mode: str
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = [], []
     for label, name in enumerate(classes):
         files = sorted(p for p in (folder / name).glob("*") if p.suffix.lower() in EXTENSIONS)
         for path in files:
-            with warnings.catch_warnings():  # torchvision >= 0.29 points to torchcodec
-                warnings.simplefilter("ignore", DeprecationWarning)
-                img = decode_image(str(path), mode=mode)
-            images.append(F.resize(img, [size, size], antialias=True))
+            images.append(F.resize(_read_image(path, mode), [size, size], antialias=True))
             labels.append(label)
     if not images:
         raise DataError(f"no images found under {folder}")
@@ -41,7 +46,7 @@ def imagefolder(root: Path | None, size: int = 28, channels: int = 3) -> ActiveD
     if channels not in (1, 3):
         raise DataError(f"dataset.options.channels must be 1 or 3, got {channels}")
     classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
-    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
+    mode = "L" if channels == 1 else "RGB"
     splits = {}
     for split in ("train", "val", "test"):
         if not (root / split).is_dir():
