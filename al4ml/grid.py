@@ -152,14 +152,34 @@ class CellStatus:
     error: str = ""
 
 
+def logged_as(params: dict[str, str], config: dict[str, str], defaults: dict[str, str]) -> bool:
+    """Whether a run that logged ``params`` ran the flat ``config``.
+
+    Keys the run did not log (options added to al4ml after it ran) must be at their default,
+    which keeps the behaviour of the version that ran it.
+    """
+    return bool(params) and all(params[k] == v[:6000] if k in params else v == defaults.get(k)
+                                for k, v in config.items())
+
+
 def plan(client: MlflowClient, parent_id: str, grid: Grid) -> list[CellStatus]:
-    """Decide per cell: skip (FINISHED before), resume (failed/killed with a saved round), or new."""
+    """Decide per cell: skip (FINISHED before), resume (failed/killed with a saved round), or new.
+
+    A cell's runs are those tagged with its key (the hash of its resolved config) and, for
+    runs logged by an al4ml with fewer config keys (another hash), those whose logged params
+    match the cell's config.
+    """
+    keys = {cell.key for cell in grid.cells}
     by_key: dict[str, list[Any]] = {}
+    legacy = []
     for run in child_runs(client, parent_id):
-        by_key.setdefault(run.data.tags.get(CELL_TAG, ""), []).append(run)
+        key = run.data.tags.get(CELL_TAG, "")
+        (by_key.setdefault(key, []) if key in keys else legacy).append(run)
+    defaults = ExperimentConfig().flat()
     out = []
     for cell in grid.cells:
-        runs = by_key.get(cell.key, [])
+        flat = cell.config.flat()
+        runs = by_key.get(cell.key, []) + [r for r in legacy if logged_as(r.data.params, flat, defaults)]
         if any(r.info.status == "FINISHED" for r in runs):
             out.append(CellStatus(cell, "done", ok=True))
             continue

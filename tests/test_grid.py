@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from al4ml.errors import ConfigError
-from al4ml.grid import CELL_TAG, PID_TAG, child_runs, load_grid
+from al4ml.grid import CELL_TAG, PID_TAG, child_runs, load_grid, parent_run, plan
 from al4ml.report import history
 from al4ml.tracking import get_client
 
@@ -61,6 +61,33 @@ def test_grid_errors_name_the_bad_cell(tmp_path):
 def test_shipped_grids_resolve():
     assert len(load_grid(REPO / "experiments" / "grid_digits.yaml").cells) == 18
     assert len(load_grid(REPO / "experiments" / "grid_breastmnist.yaml").cells) == 27
+
+
+def test_runs_logged_before_a_config_key_existed_still_count_for_their_cell(tmp_path):
+    # A cell run logged by an al4ml without the newest config keys carries another cell hash;
+    # re-running the grid must recognise it by its params, not run the cell again.
+    from mlflow.entities import Param
+
+    grid = load_grid(write_grid(tmp_path, {"query.strategy": ["random", "entropy"]}))
+    client = get_client(f"sqlite:///{tmp_path / 'm.db'}")
+    parent = parent_run(client, grid)
+    exp = client.get_run(parent).info.experiment_id
+
+    def old_run(cell, **changed):
+        params = {k: v for k, v in cell.config.flat().items() if k != "training.bf16"}
+        run = client.create_run(exp, tags={"mlflow.parentRunId": parent, CELL_TAG: "old-hash"})
+        client.log_batch(run.info.run_id,
+                         params=[Param(k, changed.get(k, v)) for k, v in params.items()])
+        client.set_terminated(run.info.run_id, "FINISHED")
+
+    random_cell, entropy_cell = grid.cells
+    old_run(random_cell)
+    old_run(entropy_cell, **{"training.lr": "0.5"})
+    actions = {st.cell.values["query.strategy"]: st.action for st in plan(client, parent, grid)}
+    assert actions == {"random": "done", "entropy": "new"}
+    newer = load_grid(write_grid(tmp_path, {"query.strategy": ["random"]}),
+                      ["training.bf16=false"])
+    assert [st.action for st in plan(client, parent, newer)] == ["new"]
 
 
 def metric_points(client, run_id):
