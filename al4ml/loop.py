@@ -26,7 +26,16 @@ from al4ml.models import Classifier, create_model
 from al4ml.query import run_strategy
 from al4ml.query.diversity import gradient_embeddings
 from al4ml.query.modal import EmbeddingClassifier
-from al4ml.train import EvalMetrics, Predictions, augmented_probs, evaluate, fit, mc_dropout_probs, predict
+from al4ml.train import (
+    EvalMetrics,
+    Predictions,
+    augmented_probs,
+    check_training,
+    evaluate,
+    fit,
+    mc_dropout_probs,
+    predict,
+)
 
 _PURPOSES = {"init": 0, "initial_set": 1, "train": 2, "query": 3}
 
@@ -127,6 +136,7 @@ class ActiveLearningLoop:
         self.dataset = dataset
         self.device = device
         self.observers = observers
+        check_training(cfg.training, device)
         self.oracle = dataset.make_oracle()
         self.augment = create_augmentation(cfg.augmentation.name, **cfg.augmentation.params)
         self.pool = dataset.pool_images.to(device)

@@ -167,6 +167,23 @@ class _GraphedStep(_Step):
         self.graph.replay()  # capture records the step; this runs it
 
 
+def check_training(cfg: TrainingConfig, device: torch.device) -> bool:
+    """Whether training on ``device`` replays CUDA graphs; an error if this torch cannot.
+
+    Raises:
+        ConfigError: ``cuda_graph`` on CUDA with a torch whose graphs cannot replay the draws
+            of the augmentation's own generator.
+    """
+    graphed = cfg.cuda_graph and device.type == "cuda"
+    if graphed and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
+        from al4ml.errors import ConfigError
+
+        raise ConfigError(f"training.cuda_graph: torch {torch.__version__} cannot replay random "
+                          "draws of a custom generator in a CUDA graph; upgrade torch or set "
+                          "training.cuda_graph=false")
+    return graphed
+
+
 def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainingConfig,
         augment: Augmentation, generator: torch.Generator, device: torch.device,
         on_epoch: Callable[[int, int], None] | None = None) -> FitResult:
@@ -192,7 +209,7 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Train
     # Even-sized batches (sizes differ by at most one): no trailing batch of one for BatchNorm.
     n_batches = max(1, min(-(-n // cfg.batch_size), n // 2))
     epochs = max(cfg.epochs, -(-cfg.min_steps // n_batches))
-    graphed = cfg.cuda_graph and device.type == "cuda"
+    graphed = check_training(cfg, device)
     opt = _optimizer(model, cfg, device, graphed)
     milestones = sorted({max(1, int(m * epochs)) for m in cfg.milestones})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=cfg.gamma)
