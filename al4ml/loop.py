@@ -174,9 +174,7 @@ class ActiveLearningLoop:
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(derive_seed(cfg.seed, round_, "init"))
             model = create_model(cfg.model.name, info.channels, info.num_classes,
-                                 **cfg.model.options).to(dev)
-            if dev.type == "cuda":
-                model = model.to(memory_format=torch.channels_last)
+                                 **cfg.model.options).to(dev, memory_format=torch.channels_last)
             labeled = torch.nonzero(state.labeled_mask).flatten()
             result = fit(model, self.pool[labeled.to(dev)], state.labels[labeled].to(dev),
                          cfg.training, self.augment,

@@ -74,9 +74,7 @@ def train_resident(images: torch.Tensor, labels: torch.Tensor, augmentation: str
     x, y = images.to(device), labels.to(device)
 
     def timed(n_epochs: int) -> float:
-        model = create_model("resnet18", 3, 10).to(device)
-        if device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
+        model = create_model("resnet18", 3, 10).to(device, memory_format=torch.channels_last)
         cfg = TrainingConfig(epochs=n_epochs, batch_size=batch, lr=1e-3, cuda_graph=cuda_graph)
         gen = torch.Generator(device=device).manual_seed(0)
         sync(device)
@@ -157,9 +155,7 @@ def augment_only_pil(images: torch.Tensor, policy: v2.Transform, n: int) -> floa
 
 
 def scoring(images: torch.Tensor, device: torch.device) -> float:
-    model = create_model("resnet18", 3, 10).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = create_model("resnet18", 3, 10).to(device, memory_format=torch.channels_last)
     x = images.to(device)
     predict(model, x, device, 4096, embeddings=True)  # warm-up: every batch shape autotuned
     sync(device)

@@ -22,4 +22,5 @@ if [ "${1:-all}" = graph ]; then
 fi
 python3 benchmarks/augment_throughput.py --device cuda 2>&1 | tee "$OUT/augment_throughput.log"
 python3 benchmarks/query_speed.py --device cuda 2>&1 | tee "$OUT/query_speed.log"
+python3 benchmarks/memory_format.py --device cuda 2>&1 | tee "$OUT/memory_format.log"
 python3 benchmarks/cuda_checks.py --data .gpu_data --out /tmp/checks 2>&1 | tee "$OUT/cuda_checks.log"
