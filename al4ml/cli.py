@@ -121,6 +121,24 @@ def baseline(
     console.print(f"baseline run [bold]{result.run_id}[/] in {uri}", highlight=False)
 
 
+@app.command()
+def show(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML (see experiments/).")],
+    set_: SetOption = None,
+) -> None:
+    """Print the resolved config (defaults filled in, overrides applied) without running it.
+
+    Example: al4ml show experiments/breastmnist.yaml --set training.epochs=2
+    """
+    from al4ml.config import load_config
+
+    try:
+        cfg = load_config(config, set_)
+    except Al4mlError as e:
+        raise fail(str(e)) from None
+    print(cfg.to_yaml(), end="")
+
+
 class Executor(str, Enum):
     """Where grid cells run."""
 

@@ -59,6 +59,21 @@ def test_reading_commands_refuse_a_missing_store_without_creating_it(tmp_path, c
     assert list(tmp_path.iterdir()) == []
 
 
+def test_show_prints_the_resolved_config_without_running(tmp_path):
+    import yaml
+
+    from al4ml.config import load_config
+
+    proc = al4ml("show", str(QUICKSTART), "--set", "training.epochs=3", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    shown = yaml.safe_load(proc.stdout)
+    assert shown == load_config(QUICKSTART, ["training.epochs=3"]).model_dump(mode="json")
+    assert shown["training"]["epochs"] == 3 and "cuda_graph" in shown["training"]
+    assert list(tmp_path.iterdir()) == []
+    bad = al4ml("show", str(QUICKSTART), "--set", "training.epochs=0", cwd=tmp_path)
+    assert_one_line_error(bad, "training.epochs")
+
+
 def test_list_shows_every_registry():
     proc = al4ml("list")
     assert proc.returncode == 0
@@ -79,7 +94,7 @@ def test_list_unknown_kind_exits_2():
 def test_help_explains_the_commands():
     proc = al4ml("--help")
     assert proc.returncode == 0
-    for command in ("run", "list", "ui"):
+    for command in ("run", "show", "grid", "report", "list", "ui"):
         assert command in proc.stdout
     assert "--set" in al4ml("run", "--help").stdout
 
