@@ -15,27 +15,23 @@ pool-scoring (inference) images/s. Prints a table and the ratios (b)/(a) and (b)
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
-import sys
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as tnf
+from common import parser, sync  # first: puts the repository on sys.path for al4ml
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from al4ml.augment import create_augmentation  # noqa: E402
-from al4ml.config import TrainingConfig  # noqa: E402
-from al4ml.models import create_model  # noqa: E402
-from al4ml.train import fit, predict  # noqa: E402
+from al4ml.augment import create_augmentation
+from al4ml.config import TrainingConfig
+from al4ml.models import create_model
+from al4ml.train import fit, predict
 
 POLICIES = {
     "trivialaugment": {}, "randaugment(2,30)": {"n": 2, "m": 30}, "uniaugment": {},
@@ -46,11 +42,6 @@ POLICIES = {
 
 def registry_name(label: str) -> str:
     return label.split("(")[0]
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def synthetic(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,9 +157,7 @@ def scoring(images: torch.Tensor, device: torch.device) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--quick", action="store_true", help="small sizes (CPU smoke run, < 2 min)")
+    ap = parser(__doc__, "small sizes (CPU smoke run, < 2 min)")
     ap.add_argument("--batch-size", type=int, default=512, help="batch of the device-resident rows")
     ap.add_argument("--images", type=int, default=None, help="training images per epoch")
     ap.add_argument("--epochs", type=int, default=None, help="timed epochs per row")

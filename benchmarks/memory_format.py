@@ -9,25 +9,16 @@ interleaved repeats.
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as tnf
+from common import parser, sync  # first: puts the repository on sys.path for al4ml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from al4ml.models import create_model  # noqa: E402
+from al4ml.models import create_model
 
 LAYOUTS = {"contiguous (NCHW)": torch.contiguous_format, "channels-last": torch.channels_last}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 class Case:
@@ -71,9 +62,7 @@ class Case:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--quick", action="store_true", help="fewer steps (a few seconds per row)")
+    ap = parser(__doc__, "fewer steps (a few seconds per row)")
     args = ap.parse_args()
     device = torch.device(args.device)
     cpu = device.type == "cpu"

@@ -12,27 +12,18 @@ BADGE input for comparison (on a smaller case: it is a CPU implementation).
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
+from common import parser, sync  # first: puts the repository on sys.path for al4ml
 from sklearn.cluster import kmeans_plusplus
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from al4ml.query import STRATEGIES, run_strategy  # noqa: E402
-from al4ml.query.diversity import gradient_embeddings  # noqa: E402
+from al4ml.query import STRATEGIES, run_strategy
+from al4ml.query.diversity import gradient_embeddings
 from al4ml.query.diversity import kmeans_plusplus as ours
-from al4ml.query.modal import EmbeddingClassifier  # noqa: E402
+from al4ml.query.modal import EmbeddingClassifier
 
 CLASSES, DIM, MC, VIEWS, LABELED = 10, 512, 20, 8, 1000
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def pool(n: int, device: torch.device, seed: int = 0) -> dict:
@@ -66,9 +57,7 @@ def timed(fn, device: torch.device) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--quick", action="store_true", help="small pools and k (CPU smoke run)")
+    ap = parser(__doc__, "small pools and k (CPU smoke run)")
     args = ap.parse_args()
     device = torch.device(args.device)
     sizes, k = ((2_000, 5_000), 100) if args.quick else ((10_000, 90_000), 1_000)
