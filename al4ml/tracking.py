@@ -39,12 +39,17 @@ def resolve_tracking_uri(uri: str | None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///path`` URI (absolute); ``None`` for other stores."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
+    return None
+
+
 def artifact_root(uri: str) -> str | None:
     """Artifacts of a ``sqlite:///dir/x.db`` store go to ``dir/mlartifacts`` (beside the db)."""
-    if uri.startswith("sqlite:///"):
-        db = Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
-        return (db.parent / "mlartifacts").as_uri()
-    return None
+    db = sqlite_file(uri)
+    return None if db is None else (db.parent / "mlartifacts").as_uri()
 
 
 class RetryingClient(MlflowClient):
@@ -93,12 +98,10 @@ def existing_store(uri: str) -> str:
     """
     from al4ml.errors import ConfigError
 
-    if uri.startswith("sqlite:///"):
-        db = Path(uri.removeprefix("sqlite:///")).expanduser()
-        if not db.is_file():
-            raise ConfigError(f"tracking URI {uri}: no MLflow store at {db.resolve()}; pass the "
-                              "store your runs logged to with --tracking-uri (or "
-                              "$MLFLOW_TRACKING_URI)")
+    db = sqlite_file(uri)
+    if db is not None and not db.is_file():
+        raise ConfigError(f"tracking URI {uri}: no MLflow store at {db}; pass the store your "
+                          "runs logged to with --tracking-uri (or $MLFLOW_TRACKING_URI)")
     return uri
 
 

@@ -25,17 +25,16 @@ import traceback
 from pathlib import Path
 
 import torch
+from common import sync  # first: puts the repository on sys.path for al4ml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from al4ml.augment import AUGMENTATIONS, create_augmentation  # noqa: E402
-from al4ml.augment.ops import OPS, apply_op  # noqa: E402
-from al4ml.augment.policies import Policy  # noqa: E402
-from al4ml.config import TrainingConfig, build_config  # noqa: E402
-from al4ml.experiment import run_experiment  # noqa: E402
-from al4ml.models import create_model  # noqa: E402
-from al4ml.query import STRATEGIES  # noqa: E402
-from al4ml.train import _GraphedStep, _optimizer, fit, predict  # noqa: E402
+from al4ml.augment import AUGMENTATIONS, create_augmentation
+from al4ml.augment.ops import OPS, apply_op
+from al4ml.augment.policies import Policy
+from al4ml.config import TrainingConfig, build_config
+from al4ml.experiment import run_experiment
+from al4ml.models import create_model
+from al4ml.query import STRATEGIES
+from al4ml.train import _GraphedStep, _optimizer, fit, predict
 
 EXACT = {"identity", "posterize", "solarize", "invert", "equalize", "auto_contrast"}
 RESULTS: list[tuple[str, bool, str]] = []
@@ -120,7 +119,7 @@ def main() -> None:
                 aug.compile = False
             g = torch.Generator(device=cuda).manual_seed(0)
             aug(x, g)  # warm-up: lazy tables move to the device once
-            torch.cuda.synchronize()
+            sync(cuda)
             torch.cuda.set_sync_debug_mode("error")
             try:
                 aug(x, g)
@@ -135,7 +134,7 @@ def main() -> None:
         out = {}
         for graph in (False, True):
             torch.manual_seed(0)
-            model = create_model("resnet18", 3, 4).to(cuda).to(memory_format=torch.channels_last)
+            model = create_model("resnet18", 3, 4).to(cuda, memory_format=torch.channels_last)
             tc = TrainingConfig(epochs=8, batch_size=256, lr=1e-3, cuda_graph=graph)
             res = fit(model, x, y, tc, create_augmentation("none"),
                       torch.Generator(device=cuda).manual_seed(0), cuda)
@@ -144,7 +143,7 @@ def main() -> None:
         (le, ae, se), (lg, ag, sg) = out[False], out[True]
         assert se == sg == 8 * 8, (se, sg)
         assert abs(lg - le) <= 0.25 * le + 0.05 and abs(ag - ae) <= 0.1, out
-        model = create_model("resnet18", 3, 4).to(cuda).to(memory_format=torch.channels_last)
+        model = create_model("resnet18", 3, 4).to(cuda, memory_format=torch.channels_last)
         tc = TrainingConfig(lr=1e-3, cuda_graph=True)
         opt = _optimizer(model, tc, cuda, graphed=True)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[1], gamma=0.1)
@@ -157,7 +156,7 @@ def main() -> None:
         step.check_lr()
         assert abs(float(step.lr) - 1e-4) < 1e-9, float(step.lr)
         before = step.static_idx.clone()
-        torch.cuda.synchronize()
+        sync(cuda)
         torch.cuda.set_sync_debug_mode("error")
         try:
             for _ in range(3):
