@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -175,7 +176,10 @@ def main() -> None:
     batch = min(args.batch_size, n // 2)
     policies = ["trivialaugment", "randaugment(2,30)"] if quick else list(POLICIES)
     if args.policies:
-        policies = args.policies.split(",")
+        policies = re.split(r",(?![^(]*\))", args.policies)  # commas outside parentheses
+        unknown = [p for p in policies if p not in POLICIES]
+        if unknown:
+            ap.error(f"unknown policy {unknown[0]!r}; choose from: {', '.join(POLICIES)}")
     cores = os.cpu_count() or 1
     worker_counts = [cores if w == "all" else int(w) for w in args.study_workers.split(",")]
     torch.backends.cudnn.benchmark = True
