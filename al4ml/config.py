@@ -64,8 +64,11 @@ class TrainingConfig(_Section):
     whole training step, augmentation included, in a CUDA graph and replays it, which removes
     the per-kernel launch cost of small models; each epoch then uses equal batches of
     ``n // n_batches`` items, so up to ``n_batches - 1`` randomly chosen items sit an epoch out.
-    ``bf16`` runs training, scoring and evaluation under bf16 autocast on CUDA (off: fp32);
-    ``eval_batch_size`` is the batch of scoring and evaluation.
+    ``compile`` (CUDA only, ignored on CPU) compiles the model's training forward and backward
+    with ``torch.compile`` (fused BatchNorm/ReLU kernels); compilation takes a minute per new
+    batch shape, so it pays off only for large labeled sets. ``bf16`` runs training, scoring
+    and evaluation under bf16 autocast on CUDA (off: fp32); ``eval_batch_size`` is the batch
+    of scoring and evaluation.
     """
 
     epochs: int = Field(100, ge=1)
@@ -77,6 +80,7 @@ class TrainingConfig(_Section):
     gamma: float = Field(0.1, gt=0)
     eval_batch_size: int = Field(1024, ge=1)
     cuda_graph: bool = False
+    compile: bool = False
     bf16: bool = True
 
     @field_validator("milestones")

@@ -193,8 +193,9 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Train
         images: uint8 ``[n, C, H, W]`` labeled images on ``device``.
         labels: int64 ``[n]`` their labels on ``device``.
         cfg: Optimiser and schedule (Adam, MultiStepLR at ``cfg.milestones`` of the epochs;
-            at least ``cfg.min_steps`` optimiser steps; ``cfg.cuda_graph`` replays each step
-            from a CUDA graph on CUDA devices).
+            at least ``cfg.min_steps`` optimiser steps; on CUDA devices ``cfg.cuda_graph``
+            replays each step from a CUDA graph and ``cfg.compile`` runs the model's forward
+            and backward through ``torch.compile``).
         augment: Applied to every training batch (uint8 in, uint8 out) on ``device``.
         generator: Seeded generator on ``device``: batch order and augmentation draws.
         device: Where to train.
@@ -212,7 +213,8 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Train
     opt = _optimizer(model, cfg, device, graphed)
     milestones = sorted({max(1, int(m * epochs)) for m in cfg.milestones})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=cfg.gamma)
-    args = (model, opt, images, labels, augment, generator, device)
+    net = torch.compile(model) if cfg.compile and device.type == "cuda" else model
+    args = (net, opt, images, labels, augment, generator, device)
     step = (_GraphedStep(*args, n // n_batches, cfg.bf16) if graphed else _Step(*args, cfg.bf16))
     model.train()
     steps = seen = 0

@@ -55,7 +55,8 @@ def synthetic(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_resident(images: torch.Tensor, labels: torch.Tensor, augmentation: str, params: dict,
-                   batch: int, epochs: int, device: torch.device, cuda_graph: bool = False) -> float:
+                   batch: int, epochs: int, device: torch.device, cuda_graph: bool = False,
+                   compile_model: bool = False) -> float:
     """Steady-state images/s of al4ml's own training path (``al4ml.train.fit``).
 
     The time of a ``1 + epochs``-epoch fit minus that of a 1-epoch fit, after a warm-up fit
@@ -67,7 +68,8 @@ def train_resident(images: torch.Tensor, labels: torch.Tensor, augmentation: str
 
     def timed(n_epochs: int) -> float:
         model = create_model("resnet18", 3, 10).to(device, memory_format=torch.channels_last)
-        cfg = TrainingConfig(epochs=n_epochs, batch_size=batch, lr=1e-3, cuda_graph=cuda_graph)
+        cfg = TrainingConfig(epochs=n_epochs, batch_size=batch, lr=1e-3, cuda_graph=cuda_graph,
+                             compile=compile_model)
         gen = torch.Generator(device=device).manual_seed(0)
         sync(device)
         start = time.perf_counter()
@@ -166,6 +168,9 @@ def main() -> None:
                     help=f"comma-separated subset of: {', '.join(POLICIES)}")
     ap.add_argument("--ceiling-batch", type=int, default=2048,
                     help="CUDA: also time no augmentation at this batch (0: skip)")
+    ap.add_argument("--compile", action="store_true",
+                    help="CUDA: also time (a) and the first policy with the CUDA graph and the model "
+                         "compiled (training.compile; about a minute of compilation)")
     ap.add_argument("--study-workers", default="0,all",
                     help="DataLoader workers of the study rows: comma-separated numbers or 'all'")
     args = ap.parse_args()
@@ -202,19 +207,26 @@ def main() -> None:
         print(f"  {label:<64} {value:>12,.0f} img/s", flush=True)
         return value
 
-    def resident(aug: str, batch_size: int = batch, cuda_graph: bool = False) -> Callable[[], float]:
+    def resident(aug: str, batch_size: int = batch, cuda_graph: bool = False,
+                 compile_model: bool = False) -> Callable[[], float]:
         return lambda: train_resident(images, labels, registry_name(aug), POLICIES.get(aug, {}),
-                                      batch_size, epochs, device, cuda_graph)
+                                      batch_size, epochs, device, cuda_graph, compile_model)
 
     base = row("(a) train, no augmentation, resident", resident("none"))
     batched = {p: row(f"(b) train, {p}, resident batched", resident(p)) for p in policies}
     graphed: dict[str, float] = {}
+    compiled: dict[str, float] = {}
     if device.type == "cuda":
         graphed["none"] = row("(a) train, no augmentation, resident, CUDA graph",
                               resident("none", cuda_graph=True))
         for p in policies[:2]:
             graphed[p] = row(f"(b) train, {p}, resident batched, CUDA graph",
                              resident(p, cuda_graph=True))
+        if args.compile:
+            for p in ["none", *policies[:1]]:
+                what = "no augmentation" if p == "none" else f"{p}, resident batched"
+                compiled[p] = row(f"({'a' if p == 'none' else 'b'}) train, {what}, CUDA graph, "
+                                  "compiled model", resident(p, cuda_graph=True, compile_model=True))
         if args.ceiling_batch and args.ceiling_batch <= n // 2:
             row(f"(a) train, no augmentation, resident, CUDA graph, batch {args.ceiling_batch}",
                 resident("none", args.ceiling_batch, cuda_graph=True))
@@ -238,7 +250,11 @@ def main() -> None:
     row("pool scoring (inference, no augmentation)", lambda: scoring(images, device))
 
     print("\nratios")
-    for label, train, ref in (("", batched, base), (", CUDA graph", graphed, graphed.get("none"))):
+    variants = [("", batched, base)]
+    if device.type == "cuda":
+        variants += [(", CUDA graph", graphed, graphed.get("none")),
+                     (", graph+compile", compiled, compiled.get("none"))]
+    for label, train, ref in variants:
         for p in study:
             if p in train:
                 print(f"  {p + label:<30} (b)/(a) = {train[p] / ref:5.2f}" + "".join(

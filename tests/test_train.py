@@ -111,15 +111,16 @@ def test_equal_batches_share_one_shape_and_plain_batches_use_every_index():
     assert torch.equal(torch.cat(equal), perm[:21])
 
 
-def test_cuda_graph_option_leaves_cpu_training_unchanged():
+@pytest.mark.parametrize("option", ["cuda_graph", "compile"])
+def test_cuda_only_options_leave_cpu_training_unchanged(option):
     ds = create_dataset("digits")
     labels = ds.make_oracle().label(torch.arange(100))
     cfg = TrainingConfig(epochs=2, batch_size=32, lr=3e-3)
     results = []
-    for graph in (False, True):
+    for on in (False, True):
         torch.manual_seed(0)
         model = create_model("tiny_cnn", 1, 10, width=8)
-        res = fit(model, ds.pool_images[:100], labels, cfg.model_copy(update={"cuda_graph": graph}),
+        res = fit(model, ds.pool_images[:100], labels, cfg.model_copy(update={option: on}),
                   create_augmentation("trivialaugment"), torch.Generator().manual_seed(0), CPU)
         results.append((res, model.state_dict()))
     (ra, sa), (rb, sb) = results
@@ -145,7 +146,8 @@ def test_scheduler_decays_a_tensor_learning_rate_in_place():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
-def test_cuda_graph_training_matches_eager_training_on_cuda():
+@pytest.mark.parametrize("compiled", [False, True], ids=["graph", "graph+compile"])
+def test_cuda_graph_training_matches_eager_training_on_cuda(compiled):
     dev = torch.device("cuda")
     ds = create_dataset("digits")
     x = ds.pool_images[:256].to(dev)
@@ -154,7 +156,8 @@ def test_cuda_graph_training_matches_eager_training_on_cuda():
     for graph in (False, True):
         torch.manual_seed(0)
         model = create_model("tiny_cnn", 1, 10, width=8).to(dev)
-        cfg = TrainingConfig(epochs=40, batch_size=64, lr=3e-3, cuda_graph=graph)
+        cfg = TrainingConfig(epochs=40, batch_size=64, lr=3e-3, cuda_graph=graph,
+                             compile=graph and compiled)
         res = fit(model, x, y, cfg, create_augmentation("none"),
                   torch.Generator(device=dev).manual_seed(0), dev)
         out[graph] = (res, evaluate(model, ds.test.images, ds.test.labels, dev))
