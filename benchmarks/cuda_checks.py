@@ -7,7 +7,8 @@
 3. Training with the step replayed from a CUDA graph (``training.cuda_graph``) follows eager
    training (same batches, same initial weights; losses and accuracy agree, the learning
    rate decays at the milestones), a replayed step with TrivialAugment inside the graph makes
-   no host synchronisation, and a digits run with TrivialAugment trains through the graph.
+   no host synchronisation, and a digits run with TrivialAugment trains through the graph
+   (also with the model compiled, ``training.compile``: a new batch shape every round).
 4. Active-learning runs on CUDA, logged to MLflow: digits with TrivialAugment (also with
    bf16 autocast off, two seeds, to compare with the CPU's curves) and every strategy,
    BreastMNIST (ResNet-18, the study's training setup) if its file is at --data.
@@ -71,7 +72,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=None, help="folder with breastmnist.npz")
     ap.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp()))
     ap.add_argument("--only", default="",
-                    help="comma-separated: parity,sync,graph,digits,precision,strategies,breast")
+                    help="comma-separated: parity,sync,graph,compile,digits,precision,strategies,breast")
     args = ap.parse_args()
     SELECTED.update(t for t in args.only.split(",") if t)
     cuda = torch.device("cuda")
@@ -187,6 +188,16 @@ def main() -> None:
     def _digits_graph():
         start = time.perf_counter()
         res = run_experiment(cfg(**{"training.cuda_graph": True}), uri, progress=False)
+        acc = [r.metrics["test_accuracy"] for r in res.state.history]
+        return (f"test acc by round {[round(a, 3) for a in acc]}, "
+                f"{time.perf_counter() - start:.1f} s")
+
+    @check("digits on CUDA with TrivialAugment, CUDA graph and compiled model (new shape each round)",
+           "compile")
+    def _digits_compile():
+        start = time.perf_counter()
+        res = run_experiment(cfg(**{"training.cuda_graph": True, "training.compile": True}), uri,
+                             progress=False)
         acc = [r.metrics["test_accuracy"] for r in res.state.history]
         return (f"test acc by round {[round(a, 3) for a in acc]}, "
                 f"{time.perf_counter() - start:.1f} s")
