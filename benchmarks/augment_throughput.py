@@ -171,6 +171,8 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true",
                     help="CUDA: also time (a) and the first policy with the CUDA graph and the model "
                          "compiled (training.compile; about a minute of compilation)")
+    ap.add_argument("--study-epochs", type=int, default=None,
+                    help="timed epochs of the study rows (4,096 images each; default 3, --quick 1)")
     ap.add_argument("--study-workers", default="0,all",
                     help="DataLoader workers of the study rows: comma-separated numbers or 'all'")
     args = ap.parse_args()
@@ -235,12 +237,13 @@ def main() -> None:
              if p in policies}
     pil: dict[tuple[str, int], float] = {}
     n_pil = min(n, 512 if quick else 4096)
+    study_epochs = args.study_epochs or (1 if quick else 3)
     for p, policy in study.items():
         for workers in worker_counts:
             pil[p, workers] = row(
                 f"(c) train, {p}, PIL per image, {workers} workers, fp32 b128",
                 lambda policy=policy, workers=workers: train_pil(
-                    images[:n_pil], labels[:n_pil], policy, workers, device, 1))
+                    images[:n_pil], labels[:n_pil], policy, workers, device, study_epochs))
     for p in policies:
         row(f"augment only, {p}, batched b{batch}",
             lambda p=p: augment_only(images, p, batch, device, 5 if quick else 50))
