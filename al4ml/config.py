@@ -60,10 +60,12 @@ class TrainingConfig(_Section):
 
     ``min_steps`` raises the epoch count of a round until it makes at least that many
     optimiser steps, so that tiny labeled sets (1 batch per epoch) are not under-trained;
-    0 keeps the plain epoch count. ``cuda_graph`` (CUDA only, ignored on CPU) captures the
-    whole training step, augmentation included, in a CUDA graph and replays it, which removes
-    the per-kernel launch cost of small models; each epoch then uses equal batches of
-    ``n // n_batches`` items, so up to ``n_batches - 1`` randomly chosen items sit an epoch out.
+    0 keeps the plain epoch count. ``cuda_graph`` (CUDA only, ignored on CPU; on by default
+    where torch can replay a custom generator's draws) captures the whole training step,
+    augmentation included, in a CUDA graph and replays it, which removes the per-kernel launch
+    cost (ResNet-18 at 28 px, batch 512, H100: 2–12 % faster than eager); each epoch then uses
+    equal batches of ``n // n_batches`` items, so up to ``n_batches - 1`` randomly chosen items
+    sit an epoch out.
     ``compile`` (CUDA only, ignored on CPU) compiles the model's training forward and backward
     with ``torch.compile`` (fused BatchNorm/ReLU kernels: ResNet-18 at 28 px trains 1.3× as
     fast inside the CUDA graph on an H100); compiling costs seconds per new batch shape, so it
@@ -80,7 +82,7 @@ class TrainingConfig(_Section):
     milestones: list[float] = Field(default_factory=lambda: [0.5, 0.75])
     gamma: float = Field(0.1, gt=0)
     eval_batch_size: int = Field(1024, ge=1)
-    cuda_graph: bool = False
+    cuda_graph: bool = True
     compile: bool = False
     bf16: bool = True
 

@@ -167,20 +167,25 @@ class _GraphedStep(_Step):
 
 
 def check_training(cfg: TrainingConfig, device: torch.device) -> bool:
-    """Whether training on ``device`` replays CUDA graphs; an error if this torch cannot.
+    """Whether training on ``device`` replays CUDA graphs.
+
+    ``cuda_graph`` at its default falls back to eager steps on a torch whose graphs cannot
+    replay the draws of the augmentation's own generator; set explicitly, it is an error there.
 
     Raises:
-        ConfigError: ``cuda_graph`` on CUDA with a torch whose graphs cannot replay the draws
-            of the augmentation's own generator.
+        ConfigError: ``cuda_graph: true`` set explicitly, on CUDA, with such a torch.
     """
-    graphed = cfg.cuda_graph and device.type == "cuda"
-    if graphed and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
-        from al4ml.errors import ConfigError
+    if not (cfg.cuda_graph and device.type == "cuda"):
+        return False
+    if hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
+        return True
+    if "cuda_graph" not in cfg.model_fields_set:
+        return False
+    from al4ml.errors import ConfigError
 
-        raise ConfigError(f"training.cuda_graph: torch {torch.__version__} cannot replay random "
-                          "draws of a custom generator in a CUDA graph; upgrade torch or set "
-                          "training.cuda_graph=false")
-    return graphed
+    raise ConfigError(f"training.cuda_graph: torch {torch.__version__} cannot replay random "
+                      "draws of a custom generator in a CUDA graph; upgrade torch or set "
+                      "training.cuda_graph=false")
 
 
 def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainingConfig,

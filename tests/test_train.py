@@ -4,10 +4,11 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from al4ml.augment import create_augmentation
-from al4ml.config import TrainingConfig
+from al4ml.config import TrainingConfig, build_config
 from al4ml.data import create_dataset
+from al4ml.errors import ConfigError
 from al4ml.models import create_model
-from al4ml.train import _batches, auc_score, evaluate, fit, predict, resolve_device, to_input
+from al4ml.train import _batches, auc_score, check_training, evaluate, fit, predict, resolve_device, to_input
 
 CPU = torch.device("cpu")
 
@@ -126,6 +127,27 @@ def test_cuda_only_options_leave_cpu_training_unchanged(option):
     (ra, sa), (rb, sb) = results
     assert ra.train_loss == rb.train_loss and ra.steps == rb.steps == 2 * 4
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_cuda_graph_is_on_by_default_on_cuda_only():
+    cfg = TrainingConfig()
+    assert check_training(cfg, CPU) is False
+    assert check_training(cfg, torch.device("cuda")) is True  # no GPU needed: nothing runs
+    assert check_training(TrainingConfig(cuda_graph=False), torch.device("cuda")) is False
+
+
+def test_a_torch_without_graph_safe_generators_falls_back_unless_asked(monkeypatch):
+    # Older torch lacks CUDAGraph.register_generator_state: the default trains eagerly there,
+    # an explicit request is a config error naming the option.
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", type("CUDAGraph", (), {}))
+    cuda = torch.device("cuda")
+    assert check_training(TrainingConfig(), cuda) is False
+    with pytest.raises(ConfigError, match="training.cuda_graph"):
+        check_training(TrainingConfig(cuda_graph=True), cuda)
+    tree = {"name": "t", "dataset": {"name": "digits"}}
+    assert check_training(build_config(tree, []).training, cuda) is False
+    with pytest.raises(ConfigError, match="training.cuda_graph"):
+        check_training(build_config(tree, ["training.cuda_graph=true"]).training, cuda)
 
 
 def test_scheduler_decays_a_tensor_learning_rate_in_place():
