@@ -81,11 +81,12 @@ def run(
     Example: al4ml run experiments/digits_quickstart.yaml --set query.strategy=margin
     """
     from al4ml.config import load_config
-    from al4ml.experiment import run_experiment
-    from al4ml.tracking import resolve_tracking_uri
 
     try:
         cfg = load_config(config, set_)
+        from al4ml.experiment import run_experiment  # MLflow: only once the config is valid
+        from al4ml.tracking import resolve_tracking_uri
+
         uri = resolve_tracking_uri(tracking_uri)
         result = run_experiment(cfg, uri, resume_run_id=resume, progress=progress)
     except Al4mlError as e:
@@ -108,11 +109,12 @@ def baseline(
 ) -> None:
     """Train on the full training split (no active learning): the ceiling for reports."""
     from al4ml.config import load_config
-    from al4ml.experiment import run_baseline
-    from al4ml.tracking import resolve_tracking_uri
 
     try:
         cfg = load_config(config, set_)
+        from al4ml.experiment import run_baseline  # MLflow: only once the config is valid
+        from al4ml.tracking import resolve_tracking_uri
+
         uri = resolve_tracking_uri(tracking_uri)
         result = run_baseline(cfg, uri, progress=progress)
     except Al4mlError as e:
@@ -169,10 +171,11 @@ def grid(
     from rich.live import Live
 
     from al4ml.grid import execute_local, execute_ray, finalize, load_grid, parent_run, plan
-    from al4ml.tracking import get_client, resolve_tracking_uri
 
     try:
         spec = load_grid(grid_file, set_)
+        from al4ml.tracking import get_client, resolve_tracking_uri  # MLflow: once the grid is valid
+
         uri = resolve_tracking_uri(tracking_uri)
         client = get_client(uri)
         parent = parent_run(client, spec)

@@ -27,14 +27,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from al4ml.config import ExperimentConfig, build_config
 from al4ml.errors import ConfigError
+
+if TYPE_CHECKING:  # MLflow takes seconds to import: not needed to validate a grid file
+    from mlflow.tracking import MlflowClient
 
 ROLE_TAG, GRID_TAG, CELL_TAG, PID_TAG = "al4ml.role", "al4ml.grid", "al4ml.cell", "al4ml.pid"
 

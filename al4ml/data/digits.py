@@ -6,8 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from torchvision.transforms.v2 import functional as F
 
 from al4ml.data import register_dataset
@@ -17,6 +15,9 @@ from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
 @register_dataset("digits")
 def digits(root: Path | None, size: int = 28) -> ActiveDataset:
     """scikit-learn digits (1,797 images, 10 classes), upscaled to size x size, offline."""
+    from sklearn.datasets import load_digits  # 2 s to import: not for config validation
+    from sklearn.model_selection import train_test_split
+
     bunch = load_digits()
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
     x = torch.from_numpy(images).unsqueeze(1)
