@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One call on the GPU machine; logs go to $OUT.
 #   gpu_session.sh        both benchmarks, then every CUDA check (about 10 min)
-#   gpu_session.sh graph  the CUDA-graph step: the throughput table with TrivialAugment and
-#                         RandAugment(2,30), the CUDA tests of tests/test_train.py, then the
-#                         graph, sync and precision checks (at most 8.5 min)
+#   gpu_session.sh graph  the fast training step: the throughput table with TrivialAugment and
+#                         RandAugment(2,30) (eager, CUDA graph, graph + compiled model), the CUDA
+#                         tests of tests/test_train.py, then the graph, compile, sync and
+#                         precision checks (at most 9 min; about 4)
 # Carry .whl (python3 ../shared/tools/device-wheels.py -d .whl pydantic mlflow-skinny
 # sqlalchemy alembic medmnist modAL-python) and .gpu_data (a copy of breastmnist.npz).
 set -uo pipefail
@@ -15,15 +16,15 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
 if [ "${1:-all}" = graph ]; then
   # The goal's table first; every step has its own time limit so a hang loses only itself.
-  timeout 240 python3 benchmarks/augment_throughput.py --device cuda \
+  timeout 270 python3 benchmarks/augment_throughput.py --device cuda --compile \
     --policies 'trivialaugment,randaugment(2,30)' 2>&1 | tee "$OUT/augment_throughput_graph.log"
   timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_train.py -k cuda 2>&1 \
     | tee "$OUT/cuda_tests.log"
-  timeout 180 python3 benchmarks/cuda_checks.py --only graph,sync,precision --out /tmp/checks \
+  timeout 180 python3 benchmarks/cuda_checks.py --only graph,compile,sync,precision --out /tmp/checks \
     2>&1 | tee "$OUT/cuda_graph_checks.log"
   exit
 fi
-python3 benchmarks/augment_throughput.py --device cuda 2>&1 | tee "$OUT/augment_throughput.log"
+python3 benchmarks/augment_throughput.py --device cuda --compile 2>&1 | tee "$OUT/augment_throughput.log"
 python3 benchmarks/query_speed.py --device cuda 2>&1 | tee "$OUT/query_speed.log"
 python3 benchmarks/memory_format.py --device cuda 2>&1 | tee "$OUT/memory_format.log"
 python3 benchmarks/cuda_checks.py --data .gpu_data --out /tmp/checks 2>&1 | tee "$OUT/cuda_checks.log"
