@@ -70,9 +70,9 @@ class TrainingConfig(_Section):
     with ``torch.compile`` (fused BatchNorm/ReLU kernels: ResNet-18 at 28 px trains 1.3× as
     fast inside the CUDA graph on an H100; without the graph it was slower than eager on an
     H200); compiling costs seconds per new batch shape, so it pays off when rounds train on
-    thousands of images. ``bf16`` runs training, scoring
-    and evaluation under bf16 autocast on CUDA (off: fp32); ``eval_batch_size`` is the batch
-    of scoring and evaluation.
+    thousands of images.
+    ``bf16`` runs training, scoring and evaluation under bf16 autocast on CUDA (off: fp32);
+    ``eval_batch_size`` is the batch of scoring and evaluation.
     """
 
     epochs: int = Field(100, ge=1)

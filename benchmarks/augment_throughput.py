@@ -3,7 +3,8 @@
 Rows (same model: ResNet-18 with the 28 px stem, 3 channels; same number of images):
   (a) training, no augmentation, data resident on the device (al4ml.train.fit)
   (b) training with each batched per-sample policy, data resident on the device
-  on CUDA also (a) and (b) with the training step replayed from a CUDA graph
+  on CUDA also (a) and (b) with the training step replayed from a CUDA graph, and with
+  --compile (a) and the first policy with the graph and the model compiled (training.compile)
   (c) the reference study's pipeline: PIL images, per-image torchvision TrivialAugmentWide /
       RandAugment(2, 30), DataLoader with 0 workers and with all cores, fp32, batch 128
 plus augmentation-only images/s per policy (batched, and per image with torchvision) and
