@@ -74,3 +74,24 @@ def test_gradient_embeddings_are_the_last_layer_gradient():
         head.zero_grad()
         torch.nn.functional.cross_entropy(head(h[i:i + 1]), probs[i:i + 1].argmax(1)).backward()
         assert torch.allclose(mine[i], head.weight.grad.flatten(), atol=1e-6)
+
+
+def covering_radius(x: torch.Tensor, centres: torch.Tensor) -> float:
+    return float(torch.cdist(x, centres).min(1).values.max())
+
+
+def test_k_center_greedy_without_a_labeled_set_keeps_its_random_first_centre():
+    g = gen(3)
+    pool = torch.randn(200, 5, generator=g)
+    idx, dist = k_center_greedy(pool, pool[:0], 6, gen(11))
+    assert len(idx) == len(set(idx.tolist())) == 6
+    first = int(torch.randint(200, (1,), generator=gen(11)))
+    assert int(idx[0]) == first and torch.isnan(dist[0])
+    # The same picks as a greedy k-center started from that first pick (scikit-activeml's
+    # CoreSet with an empty labeled set), so the same covering radius.
+    greedy = [first]
+    for _ in range(5):
+        d = torch.cdist(pool, pool[greedy]).min(1).values
+        greedy.append(int(d.argmax()))
+    assert idx.tolist() == greedy
+    assert covering_radius(pool, pool[idx]) == pytest.approx(covering_radius(pool, pool[greedy]))

@@ -93,44 +93,58 @@ def warp(x: torch.Tensor, theta: torch.Tensor, fill: float = 0.0) -> torch.Tenso
 
 
 def _grayscale_floor(x: torch.Tensor) -> torch.Tensor:
-    """float ``[B, 1, H, W]``: floor of torchvision's ITU-R 601 luma for RGB, the image for grey."""
-    xf = x.to(torch.float32)
+    """float ``[B, 1, H, W]``: floor of torchvision's ITU-R 601 luma for RGB, the image for grey.
+
+    The same ops in the same order as torchvision's ``_rgb_to_grayscale_image`` (a multiply,
+    then two fused multiply-adds), so the floor lands on the same grey level.
+    """
     if x.shape[1] == 1:
-        return xf
-    r, g, b = xf.unbind(dim=1)
-    return (r * 0.2989 + g * 0.587 + b * 0.114).floor_().unsqueeze(1)
+        return x.to(torch.float32)
+    r, g, b = x.unbind(dim=1)
+    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).floor_().unsqueeze(1)
 
 
-def _blurred(x: torch.Tensor) -> torch.Tensor:
-    """torchvision's sharpness degenerate: 3x3 smoothing inside, original pixels on the border."""
+def _blurred_inner(x: torch.Tensor) -> torch.Tensor:
+    """float ``[B, C, H-2, W-2]``: torchvision's sharpness degenerate (rounded 3x3 smoothing)."""
     c = x.shape[1]
-    xf = x.to(torch.float32)
     a, b = 1.0 / 13.0, 5.0 / 13.0
     centre = torch.arange(9, device=x.device).view(3, 3) == 4
     kernel = torch.where(centre, b, a).to(torch.float32).expand(c, 1, 3, 3)
-    inner = tnf.conv2d(xf, kernel, groups=c).round_()
-    return torch.cat([xf[:, :, :1], torch.cat([xf[:, :, 1:-1, :1], inner, xf[:, :, 1:-1, -1:]], 3),
-                      xf[:, :, -1:]], dim=2)
+    return tnf.conv2d(x.to(torch.float32), kernel, groups=c).round_()
 
 
 def blend_enhance(x: torch.Tensor, op: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """brightness / color / contrast / sharpness with per-sample factors, as one blend.
+    """brightness / color / contrast / sharpness with per-sample factors ``f``.
 
-    ``out = clamp(x * f + degenerate * (1 - f))`` where the degenerate image is black
-    (brightness), greyscale (color), the mean grey level (contrast) or the smoothed image
-    (sharpness). Samples whose op is none of these come back unchanged.
+    Rounded exactly as torchvision computes them: brightness, color and contrast are
+    torchvision's ``_blend``, ``x * f + d * (1 - f)`` as a product and one fused
+    multiply-add (``addcmul``), with the degenerate ``d`` black, the floored greyscale or
+    its mean; sharpness is ``x + (1 - f) * (blur - x)`` on the interior only, so the 1-pixel
+    border and constant images come back unchanged. The float result is clamped and
+    truncated to uint8. Samples whose op is none of these come back unchanged.
     """
+    b, c, h, w = x.shape
     gray = _grayscale_floor(x)
-    zero = torch.zeros_like(gray)
-    mean = gray.mean(dim=(1, 2, 3), keepdim=True).expand_as(gray)
     o = op.view(-1, 1, 1, 1)
-    degenerate = torch.where(o == OP_INDEX["brightness"], zero,
+    mean = gray.mean(dim=(1, 2, 3), keepdim=True)
+    degenerate = torch.where(o == OP_INDEX["brightness"], torch.zeros_like(gray),
                              torch.where(o == OP_INDEX["contrast"], mean, gray))
-    degenerate = torch.where(o == OP_INDEX["sharpness"], _blurred(x), degenerate)
     f = factor.to(torch.float32).view(-1, 1, 1, 1)
-    out = (x.to(torch.float32) * f + degenerate * (1.0 - f)).clamp_(0, 255).to(torch.uint8)
-    active = (o == OP_INDEX["brightness"]) | (o == OP_INDEX["contrast"]) | (o == OP_INDEX["sharpness"])
-    if x.shape[1] == 3:  # torchvision's saturation leaves single-channel images unchanged
+    one_minus = (1.0 - factor.to(torch.float64)).to(torch.float32).view(-1, 1, 1, 1)
+    out = torch.addcmul(x.mul(f), degenerate, one_minus)
+    if h > 2 and w > 2:  # torchvision leaves images of 2 px or less unsharpened
+        inner = x[:, :, 1:-1, 1:-1].to(torch.float32)
+        sharp = torch.addcmul(inner, _blurred_inner(x) - inner, one_minus)
+        sharp = tnf.pad(sharp, (1, 1, 1, 1))
+        border = torch.ones(h, w, dtype=torch.bool, device=x.device)
+        border[1:-1, 1:-1] = False
+        sharp = torch.where(border, x.to(torch.float32), sharp)
+        out = torch.where(o == OP_INDEX["sharpness"], sharp, out)
+    out = out.clamp_(0, 255).to(torch.uint8)
+    active = (o == OP_INDEX["brightness"]) | (o == OP_INDEX["contrast"])
+    if h > 2 and w > 2:
+        active = active | (o == OP_INDEX["sharpness"])
+    if c == 3:  # torchvision's saturation leaves single-channel images unchanged
         active = active | (o == OP_INDEX["color"])
     return torch.where(active, out, x)
 

@@ -43,20 +43,24 @@ def k_center_greedy(x: torch.Tensor, labeled: torch.Tensor, k: int, generator: t
         x: ``[N, D]`` candidate embeddings.
         labeled: ``[M, D]`` embeddings already covered (M may be 0).
         k: Points to pick.
-        generator: Picks the first point when there is no labeled set.
+        generator: Picks the first centre when there is no labeled set; that centre is the
+            first of the ``k`` picks (as scikit-activeml's ``CoreSet`` does), with score NaN.
 
     Returns:
         Indices ``[k]`` and each pick's distance to the centres at the time it was picked.
     """
     k = min(k, len(x))
     x_sq = (x * x).sum(1)
+    picks, scores = [], []
     if len(labeled):
         dist = min_sq_dist(x, labeled, x_sq=x_sq)
     else:
         first = torch.randint(len(x), (1,), generator=generator, device=generator.device)
-        dist = sq_dists(x, x[first.to(x.device)], x_sq).squeeze(1)
-    picks, scores = [], []
-    for _ in range(k):
+        first = first.to(x.device).squeeze(0)
+        picks.append(first)
+        scores.append(torch.full((), float("nan"), device=x.device, dtype=x.dtype))
+        dist = sq_dists(x, x[first].unsqueeze(0), x_sq).squeeze(1)
+    while len(picks) < k:
         i = dist.argmax()
         picks.append(i)
         scores.append(dist[i])
