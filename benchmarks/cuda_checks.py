@@ -30,7 +30,7 @@ from common import sync  # first: puts the repository on sys.path for al4ml
 
 from al4ml.augment import AUGMENTATIONS, create_augmentation
 from al4ml.augment.ops import OPS, apply_op
-from al4ml.augment.policies import Policy
+from al4ml.augment.policy import Policy
 from al4ml.config import TrainingConfig, build_config
 from al4ml.experiment import run_experiment
 from al4ml.models import create_model

@@ -190,5 +190,17 @@ def test_spaces_match_the_study_and_torchvision():
 
 
 def test_unknown_space_is_a_config_error():
-    with pytest.raises(ConfigError, match="unknown space 'narrow'; choose from: standard, wide"):
+    with pytest.raises(ConfigError, match="params.space: .*'narrow'.*one of: standard, wide"):
         create_augmentation("trivialaugment", space="narrow")
+
+
+def test_option_choices_are_the_spaces_and_torchvision_policies_that_exist():
+    from typing import get_args
+
+    from torchvision.transforms import v2
+
+    from al4ml.augment.policies import AutoAugmentPolicy, SpaceName
+    from al4ml.augment.spaces import SPACES
+
+    assert set(get_args(SpaceName)) == set(SPACES)
+    assert set(get_args(AutoAugmentPolicy)) == {p.value for p in v2.AutoAugmentPolicy}

@@ -3,6 +3,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,97 @@ def test_breastmnist_through_the_medmnist_package(shared_data, tmp_path):
     [run] = client.search_runs([client.get_experiment_by_name("breastmnist").experiment_id])
     assert run.data.tags["dataset"] == "breastmnist"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "test_auc")] == [20, 40, 60]
+
+
+@pytest.fixture(scope="module")
+def populated_store(tmp_path_factory) -> tuple[Path, str]:
+    """A store with one experiment holding one run, to check bad input adds nothing."""
+    folder = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{folder / 'm.db'}"
+    client = get_client(uri)
+    exp = client.create_experiment("existing")
+    client.create_run(exp)
+    return folder, uri
+
+
+def store_contents(uri: str) -> tuple[list[str], int]:
+    client = get_client(uri)
+    exps = client.search_experiments()
+    runs = client.search_runs([e.experiment_id for e in exps])
+    return sorted(e.name for e in exps), len(runs)
+
+
+BAD_VALUES = [
+    (["query.strategy=aug_consistency", "query.params.measure=js"],
+     ["query.params.measure", "'js'", "kl, variation_ratio"]),
+    (["augmentation.name=randaugment", "augmentation.params.m=99"],
+     ["augmentation.params.m", "99", "≥ 0 and ≤ 30"]),
+    (["query.strategy=modal:modAL.uncertainty.no_such_function"],
+     ["query.params.function", "module 'modAL.uncertainty' has no function 'no_such_function'"]),
+    (["query.strategy=modal:modAL.nope.fn"], ["query.params.function", "no module 'modAL.nope'"]),
+    (["augmentation.name=randaugment", "augmentation.params.n=-1"],
+     ["augmentation.params.n", "-1", "≥ 0 and ≤ 14"]),
+    (["augmentation.name=trivialaugment", "augmentation.params.space=huge"],
+     ["augmentation.params.space", "huge", "standard, wide"]),
+    (["augmentation.name=autoaugment", "augmentation.params.policy=cifar"],
+     ["augmentation.params.policy", "imagenet, cifar10, svhn"]),
+    (["query.mc_samples=1"], ["query.mc_samples", "≥ 2 and ≤ 1000"]),
+    (["query.aug_views=0"], ["query.aug_views", "≥ 2 and ≤ 256"]),
+    (["dataset.options.size=4"], ["dataset.options.size", "≥ 8 and ≤ 512"]),
+    (["dataset.name=medmnist", "dataset.options.size=100"],
+     ["dataset.options.size", "100", "28, 64, 128, 224"]),
+    (["dataset.name=medmnist", "dataset.options.flag=chestmnist"],
+     ["dataset.options.flag", "chestmnist", "multi-label"]),
+    (["dataset.name=medmnist", "dataset.options.flag=brestmnist"],
+     ["dataset.options.flag", "brestmnist", "breastmnist"]),
+    (["model.options.dropout=1.5"], ["model.options.dropout", "1.5", "≥ 0 and < 1"]),
+    (["model.options.width=0"], ["model.options.width", "≥ 1 and ≤ 1024"]),
+    (["query.strategy=bald"], ["query.strategy", "model.options.dropout > 0"]),
+    (["budget.total=10", "budget.initial=20"], ["budget", "total (10) must be >= initial (20)"]),
+    (["budget.per_round=0"], ["budget.per_round", "≥ 1"]),
+    (["training.epochs=0"], ["training.epochs", "≥ 1"]),
+    (["query.params.measure=kl"], ["query.params", "unknown option 'measure'", "strategy 'entropy'"]),
+]
+
+
+@pytest.mark.parametrize("overrides, fragments", BAD_VALUES,
+                         ids=[" ".join(o) for o, _ in BAD_VALUES])
+def test_bad_option_values_exit_2_in_one_line_before_anything_exists(populated_store, overrides,
+                                                                       fragments):
+    folder, uri = populated_store
+    before = store_contents(uri)
+    sets = [arg for o in overrides for arg in ("--set", o)]
+    start = time.perf_counter()
+    proc = al4ml("run", str(QUICKSTART), *sets, "--tracking-uri", uri, cwd=folder)
+    seconds = time.perf_counter() - start
+    assert_one_line_error(proc, *fragments)
+    assert seconds < 3.0, f"config error took {seconds:.1f} s"
+    assert store_contents(uri) == before
+
+
+def test_show_refuses_the_same_values():
+    for overrides, fragments in BAD_VALUES[:3]:
+        proc = al4ml("show", str(QUICKSTART), *[a for o in overrides for a in ("--set", o)])
+        assert_one_line_error(proc, *fragments)
+
+
+def test_validation_imports_no_torch_mlflow_or_scikit_learn():
+    code = (
+        "import sys\n"
+        "from al4ml.config import build_config, load_config\n"
+        "from al4ml.augment import AUGMENTATIONS\nfrom al4ml.data import DATASETS\n"
+        "from al4ml.models import MODELS\nfrom al4ml.query import STRATEGIES\n"
+        f"for p in {[str(p) for p in sorted((REPO / 'experiments').glob('[!g]*.yaml'))]!r}:\n"
+        "    load_config(p)\n"
+        "for reg, key in ((AUGMENTATIONS, 'augmentation.name'), (MODELS, 'model.name'),\n"
+        "                 (STRATEGIES, 'query.strategy')):\n"
+        "    for name in reg.names():\n"
+        "        build_config({}, [f'{key}={name}', 'model.options.dropout=0.3'])\n"
+        "build_config({}, ['query.strategy=modal:modAL.batch.uncertainty_batch_sampling'])\n"
+        "build_config({}, ['dataset.name=medmnist', 'dataset.options.flag=pathmnist'])\n"
+        "heavy = [m for m in ('torch', 'torchvision', 'mlflow', 'sklearn', 'scipy', 'modAL',\n"
+        "                     'medmnist') if m in sys.modules]\n"
+        "print(heavy)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -10,9 +10,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("path", sorted(p for p in (REPO / "experiments").glob("*.yaml")
                                          if not p.name.startswith("grid_")), ids=lambda p: p.name)
-def test_shipped_experiments_validate(path):
+def test_shipped_experiments_validate_and_round_trip(path, tmp_path):
+    import yaml
+
     cfg = load_config(path)
-    assert isinstance(cfg, ExperimentConfig)
+    assert cfg.name == yaml.safe_load(path.read_text())["name"]
+    again = tmp_path / "again.yaml"
+    again.write_text(cfg.to_yaml())
+    assert load_config(again) == cfg
 
 
 def test_defaults_follow_the_seed_study():
@@ -58,6 +63,13 @@ def test_bad_values_are_one_line_naming_the_value(overrides, fragment):
         build_config({}, overrides)
     assert fragment in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_build_config_leaves_the_callers_tree_alone():
+    tree = {"training": {"epochs": 3}, "augmentation": {"name": "randaugment", "params": {"n": 1}}}
+    cfg = build_config(tree, ["training.epochs=7", "augmentation.params.m=9"])
+    assert tree == {"training": {"epochs": 3}, "augmentation": {"name": "randaugment", "params": {"n": 1}}}
+    assert cfg.training.epochs == 7 and cfg.augmentation.params == {"n": 1, "m": 9}
 
 
 def test_override_needs_equals_sign():

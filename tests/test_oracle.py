@@ -36,4 +36,3 @@ def test_keeps_its_own_copy():
     oracle = SimulatedOracle(labels)
     labels[0] = 9
     assert oracle.label([0]).tolist() == [0]
-    assert not hasattr(oracle, "labels")

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from al4ml.errors import ConfigError
-from al4ml.query import run_strategy
+from al4ml.query import STRATEGIES, run_strategy
 from al4ml.query.augmentation import consistency_scores
 
 
@@ -25,6 +25,7 @@ def test_unstable_item_ranks_above_stable_ones(measure):
     assert idx.tolist() == [0]
 
 
-def test_unknown_measure():
-    with pytest.raises(ConfigError, match="kl, variation_ratio"):
-        consistency_scores(views(), "js")
+def test_unknown_measure_is_refused_by_the_strategy_options():
+    entry = STRATEGIES.get("aug_consistency")
+    with pytest.raises(ConfigError, match=r"query.params.measure: .*'js'.*one of: kl, variation_ratio"):
+        entry.check("strategy", {"measure": "js"}, "query.params")

@@ -30,8 +30,13 @@ def test_modal_shorthand_and_bad_function():
     cfg = build_config({}, ["query.strategy=modal:modAL.batch.uncertainty_batch_sampling"])
     assert cfg.query.strategy == "modal"
     assert cfg.query.params == {"function": "modAL.batch.uncertainty_batch_sampling"}
-    with pytest.raises(ConfigError, match="cannot import modAL strategy 'modAL.nope.nothing'"):
+    with pytest.raises(ConfigError, match=r"query.params.function: no module 'modAL.nope' \(package "
+                                          "'modAL' exists"):
         build_config({}, ["query.strategy=modal:modAL.nope.nothing"])
+    with pytest.raises(ConfigError, match="module 'modAL.uncertainty' has no function 'nothing'"):
+        build_config({}, ["query.strategy=modal:modAL.uncertainty.nothing"])
+    with pytest.raises(ConfigError, match="no module 'no_such_package' is installed"):
+        build_config({}, ["query.strategy=modal:no_such_package.fn"])
 
 
 @pytest.mark.slow
@@ -40,7 +45,7 @@ def test_modal_batch_strategy_runs_a_digits_experiment_into_mlflow(tracking_uri)
     result = run_experiment(cfg, tracking_uri, progress=False)
     client = get_client(tracking_uri)
     run = client.get_run(result.run_id)
-    assert run.data.tags["strategy"] == "modal"
+    assert run.data.tags["strategy"] == "modal:modAL.batch.uncertainty_batch_sampling"
     assert run.data.params["query.params.function"] == "modAL.batch.uncertainty_batch_sampling"
     steps = [m.step for m in client.get_metric_history(result.run_id, "test_accuracy")]
     assert steps == [10, 20, 30, 40]

@@ -14,7 +14,7 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
 from al4ml.augment.ops import OPS
-from al4ml.augment.policies import Policy, Stage
+from al4ml.augment.policy import Policy, Stage
 
 
 def reference_op(img: torch.Tensor, name: str, value: float, fill: float = 0.0) -> torch.Tensor:

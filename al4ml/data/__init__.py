@@ -1,25 +1,40 @@
 """Datasets: a registry of loaders returning uint8 image tensors and a pool-label oracle.
 
 A loader is a plain function ``fn(root, **options) -> ActiveDataset`` filed with
-``@register_dataset``. Images are ``uint8 [N, C, H, W]``; the ``train`` split is the
-unlabeled pool, whose labels go to the :class:`~al4ml.oracle.SimulatedOracle` and nowhere else.
+``@register_dataset``; its keyword options are validated from its signature before a run.
+Images are ``uint8 [N, C, H, W]``; the ``train`` split is the unlabeled pool, whose labels go
+to the :class:`~al4ml.oracle.SimulatedOracle` and nowhere else. Loaders import torch and
+their readers in their bodies, so this registry loads without them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
 from al4ml.registry import Registry
 
-DATASETS: Registry = Registry("dataset")
+if TYPE_CHECKING:
+    from al4ml.data.base import ActiveDataset
+
+DATASETS: Registry = Registry("dataset", inputs=("root",))
 register_dataset = DATASETS.register
 
 
 def create_dataset(name: str, root: str | Path | None = None, **options: Any) -> ActiveDataset:
-    """Load dataset ``name`` from ``root`` with loader ``options``."""
-    return DATASETS.get(name).fn(Path(root) if root is not None else None, **options)
+    """Load dataset ``name`` from ``root`` with loader ``options`` (checked first)."""
+    entry = DATASETS.get(name)
+    entry.check("dataset", options, "dataset.options")
+    return entry.fn(Path(root) if root is not None else None, **options)
+
+
+def __getattr__(name: str) -> Any:
+    """The containers of :mod:`al4ml.data.base`, imported (with torch) when first asked for."""
+    if name in ("ActiveDataset", "DatasetInfo", "LabeledSplit"):
+        from al4ml.data import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 from al4ml.data import digits, imagefolder, medmnist  # noqa: E402,F401  (fill the registry)

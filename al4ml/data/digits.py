@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import torch
-from torchvision.transforms.v2 import functional as F
+from pydantic import Field
 
 from al4ml.data import register_dataset
-from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
+
+if TYPE_CHECKING:
+    from al4ml.data.base import ActiveDataset
 
 
 @register_dataset("digits")
-def digits(root: Path | None, size: int = 28) -> ActiveDataset:
+def digits(root: Path | None, size: Annotated[int, Field(ge=8, le=512)] = 28) -> ActiveDataset:
     """scikit-learn digits (1,797 images, 10 classes), upscaled to size x size, offline."""
-    from sklearn.datasets import load_digits  # 2 s to import: not for config validation
+    import numpy as np
+    import torch
+    from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+    from torchvision.transforms.v2 import functional as F
+
+    from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
 
     bunch = load_digits()
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)

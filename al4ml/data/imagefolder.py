@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import torch
-from PIL import Image
-from torchvision.transforms.v2 import functional as F
+from pydantic import Field
 
 from al4ml.data import register_dataset
-from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
 from al4ml.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
+
+    from al4ml.data.base import ActiveDataset
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def _read_image(path: Path, mode: str) -> torch.Tensor:
     """uint8 ``[C, H, W]`` of one file, converted to Pillow mode ``L`` or ``RGB``."""
+    from PIL import Image
+    from torchvision.transforms.v2 import functional as F
+
     try:
         with Image.open(path) as img:
             return F.pil_to_tensor(img.convert(mode))
@@ -26,6 +32,9 @@ def _read_image(path: Path, mode: str) -> torch.Tensor:
 
 def _read_split(folder: Path, classes: list[str], size: int, mode: str
                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+    from torchvision.transforms.v2 import functional as F
+
     images, labels = [], []
     for label, name in enumerate(classes):
         files = sorted(p for p in (folder / name).glob("*") if p.suffix.lower() in EXTENSIONS)
@@ -38,13 +47,14 @@ def _read_split(folder: Path, classes: list[str], size: int, mode: str
 
 
 @register_dataset("imagefolder")
-def imagefolder(root: Path | None, size: int = 28, channels: int = 3) -> ActiveDataset:
+def imagefolder(root: Path | None, size: Annotated[int, Field(ge=8, le=1024)] = 28,
+                channels: Literal[1, 3] = 3) -> ActiveDataset:
     """Class-folder tree root/{train,val,test}/<class>/*.png, resized to size x size."""
+    from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
+
     if root is None or not (root / "train").is_dir():
         raise DataError(f"image folder not found: {root}/train (expected train/ val/ test/ "
                         "folders, each with one sub-folder per class)")
-    if channels not in (1, 3):
-        raise DataError(f"dataset.options.channels must be 1 or 3, got {channels}")
     classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
     mode = "L" if channels == 1 else "RGB"
     splits = {}

@@ -2,26 +2,70 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import numpy as np
-import torch
+from pydantic import AfterValidator
 
 from al4ml.data import register_dataset
-from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
-from al4ml.errors import ConfigError, DataError
+from al4ml.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from al4ml.data.base import ActiveDataset
 
 SOURCE = "https://zenodo.org/records/10519652"
 
 
-def flags_2d() -> list[str]:
-    """The 2D MedMNIST flags known to the installed ``medmnist`` package."""
-    from medmnist import INFO
+@cache
+def medmnist_info() -> dict[str, dict[str, Any]]:
+    """``medmnist.INFO`` (flags, tasks, labels).
 
-    return sorted(f for f in INFO if not f.endswith("3d"))
+    The table lives in ``medmnist/info.py``, which imports nothing heavy; the package's
+    ``__init__`` imports its torch datasets. Unless medmnist is already imported, the table is
+    read from that one file, so that checking a flag takes milliseconds.
+    """
+    if "medmnist" in sys.modules:
+        return sys.modules["medmnist"].INFO
+    spec = importlib.util.find_spec("medmnist")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the medmnist package is not installed (pip install medmnist)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "info.py"
+    info_spec = importlib.util.spec_from_file_location("al4ml_medmnist_info", path)
+    module = importlib.util.module_from_spec(info_spec)
+    info_spec.loader.exec_module(module)
+    return module.INFO
+
+
+def flags_2d() -> list[str]:
+    """The single-label 2D MedMNIST flags known to the installed ``medmnist`` package."""
+    return sorted(f for f, i in medmnist_info().items()
+                  if not f.endswith("3d") and "multi-label" not in i["task"])
+
+
+def _known_flag(flag: str) -> str:
+    info = medmnist_info()
+    if flag in info and not flag.endswith("3d") and "multi-label" in info[flag]["task"]:
+        raise ValueError(f"{flag!r} is a multi-label task ({info[flag]['task']}); al4ml's "
+                         "strategies assume one label per image")
+    if flag not in flags_2d():
+        raise ValueError(f"unknown MedMNIST flag {flag!r}; choose from (2D, single-label): "
+                         f"{', '.join(flags_2d())}")
+    return flag
+
+
+Flag = Annotated[str, AfterValidator(_known_flag)]
 
 
 def _split(cls: type, split: str, root: Path, size: int) -> tuple[torch.Tensor, np.ndarray]:
+    import numpy as np
+    import torch
+
     kwargs = {"size": size} if size != 28 else {}
     ds = cls(split=split, root=str(root), download=False, **kwargs)
     imgs = np.asarray(ds.imgs)
@@ -30,18 +74,16 @@ def _split(cls: type, split: str, root: Path, size: int) -> tuple[torch.Tensor, 
 
 
 @register_dataset("medmnist")
-def medmnist(root: Path | None, flag: str = "breastmnist", size: int = 28) -> ActiveDataset:
+def medmnist(root: Path | None, flag: Flag = "breastmnist",
+             size: Literal[28, 64, 128, 224] = 28) -> ActiveDataset:
     """A 2D MedMNIST set (``flag``) read from ``root`` with download=False; task from its INFO."""
     import medmnist as mm
+    import numpy as np
+    import torch
 
-    choices = flags_2d()
-    if flag not in choices:
-        raise ConfigError(f"dataset.options.flag: unknown MedMNIST flag {flag!r}; "
-                          f"choose from: {', '.join(choices)}")
+    from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
+
     info = mm.INFO[flag]
-    if "multi-label" in info["task"]:
-        raise ConfigError(f"dataset.options.flag: {flag!r} is a multi-label task "
-                          f"({info['task']}); al4ml's strategies assume one label per image")
     root = Path(root if root is not None else Path.home() / ".medmnist").expanduser().resolve()
     filename = f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
     path = root / filename

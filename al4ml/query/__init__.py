@@ -7,18 +7,20 @@ and its own options from ``query.params``. It returns int64 ``[k]`` row indices 
 tensors, and the score each picked item had (NaN where a strategy has no score), as modAL's
 selectors return indices and values. Strategies never see labels, MLflow, files or the
 oracle; the loop computes exactly the inputs a strategy declares (see :data:`INPUTS`), so
-the loop has no per-strategy code.
+the loop has no per-strategy code. A strategy's keyword options are its ``query.params``,
+validated from its signature before a run; strategy modules import torch in function
+bodies, so this registry loads without it.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from al4ml.registry import Entry, Registry
+
+if TYPE_CHECKING:
+    import torch
 
 INPUTS: dict[str, str] = {
     "n": "int: number of unlabeled pool items",
@@ -32,34 +34,29 @@ INPUTS: dict[str, str] = {
 }
 """Inputs the loop can supply to a strategy, by name."""
 
-STRATEGIES: Registry = Registry("strategy")
+STRATEGIES: Registry = Registry("strategy", inputs=("k", "generator"))
+
+Selection = tuple["torch.Tensor", "torch.Tensor"]
+"""``(indices [k] int64, scores [k] float)`` as returned by every strategy."""
 
 
-def register_strategy(name: str | None = None, needs: tuple[str, ...] = ("probs",),
-                      check: Callable[[dict[str, Any]], None] | None = None
+def register_strategy(name: str | None = None, needs: tuple[str, ...] = ("probs",)
                       ) -> Callable[[Callable[..., Selection]], Callable[..., Selection]]:
     """File a strategy that takes ``k``, ``generator`` and the inputs named in ``needs``.
 
     Args:
         name: Registry name (default: the function's name).
         needs: Inputs the loop must compute for it (keys of :data:`INPUTS`).
-        check: Validates the strategy's ``query.params`` before a run starts; raises
-            :class:`~al4ml.errors.ConfigError`.
     """
     unknown = [n for n in needs if n not in INPUTS]
     if unknown:
         raise ValueError(f"unknown strategy inputs {unknown}; known: {list(INPUTS)}")
-    return STRATEGIES.register(name, needs=tuple(needs), check=check)
+    return STRATEGIES.register(name, needs=tuple(needs))
 
 
 def strategy_options(entry: Entry) -> list[str]:
     """The user options of a strategy: its keyword parameters beyond k, generator and inputs."""
-    reserved = {"k", "generator", *entry.meta["needs"]}
-    return [p for p in inspect.signature(entry.fn).parameters if p not in reserved]
-
-
-Selection = tuple[torch.Tensor, torch.Tensor]
-"""``(indices [k] int64, scores [k] float)`` as returned by every strategy."""
+    return list(entry.options)
 
 
 def select_topk(scores: torch.Tensor, k: int, generator: torch.Generator) -> Selection:
@@ -69,6 +66,8 @@ def select_topk(scores: torch.Tensor, k: int, generator: torch.Generator) -> Sel
     ``generator``) followed by a stable descending sort, so equal scores come out in a
     seeded random order rather than by position.
     """
+    import torch
+
     k = min(k, len(scores))
     perm = torch.randperm(len(scores), generator=generator, device=generator.device)
     perm = perm.to(scores.device)
@@ -83,6 +82,8 @@ def fill_unique(picked: torch.Tensor, n: int, k: int, generator: torch.Generator
     Diversity strategies can run out of distinct candidates (duplicate points, zero
     potential); this keeps their contract of ``k`` unique indices.
     """
+    import torch
+
     device = picked.device
     seen = torch.zeros(n, dtype=torch.bool, device=device)
     order = torch.arange(len(picked), device=device)

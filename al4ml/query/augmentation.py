@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING, Literal
 
-from al4ml.errors import ConfigError
 from al4ml.query import Selection, register_strategy, select_topk
 from al4ml.query.bayesian import bald_scores, variation_ratio_scores
 
+if TYPE_CHECKING:
+    import torch
 
-def consistency_scores(aug_probs: torch.Tensor, measure: str = "kl") -> torch.Tensor:
+Measure = Literal["kl", "variation_ratio"]
+
+
+def consistency_scores(aug_probs: torch.Tensor, measure: Measure = "kl") -> torch.Tensor:
     """Disagreement of K augmented views ``aug_probs [N, K, C]``.
 
     ``kl``: mean KL divergence of each view from the consensus (mean) prediction, which is
     ``H(mean) - mean H(view)``; ``variation_ratio``: ``1 - modal votes / K``.
     """
-    if measure == "kl":
-        return bald_scores(aug_probs)
-    if measure == "variation_ratio":
-        return variation_ratio_scores(aug_probs)
-    raise ConfigError(f"query.params.measure: unknown measure {measure!r}; "
-                      "choose from: kl, variation_ratio")
+    return bald_scores(aug_probs) if measure == "kl" else variation_ratio_scores(aug_probs)
 
 
 @register_strategy("aug_consistency", needs=("aug_probs",))
 def aug_consistency(*, k: int, generator: torch.Generator, aug_probs: torch.Tensor,
-                    measure: str = "kl") -> Selection:
+                    measure: Measure = "kl") -> Selection:
     """Items whose predictions disagree across augmented views (the run's own policy)."""
     return select_topk(consistency_scores(aug_probs, measure), k, generator)

@@ -6,10 +6,13 @@ in front of the classifier head (the model needs ``model.options.dropout > 0``).
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from al4ml.query import Selection, register_strategy, select_topk
 from al4ml.query.uncertainty import entropy_scores
+
+if TYPE_CHECKING:
+    import torch
 
 
 def bald_scores(mc_probs: torch.Tensor) -> torch.Tensor:
@@ -21,6 +24,8 @@ def bald_scores(mc_probs: torch.Tensor) -> torch.Tensor:
 
 def variation_ratio_scores(mc_probs: torch.Tensor) -> torch.Tensor:
     """``1 - (votes for the modal class) / K`` over the K samples' predicted classes."""
+    import torch
+
     k, c = mc_probs.shape[1], mc_probs.shape[2]
     votes = torch.nn.functional.one_hot(mc_probs.argmax(dim=2), c).sum(dim=1)
     return 1.0 - votes.max(dim=1).values.float() / k

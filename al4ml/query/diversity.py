@@ -7,10 +7,12 @@ one or a few centres at a time (chunked when many), so a 90 k x 512 pool fits ea
 from __future__ import annotations
 
 import math
-
-import torch
+from typing import TYPE_CHECKING
 
 from al4ml.query import Selection, fill_unique, register_strategy
+
+if TYPE_CHECKING:
+    import torch
 
 
 def sq_dists(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None = None,
@@ -28,6 +30,8 @@ def sq_dists(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None =
 def min_sq_dist(x: torch.Tensor, centres: torch.Tensor, chunk: int = 2048,
                 x_sq: torch.Tensor | None = None) -> torch.Tensor:
     """``[N]`` squared distance of each row of ``x`` to its nearest centre (chunked over centres)."""
+    import torch
+
     x_sq = (x * x).sum(1) if x_sq is None else x_sq
     best = torch.full((len(x),), float("inf"), device=x.device, dtype=x.dtype)
     for start in range(0, len(centres), chunk):
@@ -49,6 +53,8 @@ def k_center_greedy(x: torch.Tensor, labeled: torch.Tensor, k: int, generator: t
     Returns:
         Indices ``[k]`` and each pick's distance to the centres at the time it was picked.
     """
+    import torch
+
     k = min(k, len(x))
     x_sq = (x * x).sum(1)
     picks, scores = [], []
@@ -85,6 +91,8 @@ def kmeans_plusplus(x: torch.Tensor, k: int, generator: torch.Generator,
     Returns:
         Indices ``[k]`` of the chosen centres.
     """
+    import torch
+
     n = len(x)
     k = min(k, n)
     trials = n_local_trials or 2 + int(math.log(k))
@@ -108,6 +116,8 @@ def gradient_embeddings(probs: torch.Tensor, embeddings: torch.Tensor) -> torch.
 
     For cross-entropy the gradient is the outer product ``(p - onehot(argmax p)) x h``.
     """
+    import torch
+
     scale = probs.clone()
     scale[torch.arange(len(probs), device=probs.device), probs.argmax(1)] -= 1.0
     return (scale[:, :, None] * embeddings[:, None, :]).flatten(1)
@@ -117,6 +127,8 @@ def gradient_embeddings(probs: torch.Tensor, embeddings: torch.Tensor) -> torch.
 def coreset(*, k: int, generator: torch.Generator, embeddings: torch.Tensor,
             labeled_embeddings: torch.Tensor) -> Selection:
     """Core-set: k-center greedy on embeddings, farthest from the labeled set first."""
+    import torch
+
     idx, dist = k_center_greedy(embeddings, labeled_embeddings, k, generator)
     uniq = fill_unique(idx, len(embeddings), k, generator)
     score_of = torch.full((len(embeddings),), float("nan"), device=dist.device)

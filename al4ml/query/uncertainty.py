@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from al4ml.query import Selection, register_strategy, select_topk
+
+if TYPE_CHECKING:
+    import torch
 
 
 @register_strategy("random", needs=("n",))
 def random(*, k: int, generator: torch.Generator, n: int) -> Selection:
     """Uniformly random items: the baseline every strategy must beat."""
+    import torch
+
     idx = torch.randperm(n, generator=generator, device=generator.device)[:k]
     return idx, torch.full((len(idx),), float("nan"), device=idx.device)
 
@@ -27,7 +32,7 @@ def margin_scores(probs: torch.Tensor) -> torch.Tensor:
 
 def entropy_scores(probs: torch.Tensor) -> torch.Tensor:
     """Shannon entropy ``-sum_c p log p`` per row (nats)."""
-    return -(probs * torch.log(probs.clamp_min(1e-12))).sum(dim=1)
+    return -(probs * probs.clamp_min(1e-12).log()).sum(dim=1)
 
 
 @register_strategy("least_confidence")
