@@ -102,25 +102,39 @@ def run(
 
 @app.command()
 def baseline(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML; its budget is ignored.")],
+    config: Annotated[Path, typer.Argument(
+        help="Experiment YAML (its budget is ignored), or a grid YAML: one baseline per "
+             "distinct training setting and seed of its cells, in the grid's experiment.")],
     set_: SetOption = None,
     tracking_uri: TrackingOption = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Train on the full training split (no active learning): the ceiling for reports."""
+    """Train on the full training split (no active learning): the ceiling for reports.
+
+    Baselines of a grid share everything but query and budget with its cells, so the report
+    draws them as the ceiling; ones already FINISHED in the store are skipped.
+
+    Example: al4ml baseline experiments/grid_digits.yaml
+    """
     from al4ml.config import load_config
+    from al4ml.grid import baseline_configs, is_grid_file, load_grid
 
     try:
-        cfg = load_config(config, set_)
-        from al4ml.experiment import run_baseline  # MLflow: only once the config is valid
+        cfgs = (baseline_configs(load_grid(config, set_)) if is_grid_file(config)
+                else [load_config(config, set_)])
+        from al4ml.experiment import run_baselines  # MLflow: only once the config is valid
         from al4ml.tracking import resolve_tracking_uri
 
         uri = resolve_tracking_uri(tracking_uri)
-        result = run_baseline(cfg, uri, progress=progress)
+        results = run_baselines(cfgs, uri, progress=progress)
     except Al4mlError as e:
         raise fail(str(e)) from None
-    console.print(rounds_table(result.state.history))
-    console.print(f"baseline run [bold]{result.run_id}[/] in {uri}", highlight=False)
+    for result in results:
+        console.print(rounds_table(result.state.history))
+    skipped = len(cfgs) - len(results)
+    console.print(f"{len(results)} baseline run(s) in {uri}"
+                  + (f"; {skipped} already finished there" if skipped else "")
+                  + "".join(f"\n  {r.run_id}" for r in results), highlight=False)
 
 
 @app.command()
@@ -178,16 +192,22 @@ def grid(
 
         uri = resolve_tracking_uri(tracking_uri)
         client = get_client(uri)
-        parent = parent_run(client, spec)
+        found = parent_run(client, spec)
+        parent = found.run_id
         client.update_run(parent, status="RUNNING")
         statuses = plan(client, parent, spec)
     except Al4mlError as e:
         raise fail(str(e)) from None
+    if found.new_version_because:
+        console.print(f"grid [bold]{spec.name}[/]: the shared config differs from the last run of "
+                      f"this grid ({escape(found.new_version_because)}); this is version "
+                      f"{found.version}, a new parent run", highlight=False)
     todo = [st for st in statuses if st.action != "done"]
     skipped = len(statuses) - len(todo)
-    console.print(f"grid [bold]{spec.name}[/]: {len(statuses)} cells, {skipped} already done, "
-                  f"{len(todo)} to run ({sum(st.action == 'resume' for st in todo)} resumed); "
-                  f"parent run {parent}", highlight=False)
+    console.print(f"grid [bold]{spec.name}[/] v{found.version}: {len(statuses)} cells, {skipped} "
+                  f"already done, {len(todo)} to run "
+                  f"({sum(st.action == 'resume' for st in todo)} resumed); parent run {parent}",
+                  highlight=False)
 
     def table() -> Table:
         t = Table(title=f"grid {spec.name}")

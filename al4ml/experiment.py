@@ -54,7 +54,8 @@ def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
                    dataset: ActiveDataset | None = None, resume_run_id: str | None = None,
                    parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None,
                    progress: bool = True, console: Console | None = None,
-                   observers: tuple[Observer, ...] = ()) -> ExperimentResult:
+                   observers: tuple[Observer, ...] = (), role: str = "run",
+                   axes: dict[str, object] | None = None) -> ExperimentResult:
     """Run (or resume) one active-learning experiment, logged as one MLflow run.
 
     Everything that can fail on bad input (device, data, augmentation) is checked before
@@ -71,6 +72,8 @@ def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
         progress: Show a rich progress display.
         console: Console for the progress display.
         observers: More observers of the loop (after the MLflow tracker).
+        role: ``run``, ``cell`` (of a grid) or ``baseline`` (see :class:`MlflowTracker`).
+        axes: A grid cell's axis values (tags and run name).
     """
     device = resolve_device(cfg.device)
     dataset = dataset if dataset is not None else load_dataset(cfg)
@@ -78,7 +81,7 @@ def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
     client = get_client(tracking_uri)
     state = _resumable_state(client, resume_run_id, cfg) if resume_run_id else None
     tracker = MlflowTracker(client, cfg, run_id=resume_run_id, parent_run_id=parent_run_id,
-                            extra_tags=extra_tags)
+                            extra_tags=extra_tags, role=role, axes=axes)
     observers = (tracker, *observers)
     try:
         if progress:
@@ -99,11 +102,38 @@ def run_baseline(cfg: ExperimentConfig, tracking_uri: str | None = None,
     """Supervised training on the whole training split: the ceiling for learning curves.
 
     It is the loop with a budget that buys every pool label up front (one round, no query),
-    logged like any run but tagged ``al4ml.role = baseline``.
+    logged as a baseline: named ``baseline+<augmentation>/s<seed>``, no strategy tag, and its
+    metrics as ``ceiling_*`` at step = pool size, so learning-curve charts never show it.
     """
     dataset = dataset if dataset is not None else load_dataset(cfg)
     n = dataset.pool_size
     full = cfg.model_copy(update={"budget": cfg.budget.model_copy(
         update={"initial": n, "per_round": n, "total": n})})
-    return run_experiment(full, tracking_uri, dataset=dataset, progress=progress,
-                          extra_tags={"al4ml.role": "baseline"})
+    return run_experiment(full, tracking_uri, dataset=dataset, progress=progress, role="baseline")
+
+
+def run_baselines(cfgs: list[ExperimentConfig], tracking_uri: str | None = None,
+                  progress: bool = True) -> list[ExperimentResult]:
+    """:func:`run_baseline` for each config that has no FINISHED baseline in its experiment yet.
+
+    A baseline counts as done for a config when it shares the config's training setting
+    (everything but query, budget, seed and name) and seed.
+    """
+    from al4ml.runs import CEILING_PREFIX, ROLE_TAG, logged_config, training_setting
+
+    client = get_client(tracking_uri)
+    defaults = ExperimentConfig().flat()
+    results = []
+    for cfg in cfgs:
+        flat = cfg.flat()
+        exp = client.get_experiment_by_name(cfg.name)
+        done = exp is not None and any(
+            r.info.status == "FINISHED"
+            and any(k.startswith(CEILING_PREFIX) for k in r.data.metrics)
+            and training_setting(logged_config(r.data.params, defaults)) == training_setting(flat)
+            and r.data.params.get("seed") == flat["seed"]
+            for r in client.search_runs([exp.experiment_id], f"tags.`{ROLE_TAG}` = 'baseline'",
+                                        max_results=5000))
+        if not done:
+            results.append(run_baseline(cfg, tracking_uri, progress=progress))
+    return results

@@ -14,6 +14,11 @@ Each cell's resolved config is hashed; a re-run skips cells whose hash already F
 under the grid's parent run and resumes cells that failed (from their last round). Cells run
 in their own processes (``local``: N at a time on this machine; ``ray``: as Ray tasks on a
 cluster), so a killed worker fails only its cell.
+
+A grid is versioned by its *shared* config (everything but the axes): the parent run logs it
+as params, and a re-run whose shared config differs (another ``--set``, another base file)
+starts a new parent run, version 2, 3, ... of the grid, instead of adding differently
+configured cells under the old one. More seeds or more axis values extend the same version.
 """
 
 from __future__ import annotations
@@ -34,11 +39,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from al4ml.config import ExperimentConfig, build_config
 from al4ml.errors import ConfigError
+from al4ml.runs import (
+    AXES_TAG,
+    CELL_TAG,
+    GRID_TAG,
+    PID_TAG,
+    ROLE_TAG,
+    VERSION_TAG,
+    logged_as,
+    run_name,
+)
 
 if TYPE_CHECKING:  # MLflow takes seconds to import: not needed to validate a grid file
     from mlflow.tracking import MlflowClient
-
-ROLE_TAG, GRID_TAG, CELL_TAG, PID_TAG = "al4ml.role", "al4ml.grid", "al4ml.cell", "al4ml.pid"
 
 
 class GridFile(BaseModel):
@@ -67,16 +80,45 @@ class Cell:
 
     @property
     def label(self) -> str:
-        """Human-readable axis values, e.g. ``query.strategy=entropy seed=1``."""
-        return " ".join(f"{k}={v}" for k, v in self.values.items())
+        """The cell's run name, e.g. ``entropy+trivialaugment/s1``."""
+        return run_name(self.config.flat(), self.values)
 
 
 @dataclass
 class Grid:
-    """A loaded grid: name and cells in axis order."""
+    """A loaded grid: name, axes (key -> values, in file order) and cells in axis order."""
 
     name: str
+    axes: dict[str, list[Any]] = field(default_factory=dict)
     cells: list[Cell] = field(default_factory=list)
+
+    def shared(self) -> dict[str, str]:
+        """The flat config every cell shares, without the axis keys: what versions the grid."""
+        flats = [c.config.flat() for c in self.cells]
+        common = {k: v for k, v in flats[0].items() if all(f.get(k) == v for f in flats[1:])}
+        return {k: v for k, v in common.items() if k not in self.axes}
+
+
+def is_grid_file(path: str | Path) -> bool:
+    """Whether a YAML file is a grid (it has ``axes``) rather than one experiment."""
+    try:
+        tree = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(tree, dict) and "axes" in tree
+
+
+def baseline_configs(grid: Grid) -> list[ExperimentConfig]:
+    """One config per distinct training setting and seed of the grid's cells (query and
+    budget do not matter to a full-data baseline), in cell order."""
+    from al4ml.runs import training_setting
+
+    seen: dict[str, ExperimentConfig] = {}
+    for cell in grid.cells:
+        flat = cell.config.flat()
+        seen.setdefault(json.dumps([training_setting(flat), flat["seed"]], sort_keys=True),
+                        cell.config)
+    return list(seen.values())
 
 
 def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
@@ -115,25 +157,66 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
             label = " ".join(f"{k}={v}" for k, v in values.items())
             raise ConfigError(f"grid cell [{label}]: {e}") from None
         cells.append(Cell(values, cfg))
-    return Grid(spec.name, cells)
+    return Grid(spec.name, dict(spec.axes), cells)
 
 
-def parent_run(client: MlflowClient, grid: Grid) -> str:
-    """The grid's parent run id: the existing one with this grid name, or a new one."""
-    from mlflow.entities import Param
+@dataclass(frozen=True)
+class Parent:
+    """The grid's parent run: its id, version, and why a new version was started (if so)."""
+
+    run_id: str
+    version: int
+    new_version_because: str = ""
+
+
+def _grid_parents(client: MlflowClient, exp: str, name: str) -> list[Any]:
+    return client.search_runs([exp], f"tags.`{ROLE_TAG}` = 'grid' and tags.`{GRID_TAG}` = '{name}'",
+                              order_by=["attributes.start_time DESC"], max_results=1000)
+
+
+def _difference(params: dict[str, str], shared: dict[str, str], defaults: dict[str, str]) -> str:
+    """The first shared key whose value differs from a parent's, as ``key: old -> new``."""
+    for key, value in shared.items():
+        old = params.get(key, defaults.get(key))
+        if old != value[:6000]:
+            return f"{key}: {old} -> {value}"
+    return ""
+
+
+def parent_run(client: MlflowClient, grid: Grid) -> Parent:
+    """The grid's parent run: the newest one with this grid's shared config, or a new one.
+
+    The parent logs the shared config as params and the axes (the union over re-runs, so
+    a grid extended by seeds or axis values stays one version) as a JSON tag.
+    """
+    from mlflow.entities import Param, RunTag
 
     from al4ml.tracking import experiment_id
 
     exp = experiment_id(client, grid.name)
-    found = client.search_runs([exp], f"tags.`{ROLE_TAG}` = 'grid' and tags.`{GRID_TAG}` = '{grid.name}'",
-                               order_by=["attributes.start_time DESC"], max_results=1)
-    if found:
-        return found[0].info.run_id
-    run = client.create_run(exp, run_name=f"grid {grid.name}",
-                            tags={ROLE_TAG: "grid", GRID_TAG: grid.name})
-    axes = sorted({k for c in grid.cells for k in c.values})
-    client.log_batch(run.info.run_id, params=[Param("axes", ", ".join(axes)[:6000])])
-    return run.info.run_id
+    shared = grid.shared()
+    defaults = ExperimentConfig().flat()
+    parents = _grid_parents(client, exp, grid.name)
+    for run in parents:
+        if logged_as(run.data.params, shared, defaults):
+            axes = json.loads(run.data.tags.get(AXES_TAG, "{}"))
+            for key, values in grid.axes.items():
+                axes[key] = axes.get(key, []) + [v for v in values if v not in axes.get(key, [])]
+            client.set_tag(run.info.run_id, AXES_TAG, json.dumps(axes))
+            return Parent(run.info.run_id, int(run.data.tags.get(VERSION_TAG, "1")))
+    version = 1 + max((int(r.data.tags.get(VERSION_TAG, "1")) for r in parents), default=0)
+    name = f"grid {grid.name}" + (f" v{version}" if version > 1 else "")
+    run = client.create_run(exp, run_name=name, tags={
+        ROLE_TAG: "grid", GRID_TAG: grid.name, VERSION_TAG: str(version),
+        AXES_TAG: json.dumps(grid.axes)})
+    params = [Param(k, v[:6000]) for k, v in shared.items()]
+    for i in range(0, len(params), 100):
+        client.log_batch(run.info.run_id, params=params[i:i + 100])
+    client.log_batch(run.info.run_id, tags=[RunTag("mlflow.note.content", (
+        f"al4ml grid {grid.name}, version {version}: axes "
+        + " x ".join(f"{k} ({len(v)})" for k, v in grid.axes.items())))])
+    why = _difference(parents[0].data.params, shared, defaults) if parents else ""
+    return Parent(run.info.run_id, version, why)
 
 
 def child_runs(client: MlflowClient, parent_id: str) -> list[Any]:
@@ -152,16 +235,6 @@ class CellStatus:
     started: bool = False
     ok: bool | None = None
     error: str = ""
-
-
-def logged_as(params: dict[str, str], config: dict[str, str], defaults: dict[str, str]) -> bool:
-    """Whether a run that logged ``params`` ran the flat ``config``.
-
-    Keys the run did not log (options added to al4ml after it ran) must be at their default,
-    which keeps the behaviour of the version that ran it.
-    """
-    return bool(params) and all(params[k] == v[:6000] if k in params else v == defaults.get(k)
-                                for k, v in config.items())
 
 
 def plan(client: MlflowClient, parent_id: str, grid: Grid) -> list[CellStatus]:
@@ -195,8 +268,8 @@ def plan(client: MlflowClient, parent_id: str, grid: Grid) -> list[CellStatus]:
     return out
 
 
-def run_cell(config: dict[str, Any], tracking_uri: str, parent_id: str, cell_key: str,
-             resume_run_id: str | None, threads: int) -> str:
+def run_cell(config: dict[str, Any], axes: dict[str, Any], tracking_uri: str, parent_id: str,
+             cell_key: str, resume_run_id: str | None, threads: int) -> str:
     """Run one cell (in a worker process or a Ray task); returns its MLflow run id."""
     import torch
 
@@ -205,9 +278,8 @@ def run_cell(config: dict[str, Any], tracking_uri: str, parent_id: str, cell_key
     torch.set_num_threads(threads)
     cfg = ExperimentConfig.model_validate(config)
     result = run_experiment(cfg, tracking_uri, resume_run_id=resume_run_id, parent_run_id=parent_id,
-                            extra_tags={ROLE_TAG: "cell", CELL_TAG: cell_key,
-                                        PID_TAG: str(os.getpid())},
-                            progress=False)
+                            extra_tags={CELL_TAG: cell_key, PID_TAG: str(os.getpid())},
+                            progress=False, role="cell", axes=axes)
     return result.run_id
 
 
@@ -234,8 +306,8 @@ def execute_local(todo: list[CellStatus], tracking_uri: str, parent_id: str, wor
             while pending and len(running) < workers:
                 st = pending.pop(0)
                 proc = ctx.Process(target=_cell_process, args=((
-                    st.cell.config.model_dump(mode="json"), tracking_uri, parent_id, st.cell.key,
-                    st.run_id, threads),))
+                    st.cell.config.model_dump(mode="json"), st.cell.values, tracking_uri, parent_id,
+                    st.cell.key, st.run_id, threads),))
                 proc.start()
                 running[proc], st.started = st, True
                 if on_change:
@@ -269,8 +341,8 @@ def execute_ray(todo: list[CellStatus], tracking_uri: str, parent_id: str, worke
                  log_to_driver=False)
     task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=0)(run_cell)
     threads = _threads(workers)
-    refs = {task.remote(st.cell.config.model_dump(mode="json"), tracking_uri, parent_id,
-                        st.cell.key, st.run_id, threads): st for st in todo}
+    refs = {task.remote(st.cell.config.model_dump(mode="json"), st.cell.values, tracking_uri,
+                        parent_id, st.cell.key, st.run_id, threads): st for st in todo}
     for st in todo:
         st.started = True
     try:

@@ -4,52 +4,115 @@ Reads runs through MLflow's client API (a grid's parent run id, or an experiment
 writes PNG plots, CSV tables, ``report.md`` and ``report.html`` into one folder; for a grid
 the same files are logged as artifacts of its parent run, so the MLflow UI shows them.
 
+Which runs are pooled: runs are replicates (one *cell*) only when their whole resolved config,
+rebuilt from their logged params, is equal but for the seed (:func:`al4ml.runs.setting`).
+Cells are labelled by the grid's axes and by every other key whose value differs between
+cells, so two cells never share a label and no run is ever averaged with a differently
+configured one.
+
 Statistics (seeds are the replicates):
-* mean and 95 % t-interval of the test accuracy at each label count;
+* mean and 95 % t-interval of the metric at each label count, the band clipped to [0, 1];
+  cells with fewer than 3 seeds are flagged (their intervals say little);
 * normalised area under the learning curve (AULC): the label axis scaled to [0, 1] between
   the first and last budget, trapezoid rule, so 1.0 means perfect accuracy at every budget;
-* labels needed to reach ``--target`` accuracy (per seed, first budget at or above it);
-* paired differences of AULC against ``random`` (same augmentation) and against ``none``
-  (same strategy), paired over seeds, with 95 % t-intervals;
-* pairwise win matrices as Ash et al. (2020) compute them: for every pair (i, j), every
-  setting and every label count, a paired two-sided t-test over seeds; i wins when t exceeds
-  the 95 % critical value; entries are summed over settings, each budget weighing 1 / (number
-  of budgets), so an entry is "in how many settings i beat j, averaged over the budget".
+* labels needed to reach ``--target``: the median over *all* seeds, a seed that never reached
+  it counting as above the budget (censored), with the share of seeds that reached it;
+* paired comparisons of AULC along every axis against its reference value (``random``
+  strategy, ``none`` augmentation, else the axis' first value), the rest of the config equal:
+  paired t-test (``scipy.stats.ttest_rel``) and, with 6 or more seeds, Wilcoxon's signed-rank
+  test, both Holm-corrected over all the report's comparisons; a verdict (better, worse, not
+  resolved at alpha = 0.05 after correction); and for unresolved ones, the seeds a paired
+  t-test would need to resolve the observed difference with 80 % power at the observed
+  spread (per comparison, alpha = 0.05 two-sided, noncentral t);
+* pairwise win matrices as Ash et al. (2020) compute them, along every axis: for every pair
+  (i, j), every setting of the other axes and every label count, a paired two-sided t-test
+  over seeds; i wins when it is significantly better at 95 %; entries are summed over
+  settings, each budget weighing 1 / (number of budgets).
 """
 
 from __future__ import annotations
 
 import html
+import json
 import math
+import warnings
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from al4ml.errors import ConfigError  # noqa: E402
+from al4ml.errors import ConfigError
+from al4ml.runs import (
+    AUGMENTATION,
+    AXES_TAG,
+    CEILING_PREFIX,
+    GRID_TAG,
+    ROLE_TAG,
+    STRATEGY,
+    VERSION_TAG,
+    label,
+    logged_config,
+    setting,
+    setting_hash,
+    short,
+    training_setting,
+)
 
 METRIC = "test_accuracy"
+ALPHA = 0.05
+POWER = 0.8
+MIN_SEEDS = 3
+MAX_SEEDS = 10_000
+REFERENCES = {STRATEGY: "random", AUGMENTATION: "none"}
 
 
 @dataclass(frozen=True)
 class Curve:
-    """One run's learning curve."""
+    """One run's learning curve and its flat config (defaults filled in)."""
 
     run_id: str
-    strategy: str
-    augmentation: str
     seed: str
+    config: dict[str, str]
     steps: np.ndarray
     values: np.ndarray
+
+
+@dataclass
+class Cell:
+    """Replicates of one setting: their curves by seed and the cell's label values."""
+
+    key: str
+    setting: dict[str, str]
+    curves: dict[str, Curve]
+    values: dict[str, str] = field(default_factory=dict)
+    ceiling: float | None = None
+
+    @property
+    def label(self) -> str:
+        """``entropy+trivialaugment`` (plus every other labelled key)."""
+        return label(self.values)
+
+    @property
+    def seeds(self) -> int:
+        """Number of replicates."""
+        return len(self.curves)
+
+
+@dataclass
+class Source:
+    """What a report covers: a grid (parent run) or an experiment."""
+
+    title: str
+    experiment_id: str
+    parent: str | None = None
+    version: int | None = None
+    axes: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def history(client: MlflowClient, run_id: str, metric: str = METRIC) -> tuple[np.ndarray, np.ndarray]:
@@ -60,44 +123,94 @@ def history(client: MlflowClient, run_id: str, metric: str = METRIC) -> tuple[np
     return steps, np.array([points[s] for s in sorted(points)], dtype=float)
 
 
-def collect(client: MlflowClient, source: str, metric: str = METRIC
-            ) -> tuple[list[Curve], dict[str, float], str | None]:
-    """Curves, baseline accuracy by augmentation, and the grid parent run id (if any).
+def _defaults() -> dict[str, str]:
+    from al4ml.config import ExperimentConfig
 
-    Args:
-        client: MLflow client.
-        source: A grid parent run id, or an experiment name.
-        metric: The metric to read (default ``test_accuracy``).
-    """
-    parent: str | None = None
+    return ExperimentConfig().flat()
+
+
+def resolve_source(client: MlflowClient, source: str) -> Source:
+    """A grid parent run id, or an experiment name."""
     try:
         run = client.get_run(source)
-        parent = run.info.run_id
-        exp_id = run.info.experiment_id
-        query = f"tags.mlflow.parentRunId = '{parent}'"
     except MlflowException:
         exp = client.get_experiment_by_name(source)
         if exp is None:
             raise ConfigError(f"no grid run or experiment named {source!r} in "
                               f"{client.tracking_uri}") from None
-        exp_id, query = exp.experiment_id, ""
-    runs = [r for r in client.search_runs([exp_id], query, max_results=50000)
-            if r.info.status == "FINISHED"
-            and r.data.tags.get("al4ml.role") not in ("grid", "baseline")]
+        return Source(source, exp.experiment_id)
+    tags = run.data.tags
+    if tags.get(ROLE_TAG) != "grid":
+        raise ConfigError(f"run {source} is not a grid's parent run; pass a grid run id or an "
+                          "experiment name")
+    if AXES_TAG in tags:
+        axes = json.loads(tags[AXES_TAG])
+    else:  # grids logged before the axes tag: key names only
+        axes = {k.strip(): [] for k in run.data.params.get("axes", "").split(",") if k.strip()}
+    return Source(tags.get(GRID_TAG, source), run.info.experiment_id, run.info.run_id,
+                  int(tags.get(VERSION_TAG, "1")), axes)
+
+
+def collect(client: MlflowClient, source: Source, metric: str = METRIC
+            ) -> tuple[list[Curve], list[tuple[dict[str, str], str, float]]]:
+    """Finished learning curves of the source and the experiment's finished baselines.
+
+    Returns:
+        Curves, and baselines as ``(training setting, seed, metric value)``.
+    """
+    query = f"tags.mlflow.parentRunId = '{source.parent}'" if source.parent else ""
+    defaults = _defaults()
     curves = []
-    for r in runs:
+    for r in client.search_runs([source.experiment_id], query, max_results=50000,
+                                order_by=["attributes.start_time DESC"]):
+        if r.info.status != "FINISHED" or r.data.tags.get(ROLE_TAG) in ("grid", "baseline"):
+            continue
         steps, values = history(client, r.info.run_id, metric)
         if len(steps):
-            t = r.data.tags
-            curves.append(Curve(r.info.run_id, t.get("strategy", "?"), t.get("augmentation", "?"),
-                                t.get("seed", "0"), steps, values))
-    baselines: dict[str, list[float]] = defaultdict(list)
-    for r in client.search_runs([exp_id], "tags.`al4ml.role` = 'baseline'", max_results=1000):
-        if r.info.status == "FINISHED" and metric in r.data.metrics:
-            baselines[r.data.tags.get("augmentation", "?")].append(r.data.metrics[metric])
+            config = logged_config(r.data.params, defaults)
+            curves.append(Curve(r.info.run_id, config.get("seed", "0"), config, steps, values))
     if not curves:
-        raise ConfigError(f"no finished active-learning runs found for {source!r}")
-    return curves, {a: float(np.mean(v)) for a, v in baselines.items()}, parent
+        raise ConfigError(f"no finished active-learning runs found for {source.title!r}")
+    baselines = []
+    for r in client.search_runs([source.experiment_id], f"tags.`{ROLE_TAG}` = 'baseline'",
+                                max_results=5000):
+        value = r.data.metrics.get(CEILING_PREFIX + metric, r.data.metrics.get(metric))
+        if r.info.status == "FINISHED" and value is not None:
+            config = logged_config(r.data.params, defaults)
+            baselines.append((training_setting(config), config.get("seed", "0"), float(value)))
+    return curves, baselines
+
+
+def label_keys(settings: list[dict[str, str]], axes: dict[str, list[Any]]) -> list[str]:
+    """Strategy, augmentation, then every grid axis and every other key that differs."""
+    keys = sorted({k for s in settings for k in s})
+    varying = [k for k in keys if len({s.get(k) for s in settings}) > 1]
+    ordered = [STRATEGY, AUGMENTATION] + [k for k in axes if k in varying]
+    return ordered + [k for k in varying if k not in ordered]
+
+
+def build_cells(curves: list[Curve], axes: dict[str, list[Any]],
+                baselines: list[tuple[dict[str, str], str, float]] = ()) -> list[Cell]:
+    """Group curves by setting (config minus seed), label the cells, attach their ceilings."""
+    by_key: dict[str, Cell] = {}
+    for c in curves:
+        key = setting_hash(c.config)
+        cell = by_key.setdefault(key, Cell(key, setting(c.config), {}))
+        if c.seed in cell.curves:  # the same seed twice: keep the newest run (runs come newest first)
+            continue
+        cell.curves[c.seed] = c
+    cells = list(by_key.values())
+    keys = label_keys([c.setting for c in cells], axes)
+    for cell in cells:
+        cell.values = {k: cell.setting.get(k, "-") for k in keys}
+        ceil = [v for s, _, v in baselines if s == training_setting(cell.setting)]
+        cell.ceiling = float(np.mean(ceil)) if ceil else None
+    return sorted(cells, key=lambda c: [_order(k, c.values[k], axes) for k in keys])
+
+
+def _order(key: str, value: str, axes: dict[str, list[Any]]) -> tuple[int, str]:
+    order = [str(v) for v in axes.get(key, [])]
+    return (order.index(value), "") if value in order else (len(order), value)
 
 
 def mean_ci(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -120,138 +233,201 @@ def aulc(steps: np.ndarray, values: np.ndarray) -> float:
 
 
 def labels_to_reach(steps: np.ndarray, values: np.ndarray, target: float) -> float:
-    """First label count whose accuracy is >= ``target`` (NaN if never)."""
+    """First label count whose value is >= ``target`` (``inf`` if never: censored)."""
     hit = np.nonzero(values >= target)[0]
-    return float(steps[hit[0]]) if len(hit) else float("nan")
+    return float(steps[hit[0]]) if len(hit) else math.inf
 
 
-Key = tuple[str, str]
-
-
-def group(curves: list[Curve]) -> dict[Key, dict[str, Curve]]:
-    """``{(strategy, augmentation): {seed: curve}}``."""
-    out: dict[Key, dict[str, Curve]] = defaultdict(dict)
-    for c in curves:
-        out[c.strategy, c.augmentation][c.seed] = c
-    return dict(sorted(out.items()))
-
-
-def aligned(by_seed: dict[str, Curve], seeds: list[str] | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
+def aligned(cell: Cell, seeds: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Steps common to the given seeds' curves and a ``[seeds, steps]`` value matrix."""
-    seeds = seeds or sorted(by_seed)
-    common = sorted(set.intersection(*(set(by_seed[s].steps.tolist()) for s in seeds)))
-    steps = np.array(common, dtype=float)
-    vals = np.stack([[dict(zip(by_seed[s].steps.tolist(), by_seed[s].values.tolist(), strict=True))[x]
-                      for x in common] for s in seeds])
-    return steps, vals
+    seeds = seeds or sorted(cell.curves)
+    common = sorted(set.intersection(*(set(cell.curves[s].steps.tolist()) for s in seeds)))
+    vals = np.stack([[dict(zip(cell.curves[s].steps.tolist(), cell.curves[s].values.tolist(),
+                                strict=True))[x] for x in common] for s in seeds])
+    return np.array(common, dtype=float), vals
 
 
 @dataclass
 class CellSummary:
-    """Per (strategy, augmentation): AULC mean and CI, labels to reach the target."""
+    """A cell's AULC, final value and labels to the target."""
 
-    strategy: str
-    augmentation: str
-    seeds: int
+    cell: Cell
+    budget: float
     aulc_mean: float
     aulc_ci: float
     final_mean: float
     final_ci: float
-    reach_mean: float
+    reach_median: float
     reached: int
 
 
-def summarize(groups: dict[Key, dict[str, Curve]], target: float) -> list[CellSummary]:
-    """One :class:`CellSummary` per group."""
+def summarize(cells: list[Cell], target: float) -> list[CellSummary]:
+    """One :class:`CellSummary` per cell."""
     out = []
-    for (strategy, aug), by_seed in groups.items():
-        steps, vals = aligned(by_seed)
-        areas = np.array([aulc(steps, v) for v in vals])
-        a_mean, a_ci = mean_ci(areas)
+    for cell in cells:
+        steps, vals = aligned(cell)
+        a_mean, a_ci = mean_ci(np.array([aulc(steps, v) for v in vals]))
         f_mean, f_ci = mean_ci(vals[:, -1])
         reach = np.array([labels_to_reach(steps, v, target) for v in vals])
-        ok = reach[~np.isnan(reach)]
-        out.append(CellSummary(strategy, aug, len(vals), float(a_mean), float(a_ci), float(f_mean),
-                               float(f_ci), float(ok.mean()) if len(ok) else float("nan"), len(ok)))
+        out.append(CellSummary(cell, float(steps[-1]), float(a_mean), float(a_ci), float(f_mean),
+                               float(f_ci), float(np.median(reach)), int(np.isfinite(reach).sum())))
     return out
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of p-values (NaN stays NaN); controls the family-wise error."""
+    p = np.asarray(p, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    if not len(ok):
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = len(order)
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order]).clip(max=1.0)
+    out[order] = adjusted
+    return out
+
+
+def paired_power(effect: float, n: int | np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+    """Power of a two-sided paired t-test with ``n`` pairs at standardised effect ``effect``."""
+    n = np.asarray(n, dtype=float)
+    df = n - 1
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    nc = abs(effect) * np.sqrt(n)
+    return stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)
+
+
+def seeds_needed(diffs: np.ndarray, power: float = POWER, alpha: float = ALPHA) -> float:
+    """Fewest pairs for which a paired t-test resolves the observed mean difference with
+    ``power`` at the observed spread; ``nan`` when there is no difference, ``inf`` past
+    :data:`MAX_SEEDS`."""
+    mean, sd = float(np.mean(diffs)), float(np.std(diffs, ddof=1)) if len(diffs) > 1 else math.nan
+    if mean == 0 or not math.isfinite(sd):
+        return math.nan
+    if sd == 0:
+        return 2.0
+    n = np.arange(2, MAX_SEEDS + 1)
+    ok = np.flatnonzero(paired_power(mean / sd, n, alpha) >= power)
+    return float(n[ok[0]]) if len(ok) else math.inf
 
 
 @dataclass
-class Paired:
-    """A paired comparison of AULC over seeds."""
+class Comparison:
+    """A paired comparison of AULC over the seeds two cells share."""
 
-    what: str
-    against: str
-    setting: str
-    seeds: int
-    diff_mean: float
-    diff_ci: float
+    cell: Cell
+    against: Cell
+    axis: str
+    diffs: np.ndarray
+    p_t: float = math.nan
+    p_wilcoxon: float = math.nan
+    p_t_holm: float = math.nan
+    p_wilcoxon_holm: float = math.nan
+
+    @property
+    def seeds(self) -> int:
+        """Shared seeds (pairs)."""
+        return len(self.diffs)
+
+    @property
+    def verdict(self) -> str:
+        """``better`` / ``worse`` at alpha after Holm's correction, else ``not resolved``."""
+        if not self.p_t_holm < ALPHA:
+            return "not resolved"
+        return "better" if np.mean(self.diffs) > 0 else "worse"
+
+    @property
+    def seeds_needed(self) -> float:
+        """For an unresolved comparison: pairs a t-test would need (80 % power); else NaN."""
+        return seeds_needed(self.diffs) if self.verdict == "not resolved" else math.nan
 
 
-def paired_aulc(groups: dict[Key, dict[str, Curve]], a: Key, b: Key) -> tuple[np.ndarray, int]:
-    """Per-seed AULC differences ``a - b`` over the seeds both have."""
-    seeds = sorted(set(groups[a]) & set(groups[b]))
-    if not seeds:
-        return np.array([]), 0
-    ca, cb = groups[a], groups[b]
-    diffs = [aulc(ca[s].steps, ca[s].values) - aulc(cb[s].steps, cb[s].values) for s in seeds]
-    return np.array(diffs), len(seeds)
+def _paired_tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Two-sided p of the paired t-test and (n >= 6) of Wilcoxon's signed-rank test."""
+    if len(a) < 2:
+        return math.nan, math.nan
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p_t = float(stats.ttest_rel(a, b).pvalue)
+        p_w = float(stats.wilcoxon(a, b).pvalue) if len(a) >= 6 and np.any(a != b) else math.nan
+    return (1.0 if math.isnan(p_t) else p_t), p_w
 
 
-def comparisons(groups: dict[Key, dict[str, Curve]]) -> list[Paired]:
-    """Every strategy vs ``random`` (same augmentation), every augmentation vs ``none``."""
+def _reference(key: str, values: list[str]) -> str:
+    ref = REFERENCES.get(key)
+    return ref if ref in values else values[0]
+
+
+def comparisons(cells: list[Cell]) -> list[Comparison]:
+    """Every cell against the reference value of each labelled axis, the rest equal.
+
+    The reference is ``random`` for strategies, ``none`` for augmentations and the first
+    value (grid order) elsewhere; p-values are Holm-corrected over the whole list.
+    """
+    by_values = {tuple(c.values.items()): c for c in cells}
+    keys = list(cells[0].values) if cells else []
     out = []
-    for (strategy, aug) in groups:
-        for base, label, setting in ((("random", aug), "random", aug),
-                                     ((strategy, "none"), "none", strategy)):
-            if base == (strategy, aug) or base not in groups:
+    for key in keys:
+        values = list(dict.fromkeys(c.values[key] for c in cells))
+        if len(values) < 2:
+            continue
+        ref = _reference(key, values)
+        for cell in cells:
+            if cell.values[key] == ref:
                 continue
-            d, n = paired_aulc(groups, (strategy, aug), base)
-            if n:
-                m, ci = mean_ci(d)
-                what = strategy if label == "random" else aug
-                out.append(Paired(what, label, setting, n, float(m), float(ci)))
+            base = by_values.get(tuple({**cell.values, key: ref}.items()))
+            seeds = sorted(set(cell.curves) & set(base.curves)) if base else []
+            if not seeds:
+                continue
+            a = np.array([aulc(cell.curves[s].steps, cell.curves[s].values) for s in seeds])
+            b = np.array([aulc(base.curves[s].steps, base.curves[s].values) for s in seeds])
+            out.append(Comparison(cell, base, key, a - b, *_paired_tests(a, b)))
+    for attr in ("p_t", "p_wilcoxon"):
+        adjusted = holm(np.array([getattr(c, attr) for c in out]))
+        for c, p in zip(out, adjusted, strict=True):
+            setattr(c, attr + "_holm", float(p))
     return out
 
 
-def win_matrix(groups: dict[Key, dict[str, Curve]], by: str = "strategy"
-               ) -> tuple[list[str], np.ndarray]:
-    """Ash et al.'s pairwise win matrix over strategies (settings: augmentations) or vice versa.
+def win_matrix(cells: list[Cell], key: str) -> tuple[list[str], np.ndarray]:
+    """Ash et al.'s pairwise win matrix of the values of ``key`` (settings: the other keys).
 
     Returns:
         Names and ``P [n, n]``: ``P[i, j]`` sums over settings of the fraction of label counts
         at which i beats j in a paired two-sided t-test at 95 % over seeds.
     """
-    pos = 0 if by == "strategy" else 1
-    names = sorted({k[pos] for k in groups})
-    settings = sorted({k[1 - pos] for k in groups})
+    names = list(dict.fromkeys(c.values[key] for c in cells))
+    rest: dict[tuple, dict[str, Cell]] = defaultdict(dict)
+    for c in cells:
+        rest[tuple((k, v) for k, v in c.values.items() if k != key)][c.values[key]] = c
     p = np.zeros((len(names), len(names)))
-    for setting in settings:
+    for group in rest.values():
         for i, a in enumerate(names):
             for j, b in enumerate(names):
-                ka = (a, setting) if pos == 0 else (setting, a)
-                kb = (b, setting) if pos == 0 else (setting, b)
-                if i == j or ka not in groups or kb not in groups:
+                if i == j or a not in group or b not in group:
                     continue
-                seeds = sorted(set(groups[ka]) & set(groups[kb]))
+                seeds = sorted(set(group[a].curves) & set(group[b].curves))
                 if len(seeds) < 2:
                     continue
-                steps_a, va = aligned(groups[ka], seeds)
-                steps_b, vb = aligned(groups[kb], seeds)
+                steps_a, va = aligned(group[a], seeds)
+                steps_b, vb = aligned(group[b], seeds)
                 common = sorted(set(steps_a.tolist()) & set(steps_b.tolist()))
                 ia = [steps_a.tolist().index(x) for x in common]
                 ib = [steps_b.tolist().index(x) for x in common]
-                d = va[:, ia] - vb[:, ib]
-                sd = d.std(axis=0, ddof=1)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    t = d.mean(axis=0) / (sd / math.sqrt(len(seeds)))
-                crit = stats.t.ppf(0.975, len(seeds) - 1)
-                p[i, j] += float(np.mean(np.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0) > crit))
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    res = stats.ttest_rel(va[:, ia], vb[:, ib], axis=0)
+                wins = (np.nan_to_num(res.pvalue, nan=1.0) < ALPHA) & (res.statistic > 0)
+                p[i, j] += float(np.mean(wins))
     return names, p
 
 
-def _fmt(x: float, ci: float | None = None, digits: int = 3) -> str:
+def _head(key: str) -> str:
+    """Column heading of a config key (``strategy``, ``augmentation``, else the key)."""
+    return {STRATEGY: "strategy", AUGMENTATION: "augmentation"}.get(key, key)
+
+
+def _fmt(x: float | None, ci: float | None = None, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     s = f"{x:.{digits}f}"
@@ -260,37 +436,77 @@ def _fmt(x: float, ci: float | None = None, digits: int = 3) -> str:
     return s
 
 
-def plot_curves(groups: dict[Key, dict[str, Curve]], baselines: dict[str, float], path: Path,
-                metric: str = METRIC) -> None:
-    """Mean learning curve with 95 % band per strategy, one panel per augmentation."""
-    augs = sorted({a for _, a in groups})
-    fig, axes = plt.subplots(1, len(augs), figsize=(5.2 * len(augs), 4.2), sharey=True, squeeze=False)
-    colors = {s: f"C{i}" for i, s in enumerate(sorted({s for s, _ in groups}))}
-    for ax, aug in zip(axes[0], augs, strict=True):
-        for (strategy, a), by_seed in groups.items():
-            if a != aug:
+def _fmt_p(p: float) -> str:
+    if math.isnan(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _fmt_labels(median: float, budget: float) -> str:
+    return f"> {budget:.0f}" if math.isinf(median) else f"{median:.0f}"
+
+
+def _seed_range(need: list[float]) -> str:
+    lo, hi = _fmt_seeds(min(need)), _fmt_seeds(max(need))
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
+def _fmt_seeds(n: float) -> str:
+    if math.isnan(n):
+        return "–"
+    return f"> {MAX_SEEDS:,}".replace(",", " ") if math.isinf(n) else f"{n:.0f}"
+
+
+def plot_curves(cells: list[Cell], path: Path, metric: str = METRIC) -> None:
+    """Mean learning curve with its 95 % band (clipped to [0, 1]) per cell, one panel per
+    augmentation when augmentations vary; full-data ceilings dashed."""
+    panel_key = AUGMENTATION if len({c.values[AUGMENTATION] for c in cells}) > 1 else None
+    panels = list(dict.fromkeys(c.values[panel_key] for c in cells)) if panel_key else [None]
+    lines = list(dict.fromkeys(_line(c, panel_key) for c in cells))
+    colors = {name: f"C{i % 10}" for i, name in enumerate(lines)}
+    styles = {name: ("-", "--", ":", "-.")[(i // 10) % 4] for i, name in enumerate(lines)}
+    fig = Figure(figsize=(5.2 * len(panels), 4.4))
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    bounded = not metric.endswith("loss")
+    for ax, panel in zip(axes, panels, strict=True):
+        ceilings: dict[float, str] = {}
+        for cell in cells:
+            if panel_key and cell.values[panel_key] != panel:
                 continue
-            steps, vals = aligned(by_seed)
+            name = _line(cell, panel_key)
+            steps, vals = aligned(cell)
             m, h = mean_ci(vals)
-            ax.plot(steps, m, marker="o", ms=3, color=colors[strategy],
-                    label=f"{strategy} (n={len(vals)})")
+            few = " – few seeds" if cell.seeds < MIN_SEEDS else ""
+            ax.plot(steps, m, marker="o", ms=3, color=colors[name], ls=styles[name],
+                    label=f"{name} (n={cell.seeds}{few})")
             if not np.isnan(h).all():
-                ax.fill_between(steps, m - h, m + h, color=colors[strategy], alpha=0.18)
-        if aug in baselines:
-            ax.axhline(baselines[aug], color="k", ls="--", lw=1, label="full training set")
-        ax.set_title(f"augmentation: {aug}")
+                lo, hi = (m - h, m + h)
+                if bounded:
+                    lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
+                ax.fill_between(steps, lo, hi, color=colors[name], alpha=0.16)
+            if cell.ceiling is not None:
+                ceilings.setdefault(cell.ceiling, name)
+        for value, name in ceilings.items():
+            suffix = f" ({name})" if len(ceilings) > 1 else ""
+            ax.axhline(value, color="k", ls="--", lw=1, label=f"full training set{suffix}")
+        ax.set_title(f"augmentation: {panel if panel_key else cells[0].values[AUGMENTATION]}",
+                     fontsize=10)
         ax.set_xlabel("labeled images")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    axes[0][0].set_ylabel(f"{metric.replace('_', ' ')} (mean, 95 % CI over seeds)")
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0].set_ylabel(f"{metric.replace('_', ' ')} (mean, 95 % CI over seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+
+
+def _line(cell: Cell, panel_key: str | None) -> str:
+    return label({k: v for k, v in cell.values.items() if k != panel_key})
 
 
 def plot_win_matrix(names: list[str], p: np.ndarray, path: Path, title: str) -> None:
     """Heatmap of a pairwise win matrix (row beats column)."""
-    fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2.5, 1.0 * len(names) + 1.5))
+    fig = Figure(figsize=(1.1 * len(names) + 2.5, 1.0 * len(names) + 1.5))
+    ax = fig.subplots()
     im = ax.imshow(p, cmap="viridis")
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
@@ -301,7 +517,6 @@ def plot_win_matrix(names: list[str], p: np.ndarray, path: Path, title: str) -> 
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 Block = tuple[str, Any]
@@ -349,6 +564,33 @@ def render_html(blocks: list[Block], title: str) -> str:
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
 
 
+def config_summary(cells: list[Cell]) -> str:
+    """The config the cells share, in one line (what varies is in the cell labels)."""
+    shared = {k: v for k, v in cells[0].setting.items() if all(c.setting.get(k) == v for c in cells)}
+
+    def get(key: str) -> str | None:
+        return shared.get(key)
+
+    parts = []
+    dataset = get("dataset.name")
+    if dataset:
+        parts.append(get("dataset.options.flag") or dataset)
+    if get("model.name"):
+        opts = [f"{short(k)} {v}" for k, v in shared.items() if k.startswith("model.options.")]
+        parts.append(get("model.name") + (f" ({', '.join(opts)})" if opts else ""))
+    train = [f"{get('training.epochs')} epochs" if get("training.epochs") else None,
+             f"≥ {get('training.min_steps')} steps" if get("training.min_steps") not in (None, "0")
+             else None,
+             f"batch {get('training.batch_size')}" if get("training.batch_size") else None,
+             f"lr {get('training.lr')}" if get("training.lr") else None]
+    if any(train):
+        parts.append(", ".join(t for t in train if t))
+    if get("budget.initial") and get("budget.total"):
+        step = f" (+{get('budget.per_round')} a round)" if get("budget.per_round") else ""
+        parts.append(f"labels {get('budget.initial')} → {get('budget.total')}{step}")
+    return " · ".join(parts)
+
+
 def build_report(client: MlflowClient, source: str, out: Path, target: float = 0.9,
                  metric: str = METRIC) -> Path:
     """Write the report for ``source`` (grid run id or experiment name) into ``out``.
@@ -356,53 +598,108 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
     Returns:
         The path of ``report.md``.
     """
-    curves, baselines, parent = collect(client, source, metric)
-    groups = group(curves)
+    src = resolve_source(client, source)
+    curves, baselines = collect(client, src, metric)
+    cells = build_cells(curves, src.axes, baselines)
+    keys = list(cells[0].values)
+    heads = [_head(k) for k in keys]
     out.mkdir(parents=True, exist_ok=True)
-    summaries = summarize(groups, target)
-    pairs = comparisons(groups)
-    plot_curves(groups, baselines, out / "learning_curves.png", metric)
+    summaries = summarize(cells, target)
+    pairs = comparisons(cells)
+    plot_curves(cells, out / "learning_curves.png", metric)
+    seeds = sorted({s for c in cells for s in c.curves}, key=lambda s: (len(s), s))
+    what = (f"grid parent run {src.parent} (version {src.version})" if src.parent
+            else f"experiment {src.title}")
     blocks: list[Block] = [
-        ("h1", f"Active-learning report: {source}"),
-        ("p", f"{len(curves)} runs, {len(groups)} strategy × augmentation cells, metric "
-              f"{metric}. Means with 95 % t-intervals over seeds. AULC: area under the learning "
-              "curve with the label axis scaled to [0, 1] (trapezoid rule)."),
-        ("h2", "Learning curves"), ("img", "learning_curves.png"),
-        ("h2", f"AULC and labels to reach {target:.2f}"),
-        ("table", (["strategy", "augmentation", "seeds", "AULC", f"{metric} at the last budget",
-                    f"labels to reach {target:.2f}", "seeds reaching it"],
-                   [[s.strategy, s.augmentation, s.seeds, _fmt(s.aulc_mean, s.aulc_ci),
-                     _fmt(s.final_mean, s.final_ci), _fmt(s.reach_mean, None, 0),
-                     f"{s.reached}/{s.seeds}"] for s in summaries])),
+        ("h1", f"{src.title}: active-learning report"),
+        ("p", config_summary(cells)),
+        ("p", f"{len(curves)} runs of {what}, {len(cells)} cells, seeds "
+              f"{', '.join(seeds)}, metric {metric}. Runs are pooled only when their whole "
+              "config is equal but for the seed. Means with 95 % t-intervals over seeds "
+              "(bands clipped to [0, 1]). AULC: area under the learning curve with the label axis "
+              "scaled to [0, 1] (trapezoid rule)."),
     ]
-    if baselines:
-        blocks.append(("p", "Full training set (baseline runs): " + ", ".join(
-            f"{a}: {v:.3f}" for a, v in sorted(baselines.items()))))
+    few = [c.label for c in cells if c.seeds < MIN_SEEDS]
+    if few:
+        blocks.append(("p", f"Note: {len(few)} cell(s) have fewer than {MIN_SEEDS} seeds "
+                            f"({', '.join(few)}); their intervals are very wide or undefined."))
+    blocks += [("h2", "Learning curves"), ("img", "learning_curves.png"),
+               ("h2", f"AULC and labels to reach {target:.2f}"),
+               ("p", f"Labels to reach {target:.2f}: the median over all seeds; a seed that never "
+                     "reached it counts as above the budget (shown as > budget)."),
+               ("table", (heads + ["seeds", "AULC", f"{metric} at the last budget",
+                                   f"labels to reach {target:.2f} (median)", "seeds reaching it",
+                                   "full training set"],
+                          [[s.cell.values[k] for k in keys]
+                           + [s.cell.seeds, _fmt(s.aulc_mean, s.aulc_ci), _fmt(s.final_mean, s.final_ci),
+                              _fmt_labels(s.reach_median, s.budget), f"{s.reached}/{s.cell.seeds}",
+                              _fmt(s.cell.ceiling)] for s in summaries]))]
     if pairs:
-        blocks += [("h2", "Paired comparisons (AULC difference, paired over seeds)"),
-                   ("table", (["compared", "against", "setting", "seeds", "Δ AULC"],
-                              [[p.what, p.against, p.setting, p.seeds, _fmt(p.diff_mean, p.diff_ci)]
-                               for p in pairs]))]
-    for by, setting in (("strategy", "augmentations"), ("augmentation", "strategies")):
-        names, p = win_matrix(groups, by)
+        blocks += [
+            ("h2", "Paired comparisons (AULC, paired over seeds)"),
+            ("p", f"Each cell against the reference value of one axis (strategy random, "
+                  f"augmentation none, else the axis' first value), everything else equal. "
+                  f"p: paired t-test; Wilcoxon signed-rank with 6 or more seeds; both "
+                  f"Holm-corrected over the {len(pairs)} comparisons. Verdict at alpha = "
+                  f"{ALPHA} after correction. Seeds needed: pairs a paired t-test needs to "
+                  f"resolve the observed Δ with {POWER:.0%} power at the observed spread "
+                  f"(alpha = {ALPHA} per comparison, two-sided)."),
+            ("table", (["cell", "against", "axis", "seeds", "Δ AULC (95 % CI)", "p (t)",
+                        "p (t, Holm)", "p (Wilcoxon, Holm)", "verdict", "seeds needed"],
+                       [[p.cell.label, p.against.label, _head(p.axis), p.seeds,
+                         _fmt(*mean_ci(p.diffs)), _fmt_p(p.p_t), _fmt_p(p.p_t_holm),
+                         _fmt_p(p.p_wilcoxon_holm), p.verdict, _fmt_seeds(p.seeds_needed)]
+                        for p in pairs]))]
+        unresolved = [p for p in pairs if p.verdict == "not resolved"]
+        if unresolved:
+            need = [p.seeds_needed for p in unresolved if not math.isnan(p.seeds_needed)]
+            blocks.append(("p", f"{len(unresolved)} of {len(pairs)} comparisons are not resolved "
+                                "with the seeds run so far"
+                                + (f"; resolving them would take {_seed_range(need)} seeds at "
+                                   "the observed spread." if need else ".")))
+    for key in keys:
+        names, p = win_matrix(cells, key)
         if len(names) > 1:
-            png = f"win_matrix_{by}.png"
-            plot_win_matrix(names, p, out / png, f"{by}: row beats column (settings: {setting})")
-            blocks += [("h2", f"Pairwise win matrix: {by}"),
-                       ("p", f"Entry (i, j): summed over {setting}, the fraction of label budgets "
-                             "at which i beats j (paired two-sided t-test over seeds, 95 %)."),
+            png = f"win_matrix_{_head(key)}.png"
+            settings = "the other axes" if len(keys) > 1 else "one setting"
+            plot_win_matrix(names, p, out / png, f"{_head(key)}: row beats column")
+            blocks += [("h2", f"Pairwise win matrix: {_head(key)}"),
+                       ("p", f"Entry (i, j): summed over settings of {settings}, the fraction of "
+                             "label budgets at which i beats j (paired two-sided t-test over "
+                             "seeds, 95 %)."),
                        ("img", png),
-                       ("table", ([by] + names, [[n] + [f"{v:.2f}" for v in row]
-                                                 for n, row in zip(names, p, strict=True)]))]
-    (out / "aulc.csv").write_text(
-        "strategy,augmentation,seeds,aulc_mean,aulc_ci95,final_mean,final_ci95,labels_to_target\n"
-        + "".join(f"{s.strategy},{s.augmentation},{s.seeds},{s.aulc_mean:.6f},{s.aulc_ci:.6f},"
-                  f"{s.final_mean:.6f},{s.final_ci:.6f},{s.reach_mean}\n" for s in summaries))
+                       ("table", ([_head(key)] + names, [[n] + [f"{v:.2f}" for v in row]
+                                                         for n, row in zip(names, p, strict=True)]))]
+    _write_tables(out, keys, summaries, pairs)
     md = out / "report.md"
     md.write_text(render_markdown(blocks))
-    (out / "report.html").write_text(render_html(blocks, f"al4ml report {source}"))
-    if parent:
+    (out / "report.html").write_text(render_html(blocks, f"{src.title}: al4ml report"))
+    if src.parent:
         for f in sorted(out.iterdir()):
             if f.suffix in (".md", ".html", ".png", ".csv"):
-                client.log_artifact(parent, str(f), "report")
+                client.log_artifact(src.parent, str(f), "report")
     return md
+
+
+def _write_tables(out: Path, keys: list[str], summaries: list[CellSummary],
+                  pairs: list[Comparison]) -> None:
+    import csv
+
+    with (out / "aulc.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([_head(k) for k in keys] + ["seeds", "aulc_mean", "aulc_ci95", "final_mean", "final_ci95",
+                           "labels_to_target_median", "reached", "ceiling", "setting"])
+        for s in summaries:
+            w.writerow([s.cell.values[k] for k in keys]
+                       + [s.cell.seeds, f"{s.aulc_mean:.6f}", f"{s.aulc_ci:.6f}", f"{s.final_mean:.6f}",
+                          f"{s.final_ci:.6f}", s.reach_median, s.reached,
+                          "" if s.cell.ceiling is None else f"{s.cell.ceiling:.6f}", s.cell.key])
+    with (out / "comparisons.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["cell", "against", "axis", "seeds", "diff_mean", "diff_ci95", "p_t", "p_t_holm",
+                    "p_wilcoxon", "p_wilcoxon_holm", "verdict", "seeds_needed"])
+        for p in pairs:
+            m, h = mean_ci(p.diffs)
+            w.writerow([p.cell.label, p.against.label, p.axis, p.seeds, f"{float(m):.6f}",
+                        f"{float(h):.6f}", p.p_t, p.p_t_holm, p.p_wilcoxon, p.p_wilcoxon_holm,
+                        p.verdict, p.seeds_needed])

@@ -4,6 +4,11 @@ Tracking only observes the loop. It goes through :class:`mlflow.MlflowClient` (n
 active run), so several experiments in one process or in parallel processes never share
 state. Artifacts: the resolved config, a CSV of every query, the loop state after each
 round (for ``al4ml run --resume``) and the final model weights.
+
+Runs are named ``strategy+augmentation/s<seed>`` (grid cells add their other axes) and
+tagged with their setting hash, so the UI's "group by" and al4ml's reports pool only
+replicates. A full-data baseline is named ``baseline+<augmentation>/s<seed>``, has no
+``strategy`` tag and logs ``ceiling_*`` metrics, so it never lands on a learning-curve chart.
 """
 
 from __future__ import annotations
@@ -27,6 +32,16 @@ from al4ml.config import ExperimentConfig
 from al4ml.data import ActiveDataset
 from al4ml.loop import LoopState, Observer, RoundRecord
 from al4ml.models import Classifier
+from al4ml.runs import (
+    AXIS_TAG_PREFIX,
+    CEILING_PREFIX,
+    ROLE_TAG,
+    SETTING_TAG,
+    baseline_name,
+    run_name,
+    setting,
+    setting_hash,
+)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 STATE_ARTIFACT = "state/loop_state.pt"
@@ -118,13 +133,21 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri))
 
 
-def run_tags(cfg: ExperimentConfig) -> dict[str, str]:
-    """The tags that make runs filterable in the MLflow UI."""
-    return {"dataset": cfg.dataset.name if cfg.dataset.name != "medmnist"
+def run_tags(cfg: ExperimentConfig, role: str = "run") -> dict[str, str]:
+    """The tags that make runs filterable and groupable in the MLflow UI.
+
+    ``strategy`` carries the full name (``modal:modAL.batch.uncertainty_batch_sampling``);
+    baselines have none, so grouping by strategy shows learning curves only.
+    """
+    flat = cfg.flat()
+    tags = {"dataset": cfg.dataset.name if cfg.dataset.name != "medmnist"
             else str(cfg.dataset.options.get("flag", "medmnist")),
-            "model": cfg.model.name, "strategy": cfg.query.strategy,
+            "model": cfg.model.name, "strategy": setting(flat)["query.strategy"],
             "augmentation": cfg.augmentation.name, "seed": str(cfg.seed),
-            "al4ml_version": al4ml.__version__}
+            "al4ml_version": al4ml.__version__, ROLE_TAG: role, SETTING_TAG: setting_hash(flat)}
+    if role == "baseline":
+        del tags["strategy"]
+    return tags
 
 
 class MlflowTracker(Observer):
@@ -136,21 +159,28 @@ class MlflowTracker(Observer):
         run_id: Continue this run (resume) instead of creating a new one.
         parent_run_id: Nest the new run under this one (grids).
         extra_tags: More tags for the run.
+        role: ``run``, ``cell`` (of a grid) or ``baseline`` (metrics as ``ceiling_*``).
+        axes: A grid cell's axis values (tags ``axis.<key>``; other axes join the run name).
     """
 
     def __init__(self, client: MlflowClient, cfg: ExperimentConfig, run_id: str | None = None,
-                 parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None
-                 ) -> None:
+                 parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None,
+                 role: str = "run", axes: dict[str, object] | None = None) -> None:
         self.client = client
         self.cfg = cfg
-        tags = {**run_tags(cfg), **(extra_tags or {})}
+        self.prefix = CEILING_PREFIX if role == "baseline" else ""
+        axes = axes or {}
+        tags = {**run_tags(cfg, role), **{f"{AXIS_TAG_PREFIX}{k}": str(v) for k, v in axes.items()},
+                **(extra_tags or {})}
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
         if run_id is None:
             exp = experiment_id(client, cfg.name)
-            run = client.create_run(exp, tags=tags, run_name=self._run_name())
+            flat = cfg.flat()
+            name = baseline_name(flat) if role == "baseline" else run_name(flat, axes)
+            run = client.create_run(exp, tags=tags, run_name=name)
             self.run_id = run.info.run_id
-            params = [Param(k, v[:6000]) for k, v in cfg.flat().items()]
+            params = [Param(k, v[:6000]) for k, v in flat.items()]
             for i in range(0, len(params), 100):
                 client.log_batch(self.run_id, params=params[i:i + 100])
             client.log_text(self.run_id, cfg.to_yaml(), CONFIG_ARTIFACT)
@@ -158,10 +188,6 @@ class MlflowTracker(Observer):
             self.run_id = run_id
             client.update_run(run_id, status="RUNNING")
         self._rows: list[tuple[int, int, int, float]] = []
-
-    def _run_name(self) -> str:
-        c = self.cfg
-        return f"{c.query.strategy}-{c.augmentation.name}-s{c.seed}"
 
     def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
         """Record dataset facts; rebuild the query log on resume."""
@@ -173,7 +199,8 @@ class MlflowTracker(Observer):
     def on_round(self, record: RoundRecord, state: LoopState) -> None:
         """Log the round's metrics at step = labels, the query CSV and a state snapshot."""
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, record.n_labeled) for k, v in record.metrics.items()]
+        metrics = [Metric(self.prefix + k, float(v), now, record.n_labeled)
+                   for k, v in record.metrics.items()]
         self.client.log_batch(self.run_id, metrics=metrics)
         self._rows += self._query_rows(record)
         self.client.log_text(self.run_id, self.queries_csv(), QUERIES_ARTIFACT)

@@ -62,5 +62,12 @@ def test_baseline_trains_on_the_whole_pool_once(tracking_uri):
     result = run_baseline(tiny_config(), tracking_uri, progress=False)
     [record] = result.state.history
     assert record.n_labeled == result.state.labeled_mask.numel() and record.queried == []
-    run = get_client(tracking_uri).get_run(result.run_id)
+    client = get_client(tracking_uri)
+    run = client.get_run(result.run_id)
     assert run.data.tags["al4ml.role"] == "baseline" and run.info.status == "FINISHED"
+    # Off the learning-curve charts: no strategy tag, every metric under ceiling_.
+    assert "strategy" not in run.data.tags
+    assert run.info.run_name == "baseline+none/s0"
+    assert run.data.metrics and all(k.startswith("ceiling_") for k in run.data.metrics)
+    steps = [m.step for m in client.get_metric_history(result.run_id, "ceiling_test_accuracy")]
+    assert steps == [record.n_labeled]

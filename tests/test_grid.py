@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from al4ml.errors import ConfigError
-from al4ml.grid import CELL_TAG, PID_TAG, child_runs, load_grid, parent_run, plan
+from al4ml.grid import child_runs, load_grid, parent_run, plan
 from al4ml.report import history
+from al4ml.runs import CELL_TAG, PID_TAG
 from al4ml.tracking import get_client
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +71,7 @@ def test_runs_logged_before_a_config_key_existed_still_count_for_their_cell(tmp_
 
     grid = load_grid(write_grid(tmp_path, {"query.strategy": ["random", "entropy"]}))
     client = get_client(f"sqlite:///{tmp_path / 'm.db'}")
-    parent = parent_run(client, grid)
+    parent = parent_run(client, grid).run_id
     exp = client.get_run(parent).info.experiment_id
 
     def old_run(cell, **changed):
@@ -203,3 +204,84 @@ def test_cli_grid_error_is_one_line_with_the_cell(tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert proc.returncode == 2 and len(lines) == 1
     assert "[query.strategy=bogus]" in lines[0] and "unknown strategy 'bogus'" in lines[0]
+
+
+def test_a_grid_rerun_with_another_shared_config_is_a_new_version(tmp_path):
+    import json
+
+    from al4ml.runs import AXES_TAG, VERSION_TAG
+
+    client = get_client(f"sqlite:///{tmp_path / 'm.db'}")
+    path = write_grid(tmp_path, {"query.strategy": ["random", "entropy"], "seed": [0, 1]})
+    first = parent_run(client, load_grid(path))
+    assert first.version == 1 and not first.new_version_because
+    assert parent_run(client, load_grid(path)).run_id == first.run_id
+    # More seeds and another strategy extend the same version; the axes tag is the union.
+    wider = write_grid(tmp_path, {"query.strategy": ["margin"], "seed": [2]})
+    assert parent_run(client, load_grid(wider)).run_id == first.run_id
+    axes = json.loads(client.get_run(first.run_id).data.tags[AXES_TAG])
+    assert axes == {"query.strategy": ["random", "entropy", "margin"], "seed": [0, 1, 2]}
+    # Another --set changes the shared config: a new parent, version 2, saying why.
+    second = parent_run(client, load_grid(path, ["training.epochs=5"]))
+    assert second.run_id != first.run_id and second.version == 2
+    assert second.new_version_because == "training.epochs: 2 -> 5"
+    run = client.get_run(second.run_id)
+    assert run.data.tags[VERSION_TAG] == "2" and run.info.run_name == "grid tgrid v2"
+    assert run.data.params["training.epochs"] == "5" and "query.strategy" not in run.data.params
+    # Going back to the first shared config finds the first version again.
+    assert parent_run(client, load_grid(path)).run_id == first.run_id
+
+
+@pytest.mark.slow
+def test_grid_cells_are_their_configs_reports_never_merge_versions_and_baselines_stay_off_the_axis(
+        tmp_path):
+    import csv
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    path = write_grid(tmp_path, {"model.options.width": [4, 8], "seed": [0, 1]},
+                      **{"training.epochs": 1, "budget.total": 20})
+    assert al4ml("grid", str(path), "--workers", "2", "--tracking-uri", uri).returncode == 0
+    client = get_client(uri)
+    exp = client.get_experiment_by_name("tgrid").experiment_id
+    [v1] = client.search_runs([exp], "tags.`al4ml.role` = 'grid'")
+    children = child_runs(client, v1.info.run_id)
+    assert sorted(r.info.run_name for r in children) == [
+        "entropy+none+width=4/s0", "entropy+none+width=4/s1",
+        "entropy+none+width=8/s0", "entropy+none+width=8/s1"]
+    assert {r.data.tags["axis.model.options.width"] for r in children} == {"4", "8"}
+    assert len({r.data.tags["al4ml.setting"] for r in children}) == 2
+
+    out = tmp_path / "v1"
+    assert al4ml("report", v1.info.run_id, "--tracking-uri", uri, "--out", str(out)).returncode == 0
+    rows = list(csv.DictReader((out / "aulc.csv").open()))
+    assert [(r["model.options.width"], r["seeds"]) for r in rows] == [("4", "2"), ("8", "2")]
+
+    # The same grid file with another --set: a second version, never mixed into the first.
+    again = al4ml("grid", str(path), "--workers", "2", "--tracking-uri", uri,
+                  "--set", "training.epochs=2")
+    assert again.returncode == 0, again.stderr
+    assert "this is version 2" in " ".join(again.stdout.split())
+    assert len(child_runs(client, v1.info.run_id)) == 4
+    out = tmp_path / "all"
+    assert al4ml("report", "tgrid", "--tracking-uri", uri, "--out", str(out)).returncode == 0
+    rows = list(csv.DictReader((out / "aulc.csv").open()))
+    assert sorted((r["model.options.width"], r["training.epochs"], r["seeds"]) for r in rows) == [
+        ("4", "1", "2"), ("4", "2", "2"), ("8", "1", "2"), ("8", "2", "2")]
+
+    # Baselines of the grid: named as baselines, no strategy tag, metrics off the label axis.
+    base = al4ml("baseline", str(path), "--tracking-uri", uri, "--no-progress")
+    assert base.returncode == 0, base.stderr
+    baselines = client.search_runs([exp], "tags.`al4ml.role` = 'baseline'")
+    assert sorted(r.info.run_name for r in baselines) == ["baseline+none/s0", "baseline+none/s0",
+                                                          "baseline+none/s1", "baseline+none/s1"]
+    assert all("strategy" not in r.data.tags for r in baselines)
+    curve_metrics = set(children[0].data.metrics)
+    for r in client.search_runs([exp]):
+        for name in curve_metrics & set(r.data.metrics):
+            steps = [m.step for m in client.get_metric_history(r.info.run_id, name)]
+            assert max(steps) <= 20, (r.info.run_name, name, steps)
+    assert al4ml("baseline", str(path), "--tracking-uri", uri, "--no-progress").stdout.count(
+        "already finished") == 1
+    assert al4ml("report", v1.info.run_id, "--tracking-uri", uri, "--out", str(out)).returncode == 0
+    rows = list(csv.DictReader((out / "aulc.csv").open()))
+    assert all(r["ceiling"] for r in rows)

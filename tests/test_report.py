@@ -1,23 +1,62 @@
 import csv
+import json
 import math
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
-from mlflow.entities import Metric
+from conftest import tiny_config
+from mlflow.entities import Metric, Param
 from scipy import stats
 
-from al4ml.report import build_report, collect, group, labels_to_reach, win_matrix
+from al4ml.errors import ConfigError
+from al4ml.report import (
+    build_cells,
+    build_report,
+    collect,
+    holm,
+    labels_to_reach,
+    resolve_source,
+    summarize,
+    win_matrix,
+)
+from al4ml.runs import AXES_TAG, CEILING_PREFIX, GRID_TAG, ROLE_TAG, SETTING_TAG, setting_hash
 from al4ml.tracking import experiment_id, get_client
 
 STEPS = [20, 40, 60, 80, 100]
+BASE = np.array([0.5, 0.65, 0.75, 0.82, 0.86])
 
 
-def curve_for(strategy: str, aug: str, seed: int) -> list[float]:
+def noisy_curve(strategy: str, aug: str, seed: int) -> list[float]:
     """Planted curves: entropy above random, trivialaugment above none, seed noise."""
-    rng = np.random.default_rng(hash((strategy, aug, seed)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{strategy}/{aug}/{seed}".encode()))
     lift = {"random": 0.0, "entropy": 0.05}[strategy] + {"none": 0.0, "trivialaugment": 0.02}[aug]
-    base = np.array([0.5, 0.65, 0.75, 0.82, 0.86])
-    return (base + lift + rng.normal(0, 0.005, len(base))).clip(0, 1).tolist()
+    return (BASE + lift + rng.normal(0, 0.005, len(BASE))).clip(0, 1).tolist()
+
+
+def log_run(client, exp, overrides: dict, values: list[float], parent: str | None = None,
+            role: str = "cell", steps=STEPS, metric="test_accuracy") -> str:
+    """A run as al4ml logs it: flat config as params, role and setting tags, one metric curve."""
+    cfg = tiny_config(**overrides)
+    flat = cfg.flat()
+    tags = {ROLE_TAG: role, SETTING_TAG: setting_hash(flat), "strategy": cfg.query.strategy,
+            "augmentation": cfg.augmentation.name, "seed": str(cfg.seed)}
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    run = client.create_run(exp, tags=tags)
+    params = [Param(k, v) for k, v in flat.items()]
+    for i in range(0, len(params), 100):
+        client.log_batch(run.info.run_id, params=params[i:i + 100])
+    client.log_batch(run.info.run_id, metrics=[
+        Metric(metric, v, 0, s) for s, v in zip(steps, values, strict=True)])
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def grid_parent(client, exp, axes: dict) -> str:
+    return client.create_run(exp, tags={ROLE_TAG: "grid", GRID_TAG: "synthetic",
+                                        AXES_TAG: json.dumps(axes)}).info.run_id
 
 
 @pytest.fixture(scope="module")
@@ -25,23 +64,21 @@ def store(tmp_path_factory):
     uri = f"sqlite:///{tmp_path_factory.mktemp('rep') / 'm.db'}"
     client = get_client(uri)
     exp = experiment_id(client, "synthetic")
-    parent = client.create_run(exp, tags={"al4ml.role": "grid", "al4ml.grid": "synthetic"})
-    pid = parent.info.run_id
+    axes = {"query.strategy": ["random", "entropy"], "augmentation.name": ["none", "trivialaugment"],
+            "seed": [0, 1, 2, 3]}
+    pid = grid_parent(client, exp, axes)
     raw = {}
     for strategy in ("random", "entropy"):
         for aug in ("none", "trivialaugment"):
             for seed in range(4):
-                run = client.create_run(exp, tags={
-                    "mlflow.parentRunId": pid, "al4ml.role": "cell", "strategy": strategy,
-                    "augmentation": aug, "seed": str(seed)})
-                values = curve_for(strategy, aug, seed)
-                client.log_batch(run.info.run_id, metrics=[
-                    Metric("test_accuracy", v, 0, s) for s, v in zip(STEPS, values, strict=True)])
-                client.set_terminated(run.info.run_id, "FINISHED")
+                values = noisy_curve(strategy, aug, seed)
+                log_run(client, exp, {"query.strategy": strategy, "augmentation.name": aug,
+                                      "seed": seed}, values, pid)
                 raw[strategy, aug, seed] = values
-    base = client.create_run(exp, tags={"al4ml.role": "baseline", "augmentation": "none"})
-    client.log_batch(base.info.run_id, metrics=[Metric("test_accuracy", 0.95, 0, 546)])
-    client.set_terminated(base.info.run_id, "FINISHED")
+    for aug, ceiling in (("none", 0.95), ("trivialaugment", 0.97)):
+        log_run(client, exp, {"augmentation.name": aug, "budget.initial": 546,
+                              "budget.per_round": 546, "budget.total": 546}, [ceiling],
+                role="baseline", steps=[546], metric=CEILING_PREFIX + "test_accuracy")
     return uri, pid, raw
 
 
@@ -58,10 +95,12 @@ def test_report_files_and_aulc_recomputed_from_raw_histories(store, tmp_path):
     client = get_client(uri)
     md = build_report(client, pid, tmp_path, target=0.85)
     files = {p.name for p in tmp_path.iterdir()}
-    assert {"report.md", "report.html", "learning_curves.png", "aulc.csv",
+    assert {"report.md", "report.html", "learning_curves.png", "aulc.csv", "comparisons.csv",
             "win_matrix_strategy.png", "win_matrix_augmentation.png"} <= files
     text = md.read_text()
-    assert "![learning_curves.png](learning_curves.png)" in text and "0.950" in text
+    assert text.startswith("# synthetic: active-learning report")
+    assert "digits · tiny_cnn (width 8) · 3 epochs, batch 32, lr 0.003 · labels 10 → 40" in text
+    assert "![learning_curves.png](learning_curves.png)" in text
     rows = {(r["strategy"], r["augmentation"]): r
             for r in csv.DictReader((tmp_path / "aulc.csv").open())}
     assert len(rows) == 4
@@ -72,49 +111,137 @@ def test_report_files_and_aulc_recomputed_from_raw_histories(store, tmp_path):
         assert float(row["aulc_ci95"]) == pytest.approx((hi - lo) / 2, abs=1e-6)
         finals = [raw[strategy, aug, s][-1] for s in range(4)]
         assert float(row["final_mean"]) == pytest.approx(np.mean(finals), abs=1e-6)
+        # Each augmentation's own full-data baseline is its ceiling.
+        assert float(row["ceiling"]) == {"none": 0.95, "trivialaugment": 0.97}[aug]
     logged = {a.path for a in client.list_artifacts(pid, "report")}
     assert {"report/report.md", "report/report.html", "report/aulc.csv"} <= logged
 
 
 def test_paired_comparisons_and_win_matrix_see_the_planted_order(store, tmp_path):
     uri, pid, raw = store
-    text = build_report(get_client(uri), pid, tmp_path).read_text()
-    section = text.split("## Paired comparisons")[1].split("##")[0]
-    entropy_vs_random = [ln for ln in section.splitlines() if ln.startswith("| entropy | random | none")]
-    diff = float(entropy_vs_random[0].split("|")[5].split("±")[0])
+    build_report(get_client(uri), pid, tmp_path)
+    rows = list(csv.DictReader((tmp_path / "comparisons.csv").open()))
+    by = {(r["cell"], r["against"]): r for r in rows}
+    assert len(rows) == 4  # 2 strategies vs random, 2 augmentations vs none
+    row = by["entropy+none", "random+none"]
     expected = np.mean([independent_aulc(raw["entropy", "none", s])
                         - independent_aulc(raw["random", "none", s]) for s in range(4)])
-    assert diff == pytest.approx(expected, abs=5e-4)
-    curves, _, _ = collect(get_client(uri), pid)
-    names, p = win_matrix(group(curves), "strategy")
-    assert names == ["entropy", "random"]
-    assert p[0, 1] == pytest.approx(2.0)  # beats random at every budget under both augmentations
-    assert p[1, 0] == 0.0
-    names, p = win_matrix(group(curves), "augmentation")
+    assert float(row["diff_mean"]) == pytest.approx(expected, abs=1e-6)
+    assert row["verdict"] == "better"
+    assert by["random+trivialaugment", "random+none"]["verdict"] == "better"
+    curves, _ = collect(get_client(uri), resolve_source(get_client(uri), pid))
+    cells = build_cells(curves, {"query.strategy": ["random", "entropy"],
+                                 "augmentation.name": ["none", "trivialaugment"]})
+    names, p = win_matrix(cells, "query.strategy")
+    assert names == ["random", "entropy"]
+    assert p[1, 0] == pytest.approx(2.0)  # beats random at every budget under both augmentations
+    assert p[0, 1] == 0.0
+    names, p = win_matrix(cells, "augmentation.name")
     assert names == ["none", "trivialaugment"] and p[1, 0] > 1.5 and p[0, 1] == 0.0
 
 
-def test_labels_to_reach_target():
+def planted_store(tmp_path: Path, diffs: dict[str, list[float]]) -> tuple[str, str]:
+    """random plus, per other strategy, a constant per-seed offset (so Δ AULC is that offset)."""
+    uri = f"sqlite:///{tmp_path / 'planted.db'}"
+    client = get_client(uri)
+    exp = experiment_id(client, "planted")
+    strategies = ["random", *diffs]
+    n = len(next(iter(diffs.values())))
+    pid = grid_parent(client, exp, {"query.strategy": strategies, "seed": list(range(n))})
+    for seed in range(n):
+        rng = np.random.default_rng(seed)
+        base = BASE - 0.1 + rng.normal(0, 0.02, len(BASE))  # seed-to-seed noise shared by pairs
+        log_run(client, exp, {"query.strategy": "random", "seed": seed}, base.tolist(), pid)
+        for strategy, d in diffs.items():
+            log_run(client, exp, {"query.strategy": strategy, "seed": seed},
+                    (base + d[seed]).tolist(), pid)
+    return uri, pid
+
+
+def test_planted_better_cell_is_better_and_unresolved_cell_gets_seeds_needed(tmp_path):
+    z = np.array([-1.0, 0.0, 1.0])  # mean 0, sample SD 1: observed Δ and SD are the planted ones
+    delta, sd = 0.01, 0.03
+    uri, pid = planted_store(tmp_path, {"entropy": list(0.05 + 0.002 * z),
+                                        "margin": list(delta + sd * z)})
+    out = tmp_path / "report"
+    text = build_report(get_client(uri), pid, out).read_text()
+    rows = {r["cell"]: r for r in csv.DictReader((out / "comparisons.csv").open())}
+    assert rows["entropy+none"]["verdict"] == "better"
+    assert rows["margin+none"]["verdict"] == "not resolved"
+    assert math.isnan(float(rows["entropy+none"]["seeds_needed"]))
+    # Normal-approximation sample size of a two-sided paired test, alpha 0.05, power 0.8.
+    analytic = ((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) / (delta / sd)) ** 2
+    assert float(rows["margin+none"]["seeds_needed"]) == pytest.approx(analytic, rel=0.2)
+    p_raw = [float(rows[c]["p_t"]) for c in ("entropy+none", "margin+none")]
+    assert [float(rows[c]["p_t_holm"]) for c in ("entropy+none", "margin+none")] == pytest.approx(
+        [min(1, 2 * min(p_raw)), min(1, max(2 * min(p_raw), max(p_raw)))])
+    assert "| margin+none | random+none | strategy | 3 |" in text
+    assert "not resolved" in text and "better" in text
+
+
+def test_holm_matches_the_step_down_definition():
+    p = np.array([0.01, 0.04, 0.03, np.nan, 0.005])
+    adjusted = holm(p)
+    # sorted: 0.005*4, 0.01*3, 0.03*2, 0.04*1, each at least the previous one
+    assert adjusted[[4, 0, 2, 1]] == pytest.approx([0.02, 0.03, 0.06, 0.06])
+    assert math.isnan(adjusted[3])
+
+
+def test_labels_to_reach_is_censored_and_the_median_counts_every_seed(tmp_path):
     steps = np.array([20.0, 40, 60])
     assert labels_to_reach(steps, np.array([0.5, 0.9, 0.95]), 0.9) == 40
-    assert math.isnan(labels_to_reach(steps, np.array([0.5, 0.6, 0.7]), 0.9))
+    assert math.isinf(labels_to_reach(steps, np.array([0.5, 0.6, 0.7]), 0.9))
+    uri = f"sqlite:///{tmp_path / 'c.db'}"
+    client = get_client(uri)
+    exp = experiment_id(client, "censored")
+    pid = grid_parent(client, exp, {"seed": [0, 1, 2]})
+    # One seed reaches 0.9 at 40 labels, two never do: the median is above the budget.
+    for seed, curve in enumerate(([0.5, 0.9, 0.9, 0.9, 0.9], [0.5, 0.6, 0.7, 0.8, 0.85],
+                                  [0.5, 0.6, 0.7, 0.8, 0.8])):
+        log_run(client, exp, {"seed": seed}, curve, pid)
+    curves, _ = collect(client, resolve_source(client, pid))
+    [summary] = summarize(build_cells(curves, {}), 0.9)
+    assert math.isinf(summary.reach_median) and summary.reached == 1
+    md = build_report(client, pid, tmp_path / "r", target=0.9).read_text()
+    assert "| > 100 | 1/3 |" in md
+    assert "fewer than 3 seeds" not in md
+
+
+def test_runs_with_a_different_non_seed_config_are_never_pooled(tmp_path):
+    """Two configs under one parent, the same strategy, augmentation and seeds: two cells."""
+    uri = f"sqlite:///{tmp_path / 'mixed.db'}"
+    client = get_client(uri)
+    exp = experiment_id(client, "mixed")
+    pid = grid_parent(client, exp, {"query.strategy": ["entropy"], "seed": [0, 1]})
+    for epochs, level in ((3, 0.6), (7, 0.8)):
+        for seed in (0, 1):
+            log_run(client, exp, {"training.epochs": epochs, "seed": seed},
+                    [level + 0.01 * seed] * 5, pid)
+    curves, _ = collect(client, resolve_source(client, pid))
+    cells = build_cells(curves, {"query.strategy": ["entropy"]})
+    assert [(c.label, c.seeds) for c in cells] == [("entropy+none+epochs=3", 2),
+                                                    ("entropy+none+epochs=7", 2)]
+    summaries = summarize(cells, 0.9)
+    assert [s.aulc_mean for s in summaries] == pytest.approx([0.605, 0.805])
+    md = build_report(client, pid, tmp_path / "r").read_text()
+    assert "| entropy | none | 3 | 2 |" in md and "| entropy | none | 7 | 2 |" in md
+    assert "fewer than 3 seeds" in md
 
 
 def test_unknown_source_is_a_clear_error(store):
-    from al4ml.errors import ConfigError
-
     uri, _, _ = store
     with pytest.raises(ConfigError, match="no grid run or experiment named 'nope'"):
-        build_report(get_client(uri), "nope", __import__("pathlib").Path("/tmp/unused"))
+        build_report(get_client(uri), "nope", Path("/tmp/unused"))
 
 
 def test_report_by_experiment_name_includes_standalone_runs(store, tmp_path):
     uri, _, _ = store
     client = get_client(uri)
     exp = experiment_id(client, "synthetic")
-    run = client.create_run(exp, tags={"strategy": "margin", "augmentation": "none", "seed": "0"})
-    client.log_batch(run.info.run_id, metrics=[Metric("test_accuracy", 0.7, 0, s) for s in STEPS])
-    client.set_terminated(run.info.run_id, "FINISHED")
-    curves, baselines, parent = collect(client, "synthetic")
-    assert parent is None and baselines == {"none": 0.95}
-    assert len(curves) == 17 and {c.strategy for c in curves} == {"random", "entropy", "margin"}
+    log_run(client, exp, {"query.strategy": "margin"}, [0.7] * 5, role="run")
+    source = resolve_source(client, "synthetic")
+    curves, baselines = collect(client, source)
+    assert source.parent is None and len(baselines) == 2
+    cells = build_cells(curves, {})
+    assert len(curves) == 17 and {c.values["query.strategy"] for c in cells} == {
+        "random", "entropy", "margin"}

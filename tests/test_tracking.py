@@ -6,6 +6,7 @@ import pytest
 from conftest import tiny_config
 
 from al4ml.experiment import run_experiment
+from al4ml.runs import setting_hash
 from al4ml.tracking import CONFIG_ARTIFACT, QUERIES_ARTIFACT, experiment_id, get_client, resolve_tracking_uri
 
 METRICS = ("test_accuracy", "test_auc", "val_accuracy", "train_loss", "n_labeled",
@@ -46,7 +47,13 @@ def test_params_tags_and_artifacts(logged, tmp_path):
     tags = run.data.tags
     assert (tags["dataset"], tags["model"], tags["strategy"], tags["augmentation"], tags["seed"]) == (
         "digits", "tiny_cnn", "margin", "randaugment", "0")
-    assert tags["al4ml_version"]
+    assert tags["al4ml_version"] and tags["al4ml.role"] == "run"
+    assert run.info.run_name == "margin+randaugment/s0"
+    assert tags["al4ml.setting"] == setting_hash(cfg.flat())
+    assert setting_hash(tiny_config(**{"query.strategy": "margin", "augmentation.name": "randaugment",
+                                       "seed": 5}).flat()) == tags["al4ml.setting"]
+    assert setting_hash(tiny_config(**{"query.strategy": "margin", "augmentation.name": "randaugment",
+                                       "training.epochs": 4}).flat()) != tags["al4ml.setting"]
     config_text = Path(client.download_artifacts(result.run_id, CONFIG_ARTIFACT, tmp_path)).read_text()
     assert "strategy: margin" in config_text
     queries = Path(client.download_artifacts(result.run_id, QUERIES_ARTIFACT, tmp_path)).read_text()

@@ -1,0 +1,107 @@
+"""What identifies a run: tags, names and config keys shared by tracking, grids and reports.
+
+A run's *setting* is its resolved config without ``seed`` and ``name``: runs with the same
+setting are replicates of one experiment (one cell of a grid) and only they are ever
+pooled. Configs are compared in their flat form (``{"training.epochs": "20"}``), which is
+also what every run logs as MLflow params, so a report can rebuild any run's setting from
+the store alone; keys that an older al4ml did not log count at their current defaults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+ROLE_TAG = "al4ml.role"
+"""``run`` (one experiment), ``cell`` (of a grid), ``grid`` (a grid's parent), ``baseline``."""
+GRID_TAG = "al4ml.grid"
+"""Grid name, on a grid's parent run."""
+VERSION_TAG = "al4ml.grid_version"
+"""1, 2, ...: a grid re-run with another shared config starts a new version (parent run)."""
+AXES_TAG = "al4ml.axes"
+"""JSON ``{axis key: [values]}`` on a grid's parent (the union over its runs)."""
+CELL_TAG = "al4ml.cell"
+"""Hash of a cell's whole resolved config (seed included)."""
+SETTING_TAG = "al4ml.setting"
+"""Hash of the resolved config without seed and name: replicates share it."""
+PID_TAG = "al4ml.pid"
+"""Process id of the worker that runs a cell."""
+AXIS_TAG_PREFIX = "axis."
+"""A cell's value of each grid axis, in full, as tag ``axis.<key>``."""
+CEILING_PREFIX = "ceiling_"
+"""Baseline runs log their metrics under this prefix, off the learning-curve charts."""
+
+NOT_SETTING = ("seed", "name")
+STRATEGY, AUGMENTATION, FUNCTION = "query.strategy", "augmentation.name", "query.params.function"
+MODAL = "modal"
+
+
+def setting(flat: Mapping[str, str]) -> dict[str, str]:
+    """The flat config without the keys that do not change an experiment (seed, name).
+
+    A ``modal`` strategy is spelled out as ``modal:<function>`` under ``query.strategy``.
+    """
+    out = {k: v for k, v in flat.items() if k not in NOT_SETTING}
+    if out.get(STRATEGY) == MODAL:
+        out[STRATEGY] = f"{MODAL}:{out.pop(FUNCTION, '')}"
+    return out
+
+
+def setting_hash(flat: Mapping[str, str]) -> str:
+    """Hash of :func:`setting`: equal for replicates, different for anything else."""
+    blob = json.dumps(setting(flat), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def logged_config(params: Mapping[str, str], defaults: Mapping[str, str]) -> dict[str, str]:
+    """A run's flat config from its logged params; keys it did not log at their defaults.
+
+    An empty section's default (``model.options: {}``) is not added where the run logged
+    keys inside that section (``model.options.width``).
+    """
+    sections = {k.rsplit(".", i)[0] for k in params for i in range(1, k.count(".") + 1)}
+    return {**{k: v for k, v in defaults.items() if k not in sections}, **params}
+
+
+def logged_as(params: Mapping[str, str], config: Mapping[str, str],
+              defaults: Mapping[str, str]) -> bool:
+    """Whether a run that logged ``params`` ran the flat ``config``.
+
+    Keys the run did not log (options added to al4ml after it ran) must be at their default,
+    which keeps the behaviour of the version that ran it.
+    """
+    return bool(params) and all(params[k] == v[:6000] if k in params else v == defaults.get(k)
+                                for k, v in config.items())
+
+
+def short(key: str) -> str:
+    """A key's last part (``model.options.width`` -> ``width``) for compact labels."""
+    return key.rsplit(".", 1)[-1]
+
+
+def label(values: Mapping[str, Any]) -> str:
+    """``entropy+trivialaugment+width=8``: strategy and augmentation bare, others ``key=value``."""
+    parts = []
+    for key, value in values.items():
+        parts.append(str(value) if key in (STRATEGY, AUGMENTATION) else f"{short(key)}={value}")
+    return "+".join(parts) or "all runs"
+
+
+def run_name(flat: Mapping[str, str], axes: Iterable[str] = ()) -> str:
+    """``entropy+trivialaugment/s2``, with every other non-seed grid axis after the two."""
+    s = setting(flat)
+    keys = [STRATEGY, AUGMENTATION] + [k for k in axes if k not in (STRATEGY, AUGMENTATION, "seed")]
+    return f"{label({k: s.get(k, '?') for k in keys})}/s{flat.get('seed', '0')}"
+
+
+def baseline_name(flat: Mapping[str, str]) -> str:
+    """``baseline+trivialaugment/s0``."""
+    return f"baseline+{flat.get(AUGMENTATION, '?')}/s{flat.get('seed', '0')}"
+
+
+def training_setting(flat: Mapping[str, str]) -> dict[str, str]:
+    """The setting without query and budget keys: what a full-data baseline shares with a run."""
+    return {k: v for k, v in setting(flat).items()
+            if not (k.startswith("query.") or k.startswith("budget."))}
