@@ -155,6 +155,17 @@ def show(
     print(cfg.to_yaml(), end="")
 
 
+def _cohort_size(value: str) -> int | None:
+    """``auto`` -> ``None``; a positive whole number -> itself."""
+    from al4ml.errors import ConfigError
+
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"--cohort-size: {value!r} is not a whole number >= 1 or 'auto'")
+    return int(value)
+
+
 class Executor(str, Enum):
     """Where grid cells run."""
 
@@ -169,24 +180,43 @@ def grid(
     set_: SetOption = None,
     tracking_uri: TrackingOption = None,
     executor: Annotated[Executor, typer.Option(
-        help="local: worker processes on this machine; ray: one Ray task per cell.")] = Executor.local,
+        help="local: worker processes on this machine; ray: one Ray task per cohort.")] = Executor.local,
     workers: Annotated[int, typer.Option(
-        min=1, help="Cells running at once (local processes, or CPUs of a local Ray instance).")] = 1,
+        min=1, help="Cohorts running at once (local processes, or CPUs of a local Ray "
+                    "instance).")] = 1,
+    cohort_size: Annotated[str, typer.Option(
+        metavar="N|auto",
+        help="Cells trained together as one stacked model (one process, one GPU program). "
+             "auto: all cells that share dataset, model, training and budget and fit the "
+             "GPU's memory (measured; on CPU: spread over the workers); 1: every cell alone "
+             "in its own process.")] = "auto",
     ray_address: Annotated[str | None, typer.Option(
         help="Ray cluster to join (default: start a local instance).")] = None,
     gpus_per_cell: Annotated[float, typer.Option(
-        min=0, help="GPUs each Ray task reserves (fractions share a GPU).")] = 0.0,
+        "--gpus-per-cohort", "--gpus-per-cell", min=0,
+        help="GPUs each Ray task (one cohort) reserves (fractions share a GPU).")] = 0.0,
 ) -> None:
     """Run a strategy x augmentation x seed grid: one MLflow parent run, one child per cell.
 
-    Cells that already FINISHED in this grid (same resolved config) are skipped; failed or
-    killed cells resume from their last finished round. A failed cell never stops the others.
+    Compatible cells train together as cohorts (--cohort-size); each cell is still its own
+    MLflow run. Cells that already FINISHED in this grid (same resolved config) are skipped;
+    failed or killed cells resume from their last finished round. A failed cell never stops
+    the others.
     """
     from rich.live import Live
 
-    from al4ml.grid import execute_local, execute_ray, finalize, load_grid, parent_run, plan
+    from al4ml.grid import (
+        execute_local,
+        execute_ray,
+        finalize,
+        load_grid,
+        parent_run,
+        plan,
+        plan_cohorts,
+    )
 
     try:
+        size = _cohort_size(cohort_size)
         spec = load_grid(grid_file, set_)
         from al4ml.tracking import get_client, resolve_tracking_uri  # MLflow: once the grid is valid
 
@@ -204,10 +234,15 @@ def grid(
                       f"{found.version}, a new parent run", highlight=False)
     todo = [st for st in statuses if st.action != "done"]
     skipped = len(statuses) - len(todo)
+    try:
+        cohorts = plan_cohorts(todo, size, workers) if todo else []
+    except Al4mlError as e:
+        raise fail(str(e)) from None
     console.print(f"grid [bold]{spec.name}[/] v{found.version}: {len(statuses)} cells, {skipped} "
                   f"already done, {len(todo)} to run "
-                  f"({sum(st.action == 'resume' for st in todo)} resumed); parent run {parent}",
-                  highlight=False)
+                  f"({sum(st.action == 'resume' for st in todo)} resumed) in {len(cohorts)} "
+                  f"cohort(s) of {', '.join(str(len(c)) for c in cohorts) or '0'}; "
+                  f"parent run {parent}", highlight=False)
 
     def table() -> Table:
         t = Table(title=f"grid {spec.name}")
@@ -230,9 +265,9 @@ def grid(
                 live.update(table())
 
             if executor is Executor.local:
-                execute_local(todo, uri, parent, workers, update)
+                execute_local(cohorts, uri, parent, workers, update)
             else:
-                execute_ray(todo, uri, parent, workers, ray_address, gpus_per_cell, update)
+                execute_ray(cohorts, uri, parent, workers, ray_address, gpus_per_cell, update)
     except Al4mlError as e:
         raise fail(str(e)) from None
     finalize(client, parent, statuses)

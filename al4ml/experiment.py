@@ -1,4 +1,8 @@
-"""Wires one experiment together: config -> data -> loop, observed by MLflow and a progress bar."""
+"""Wires experiments together: configs -> data -> a cohort loop, observed by MLflow and progress.
+
+:func:`run_cohort` runs K compatible configs as one cohort (each its own MLflow run);
+:func:`run_experiment` is a cohort of one.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,40 @@ from rich.console import Console
 
 from al4ml.config import ExperimentConfig
 from al4ml.data import ActiveDataset, create_dataset
+from al4ml.device import resolve_device
 from al4ml.errors import ConfigError
-from al4ml.loop import ActiveLearningLoop, LoopState, Observer
+from al4ml.loop import ActiveLearningLoop
 from al4ml.progress import RichProgress
+from al4ml.records import CellObserver, CohortObserver, LoopState
 from al4ml.tracking import MlflowTracker, get_client, load_state
-from al4ml.train import resolve_device
 
 
 @dataclass
 class ExperimentResult:
-    """A finished experiment: its MLflow run id and final loop state."""
+    """A finished (or failed) experiment: its MLflow run id, final loop state and error."""
 
     run_id: str
-    state: LoopState
+    state: LoopState | None
+    error: BaseException | None = None
+
+
+@dataclass
+class CellSpec:
+    """How one cell of a cohort is run and logged.
+
+    Attributes:
+        cfg: Validated config.
+        resume_run_id: Continue this MLflow run from its last saved state.
+        role: ``run``, ``cell`` (of a grid) or ``baseline``.
+        axes: A grid cell's axis values (tags and run name).
+        extra_tags: More MLflow tags.
+    """
+
+    cfg: ExperimentConfig
+    resume_run_id: str | None = None
+    role: str = "run"
+    axes: dict[str, object] | None = None
+    extra_tags: dict[str, str] | None = None
 
 
 def _resumable_state(client: MlflowClient, run_id: str, cfg: ExperimentConfig) -> LoopState:
@@ -50,51 +75,89 @@ def load_dataset(cfg: ExperimentConfig) -> ActiveDataset:
     return create_dataset(cfg.dataset.name, cfg.dataset.root, **cfg.dataset.options)
 
 
+def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
+               dataset: ActiveDataset | None = None, parent_run_id: str | None = None,
+               progress: bool = True, console: Console | None = None,
+               observers: tuple[CellObserver, ...] = (),
+               cohort_observers: tuple[CohortObserver, ...] = ()) -> list[ExperimentResult]:
+    """Run (or resume) K compatible experiments as one cohort, each logged as its own MLflow run.
+
+    Everything that can fail on bad input (device, data, augmentation, resume state) is
+    checked before any MLflow run is created. A cell that fails mid-run is marked FAILED and
+    the others go on; a failure of the shared work (training) marks every cell FAILED and is
+    raised. Logged rounds and saved states stay, so failed cells can be resumed. Cells that
+    resume from different rounds run as one cohort per round, one after the other.
+
+    Args:
+        specs: The cells; their configs must share dataset, model, training and budget.
+        tracking_uri: MLflow store (default ``$MLFLOW_TRACKING_URI`` or ``sqlite:///mlruns.db``).
+        dataset: Use this dataset instead of loading the one the configs name (tests).
+        parent_run_id: Nest the runs under this MLflow run (grids).
+        progress: Show a rich progress display.
+        console: Console for the progress display.
+        observers: More observers of every cell (after its MLflow tracker).
+        cohort_observers: More observers of the shared rounds and epochs.
+
+    Returns:
+        One result per cell, in order; ``error`` is set for cells that failed.
+    """
+    cfgs = [s.cfg for s in specs]
+    device = resolve_device(cfgs[0].device)
+    given = dataset is not None
+    dataset = dataset if given else load_dataset(cfgs[0])  # bad data fails before a store exists
+    loop = ActiveLearningLoop(cfgs, dataset, device)
+    client = get_client(tracking_uri)
+    states = [_resumable_state(client, s.resume_run_id, s.cfg) if s.resume_run_id else None
+              for s in specs]
+    start = [len(s.history) if s else 0 for s in states]
+    if len(set(start)) > 1:  # cells resume from different rounds: one cohort per round, in turn
+        if given:
+            raise ValueError("cells resuming from different rounds need the dataset loaded per group")
+        results: dict[int, ExperimentResult] = {}
+        for r in sorted(set(start)):
+            idx = [i for i, x in enumerate(start) if x == r]
+            for i, res in zip(idx, run_cohort([specs[i] for i in idx], tracking_uri, None,
+                                              parent_run_id, progress, console, observers,
+                                              cohort_observers), strict=True):
+                results[i] = res
+        return [results[i] for i in range(len(specs))]
+    trackers = [MlflowTracker(client, s.cfg, run_id=s.resume_run_id, parent_run_id=parent_run_id,
+                              extra_tags=s.extra_tags, role=s.role, axes=s.axes) for s in specs]
+    for cell, tracker in zip(loop.cells, trackers, strict=True):
+        cell.observers = (tracker, *observers)
+    try:
+        if progress:
+            with RichProgress(console) as bar:
+                loop.cohort_observers = (*cohort_observers, bar)
+                cells = loop.run(states)
+        else:
+            loop.cohort_observers = cohort_observers
+            cells = loop.run(states)
+    except BaseException:
+        for tracker in trackers:
+            tracker.on_fail()
+        raise
+    return [ExperimentResult(t.run_id, c.state, c.error) for t, c in zip(trackers, cells, strict=True)]
+
+
 def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
                    dataset: ActiveDataset | None = None, resume_run_id: str | None = None,
                    parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None,
                    progress: bool = True, console: Console | None = None,
-                   observers: tuple[Observer, ...] = (), role: str = "run",
+                   observers: tuple[CellObserver, ...] = (), role: str = "run",
                    axes: dict[str, object] | None = None) -> ExperimentResult:
-    """Run (or resume) one active-learning experiment, logged as one MLflow run.
+    """Run (or resume) one active-learning experiment, logged as one MLflow run (a cohort of one).
 
-    Everything that can fail on bad input (device, data, augmentation) is checked before
-    the MLflow run is created. A failure mid-run marks the run FAILED; its logged rounds and
-    saved state stay, and ``resume_run_id`` continues it.
-
-    Args:
-        cfg: Validated config.
-        tracking_uri: MLflow store (default ``$MLFLOW_TRACKING_URI`` or ``sqlite:///mlruns.db``).
-        dataset: Use this dataset instead of loading the one ``cfg`` names (tests).
-        resume_run_id: Continue this run from its last saved state.
-        parent_run_id: Nest the run under this MLflow run (grids).
-        extra_tags: More MLflow tags.
-        progress: Show a rich progress display.
-        console: Console for the progress display.
-        observers: More observers of the loop (after the MLflow tracker).
-        role: ``run``, ``cell`` (of a grid) or ``baseline`` (see :class:`MlflowTracker`).
-        axes: A grid cell's axis values (tags and run name).
+    A failure mid-run marks the run FAILED and is raised; its logged rounds and saved state
+    stay, and ``resume_run_id`` continues it. Arguments as :func:`run_cohort` and
+    :class:`CellSpec`.
     """
-    device = resolve_device(cfg.device)
-    dataset = dataset if dataset is not None else load_dataset(cfg)
-    loop = ActiveLearningLoop(cfg, dataset, device)
-    client = get_client(tracking_uri)
-    state = _resumable_state(client, resume_run_id, cfg) if resume_run_id else None
-    tracker = MlflowTracker(client, cfg, run_id=resume_run_id, parent_run_id=parent_run_id,
-                            extra_tags=extra_tags, role=role, axes=axes)
-    observers = (tracker, *observers)
-    try:
-        if progress:
-            with RichProgress(console) as bar:
-                loop.observers = (*observers, bar)
-                _, state = loop.run(state)
-        else:
-            loop.observers = observers
-            _, state = loop.run(state)
-    except BaseException:
-        tracker.fail()
-        raise
-    return ExperimentResult(tracker.run_id, state)
+    [result] = run_cohort([CellSpec(cfg, resume_run_id, role, axes, extra_tags)], tracking_uri,
+                          dataset=dataset, parent_run_id=parent_run_id, progress=progress,
+                          console=console, observers=observers)
+    if result.error is not None:
+        raise result.error
+    return result
 
 
 def run_baseline(cfg: ExperimentConfig, tracking_uri: str | None = None,

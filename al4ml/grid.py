@@ -268,23 +268,30 @@ def plan(client: MlflowClient, parent_id: str, grid: Grid) -> list[CellStatus]:
     return out
 
 
-def run_cell(config: dict[str, Any], axes: dict[str, Any], tracking_uri: str, parent_id: str,
-             cell_key: str, resume_run_id: str | None, threads: int) -> str:
-    """Run one cell (in a worker process or a Ray task); returns its MLflow run id."""
+def run_cohort_task(cells: list[tuple[dict[str, Any], dict[str, Any], str, str | None]],
+                    tracking_uri: str, parent_id: str, threads: int) -> list[bool]:
+    """Run cells as one cohort (in a worker process or a Ray task); True per finished cell.
+
+    Args:
+        cells: Per cell: resolved config (JSON form), axis values, cell key, run to resume.
+        tracking_uri: MLflow store.
+        parent_id: The grid's parent run.
+        threads: CPU threads for torch.
+    """
     import torch
 
-    from al4ml.experiment import run_experiment
+    from al4ml.experiment import CellSpec, run_cohort
 
     torch.set_num_threads(threads)
-    cfg = ExperimentConfig.model_validate(config)
-    result = run_experiment(cfg, tracking_uri, resume_run_id=resume_run_id, parent_run_id=parent_id,
-                            extra_tags={CELL_TAG: cell_key, PID_TAG: str(os.getpid())},
-                            progress=False, role="cell", axes=axes)
-    return result.run_id
+    pid = str(os.getpid())
+    specs = [CellSpec(ExperimentConfig.model_validate(config), resume, "cell", axes,
+                      {CELL_TAG: key, PID_TAG: pid}) for config, axes, key, resume in cells]
+    results = run_cohort(specs, tracking_uri, parent_run_id=parent_id, progress=False)
+    return [r.error is None for r in results]
 
 
-def _cell_process(args: tuple) -> None:
-    run_cell(*args)
+def _cohort_process(args: tuple) -> None:
+    run_cohort_task(*args)
 
 
 Listener = Callable[[list[CellStatus]], None]
@@ -294,43 +301,142 @@ def _threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def execute_local(todo: list[CellStatus], tracking_uri: str, parent_id: str, workers: int,
+def _task(cohort: list[CellStatus]) -> list[tuple[dict[str, Any], dict[str, Any], str, str | None]]:
+    return [(st.cell.config.model_dump(mode="json"), st.cell.values, st.cell.key, st.run_id)
+            for st in cohort]
+
+
+def cells_per_device(cfg: ExperimentConfig) -> int | None:
+    """How many cells of ``cfg``'s setup train together on one CUDA device; ``None`` off CUDA.
+
+    Measured, not guessed: one eager training step and one scoring pass of a cohort of one
+    and of two (random images of the dataset's shape, the config's model, batch and eval
+    batch), so the peak memory of one more cell is known; the device's free memory, less a
+    fifth for fragmentation and the pool, divided by that is the answer.
+    """
+    import torch
+
+    from al4ml.augment import create_augmentation
+    from al4ml.augment.policy import CohortAugment
+    from al4ml.device import resolve_device
+    from al4ml.experiment import load_dataset
+    from al4ml.infer import predict
+    from al4ml.models import create_model
+    from al4ml.models.stack import StackedClassifier
+    from al4ml.train import fit
+
+    device = resolve_device(cfg.device)
+    if device.type != "cuda":
+        return None
+    info = load_dataset(cfg).info
+    b = max(2, min(cfg.training.batch_size, cfg.budget.total))
+    x = torch.randint(0, 256, (b, info.channels, *info.size), dtype=torch.uint8, device=device)
+    y = torch.randint(0, info.num_classes, (b,), device=device)
+    once = cfg.training.model_copy(update={"epochs": 1, "min_steps": 0, "cuda_graph": False,
+                                           "compile": False})
+    free_before = torch.cuda.mem_get_info(device)[0]
+    peaks = []
+    for k in (1, 2):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        stack = StackedClassifier([create_model(cfg.model.name, info.channels, info.num_classes,
+                                                **cfg.model.options).to(device) for _ in range(k)])
+        augment = CohortAugment([create_augmentation("none")] * k,
+                                [torch.Generator(device=device).manual_seed(i) for i in range(k)])
+        fit(stack, x, torch.arange(b, device=device).expand(k, b), y.expand(k, b), once, augment,
+            device)
+        predict(stack, x.repeat(-(-cfg.training.eval_batch_size // b), 1, 1, 1), device,
+                cfg.training.eval_batch_size, embeddings=True, bf16=cfg.training.bf16)
+        peaks.append(torch.cuda.max_memory_allocated(device) - base)
+        del stack, augment
+    torch.cuda.empty_cache()
+    per_cell = max(peaks[1] - peaks[0], 1)
+    return max(1, int(0.8 * free_before / per_cell))
+
+
+def plan_cohorts(todo: list[CellStatus], size: int | None, workers: int) -> list[list[CellStatus]]:
+    """Group the cells to run into cohorts of cells that can train together.
+
+    Cells share a cohort when they share dataset, model, training and budget
+    (:func:`al4ml.loop.cohort_key`); at most ``size`` per cohort, or with ``size=None``, as
+    many as fit one CUDA device (measured, shared by ``workers`` processes) or, on CPU, as
+    evenly as keeps every worker busy. Compatible cells are split into cohorts of equal size.
+    """
+    from al4ml.loop import cohort_key
+
+    groups: dict[str, list[CellStatus]] = {}
+    for st in todo:
+        groups.setdefault(cohort_key(st.cell.config), []).append(st)
+    out = []
+    for members in groups.values():
+        cap = size
+        if cap is None:
+            fits = cells_per_device(members[0].cell.config)
+            cap = max(1, fits // workers) if fits else -(-len(members) // workers)
+        n = -(-len(members) // max(1, cap))
+        out += [list(part) for part in _split(members, n)]
+    return out
+
+
+def _split(items: list[Any], n: int) -> list[list[Any]]:
+    """``items`` in ``n`` consecutive parts whose sizes differ by at most one."""
+    q, r = divmod(len(items), n)
+    bounds = [i * q + min(i, r) for i in range(n + 1)]
+    return [items[bounds[i]:bounds[i + 1]] for i in range(n)]
+
+
+def _outcomes(tracking_uri: str, parent_id: str, cohort: list[CellStatus], error: str) -> None:
+    """A finished cohort process: each cell is done if its run FINISHED, else failed."""
+    from al4ml.tracking import get_client
+
+    status = {r.data.tags.get(CELL_TAG): r.info.status
+              for r in child_runs(get_client(tracking_uri), parent_id)}
+    for st in cohort:
+        st.ok = status.get(st.cell.key) == "FINISHED"
+        if not st.ok:
+            st.error = error or f"run {status.get(st.cell.key, 'not started')}"
+
+
+def execute_local(cohorts: list[list[CellStatus]], tracking_uri: str, parent_id: str, workers: int,
                   on_change: Listener | None = None) -> None:
-    """Run cells in up to ``workers`` spawned processes; a dead process fails only its cell."""
+    """Run cohorts in up to ``workers`` spawned processes; a dead process fails only its cells."""
     ctx = mp.get_context("spawn")
-    pending = list(todo)
-    running: dict[Any, CellStatus] = {}
+    todo = [st for c in cohorts for st in c]
+    pending = list(cohorts)
+    running: dict[Any, list[CellStatus]] = {}
     threads = _threads(workers)
     try:
         while pending or running:
             while pending and len(running) < workers:
-                st = pending.pop(0)
-                proc = ctx.Process(target=_cell_process, args=((
-                    st.cell.config.model_dump(mode="json"), st.cell.values, tracking_uri, parent_id,
-                    st.cell.key, st.run_id, threads),))
+                cohort = pending.pop(0)
+                proc = ctx.Process(target=_cohort_process, args=((
+                    _task(cohort), tracking_uri, parent_id, threads),))
                 proc.start()
-                running[proc], st.started = st, True
+                running[proc] = cohort
+                for st in cohort:
+                    st.started = True
                 if on_change:
                     on_change(todo)
             for proc in [p for p in running if not p.is_alive()]:
-                st = running.pop(proc)
+                cohort = running.pop(proc)
                 proc.join()
-                st.ok = proc.exitcode == 0
-                if not st.ok:
-                    st.error = f"worker exited with code {proc.exitcode}"
+                _outcomes(tracking_uri, parent_id, cohort,
+                          "" if proc.exitcode == 0 else f"worker exited with code {proc.exitcode}")
                 if on_change:
                     on_change(todo)
             time.sleep(0.2)
     finally:  # interrupted (Ctrl+C): stop the workers; their cells resume on the next run
-        for proc, st in running.items():
+        for proc, cohort in running.items():
             proc.terminate()
             proc.join()
-            st.ok, st.error = False, "interrupted"
+            for st in cohort:
+                st.ok, st.error = False, "interrupted"
 
 
-def execute_ray(todo: list[CellStatus], tracking_uri: str, parent_id: str, workers: int,
+def execute_ray(cohorts: list[list[CellStatus]], tracking_uri: str, parent_id: str, workers: int,
                 address: str | None, num_gpus: float, on_change: Listener | None = None) -> None:
-    """Submit each cell as a Ray task (``num_gpus`` each) to ``address`` or a local instance."""
+    """Submit each cohort as a Ray task (``num_gpus`` each) to ``address`` or a local instance."""
     try:
         import ray
     except ImportError:
@@ -339,10 +445,10 @@ def execute_ray(todo: list[CellStatus], tracking_uri: str, parent_id: str, worke
     if started_here:
         ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
                  log_to_driver=False)
-    task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=0)(run_cell)
+    task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=0)(run_cohort_task)
     threads = _threads(workers)
-    refs = {task.remote(st.cell.config.model_dump(mode="json"), st.cell.values, tracking_uri,
-                        parent_id, st.cell.key, st.run_id, threads): st for st in todo}
+    todo = [st for c in cohorts for st in c]
+    refs = {task.remote(_task(c), tracking_uri, parent_id, threads): c for c in cohorts}
     for st in todo:
         st.started = True
     try:
@@ -350,12 +456,12 @@ def execute_ray(todo: list[CellStatus], tracking_uri: str, parent_id: str, worke
         while remaining:
             done, remaining = ray.wait(remaining, num_returns=1, timeout=1.0)
             for ref in done:
-                st = refs[ref]
                 try:
                     ray.get(ref)
-                    st.ok = True
-                except Exception as e:  # a Ray task failure of any kind fails only this cell
-                    st.ok, st.error = False, str(e).splitlines()[0][:200]
+                    error = ""
+                except Exception as e:  # a Ray task failure of any kind fails only its cells
+                    error = str(e).splitlines()[0][:200]
+                _outcomes(tracking_uri, parent_id, refs[ref], error)
             if on_change:
                 on_change(todo)
     finally:

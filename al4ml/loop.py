@@ -1,15 +1,25 @@
 """The cycle controller: train -> evaluate -> score the pool -> query k -> oracle labels them.
 
-The loop owns the experiment state (:class:`LoopState`: a labeled mask over the pool, the
-round each item was labeled in, and the labels the oracle revealed) and nothing else knows
-pool labels. Observers (MLflow tracking, the progress display) are told what happened; they
-never steer. Every random draw of a round comes from generators seeded by
-``(seed, round, purpose)``, so a run is reproducible on CPU and can resume after a crash
-from its last saved state without changing its trajectory.
+The loop runs a *cohort*: K cells (experiments) that share dataset, model and training
+setup and advance in lockstep, round by round; a single run is a cohort of one. Each cell
+owns its state (:class:`~al4ml.records.LoopState`: a labeled mask over the pool, the round
+each item was labeled in, and the labels its own oracle revealed), its strategy and its
+augmentation; the cohort shares the device-resident pool, one stacked network per round
+and one scoring pass. Nothing else knows pool labels. Every random draw of a cell comes from
+generators seeded by ``(seed, round, purpose)``, so a cell's initial set, model
+initialisation, batch order, augmentations and query draws are those it would have alone,
+a run is reproducible on CPU, and it can resume after a crash from its last saved state.
+
+Observers are told what happened and never steer: :class:`~al4ml.records.CellObserver` s
+(MLflow tracking) hear about their cell, :class:`~al4ml.records.CohortObserver` s (progress)
+about the shared rounds and epochs. A cell whose query or observers fail is closed on its
+own; the others go on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,24 +30,23 @@ import numpy as np
 import torch
 
 from al4ml.augment import create_augmentation
+from al4ml.augment.policy import CohortAugment, Policy
 from al4ml.config import ExperimentConfig
-from al4ml.data import ActiveDataset
-from al4ml.models import Classifier, create_model
-from al4ml.query import run_strategy
+from al4ml.data.base import ActiveDataset
+from al4ml.infer import Predictions, augmented_probs, mc_dropout_probs, metrics, predict
+from al4ml.models import create_model
+from al4ml.models.classifier import Classifier
+from al4ml.models.stack import StackedClassifier
+from al4ml.oracle import SimulatedOracle
+from al4ml.query import STRATEGIES, run_strategy
 from al4ml.query.diversity import gradient_embeddings
 from al4ml.query.modal import EmbeddingClassifier
-from al4ml.train import (
-    EvalMetrics,
-    Predictions,
-    augmented_probs,
-    check_training,
-    evaluate,
-    fit,
-    mc_dropout_probs,
-    predict,
-)
+from al4ml.records import CellObserver, CohortObserver, LoopState, RoundRecord
+from al4ml.train import fit
 
 _PURPOSES = {"init": 0, "initial_set": 1, "train": 2, "query": 3}
+SHARED = ("seed", "name", "query.", "augmentation.name", "augmentation.params.")
+"""Keys in which the cells of one cohort may differ (the fill of geometric ops excepted)."""
 
 
 def derive_seed(seed: int, round_: int, purpose: str) -> int:
@@ -50,213 +59,235 @@ def _generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-@dataclass
-class RoundRecord:
-    """What one round produced: metrics at ``n_labeled`` labels and the items it queried."""
-
-    round: int
-    n_labeled: int
-    metrics: dict[str, float]
-    queried: list[int] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
+def cohort_key(cfg: ExperimentConfig) -> str:
+    """What cells must share to train as one cohort: everything but seed, name, query and
+    augmentation (the ``fill`` of geometric ops stays shared)."""
+    flat = cfg.flat()
+    shared = {k: v for k, v in flat.items() if not k.startswith(SHARED) and k not in SHARED}
+    shared["augmentation.params.fill"] = str(float(cfg.augmentation.params.get("fill", 0.0)))
+    return json.dumps(shared, sort_keys=True)
 
 
 @dataclass
-class LoopState:
-    """The loop's whole state: enough to resume a run after a crash.
+class Cell:
+    """One experiment inside a cohort."""
 
-    Attributes:
-        labeled_round: int64 ``[N]``: round in which each pool item was labeled, -1 if not.
-        labels: int64 ``[N]``: labels revealed by the oracle, -1 where unknown.
-        history: One record per finished round.
-    """
+    cfg: ExperimentConfig
+    oracle: SimulatedOracle
+    augment: Policy
+    observers: tuple[CellObserver, ...] = ()
+    state: LoopState | None = None
+    error: BaseException | None = None
+    member: Classifier | None = None
+    _scratch: dict[str, Any] = field(default_factory=dict)
 
-    labeled_round: torch.Tensor
-    labels: torch.Tensor
-    history: list[RoundRecord] = field(default_factory=list)
-
-    @property
-    def labeled_mask(self) -> torch.Tensor:
-        """bool ``[N]``: which pool items are labeled."""
-        return self.labeled_round >= 0
-
-    @property
-    def n_labeled(self) -> int:
-        """Number of labeled pool items."""
-        return int(self.labeled_mask.sum())
-
-    def to_dict(self) -> dict[str, Any]:
-        """A picklable snapshot (for ``torch.save``)."""
-        return {"labeled_round": self.labeled_round.clone(), "labels": self.labels.clone(),
-                "history": [vars(r) for r in self.history]}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LoopState:
-        """Inverse of :meth:`to_dict`."""
-        return cls(d["labeled_round"], d["labels"], [RoundRecord(**r) for r in d["history"]])
-
-
-class Observer:
-    """Receives loop events; subclasses override what they need (all no-ops here)."""
-
-    def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
-        """Before the first round (after the initial set is labeled, or on resume)."""
-
-    def on_round_start(self, round_: int, n_labeled: int) -> None:
-        """Before training in a round."""
-
-    def on_epoch(self, epoch: int, epochs: int) -> None:
-        """After each training epoch."""
-
-    def on_round(self, record: RoundRecord, state: LoopState) -> None:
-        """After a round's evaluation and query."""
-
-    def on_finish(self, model: Classifier, state: LoopState) -> None:
-        """After the last round, with the model trained at the full budget."""
-
-
-def _metrics(prefix: str, m: EvalMetrics) -> dict[str, float]:
-    return {f"{prefix}_accuracy": m.accuracy, f"{prefix}_balanced_accuracy": m.balanced_accuracy,
-            f"{prefix}_auc": m.auc, f"{prefix}_loss": m.loss}
+    def emit(self, event: str, *args: Any) -> None:
+        """Tell this cell's observers."""
+        for obs in self.observers:
+            getattr(obs, event)(*args)
 
 
 class ActiveLearningLoop:
-    """Runs one active-learning experiment.
+    """Runs a cohort of active-learning experiments in lockstep (one experiment: K = 1).
 
     Args:
-        cfg: The validated experiment config.
-        dataset: Pool + val + test; its pool labels are handed to a fresh oracle here.
+        cfgs: The cells' validated configs; they must share :func:`cohort_key`.
+        dataset: Pool + val + test; its pool labels go to one fresh oracle per cell here.
         device: Where data, training and scoring live.
-        observers: Told about every round (tracking, progress).
+        observers: Per cell, the observers of that cell (tracking).
+        cohort_observers: Observers of the shared rounds and epochs (progress).
     """
 
-    def __init__(self, cfg: ExperimentConfig, dataset: ActiveDataset, device: torch.device,
-                 observers: tuple[Observer, ...] = ()) -> None:
-        self.cfg = cfg
-        self.dataset = dataset
-        self.device = device
-        self.observers = observers
-        check_training(cfg.training, device)
-        self.oracle = dataset.make_oracle()
-        self.augment = create_augmentation(cfg.augmentation.name, **cfg.augmentation.params)
+    def __init__(self, cfgs: list[ExperimentConfig] | ExperimentConfig, dataset: ActiveDataset,
+                 device: torch.device, observers: list[tuple[CellObserver, ...]] | None = None,
+                 cohort_observers: tuple[CohortObserver, ...] = ()) -> None:
+        cfgs = [cfgs] if isinstance(cfgs, ExperimentConfig) else list(cfgs)
+        if len({cohort_key(c) for c in cfgs}) > 1:
+            raise ValueError("the cells of a cohort must share dataset, model, training and budget")
+        from al4ml.device import graphs_enabled
+
+        self.cfg = cfgs[0]
+        graphs_enabled(self.cfg.training, device)  # a config error, before any work
+        self.dataset, self.device = dataset, device
+        self.cohort_observers = cohort_observers
+        observers = observers or [() for _ in cfgs]
+        self.cells = [Cell(cfg, oracle, create_augmentation(cfg.augmentation.name,
+                                                            **cfg.augmentation.params), obs)
+                      for cfg, oracle, obs in zip(cfgs, dataset.make_oracles(len(cfgs)), observers,
+                                                  strict=True)]
         self.pool = dataset.pool_images.to(device)
         self.val = (dataset.val.images.to(device), dataset.val.labels)
         self.test = (dataset.test.images.to(device), dataset.test.labels)
 
     def _emit(self, event: str, *args: Any) -> None:
-        for obs in self.observers:
+        for obs in self.cohort_observers:
             getattr(obs, event)(*args)
 
-    def _label(self, state: LoopState, pool_idx: torch.Tensor, round_: int) -> None:
+    @staticmethod
+    def _label(cell: Cell, pool_idx: torch.Tensor, round_: int) -> None:
         idx = pool_idx.cpu()
-        state.labels[idx] = self.oracle.label(idx)
-        state.labeled_round[idx] = round_
+        cell.state.labels[idx] = cell.oracle.label(idx)
+        cell.state.labeled_round[idx] = round_
 
-    def initial_state(self) -> LoopState:
+    def initial_state(self, cell: Cell) -> LoopState:
         """A seeded random initial set of ``budget.initial`` items, labeled in round 0."""
-        n = self.oracle.pool_size
-        state = LoopState(torch.full((n,), -1, dtype=torch.int64),
-                          torch.full((n,), -1, dtype=torch.int64))
-        g = _generator(derive_seed(self.cfg.seed, 0, "initial_set"), torch.device("cpu"))
-        self._label(state, torch.randperm(n, generator=g)[: min(self.cfg.budget.initial, n)], 0)
-        return state
+        n = cell.oracle.pool_size
+        cell.state = LoopState(torch.full((n,), -1, dtype=torch.int64),
+                               torch.full((n,), -1, dtype=torch.int64))
+        g = _generator(derive_seed(cell.cfg.seed, 0, "initial_set"), torch.device("cpu"))
+        self._label(cell, torch.randperm(n, generator=g)[: min(cell.cfg.budget.initial, n)], 0)
+        return cell.state
 
-    def resume_state(self, state: LoopState) -> LoopState:
-        """Re-buy a saved state's labels from this oracle (they were paid before the crash)."""
+    @staticmethod
+    def resume_state(cell: Cell, state: LoopState) -> LoopState:
+        """Re-buy a saved state's labels from the cell's oracle (they were paid before the crash)."""
         labeled = torch.nonzero(state.labeled_mask).flatten()
-        state.labels[labeled] = self.oracle.label(labeled)
+        state.labels[labeled] = cell.oracle.label(labeled)
+        cell.state = state
         return state
 
-    def train_round(self, state: LoopState, round_: int) -> tuple[Classifier, float, float]:
-        """Train a freshly initialised model on the labeled items; returns model, loss, seconds."""
-        cfg, dev = self.cfg, self.device
+    def new_member(self, cell: Cell, round_: int) -> Classifier:
+        """Cell's freshly initialised model for ``round_`` (seeded: the same as alone)."""
+        torch.manual_seed(derive_seed(cell.cfg.seed, round_, "init"))
         info = self.dataset.info
+        return create_model(self.cfg.model.name, info.channels, info.num_classes,
+                            **self.cfg.model.options).to(self.device, memory_format=torch.channels_last)
+
+    def train_round(self, cells: list[Cell], round_: int) -> tuple[StackedClassifier, list[float], float]:
+        """Train the cells' fresh models together; returns the stack, losses and seconds."""
+        dev = self.device
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-            torch.manual_seed(derive_seed(cfg.seed, round_, "init"))
-            model = create_model(cfg.model.name, info.channels, info.num_classes,
-                                 **cfg.model.options).to(dev, memory_format=torch.channels_last)
-            labeled = torch.nonzero(state.labeled_mask).flatten()
-            result = fit(model, self.pool[labeled.to(dev)], state.labels[labeled].to(dev),
-                         cfg.training, self.augment,
-                         _generator(derive_seed(cfg.seed, round_, "train"), dev), dev,
-                         on_epoch=lambda e, n: self._emit("on_epoch", e, n))
-        return model, result.train_loss, result.seconds
+            for cell in cells:
+                cell.member = self.new_member(cell, round_)
+            stack = StackedClassifier([c.member for c in cells])
+            rows = torch.stack([torch.nonzero(c.state.labeled_mask).flatten() for c in cells])
+            labels = torch.stack([c.state.labels[r] for c, r in zip(cells, rows, strict=True)])
+            augment = CohortAugment([c.augment for c in cells], [
+                _generator(derive_seed(c.cfg.seed, round_, "train"), dev) for c in cells])
+            result = fit(stack, self.pool, rows.to(dev), labels.to(dev), self.cfg.training,
+                         augment, dev, on_epoch=lambda e, n: self._emit("on_epoch", e, n))
+        return stack, result.train_loss, result.seconds
 
-    def evaluate(self, model: Classifier, split: tuple[torch.Tensor, torch.Tensor]) -> EvalMetrics:
-        """Metrics of ``model`` on a labeled ``(images, labels)`` split, never augmented."""
+    def evaluate(self, stack: StackedClassifier) -> list[dict[str, float]]:
+        """Val and test metrics of every cell's model, never augmented."""
         t = self.cfg.training
-        return evaluate(model, *split, self.device, t.eval_batch_size, bf16=t.bf16)
+        out: list[dict[str, float]] = [{} for _ in range(stack.k)]
+        for prefix, (images, labels) in (("val", self.val), ("test", self.test)):
+            probs = predict(stack, images, self.device, t.eval_batch_size, bf16=t.bf16).probs
+            for k in range(stack.k):
+                out[k].update(metrics(probs[k], labels).as_metrics(prefix))
+        return out
 
-    def query(self, model: Classifier, state: LoopState, round_: int, k: int
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Score the unlabeled pool (no augmentation) and pick ``k`` pool indices with scores."""
+    def score_pool(self, stack: StackedClassifier, cells: list[Cell]) -> Predictions | None:
+        """The whole pool scored by every model (no augmentation), if any strategy needs it."""
+        needs = {n for c in cells for n in STRATEGIES.get(c.cfg.query.strategy).meta["needs"]}
+        if not needs - {"n"}:
+            return None
+        t = self.cfg.training
+        return predict(stack, self.pool, self.device, t.eval_batch_size, embeddings=True, bf16=t.bf16)
+
+    def query(self, cell: Cell, k_model: int, stack: StackedClassifier, scored: Predictions | None,
+              round_: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pick ``k`` of the cell's unlabeled pool items with the cell's strategy (and scores)."""
+        state, q, dev = cell.state, cell.cfg.query, self.device
         unlabeled = torch.nonzero(~state.labeled_mask).flatten()
+        labeled = torch.nonzero(state.labeled_mask).flatten()
         batch, bf16 = self.cfg.training.eval_batch_size, self.cfg.training.bf16
-
-        q, dev = self.cfg.query, self.device
-        g = _generator(derive_seed(self.cfg.seed, round_, "query"), dev)
+        g = _generator(derive_seed(cell.cfg.seed, round_, "query"), dev)
 
         @cache
-        def scored() -> Predictions:
-            return predict(model, self.pool[unlabeled.to(dev)], dev, batch, embeddings=True,
-                           bf16=bf16)
+        def model() -> Classifier:
+            return stack.member(k_model, cell.member).eval()
 
-        @cache
-        def labeled_embeddings() -> torch.Tensor:
-            labeled = torch.nonzero(state.labeled_mask).flatten().to(dev)
-            return predict(model, self.pool[labeled], dev, batch, embeddings=True,
-                           bf16=bf16).embeddings
+        def rows(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            return t[k_model][idx.to(t.device)]
 
         inputs: dict[str, Callable[[], Any]] = {
             "n": lambda: len(unlabeled),
-            "probs": lambda: scored().probs,
-            "embeddings": lambda: scored().embeddings,
-            "labeled_embeddings": labeled_embeddings,
-            "mc_probs": lambda: mc_dropout_probs(model, scored().embeddings, q.mc_samples, g),
-            "grad_embeddings": lambda: gradient_embeddings(scored().probs, scored().embeddings),
-            "aug_probs": lambda: augmented_probs(model, self.pool[unlabeled.to(dev)], self.augment,
+            "probs": lambda: rows(scored.probs, unlabeled),
+            "embeddings": lambda: rows(scored.embeddings, unlabeled),
+            "labeled_embeddings": lambda: rows(scored.embeddings, labeled),
+            "mc_probs": lambda: mc_dropout_probs(model(), rows(scored.embeddings, unlabeled),
+                                                 q.mc_samples, g),
+            "grad_embeddings": lambda: gradient_embeddings(rows(scored.probs, unlabeled),
+                                                           rows(scored.embeddings, unlabeled)),
+            "aug_probs": lambda: augmented_probs(model(), self.pool[unlabeled.to(dev)], cell.augment,
                                                  q.aug_views, g, dev, batch, bf16),
             "classifier": lambda: EmbeddingClassifier(
-                model.head, labeled_embeddings().float().cpu().numpy(), dev),
+                model().head, rows(scored.embeddings, labeled).float().cpu().numpy(), dev),
         }
-        rows, scores = run_strategy(q.strategy, k, g, inputs, q.params)
-        return unlabeled[rows.cpu()], scores.detach().float().cpu()
+        picked, scores = run_strategy(q.strategy, k, g, inputs, q.params)
+        return unlabeled[picked.cpu()], scores.detach().float().cpu()
 
-    def run(self, state: LoopState | None = None) -> tuple[Classifier, LoopState]:
+    @staticmethod
+    def _fail(cell: Cell, error: BaseException) -> None:
+        """Close a failed cell: its error is kept; its observers are told once, best effort."""
+        cell.error = error
+        for obs in cell.observers:
+            with contextlib.suppress(Exception):  # closing one cell must not stop the others
+                obs.on_fail(error)
+
+    def run(self, states: list[LoopState | None] | None = None) -> list[Cell]:
         """Run rounds until ``budget.total`` labels are spent (or the pool is exhausted).
 
         Args:
-            state: A saved state to resume from; ``None`` starts with a random initial set.
+            states: Per cell, a saved state to resume from (``None``: a random initial set).
+                All cells must be at the same round.
 
         Returns:
-            The model trained at the final budget and the final state.
+            The cells, with their final states, models and errors (``None`` where they
+            finished).
         """
         budget = self.cfg.budget
-        state = self.initial_state() if state is None else self.resume_state(state)
-        self._emit("on_start", self.cfg, self.dataset, state)
-        round_ = len(state.history)
-        total = min(budget.total, self.oracle.pool_size)
-        while True:
-            self._emit("on_round_start", round_, state.n_labeled)
-            model, train_loss, train_seconds = self.train_round(state, round_)
-            metrics = {**_metrics("val", self.evaluate(model, self.val)),
-                       **_metrics("test", self.evaluate(model, self.test)),
-                       "train_loss": train_loss, "train_seconds": train_seconds,
-                       "n_labeled": float(state.n_labeled)}
-            record = RoundRecord(round_, state.n_labeled, metrics)
-            k = min(budget.per_round, total - state.n_labeled)
-            if k > 0:
-                start = time.perf_counter()
-                picked, scores = self.query(model, state, round_, k)
-                self._label(state, picked, round_ + 1)
-                record.queried, record.scores = picked.tolist(), scores.tolist()
-                metrics["query_seconds"] = time.perf_counter() - start
-            else:
-                metrics["query_seconds"] = 0.0
-            state.history.append(record)
-            self._emit("on_round", record, state)
+        states = states or [None] * len(self.cells)
+        for cell, saved in zip(self.cells, states, strict=True):
+            self.initial_state(cell) if saved is None else self.resume_state(cell, saved)
+        if len({(len(c.state.history), c.state.n_labeled) for c in self.cells}) > 1:
+            raise ValueError("the cells of a cohort must resume from the same round")
+        active = []
+        for cell in self.cells:
+            try:
+                cell.emit("on_start", cell.cfg, self.dataset, cell.state)
+                active.append(cell)
+            except Exception as e:  # one cell's tracker must not stop the others
+                self._fail(cell, e)
+        round_ = len(self.cells[0].state.history)
+        n_labeled = self.cells[0].state.n_labeled
+        total = min(budget.total, self.cells[0].oracle.pool_size)
+        rounds = 1 + max(0, -(-(total - budget.initial) // budget.per_round))
+        self._emit("on_cohort_start", len(active), rounds, round_)
+        while active:
+            self._emit("on_round_start", round_, n_labeled)
+            stack, losses, train_seconds = self.train_round(active, round_)
+            evals = self.evaluate(stack)
+            k = min(budget.per_round, total - n_labeled)
+            start = time.perf_counter()
+            scored = self.score_pool(stack, active) if k > 0 else None
+            shared_seconds = (time.perf_counter() - start) / len(active)
+            records, still = [], []
+            for i, cell in enumerate(active):
+                try:
+                    record = RoundRecord(round_, n_labeled, {
+                        **evals[i], "train_loss": losses[i], "train_seconds": train_seconds,
+                        "n_labeled": float(n_labeled)})
+                    start = time.perf_counter()
+                    if k > 0:
+                        picked, scores = self.query(cell, i, stack, scored, round_, k)
+                        self._label(cell, picked, round_ + 1)
+                        record.queried, record.scores = picked.tolist(), scores.tolist()
+                    record.metrics["query_seconds"] = (
+                        time.perf_counter() - start + shared_seconds if k > 0 else 0.0)
+                    cell.state.history.append(record)
+                    cell.emit("on_round", record, cell.state)
+                    if k <= 0:
+                        cell.emit("on_finish", stack.member(i, cell.member), cell.state)
+                    records.append(record)
+                    still.append(cell)
+                except Exception as e:  # a failing cell is closed; the rest go on
+                    self._fail(cell, e)
+            self._emit("on_round_end", round_, records)
             if k <= 0:
                 break
-            round_ += 1
-        self._emit("on_finish", model, state)
-        return model, state
+            active, round_ = still, round_ + 1
+            n_labeled = active[0].state.n_labeled if active else n_labeled
+        return self.cells

@@ -12,15 +12,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from al4ml.config import ExperimentConfig
-from al4ml.data import ActiveDataset
-from al4ml.loop import LoopState, Observer, RoundRecord
+from al4ml.records import CohortObserver, RoundRecord
 
 
-class RichProgress(Observer):
+class RichProgress(CohortObserver):
     """Shows one bar for rounds (with the last test accuracy) and one for epochs.
 
-    Use as a context manager around the loop's ``run``.
+    Use as a context manager around the loop's ``run``. For a cohort of several cells the
+    accuracy shown is the range over the cells.
     """
 
     def __init__(self, console: Console | None = None) -> None:
@@ -38,12 +37,10 @@ class RichProgress(Observer):
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
-    def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
+    def on_cohort_start(self, cells: int, rounds: int, done: int) -> None:
         """Size the rounds bar from the budget."""
-        b = cfg.budget
-        total = min(b.total, dataset.pool_size)
-        rounds = 1 + max(0, -(-(total - b.initial) // b.per_round))
-        self.progress.update(self._rounds, total=rounds, completed=len(state.history))
+        what = "rounds" if cells == 1 else f"rounds ({cells} cells)"
+        self.progress.update(self._rounds, total=rounds, completed=done, description=what)
 
     def on_round_start(self, round_: int, n_labeled: int) -> None:
         """Label the epoch bar with the round's label count."""
@@ -53,8 +50,11 @@ class RichProgress(Observer):
         """Advance the epoch bar."""
         self.progress.update(self._epochs, completed=epoch, total=epochs)
 
-    def on_round(self, record: RoundRecord, state: LoopState) -> None:
+    def on_round_end(self, round_: int, records: list[RoundRecord]) -> None:
         """Advance the rounds bar and show the round's test accuracy."""
-        acc = record.metrics.get("test_accuracy", float("nan"))
+        acc = [r.metrics.get("test_accuracy", float("nan")) for r in records]
+        if not acc:
+            return
+        shown = f"{acc[0]:.3f}" if len(acc) == 1 else f"{min(acc):.3f}-{max(acc):.3f}"
         self.progress.update(self._rounds, advance=1,
-                             info=f"{record.n_labeled} labels: test acc {acc:.3f}")
+                             info=f"{records[0].n_labeled} labels: test acc {shown}")

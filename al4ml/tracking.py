@@ -30,8 +30,8 @@ from mlflow.tracking import MlflowClient
 import al4ml
 from al4ml.config import ExperimentConfig
 from al4ml.data import ActiveDataset
-from al4ml.loop import LoopState, Observer, RoundRecord
-from al4ml.models import Classifier
+from al4ml.models.classifier import Classifier
+from al4ml.records import CellObserver, LoopState, RoundRecord
 from al4ml.runs import (
     AXIS_TAG_PREFIX,
     CEILING_PREFIX,
@@ -150,7 +150,7 @@ def run_tags(cfg: ExperimentConfig, role: str = "run") -> dict[str, str]:
     return tags
 
 
-class MlflowTracker(Observer):
+class MlflowTracker(CellObserver):
     """Logs an active-learning run to MLflow.
 
     Args:
@@ -188,6 +188,7 @@ class MlflowTracker(Observer):
             self.run_id = run_id
             client.update_run(run_id, status="RUNNING")
         self._rows: list[tuple[int, int, int, float]] = []
+        self.finished = False
 
     def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
         """Record dataset facts; rebuild the query log on resume."""
@@ -236,10 +237,12 @@ class MlflowTracker(Observer):
                        "model/model_state_dict.pt")
         self.client.log_figure(self.run_id, learning_curve_figure(state), "learning_curve.png")
         self.client.set_terminated(self.run_id, "FINISHED")
+        self.finished = True
 
-    def fail(self) -> None:
-        """Mark the run FAILED (what it logged so far stays, and it can be resumed)."""
-        self.client.set_terminated(self.run_id, "FAILED")
+    def on_fail(self, error: BaseException | None = None) -> None:
+        """Mark the run FAILED unless it finished (what it logged stays; it can be resumed)."""
+        if not self.finished:
+            self.client.set_terminated(self.run_id, "FAILED")
 
 
 def learning_curve_figure(state: LoopState) -> Figure:

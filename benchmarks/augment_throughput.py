@@ -1,7 +1,7 @@
 """Training throughput with and without augmentation, side by side in one process.
 
 Rows (same model: ResNet-18 with the 28 px stem, 3 channels; same number of images):
-  (a) training, no augmentation, data resident on the device (al4ml.train.fit)
+  (a) training, no augmentation, data resident on the device (al4ml.train.fit, one model)
   (b) training with each batched per-sample policy, data resident on the device
   on CUDA also (a) and (b) with the training step replayed from a CUDA graph, and with
   --compile (a) and the first policy with the graph and the model compiled (training.compile)
@@ -25,15 +25,16 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as tnf
-from common import parser, sync  # first: puts the repository on sys.path for al4ml
+from common import fit_models, parser, sync  # first: puts the repository on sys.path
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from al4ml.augment import create_augmentation
 from al4ml.config import TrainingConfig
+from al4ml.infer import predict
 from al4ml.models import create_model
-from al4ml.train import fit, predict
+from al4ml.models.stack import StackedClassifier
 
 POLICIES = {
     "trivialaugment": {}, "randaugment(2,30)": {"n": 2, "m": 30}, "uniaugment": {},
@@ -71,10 +72,9 @@ def train_resident(images: torch.Tensor, labels: torch.Tensor, augmentation: str
         model = create_model("resnet18", 3, 10).to(device, memory_format=torch.channels_last)
         cfg = TrainingConfig(epochs=n_epochs, batch_size=batch, lr=1e-3, cuda_graph=cuda_graph,
                              compile=compile_model)
-        gen = torch.Generator(device=device).manual_seed(0)
         sync(device)
         start = time.perf_counter()
-        fit(model, x, y, cfg, aug, gen, device)
+        fit_models([model], x, y, cfg, [aug], device)
         sync(device)
         return time.perf_counter() - start
 
@@ -150,7 +150,8 @@ def augment_only_pil(images: torch.Tensor, policy: v2.Transform, n: int) -> floa
 
 
 def scoring(images: torch.Tensor, device: torch.device) -> float:
-    model = create_model("resnet18", 3, 10).to(device, memory_format=torch.channels_last)
+    model = StackedClassifier([create_model("resnet18", 3, 10).to(
+        device, memory_format=torch.channels_last)])
     x = images.to(device)
     predict(model, x, device, 4096, embeddings=True)  # warm-up: every batch shape autotuned
     sync(device)

@@ -27,3 +27,25 @@ def sync(device: torch.device) -> None:
     """Wait for the device, so that wall-clock timings cover the queued work."""
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def fit_models(models: list, images: torch.Tensor, labels: torch.Tensor, cfg: object,
+               augmentations: list, device: torch.device, seed: int = 0) -> object:
+    """Train ``models`` as one cohort on the same device-resident ``images`` (al4ml's path).
+
+    Each model sees every image (its own batch order and augmentation draws from its own
+    generator); returns :class:`al4ml.train.FitResult`. The models receive the weights.
+    """
+    from al4ml.augment.policy import CohortAugment
+    from al4ml.models.stack import StackedClassifier
+    from al4ml.train import fit
+
+    stack = StackedClassifier(models)
+    k, n = len(models), len(images)
+    rows = torch.arange(n, device=device).expand(k, n).contiguous()
+    gens = [torch.Generator(device=device).manual_seed(seed + i) for i in range(k)]
+    result = fit(stack, images, rows, labels.to(device).expand(k, n).contiguous(), cfg,
+                 CohortAugment(augmentations, gens), device)
+    for i, model in enumerate(models):
+        stack.member(i, model)
+    return result

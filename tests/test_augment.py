@@ -204,3 +204,19 @@ def test_option_choices_are_the_spaces_and_torchvision_policies_that_exist():
 
     assert set(get_args(SpaceName)) == set(SPACES)
     assert set(get_args(AutoAugmentPolicy)) == {p.value for p in v2.AutoAugmentPolicy}
+
+
+def test_a_cohort_augments_each_cells_batch_with_its_own_policy_and_draws():
+    from al4ml.augment.policy import CohortAugment
+
+    names = [("none", {}), ("trivialaugment", {}), ("randaugment", {"n": 2, "m": 30}),
+             ("none", {})]
+    policies = [create_augmentation(n, **p) for n, p in names]
+    x = images(3, n=16, seed=7).repeat(len(names), 1, 1, 1)  # the same 16 images per cell
+    out = CohortAugment(policies, [torch.Generator().manual_seed(s) for s in range(4)])(x)
+    rows = out.view(4, 16, *x.shape[1:])
+    assert torch.equal(rows[0], x[:16]) and torch.equal(rows[3], x[:16])  # none: untouched
+    for k in (1, 2):
+        alone = policies[k](x[:16], torch.Generator().manual_seed(k))
+        assert torch.equal(rows[k], alone)  # exactly what the cell draws and applies alone
+    assert not torch.equal(rows[1], x[:16]) and not torch.equal(rows[1], rows[2])

@@ -2,13 +2,13 @@ import pytest
 from conftest import tiny_config
 
 from al4ml.experiment import run_experiment
-from al4ml.loop import Observer
+from al4ml.records import CellObserver
 from al4ml.tracking import get_client
 
 TIMINGS = ("train_seconds", "query_seconds")
 
 
-class CrashAfter(Observer):
+class CrashAfter(CellObserver):
     """Raises after a given round, like a process killed mid-run."""
 
     def __init__(self, round_: int) -> None:

@@ -164,7 +164,7 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     driver = subprocess.Popen([sys.executable, "-m", "al4ml.cli", "grid", str(path), "--workers",
-                               "1", "--tracking-uri", uri], cwd=REPO, env=env,
+                               "1", "--cohort-size", "1", "--tracking-uri", uri], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     client = get_client(uri)
     victim = None
@@ -188,7 +188,7 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
     assert runs[victim.info.run_id].info.status == "FAILED"
     assert sorted(r.info.status for r in runs.values()) == ["FAILED", "FINISHED", "FINISHED"]
 
-    again = al4ml("grid", str(path), "--workers", "1", "--tracking-uri", uri)
+    again = al4ml("grid", str(path), "--workers", "1", "--cohort-size", "1", "--tracking-uri", uri)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "1 to run (1 resumed)" in " ".join(again.stdout.split())
     runs = client.search_runs([client.get_experiment_by_name("tgrid").experiment_id],
@@ -285,3 +285,72 @@ def test_grid_cells_are_their_configs_reports_never_merge_versions_and_baselines
     assert al4ml("report", v1.info.run_id, "--tracking-uri", uri, "--out", str(out)).returncode == 0
     rows = list(csv.DictReader((out / "aulc.csv").open()))
     assert all(r["ceiling"] for r in rows)
+
+
+def cell_runs(client, name: str = "tgrid") -> dict:
+    exp = client.get_experiment_by_name(name).experiment_id
+    return {r.info.run_name: r for r in client.search_runs([exp], "tags.`al4ml.role` = 'cell'")}
+
+
+@pytest.mark.slow
+def test_a_cohort_grid_logs_what_a_process_grid_logs(tmp_path):
+    path = write_grid(tmp_path, {"query.strategy": ["random", "entropy"],
+                                 "augmentation.name": ["none", "trivialaugment"], "seed": [0, 1]})
+    logged = {}
+    for how in ("1", "auto"):
+        uri = f"sqlite:///{tmp_path / (how + '.db')}"
+        proc = al4ml("grid", str(path), "--cohort-size", how, "--workers", "2", "--tracking-uri", uri)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        text = " ".join(proc.stdout.split())
+        assert ("in 8 cohort(s)" if how == "1" else "in 2 cohort(s) of 4, 4") in text
+        client = get_client(uri)
+        logged[how] = {name: (r.info.status, {k: v for k, v in r.data.tags.items()
+                                              if k not in (PID_TAG, "mlflow.parentRunId")},
+                              r.data.params,
+                              {m: history(client, r.info.run_id, m)[0].tolist() for m in r.data.metrics},
+                              sorted(a.path for a in client.list_artifacts(r.info.run_id)))
+                       for name, r in cell_runs(client).items()}
+    assert len(logged["1"]) == 8 and logged["1"].keys() == logged["auto"].keys()
+    for name, (status, tags, params, steps, artifacts) in logged["auto"].items():
+        assert status == "FINISHED"
+        assert (status, tags, params, steps, artifacts) == logged["1"][name], name
+        assert all(s == [10.0, 20.0, 30.0] for s in steps.values())
+
+
+@pytest.mark.slow
+def test_a_killed_cohort_resumes_every_cell_from_its_last_round(tmp_path):
+    path = write_grid(tmp_path, {"query.strategy": ["random", "entropy"], "seed": [0, 1]},
+                      **{"training.epochs": 6, "budget.total": 60})
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    driver = subprocess.Popen([sys.executable, "-m", "al4ml.cli", "grid", str(path), "--workers",
+                               "1", "--tracking-uri", uri], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = get_client(uri)
+    deadline = time.time() + 300
+    runs: dict = {}
+    while time.time() < deadline:
+        time.sleep(0.5)
+        if client.get_experiment_by_name("tgrid") is None:
+            continue
+        runs = cell_runs(client)
+        if len(runs) == 4 and all(len(history(client, r.info.run_id, "test_accuracy")[0]) >= 2
+                                  for r in runs.values()):
+            break
+    assert len(runs) == 4, "the cohort did not start"
+    assert len({r.data.tags[PID_TAG] for r in runs.values()}) == 1  # one process for all four
+    os.kill(int(next(iter(runs.values())).data.tags[PID_TAG]), signal.SIGKILL)
+    out, err = driver.communicate(timeout=600)
+    assert driver.returncode == 1, out + err
+    assert {r.info.status for r in cell_runs(client).values()} == {"FAILED"}
+    again = al4ml("grid", str(path), "--workers", "1", "--tracking-uri", uri)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "4 to run (4 resumed)" in " ".join(again.stdout.split())
+    finished = cell_runs(client)
+    assert {r.info.run_id for r in finished.values()} == {r.info.run_id for r in runs.values()}
+    for r in finished.values():
+        assert r.info.status == "FINISHED"
+        for name in METRICS_PER_ROUND:
+            assert history(client, r.info.run_id, name)[0].tolist() == [10, 20, 30, 40, 50, 60]
+        points = client.get_metric_history(r.info.run_id, "test_accuracy")
+        assert len(points) == len({p.step for p in points}), "a round was logged twice"

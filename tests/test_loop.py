@@ -1,12 +1,16 @@
+import math
+
 import pytest
 import torch
 from conftest import tiny_config
 
 from al4ml.data import ActiveDataset, LabeledSplit, create_dataset
-from al4ml.loop import ActiveLearningLoop, LoopState, derive_seed
+from al4ml.infer import predict
+from al4ml.loop import ActiveLearningLoop, derive_seed
+from al4ml.models.stack import StackedClassifier
 from al4ml.query import STRATEGIES
 from al4ml.query.uncertainty import entropy_scores
-from al4ml.train import predict
+from al4ml.records import LoopState
 
 CPU = torch.device("cpu")
 TIMINGS = ("train_seconds", "query_seconds")
@@ -18,8 +22,12 @@ def curve(state: LoopState) -> list:
 
 
 def run(cfg, dataset=None):
+    """One experiment (a cohort of one): its final model and state."""
     dataset = dataset or create_dataset("digits")
-    return ActiveLearningLoop(cfg, dataset, CPU).run()
+    [cell] = ActiveLearningLoop(cfg, dataset, CPU).run()
+    if cell.error is not None:
+        raise cell.error
+    return cell.member, cell.state
 
 
 def test_rounds_budget_and_state_bookkeeping(tiny_cfg):
@@ -77,27 +85,30 @@ def test_pool_scoring_uses_unaugmented_images():
     ds = create_dataset("digits")
     pool = ds.pool_images.clone()
     loop = ActiveLearningLoop(cfg, ds, CPU)
+    [cell] = loop.cells
     calls = []
-    policy = loop.augment
+    policy = cell.augment
+    draw = policy.draw
 
-    def recording(x, generator):
-        calls.append(len(x))
-        return policy(x, generator)
+    def recording(b, h, w, g, d):
+        calls.append(b)
+        return draw(b, h, w, g, d)
 
-    loop.augment = recording
-    state = loop.initial_state()
-    model, _, _ = loop.train_round(state, 0)
+    policy.draw = recording
+    state = loop.initial_state(cell)
+    stack, _, _ = loop.train_round([cell], 0)
     n_training_calls = len(calls)
     assert n_training_calls > 0
-    picked, scores = loop.query(model, state, 0, 10)
+    picked, scores = loop.query(cell, 0, stack, loop.score_pool(stack, [cell]), 0, 10)
     assert len(calls) == n_training_calls  # scoring never called the augmentation
     unlabeled = torch.nonzero(~state.labeled_mask).flatten()
-    plain = entropy_scores(predict(model, pool[unlabeled], CPU).probs)
+    model = StackedClassifier([stack.member(0, cell.member)])
+    plain = entropy_scores(predict(model, pool[unlabeled], CPU).probs[0])
     expected = plain.topk(10).values
-    assert torch.allclose(scores.sort(descending=True).values, expected, atol=1e-6)
+    assert torch.allclose(scores.sort(descending=True).values, expected, atol=1e-5)
     # Scores of augmented images differ, so the comparison above can tell them apart.
     views = policy(pool[unlabeled], torch.Generator().manual_seed(0))
-    augmented = entropy_scores(predict(model, views, CPU).probs)
+    augmented = entropy_scores(predict(model, views, CPU).probs[0])
     assert (augmented - plain).abs().max() > 0.05
 
 
@@ -145,3 +156,84 @@ def test_mc_strategies_need_dropout():
 
     with pytest.raises(ConfigError, match="model.options.dropout"):
         tiny_config(**{"query.strategy": "bald"})
+
+
+COHORT = [tiny_config(**{"query.strategy": s, "seed": seed, "training.min_steps": 60})
+          for s in ("entropy", "margin") for seed in (0, 1)]
+
+
+def run_cohort(cfgs, dataset=None):
+    cells = ActiveLearningLoop(cfgs, dataset or create_dataset("digits"), CPU).run()
+    for cell in cells:
+        if cell.error is not None:
+            raise cell.error
+    return cells
+
+
+def test_a_cohort_cell_gets_the_initial_set_and_initialisation_it_gets_alone():
+    loop = ActiveLearningLoop(COHORT, create_dataset("digits"), CPU)
+    for cell, cfg in zip(loop.cells, COHORT, strict=True):
+        single = ActiveLearningLoop(cfg, create_dataset("digits"), CPU)
+        [alone] = single.cells
+        assert torch.equal(loop.initial_state(cell).labeled_round,
+                           single.initial_state(alone).labeled_round)
+        for round_ in (0, 2):
+            ours = loop.new_member(cell, round_).state_dict()
+            theirs = single.new_member(alone, round_).state_dict()
+            assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    firsts = [loop.new_member(c, 0).state_dict()["head.weight"] for c in loop.cells]
+    assert not torch.equal(firsts[0], firsts[1])  # seeds 0 and 1 start differently
+
+
+def test_cohort_cells_keep_their_own_labels_and_queries_and_learn_as_alone():
+    cells = run_cohort(COHORT)
+    fresh = ActiveLearningLoop(COHORT, create_dataset("digits"), CPU)
+    for cell, start in zip(cells, fresh.cells, strict=True):
+        state = cell.state
+        initial = set(torch.nonzero(fresh.initial_state(start).labeled_mask).flatten().tolist())
+        queried = [i for r in state.history for i in r.queried]
+        assert len(queried) == len(set(queried)) == 30 and not initial & set(queried)
+        # Labeled = its own initial set and its own queries, nothing another cell bought.
+        assert set(torch.nonzero(state.labeled_mask).flatten().tolist()) == initial | set(queried)
+        assert cell.oracle.labels_spent == state.n_labeled == 40
+        assert (state.labels[~state.labeled_mask] == -1).all()
+        for r in state.history[:-1]:
+            assert (state.labeled_round[r.queried] == r.round + 1).all()
+    assert len({tuple(sorted(i for r in c.state.history for i in r.queried)) for c in cells}) == 4
+    # Grouped convolutions round differently from single ones, so trajectories drift apart
+    # like runs on two machines; the cells still learn as much as the single runs do.
+    final = [c.state.history[-1].metrics["test_accuracy"] for c in cells]
+    alone = [run(cfg)[1].history[-1].metrics["test_accuracy"] for cfg in COHORT]
+    assert min(alone) > 0.15  # they learn (10 classes)
+    for ours in final:
+        assert min(alone) - 0.05 <= ours <= max(alone) + 0.05, (final, alone)
+
+
+def test_a_mixed_cohort_gives_each_cell_its_own_strategy_and_augmentation(monkeypatch):
+    import al4ml.loop
+    from al4ml.augment.policy import CohortAugment
+
+    seen = []
+
+    class Recording(CohortAugment):
+        def __call__(self, x):
+            out = super().__call__(x)
+            seen.append((x.clone(), out.clone(), len(self.policies)))
+            return out
+
+    monkeypatch.setattr(al4ml.loop, "CohortAugment", Recording)
+    cfgs = [tiny_config(**{"query.strategy": "random", "augmentation.name": "none"}),
+            tiny_config(**{"query.strategy": "entropy", "augmentation.name": "trivialaugment"})]
+    random_cell, entropy_cell = run_cohort(cfgs)
+    # Random picks do not depend on the model: the cell's whole sequence is its single run's.
+    _, alone = run(cfgs[0])
+    assert [r.queried for r in random_cell.state.history] == [r.queried for r in alone.history]
+    assert all(math.isnan(s) for r in random_cell.state.history for s in r.scores)
+    scores = [s for r in entropy_cell.state.history for s in r.scores]
+    assert scores and all(0 <= s <= math.log(10) + 1e-6 for s in scores)
+    # Every training batch: the none cell's half comes back untouched, the other's changed.
+    assert seen
+    for x, out, k in seen:
+        half = len(x) // k
+        assert torch.equal(out[:half], x[:half])
+    assert any(not torch.equal(out[half:], x[half:]) for x, out, _ in seen)

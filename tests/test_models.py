@@ -30,3 +30,75 @@ def test_dropout_makes_train_mode_stochastic():
     model.train()
     x = torch.randn(8, 1, 28, 28)
     assert not torch.equal(model(x), model(x))
+
+
+def _models(name: str, k: int, channels: int = 3, classes: int = 5) -> list:
+    out = []
+    for i in range(k):
+        torch.manual_seed(i)
+        out.append(create_model(name, channels, classes))
+    return out
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_a_stack_computes_each_member_exactly(name):
+    from al4ml.models.stack import StackedClassifier
+
+    members = _models(name, 3)
+    stack = StackedClassifier(members)
+    x = torch.randn(3, 6, 3, 28, 28)
+    for mode in ("train", "eval"):
+        for m in (*members, stack):
+            getattr(m, mode)()
+        logits, emb = stack.forward_with_embedding(stack.pack(x))
+        for k, m in enumerate(members):
+            ref_logits, ref_emb = m.forward_with_embedding(x[k])
+            assert torch.allclose(logits[k], ref_logits, atol=1e-5), (name, mode, k)
+            assert torch.allclose(emb[k], ref_emb, atol=1e-5)
+    shared = stack.forward(stack.shared(x[0]))
+    assert torch.allclose(shared[2], members[2](x[0]), atol=1e-5)
+
+
+def test_stacked_training_keeps_batchnorm_statistics_and_adam_states_per_model():
+    """Three models, three different data streams: after a few Adam steps each stacked member
+    equals the model trained alone (a shared BatchNorm or optimiser state would mix them)."""
+    from al4ml.models.stack import StackedClassifier
+
+    data = [torch.randn(8, 1, 28, 28) * s + s for s in (0.5, 1.0, 3.0)]
+    target = [torch.arange(8) % 2, torch.zeros(8, dtype=torch.long), torch.ones(8, dtype=torch.long)]
+    alone = _models("tiny_cnn", 3, channels=1, classes=2)
+    stack = StackedClassifier(_models("tiny_cnn", 3, channels=1, classes=2))
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-2) for m in alone]
+    opt = torch.optim.Adam(stack.parameters(), lr=1e-2)
+    for _ in range(4):
+        for m, o, x, y in zip(alone, opts, data, target, strict=True):
+            o.zero_grad()
+            torch.nn.functional.cross_entropy(m(x), y).backward()
+            o.step()
+        opt.zero_grad()
+        logits = stack(stack.pack(torch.stack(data)))
+        torch.stack([torch.nn.functional.cross_entropy(logits[k], target[k])
+                     for k in range(3)]).sum().backward()
+        opt.step()
+    for k, m in enumerate(alone):
+        member = stack.member_state(k)
+        for key, value in m.state_dict().items():
+            assert torch.allclose(member[key].float(), value.float(), atol=1e-4), (k, key)
+    means = [stack.member_state(k)["features.0.1.running_mean"] for k in range(3)]
+    assert not torch.allclose(means[0], means[2], atol=0.1)  # the streams differ, so do the stats
+    # Adam's moments of model 2's first conv sit in its own slice of the stacked tensor.
+    conv = stack.net.features[0][0].weight
+    exp_avg = opt.state[conv]["exp_avg"]
+    ref = opts[2].state[alone[2].features[0][0].weight]["exp_avg"]
+    c = ref.shape[0]
+    assert torch.allclose(exp_avg[2 * c:3 * c], ref, atol=1e-5)
+
+
+def test_a_stack_refuses_layers_it_cannot_stack():
+    from al4ml.models.classifier import Classifier
+    from al4ml.models.stack import StackedClassifier
+
+    members = [Classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LayerNorm(784)), 784, 2)
+               for _ in range(2)]
+    with pytest.raises(ValueError, match="cannot stack a LayerNorm"):
+        StackedClassifier(members)

@@ -1,14 +1,17 @@
-import numpy as np
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
 
 from al4ml.augment import create_augmentation
+from al4ml.augment.policy import CohortAugment
 from al4ml.config import TrainingConfig, build_config
 from al4ml.data import create_dataset
+from al4ml.device import graphs_enabled as check_training
+from al4ml.device import resolve_device, to_input
 from al4ml.errors import ConfigError
+from al4ml.infer import evaluate, predict
 from al4ml.models import create_model
-from al4ml.train import _batches, auc_score, check_training, evaluate, fit, predict, resolve_device, to_input
+from al4ml.models.stack import StackedClassifier
+from al4ml.train import batches, fit
 
 CPU = torch.device("cpu")
 
@@ -18,22 +21,31 @@ def digits():
     return create_dataset("digits")
 
 
+def fit_one(model, images, labels, cfg, augmentation="none", seed=0, device=CPU, **kw):
+    """Train one model (a cohort of one) on all of ``images``; the model gets the weights."""
+    stack = StackedClassifier([model])
+    rows = torch.arange(len(images), device=device)[None]
+    augment = CohortAugment([create_augmentation(augmentation)],
+                            [torch.Generator(device=device).manual_seed(seed)])
+    res = fit(stack, images.to(device), rows, labels.to(device)[None], cfg, augment, device, **kw)
+    stack.member(0, model)
+    return res
+
+
 def train_small(digits, epochs=8, seed=0, augmentation="none"):
     torch.manual_seed(seed)
     model = create_model("tiny_cnn", 1, 10, width=8)
     labels = digits.make_oracle().label(torch.arange(300))
     cfg = TrainingConfig(epochs=epochs, batch_size=32, lr=3e-3)
-    res = fit(model, digits.pool_images[:300], labels, cfg, create_augmentation(augmentation),
-              torch.Generator().manual_seed(seed), CPU)
-    return model, res
+    return model, fit_one(model, digits.pool_images[:300], labels, cfg, augmentation, seed)
 
 
 def test_fit_learns_real_digits():
     ds = create_dataset("digits")
     model, res = train_small(ds, epochs=20)
-    metrics = evaluate(model, ds.test.images, ds.test.labels, CPU)
+    [metrics] = evaluate(StackedClassifier([model]), ds.test.images, ds.test.labels, CPU)
     assert metrics.accuracy > 0.8 and metrics.auc > 0.95
-    assert res.steps == 20 * 10 and res.train_loss < 1.0
+    assert res.steps == 20 * 10 and res.train_loss[0] < 1.0
 
 
 def test_fit_is_deterministic_on_cpu():
@@ -48,30 +60,8 @@ def test_batches_never_leave_a_single_sample_for_batchnorm():
     model = create_model("tiny_cnn", 1, 2, width=4)
     x = torch.randint(0, 256, (33, 1, 28, 28), dtype=torch.uint8)
     y = torch.arange(33) % 2
-    res = fit(model, x, y, TrainingConfig(epochs=1, batch_size=32), create_augmentation("none"),
-              torch.Generator().manual_seed(0), CPU)
+    res = fit_one(model, x, y, TrainingConfig(epochs=1, batch_size=32))
     assert res.steps == 2
-
-
-def test_predict_is_batched_without_augmentation_and_matches_eval_forward(digits):
-    model = create_model("tiny_cnn", 1, 10, width=8).eval()
-    x = digits.pool_images[:100]
-    a = predict(model, x, CPU, batch_size=7, embeddings=True)
-    with torch.no_grad():
-        ref = torch.softmax(model(to_input(x)), 1)
-    assert torch.allclose(a.probs, ref, atol=1e-6)
-    assert a.embeddings.shape == (100, model.embed_dim)
-
-
-def test_auc_follows_medmnist_evaluator():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 4, 200)
-    p = rng.dirichlet(np.ones(4), 200)
-    expected = np.mean([roc_auc_score(y == c, p[:, c]) for c in range(4)])
-    assert auc_score(y, p) == pytest.approx(expected)
-    yb = rng.integers(0, 2, 100)
-    pb = rng.dirichlet(np.ones(2), 100)
-    assert auc_score(yb, pb) == pytest.approx(roc_auc_score(yb, pb[:, 1]))
 
 
 def test_to_input_normalises_like_the_study():
@@ -93,23 +83,22 @@ def test_min_steps_lengthens_rounds_with_few_labels():
     x = torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8)
     y = torch.arange(20) % 2
     epochs_seen = []
-    res = fit(model, x, y, TrainingConfig(epochs=3, batch_size=32, min_steps=10),
-              create_augmentation("none"), torch.Generator().manual_seed(0), CPU,
-              on_epoch=lambda e, n: epochs_seen.append(n))
+    res = fit_one(model, x, y, TrainingConfig(epochs=3, batch_size=32, min_steps=10),
+                  on_epoch=lambda e, n: epochs_seen.append(n))
     assert res.steps == 10 and epochs_seen[-1] == 10
-    res = fit(model, x, y, TrainingConfig(epochs=3, batch_size=8, min_steps=1),
-              create_augmentation("none"), torch.Generator().manual_seed(0), CPU)
+    res = fit_one(model, x, y, TrainingConfig(epochs=3, batch_size=8, min_steps=1))
     assert res.steps == 9
 
 
 def test_equal_batches_share_one_shape_and_plain_batches_use_every_index():
-    perm = torch.randperm(23, generator=torch.Generator().manual_seed(0))
-    plain = _batches(perm, 3, equal=False)
-    assert [len(b) for b in plain] == [8, 8, 7]
-    assert torch.equal(torch.cat(plain), perm)
-    equal = _batches(perm, 3, equal=True)
-    assert [len(b) for b in equal] == [7, 7, 7]
-    assert torch.equal(torch.cat(equal), perm[:21])
+    perm = torch.stack([torch.randperm(23, generator=torch.Generator().manual_seed(s))
+                        for s in range(2)])
+    plain = batches(perm, 3, equal=False)
+    assert [b.shape for b in plain] == [(2, 8), (2, 8), (2, 7)]
+    assert torch.equal(torch.cat(plain, dim=1), perm)
+    equal = batches(perm, 3, equal=True)
+    assert [b.shape for b in equal] == [(2, 7)] * 3
+    assert torch.equal(torch.cat(equal, dim=1), perm[:, :21])
 
 
 @pytest.mark.parametrize("option", ["cuda_graph", "compile"])
@@ -121,8 +110,8 @@ def test_cuda_only_options_leave_cpu_training_unchanged(option):
     for on in (False, True):
         torch.manual_seed(0)
         model = create_model("tiny_cnn", 1, 10, width=8)
-        res = fit(model, ds.pool_images[:100], labels, cfg.model_copy(update={option: on}),
-                  create_augmentation("trivialaugment"), torch.Generator().manual_seed(0), CPU)
+        res = fit_one(model, ds.pool_images[:100], labels, cfg.model_copy(update={option: on}),
+                      "trivialaugment")
         results.append((res, model.state_dict()))
     (ra, sa), (rb, sb) = results
     assert ra.train_loss == rb.train_loss and ra.steps == rb.steps == 2 * 4
@@ -180,11 +169,11 @@ def test_cuda_graph_training_matches_eager_training_on_cuda(compiled):
         model = create_model("tiny_cnn", 1, 10, width=8).to(dev)
         cfg = TrainingConfig(epochs=40, batch_size=64, lr=3e-3, cuda_graph=graph,
                              compile=graph and compiled)
-        res = fit(model, x, y, cfg, create_augmentation("none"),
-                  torch.Generator(device=dev).manual_seed(0), dev)
-        out[graph] = (res, evaluate(model, ds.test.images, ds.test.labels, dev))
+        res = fit_one(model, x, y, cfg, device=dev)
+        [metrics] = evaluate(StackedClassifier([model]), ds.test.images, ds.test.labels, dev)
+        out[graph] = (res, metrics)
     assert out[True][0].steps == out[False][0].steps == 40 * 4
-    assert out[True][0].train_loss == pytest.approx(out[False][0].train_loss, rel=0.25, abs=0.02)
+    assert out[True][0].train_loss[0] == pytest.approx(out[False][0].train_loss[0], rel=0.25, abs=0.02)
     assert out[True][1].accuracy > 0.8 and out[False][1].accuracy > 0.8
 
 
@@ -193,9 +182,9 @@ def test_bf16_switch_controls_autocast_on_cuda(digits):
     dev = torch.device("cuda")
     model = create_model("tiny_cnn", 1, 10, width=8).to(dev).eval()
     x = digits.pool_images[:64].to(dev)
-    fp32 = predict(model, x, dev, bf16=False).probs
+    fp32 = predict(StackedClassifier([model]), x, dev, bf16=False).probs[0]
     with torch.no_grad():
         ref = torch.softmax(model(to_input(x)), 1)
     assert torch.allclose(fp32, ref, atol=1e-6)
-    bf16 = predict(model, x, dev, bf16=True).probs
+    bf16 = predict(StackedClassifier([model]), x, dev, bf16=True).probs[0]
     assert not torch.equal(bf16, fp32) and torch.allclose(bf16, fp32, atol=0.05)

@@ -10,11 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
-from al4ml.augment import Augmentation, register_augmentation
+from al4ml.augment import register_augmentation
 
 if TYPE_CHECKING:
-    import torch
-
     from al4ml.augment.policy import Policy
 
 SpaceName = Literal["standard", "wide"]
@@ -40,13 +38,11 @@ DEEPAUGMENT_POLICY = (
 
 
 @register_augmentation("none")
-def none() -> Augmentation:
+def none() -> Policy:
     """No augmentation (the study's baseline: only normalisation)."""
+    from al4ml.augment import policy as pol
 
-    def identity(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return x
-
-    return identity
+    return pol.Policy("none", lambda b, h, w, g, d: [])
 
 
 @register_augmentation("trivialaugment")

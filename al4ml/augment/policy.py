@@ -4,9 +4,13 @@ A policy draws, for every image of a batch independently, a short sequence of *s
 stage is a pair of tensors ``(op [B], value [B])`` (op index into
 :data:`~al4ml.augment.ops.OPS`, op parameter). Application coin-flips that fail turn a
 stage's op into ``identity``. :meth:`Policy.__call__` applies the stages with
-:func:`~al4ml.augment.ops.apply_op` (compiled on CUDA);
+:func:`~al4ml.augment.ops.apply_op`; :class:`CohortAugment` applies the policies of K cells,
+each drawing from its own generator, to their K batches in one pass;
 :func:`al4ml.augment.reference.apply_stages_reference` applies the very same stages image by
 image with torchvision, which is what the tests and the benchmark's reference pipeline use.
+
+The ops run eagerly: inside the CUDA graph of a training step their launches cost nothing,
+and nothing is compiled, so a run pays no compile time for augmentation.
 """
 
 from __future__ import annotations
@@ -27,17 +31,6 @@ Draw = Callable[[int, int, int, torch.Generator, torch.device], list[Stage]]
 
 IDENTITY = OP_INDEX["identity"]
 
-_COMPILED: dict[str, Callable[..., torch.Tensor]] = {}
-
-
-def _apply_fn(device: torch.device) -> Callable[..., torch.Tensor]:
-    """:func:`apply_op`, compiled with ``torch.compile`` on CUDA, eager elsewhere."""
-    if device.type != "cuda":
-        return apply_op
-    if "cuda" not in _COMPILED:
-        _COMPILED["cuda"] = torch.compile(apply_op)
-    return _COMPILED["cuda"]
-
 
 def space(name: str) -> Space:
     """The magnitude space ``name`` (``standard`` or ``wide``)."""
@@ -52,13 +45,11 @@ class Policy:
         name: Registered name.
         draw: Draws the per-sample stages of a batch.
         fill: Fill value of geometric ops.
-        compile: Compile the batched op on CUDA.
     """
 
     name: str
     draw: Draw
     fill: float = 0.0
-    compile: bool = True
 
     def stages(self, x: torch.Tensor, generator: torch.Generator) -> list[Stage]:
         """Draw the per-sample stages for batch ``x`` (uint8 ``[B, C, H, W]``)."""
@@ -67,9 +58,47 @@ class Policy:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Augment ``x`` (uint8 ``[B, C, H, W]``) with draws from ``generator``."""
-        apply = _apply_fn(x.device) if self.compile else apply_op
         for op, value in self.stages(x, generator):
-            x = apply(x, op, value, self.fill)
+            x = apply_op(x, op, value, self.fill)
+        return x
+
+
+class CohortAugment:
+    """K cells' policies on their K batches in one pass, each drawing from its own generator.
+
+    Every cell draws its stages exactly as it would alone (same generator, same batch
+    size, same order), so a cell's augmentations do not depend on its cohort. Cells with
+    fewer stages (``none`` has none) are padded with ``identity``, which returns the image
+    unchanged; then each stage is one batched :func:`apply_op` over all K * B images.
+
+    Args:
+        policies: One policy per cell (same ``fill``).
+        generators: One seeded generator per cell, on the batches' device.
+    """
+
+    def __init__(self, policies: list[Policy], generators: list[torch.Generator]) -> None:
+        fills = {p.fill for p in policies}
+        if len(fills) > 1:
+            raise ValueError(f"cells of a cohort must share the augmentation fill, got {sorted(fills)}")
+        self.policies, self.generators = policies, generators
+        self.fill = fills.pop()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Augment uint8 ``[K * B, C, H, W]`` (cell k's batch at rows ``k*B:(k+1)*B``)."""
+        k = len(self.policies)
+        b, (_, _, h, w) = len(x) // k, x.shape
+        drawn = [p.draw(b, h, w, g, x.device) for p, g in zip(self.policies, self.generators,
+                                                                strict=True)]
+        for j in range(max(len(s) for s in drawn)):
+            ops, values = [], []
+            for stages in drawn:
+                if j < len(stages):
+                    ops.append(stages[j][0])
+                    values.append(stages[j][1])
+                else:
+                    ops.append(torch.full((b,), IDENTITY, device=x.device, dtype=torch.int64))
+                    values.append(torch.zeros(b, device=x.device))
+            x = apply_op(x, torch.cat(ops), torch.cat(values), self.fill)
         return x
 
 

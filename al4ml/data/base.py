@@ -68,7 +68,14 @@ class ActiveDataset:
 
     def make_oracle(self) -> SimulatedOracle:
         """Hand the pool labels to a new oracle; callable once per dataset object."""
+        return self.make_oracles(1)[0]
+
+    def make_oracles(self, k: int) -> list[SimulatedOracle]:
+        """Hand the pool labels to ``k`` independent oracles (one per cell of a cohort), once.
+
+        Each oracle keeps its own copy and its own record of what it revealed.
+        """
         if self._pool_labels is None:
             raise RuntimeError("the pool labels were already handed to an oracle")
         labels, self._pool_labels = self._pool_labels, None
-        return SimulatedOracle(labels)
+        return [SimulatedOracle(labels) for _ in range(k)]

@@ -1,0 +1,172 @@
+"""K classifiers of one architecture as one network, trained and evaluated in one pass.
+
+The cells of a grid that share dataset, model and training setup differ only in seeds,
+strategies and augmentations, so their K models can run as one: every convolution becomes
+a grouped convolution over K channel groups (the lowering that ``torch.func``'s model
+ensembling and Packed-Ensembles use), every BatchNorm one BatchNorm over the K * C channels
+(so statistics stay per model), every linear layer one batched matrix product. Model k reads
+channel group k of the input and writes group k of every activation; nothing mixes across
+groups, so the stacked network computes exactly the K separate functions, its gradients are
+the K separate gradients, and an element-wise optimiser (Adam) updates each model as it
+would alone. With K = 1 the modules are the original ones (a grouped convolution with one
+group is a convolution).
+
+Supported layers: ``Conv2d``, ``BatchNorm2d``, ``Linear`` and any layer without parameters or
+buffers that acts per channel (activations, pooling, dropout, flatten, identity).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from al4ml.models.classifier import Classifier
+
+
+class StackedLinear(nn.Module):
+    """K linear layers on K feature groups: ``[B, K * in] -> [B, K * out]``.
+
+    Args:
+        layers: The K layers (same shapes).
+    """
+
+    def __init__(self, layers: list[nn.Linear]) -> None:
+        super().__init__()
+        self.k = len(layers)
+        self.in_features, self.out_features = layers[0].in_features, layers[0].out_features
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]))  # [K, out, in]
+        self.bias = (nn.Parameter(torch.stack([m.bias.detach() for m in layers]).unsqueeze(1))
+                     if layers[0].bias is not None else None)  # [K, 1, out]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, K * in] -> [B, K * out]``."""
+        b = x.shape[0]
+        xk = x.reshape(b, self.k, self.in_features).transpose(0, 1)  # [K, B, in]
+        w = self.weight.transpose(1, 2)
+        y = torch.baddbmm(self.bias, xk, w) if self.bias is not None else torch.bmm(xk, w)
+        return y.transpose(0, 1).reshape(b, self.k * self.out_features)
+
+
+def _cat(tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
+    return None if tensors[0] is None else torch.cat([t.detach() for t in tensors])
+
+
+def _stack_layer(layers: list[nn.Module]) -> nn.Module:
+    """One layer computing ``layers`` side by side on K channel groups."""
+    first, k = layers[0], len(layers)
+    if isinstance(first, nn.Conv2d):
+        conv = nn.Conv2d(first.in_channels * k, first.out_channels * k, first.kernel_size,
+                         first.stride, first.padding, first.dilation, groups=first.groups * k,
+                         bias=first.bias is not None, padding_mode=first.padding_mode,
+                         device=first.weight.device, dtype=first.weight.dtype)
+        conv.weight = nn.Parameter(_cat([m.weight for m in layers]))
+        if first.bias is not None:
+            conv.bias = nn.Parameter(_cat([m.bias for m in layers]))
+        return conv
+    if isinstance(first, nn.BatchNorm2d):
+        bn = nn.BatchNorm2d(first.num_features * k, first.eps, first.momentum, first.affine,
+                            first.track_running_stats, device=first.running_mean.device
+                            if first.running_mean is not None else None)
+        if first.affine:
+            bn.weight = nn.Parameter(_cat([m.weight for m in layers]))
+            bn.bias = nn.Parameter(_cat([m.bias for m in layers]))
+        if first.track_running_stats:
+            bn.running_mean = _cat([m.running_mean for m in layers])
+            bn.running_var = _cat([m.running_var for m in layers])
+            bn.num_batches_tracked = first.num_batches_tracked.detach().clone()
+        return bn
+    if isinstance(first, nn.Linear):
+        return StackedLinear(layers)  # type: ignore[arg-type]
+    raise ValueError(f"cannot stack a {type(first).__name__} layer: only Conv2d, BatchNorm2d, Linear "
+                     "and parameter-free per-channel layers stack (run such cells one at a time "
+                     "with --cohort-size 1)")
+
+
+def _has_state(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters(recurse=False)) or any(
+        True for _ in module.buffers(recurse=False))
+
+
+def _member_layer(layer: nn.Module, k: int) -> dict[str, torch.Tensor]:
+    """The tensors of model ``k`` inside one stacked layer, named as in the single layer."""
+    if isinstance(layer, StackedLinear):
+        out = {"weight": layer.weight[k]}
+        if layer.bias is not None:
+            out["bias"] = layer.bias[k, 0]
+        return out
+    size = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.num_features
+    part = size // _groups(layer)
+    out = {}
+    for name, t in [*layer.named_parameters(recurse=False), *layer.named_buffers(recurse=False)]:
+        out[name] = t if name == "num_batches_tracked" else t[k * part:(k + 1) * part]
+    return out
+
+
+def _groups(layer: nn.Module) -> int:
+    return getattr(layer, "_al4ml_k", 1)
+
+
+class StackedClassifier(nn.Module):
+    """K :class:`~al4ml.models.classifier.Classifier` s of one architecture as one network.
+
+    Inputs are packed along channels (``[B, K * C, H, W]``, see :meth:`pack` and
+    :meth:`shared`); outputs come back per model, ``[K, B, ...]``.
+
+    Args:
+        members: K freshly built (or trained) classifiers with identical structure; their
+            weights are copied, the members themselves are left alone.
+    """
+
+    def __init__(self, members: list[Classifier]) -> None:
+        super().__init__()
+        self.k = len(members)
+        net = copy.deepcopy(members[0])
+        if self.k > 1:
+            named = [dict(m.named_modules()) for m in members]
+            for name, module in list(net.named_modules()):
+                if not name or not _has_state(module):
+                    continue
+                stacked = _stack_layer([n[name] for n in named])
+                stacked._al4ml_k = self.k
+                parent, _, child = name.rpartition(".")
+                setattr(net.get_submodule(parent) if parent else net, child, stacked)
+        self.net = net
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-model batches ``[K, B, C, H, W]`` -> packed input ``[B, K * C, H, W]``."""
+        k, b, c, h, w = x.shape
+        return x.transpose(0, 1).reshape(b, k * c, h, w)
+
+    def shared(self, x: torch.Tensor) -> torch.Tensor:
+        """One batch ``[B, C, H, W]`` seen by every model -> packed input ``[B, K * C, H, W]``."""
+        return x.repeat(1, self.k, 1, 1) if self.k > 1 else x
+
+    def forward_with_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Packed input -> logits ``[K, B, classes]`` and embeddings ``[K, B, D]``."""
+        emb = self.net.features(x)
+        logits = self.net.head(self.net.dropout(emb))
+        b = x.shape[0]
+        return (logits.reshape(b, self.k, -1).transpose(0, 1),
+                emb.reshape(b, self.k, -1).transpose(0, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Packed input -> logits ``[K, B, classes]``."""
+        return self.forward_with_embedding(x)[0]
+
+    def member_state(self, k: int) -> dict[str, torch.Tensor]:
+        """Model ``k``'s weights and buffers as a single classifier's ``state_dict``."""
+        if self.k == 1:
+            return dict(self.net.state_dict())
+        state = {}
+        for name, module in self.net.named_modules():
+            if name and _has_state(module):
+                for key, t in _member_layer(module, k).items():
+                    state[f"{name}.{key}"] = t
+        return state
+
+    def member(self, k: int, into: Classifier) -> Classifier:
+        """Load model ``k``'s weights into ``into`` (a classifier of the same architecture)."""
+        into.load_state_dict({n: t.detach().clone() for n, t in self.member_state(k).items()})
+        return into

@@ -1,0 +1,98 @@
+"""What the cycle produces and who is told: the loop state, round records and observers.
+
+The loop owns a :class:`LoopState` per cell and tells observers what happened; observers
+(MLflow tracking, progress displays) never steer. A *cell* is one experiment (one config);
+a *cohort* is the set of cells trained together in lockstep (a single run is a cohort of
+one). :class:`CellObserver` hears about one cell; :class:`CohortObserver` hears about the
+cohort's shared rounds and epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from al4ml.config import ExperimentConfig
+    from al4ml.data.base import ActiveDataset
+    from al4ml.models.classifier import Classifier
+
+
+@dataclass
+class RoundRecord:
+    """What one round produced: metrics at ``n_labeled`` labels and the items it queried."""
+
+    round: int
+    n_labeled: int
+    metrics: dict[str, float]
+    queried: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+
+@dataclass
+class LoopState:
+    """One cell's whole state: enough to resume it after a crash.
+
+    Attributes:
+        labeled_round: int64 ``[N]``: round in which each pool item was labeled, -1 if not.
+        labels: int64 ``[N]``: labels revealed by the oracle, -1 where unknown.
+        history: One record per finished round.
+    """
+
+    labeled_round: torch.Tensor
+    labels: torch.Tensor
+    history: list[RoundRecord] = field(default_factory=list)
+
+    @property
+    def labeled_mask(self) -> torch.Tensor:
+        """bool ``[N]``: which pool items are labeled."""
+        return self.labeled_round >= 0
+
+    @property
+    def n_labeled(self) -> int:
+        """Number of labeled pool items."""
+        return int(self.labeled_mask.sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A picklable snapshot (for ``torch.save``)."""
+        return {"labeled_round": self.labeled_round.clone(), "labels": self.labels.clone(),
+                "history": [vars(r) for r in self.history]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LoopState:
+        """Inverse of :meth:`to_dict`."""
+        return cls(d["labeled_round"], d["labels"], [RoundRecord(**r) for r in d["history"]])
+
+
+class CellObserver:
+    """Hears about one cell (all no-ops here; subclasses override what they need)."""
+
+    def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
+        """Before the first round (after the initial set is labeled, or on resume)."""
+
+    def on_round(self, record: RoundRecord, state: LoopState) -> None:
+        """After a round's evaluation and query."""
+
+    def on_finish(self, model: Classifier, state: LoopState) -> None:
+        """After the last round, with the model trained at the full budget."""
+
+    def on_fail(self, error: BaseException) -> None:
+        """The cell failed (what it logged so far stays); it will hear nothing more."""
+
+
+class CohortObserver:
+    """Hears about the cohort's shared progress (all no-ops here)."""
+
+    def on_cohort_start(self, cells: int, rounds: int, done: int) -> None:
+        """Before the first round: ``cells`` trained together, ``rounds`` in all, ``done`` already."""
+
+    def on_round_start(self, round_: int, n_labeled: int) -> None:
+        """Before training in a round."""
+
+    def on_epoch(self, epoch: int, epochs: int) -> None:
+        """After each training epoch."""
+
+    def on_round_end(self, round_: int, records: list[RoundRecord]) -> None:
+        """After every cell's evaluation and query in a round."""
