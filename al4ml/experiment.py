@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from mlflow.exceptions import MlflowException
@@ -18,7 +19,7 @@ from al4ml.device import resolve_device
 from al4ml.errors import ConfigError
 from al4ml.loop import ActiveLearningLoop
 from al4ml.progress import RichProgress
-from al4ml.records import CellObserver, CohortObserver, LoopState
+from al4ml.records import CellObserver, CohortObserver, Deferred, LoopState
 from al4ml.tracking import MlflowTracker, get_client, load_state
 
 
@@ -123,20 +124,28 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
         return [results[i] for i in range(len(specs))]
     trackers = [MlflowTracker(client, s.cfg, run_id=s.resume_run_id, parent_run_id=parent_run_id,
                               extra_tags=s.extra_tags, role=s.role, axes=s.axes) for s in specs]
-    for cell, tracker in zip(loop.cells, trackers, strict=True):
-        cell.observers = (tracker, *observers)
-    try:
-        if progress:
-            with RichProgress(console) as bar:
-                loop.cohort_observers = (*cohort_observers, bar)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="al4ml-tracking") as writer:
+        deferred = [Deferred(t, writer) for t in trackers]
+        for cell, tracker in zip(loop.cells, deferred, strict=True):
+            cell.observers = (tracker, *observers)
+        try:
+            if progress:
+                with RichProgress(console) as bar:
+                    loop.cohort_observers = (*cohort_observers, bar)
+                    cells = loop.run(states)
+            else:
+                loop.cohort_observers = cohort_observers
                 cells = loop.run(states)
-        else:
-            loop.cohort_observers = cohort_observers
-            cells = loop.run(states)
-    except BaseException:
-        for tracker in trackers:
-            tracker.on_fail()
-        raise
+        except BaseException:
+            for tracker in deferred:
+                tracker.on_fail(RuntimeError("the cohort stopped"))
+            raise
+    for cell, later, tracker in zip(cells, deferred, trackers, strict=True):
+        try:
+            later.wait()
+        except Exception as e:  # a tracking write failed after the loop had moved on
+            cell.error = cell.error or e
+            tracker.on_fail(e)
     return [ExperimentResult(t.run_id, c.state, c.error) for t, c in zip(trackers, cells, strict=True)]
 
 

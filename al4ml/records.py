@@ -9,6 +9,8 @@ cohort's shared rounds and epochs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -96,3 +98,49 @@ class CohortObserver:
 
     def on_round_end(self, round_: int, records: list[RoundRecord]) -> None:
         """After every cell's evaluation and query in a round."""
+
+
+class Deferred(CellObserver):
+    """Runs another observer's calls in order on a background thread, so the loop never waits.
+
+    Tracking writes (metrics, artifacts, the final model) overlap the next round's training.
+    The state handed to :meth:`on_round` is snapshotted first, since the loop goes on
+    changing it. An error in a background call is raised at the cell's next event (the loop
+    then closes the cell) or by :meth:`wait`.
+
+    Args:
+        observer: The observer to defer (e.g. an MLflow tracker).
+        executor: One worker thread shared by the cohort's cells (keeps the order of calls).
+    """
+
+    def __init__(self, observer: CellObserver, executor: Executor) -> None:
+        self.observer, self.executor = observer, executor
+        self.pending: list[Future] = []
+
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        self.raise_errors()
+        self.pending.append(self.executor.submit(fn, *args))
+
+    def raise_errors(self) -> None:
+        """Raise the error of a finished background call, if any."""
+        for future in [f for f in self.pending if f.done()]:
+            self.pending.remove(future)
+            future.result()
+
+    def wait(self) -> None:
+        """Block until every call so far has run; raise the first error."""
+        for future in self.pending:
+            future.result()
+        self.pending.clear()
+
+    def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
+        self._submit(self.observer.on_start, cfg, dataset, LoopState.from_dict(state.to_dict()))
+
+    def on_round(self, record: RoundRecord, state: LoopState) -> None:
+        self._submit(self.observer.on_round, record, LoopState.from_dict(state.to_dict()))
+
+    def on_finish(self, model: Classifier, state: LoopState) -> None:
+        self._submit(self.observer.on_finish, model, LoopState.from_dict(state.to_dict()))
+
+    def on_fail(self, error: BaseException) -> None:
+        self.pending.append(self.executor.submit(self.observer.on_fail, error))

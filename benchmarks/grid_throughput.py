@@ -123,6 +123,8 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None,
                     help="write the MLflow stores here (default: a temporary folder)")
     ap.add_argument("--skip", default="", help="comma-separated ways to leave out: processes,baseline")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for every run (repeatable), e.g. --set training.epochs=10")
     args = ap.parse_args()
     device = torch.device(args.device)
     quick = args.quick
@@ -130,7 +132,7 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     folder = args.keep or Path(tempfile.mkdtemp(prefix="al4ml-grid-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    device_set = [f"device={device.type}"]
+    device_set = [] if device.type == "cuda" else [f"device={device.type}"]
     source = "digits"
     if quick:
         grid_file = folder / "grid_quick.yaml"
@@ -148,6 +150,7 @@ def main() -> None:
         source = "real breastmnist.npz" if real else "synthetic, BreastMNIST-sized"
         sets = [f"dataset.root={data.resolve()}", *device_set]
         base_file = (grid_file.parent / load_grid_base(grid_file)).resolve()
+    sets += args.overrides
     grid = load_grid(grid_file, sets)
     from al4ml.experiment import load_dataset
 
