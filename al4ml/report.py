@@ -138,7 +138,12 @@ def resolve_source(client: MlflowClient, source: str) -> Source:
         if exp is None:
             raise ConfigError(f"no grid run or experiment named {source!r} in "
                               f"{client.tracking_uri}") from None
-        return Source(source, exp.experiment_id)
+        axes: dict[str, list[Any]] = {}
+        for grid in client.search_runs([exp.experiment_id], f"tags.`{ROLE_TAG}` = 'grid'",
+                                       order_by=["attributes.start_time ASC"]):
+            for key, values in json.loads(grid.data.tags.get(AXES_TAG, "{}")).items():
+                axes[key] = axes.get(key, []) + [v for v in values if v not in axes.get(key, [])]
+        return Source(source, exp.experiment_id, axes=axes)
     tags = run.data.tags
     if tags.get(ROLE_TAG) != "grid":
         raise ConfigError(f"run {source} is not a grid's parent run; pass a grid run id or an "
@@ -323,6 +328,7 @@ class Comparison:
     p_wilcoxon: float = math.nan
     p_t_holm: float = math.nan
     p_wilcoxon_holm: float = math.nan
+    family: int = 1
 
     @property
     def seeds(self) -> int:
@@ -338,8 +344,12 @@ class Comparison:
 
     @property
     def seeds_needed(self) -> float:
-        """For an unresolved comparison: pairs a t-test would need (80 % power); else NaN."""
-        return seeds_needed(self.diffs) if self.verdict == "not resolved" else math.nan
+        """For an unresolved comparison: pairs a t-test needs for 80 % power at the level of
+        Holm's strictest step (alpha / number of comparisons), so that the difference resolves
+        after the correction whatever its rank; else NaN."""
+        if self.verdict != "not resolved":
+            return math.nan
+        return seeds_needed(self.diffs, alpha=ALPHA / self.family)
 
 
 def _paired_tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -382,6 +392,8 @@ def comparisons(cells: list[Cell]) -> list[Comparison]:
             a = np.array([aulc(cell.curves[s].steps, cell.curves[s].values) for s in seeds])
             b = np.array([aulc(base.curves[s].steps, base.curves[s].values) for s in seeds])
             out.append(Comparison(cell, base, key, a - b, *_paired_tests(a, b)))
+    for c in out:
+        c.family = len(out)
     for attr in ("p_t", "p_wilcoxon"):
         adjusted = holm(np.array([getattr(c, attr) for c in out]))
         for c, p in zip(out, adjusted, strict=True):
@@ -642,8 +654,9 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
                   f"p: paired t-test; Wilcoxon signed-rank with 6 or more seeds; both "
                   f"Holm-corrected over the {len(pairs)} comparisons. Verdict at alpha = "
                   f"{ALPHA} after correction. Seeds needed: pairs a paired t-test needs to "
-                  f"resolve the observed Δ with {POWER:.0%} power at the observed spread "
-                  f"(alpha = {ALPHA} per comparison, two-sided)."),
+                  f"resolve the observed Δ with {POWER:.0%} power at the observed spread, at "
+                  f"alpha = {ALPHA} / {len(pairs)} (two-sided), the level of Holm's strictest "
+                  "step, so it resolves after the correction whatever its rank."),
             ("table", (["cell", "against", "axis", "seeds", "Δ AULC (95 % CI)", "p (t)",
                         "p (t, Holm)", "p (Wilcoxon, Holm)", "verdict", "seeds needed"],
                        [[p.cell.label, p.against.label, _head(p.axis), p.seeds,
@@ -655,8 +668,8 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
             need = [p.seeds_needed for p in unresolved if not math.isnan(p.seeds_needed)]
             blocks.append(("p", f"{len(unresolved)} of {len(pairs)} comparisons are not resolved "
                                 "with the seeds run so far"
-                                + (f"; resolving them would take {_seed_range(need)} seeds at "
-                                   "the observed spread." if need else ".")))
+                                + (f"; resolving them would take {_seed_range(need)} seeds in "
+                                   "all at the observed spreads." if need else ".")))
     for key in keys:
         names, p = win_matrix(cells, key)
         if len(names) > 1:

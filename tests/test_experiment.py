@@ -71,3 +71,20 @@ def test_baseline_trains_on_the_whole_pool_once(tracking_uri):
     assert run.data.metrics and all(k.startswith("ceiling_") for k in run.data.metrics)
     steps = [m.step for m in client.get_metric_history(result.run_id, "ceiling_test_accuracy")]
     assert steps == [record.n_labeled]
+
+
+def test_a_cohort_of_one_is_the_single_run(tmp_path):
+    """The grid's cohort path with one cell gives the trajectory of ``al4ml run`` exactly."""
+    from al4ml.experiment import CellSpec, run_cohort
+
+    cfg = tiny_config(**{"augmentation.name": "trivialaugment", "query.strategy": "margin"})
+    single = run_experiment(cfg, f"sqlite:///{tmp_path / 'a.db'}", progress=False)
+    [cell] = run_cohort([CellSpec(cfg, role="cell", axes={"seed": 0})],
+                        f"sqlite:///{tmp_path / 'b.db'}", progress=False)
+    assert cell.error is None
+
+    def trajectory(state):
+        return [(r.n_labeled, r.queried, r.scores,
+                 {k: v for k, v in r.metrics.items() if k not in TIMINGS}) for r in state.history]
+
+    assert trajectory(cell.state) == trajectory(single.state)
