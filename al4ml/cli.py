@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from al4ml.errors import Al4mlError
+from al4ml.store import check_store, resolve_tracking_uri
 
 app = typer.Typer(
     help="al4ml: simulate active learning for image classification. Compare query strategies "
@@ -84,10 +85,9 @@ def run(
 
     try:
         cfg = load_config(config, set_)
-        from al4ml.experiment import run_experiment  # MLflow: only once the config is valid
-        from al4ml.tracking import resolve_tracking_uri
+        uri = check_store(resolve_tracking_uri(tracking_uri))
+        from al4ml.experiment import run_experiment  # torch, MLflow: once config and store are fine
 
-        uri = resolve_tracking_uri(tracking_uri)
         result = run_experiment(cfg, uri, resume_run_id=resume, progress=progress)
     except Al4mlError as e:
         raise fail(str(e)) from None
@@ -122,10 +122,9 @@ def baseline(
     try:
         cfgs = (baseline_configs(load_grid(config, set_)) if is_grid_file(config)
                 else [load_config(config, set_)])
-        from al4ml.experiment import run_baselines  # MLflow: only once the config is valid
-        from al4ml.tracking import resolve_tracking_uri
+        uri = check_store(resolve_tracking_uri(tracking_uri))
+        from al4ml.experiment import run_baselines  # torch, MLflow: once config and store are fine
 
-        uri = resolve_tracking_uri(tracking_uri)
         results = run_baselines(cfgs, uri, progress=progress)
     except Al4mlError as e:
         raise fail(str(e)) from None
@@ -218,9 +217,9 @@ def grid(
     try:
         size = _cohort_size(cohort_size)
         spec = load_grid(grid_file, set_)
-        from al4ml.tracking import get_client, resolve_tracking_uri  # MLflow: once the grid is valid
+        uri = check_store(resolve_tracking_uri(tracking_uri))
+        from al4ml.tracking import get_client  # MLflow: once grid and store are fine
 
-        uri = resolve_tracking_uri(tracking_uri)
         client = get_client(uri)
         found = parent_run(client, spec)
         parent = found.run_id
@@ -288,7 +287,8 @@ def report(
 ) -> None:
     """Learning curves with 95 % bands, AULC table, labels to target, paired comparisons."""
     from al4ml.report import build_report
-    from al4ml.tracking import existing_store, get_client, resolve_tracking_uri
+    from al4ml.store import existing_store
+    from al4ml.tracking import get_client
 
     try:
         md = build_report(get_client(existing_store(resolve_tracking_uri(tracking_uri))), source,
@@ -332,7 +332,7 @@ def ui(tracking_uri: TrackingOption = None,
        port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
        host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1") -> None:
     """Start the MLflow UI on the same store `al4ml run` logs to."""
-    from al4ml.tracking import existing_store, resolve_tracking_uri
+    from al4ml.store import existing_store
 
     try:
         uri = existing_store(resolve_tracking_uri(tracking_uri))
@@ -347,8 +347,27 @@ def ui(tracking_uri: TrackingOption = None,
         raise typer.Exit(0) from None
 
 
+def _one_line_warnings() -> None:
+    """al4ml's own warnings as one line on stderr (``warning: ...``); others as Python shows them."""
+    import warnings
+
+    from al4ml.errors import Al4mlWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        if issubclass(category, Al4mlWarning):
+            err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False,
+                              soft_wrap=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main() -> None:
     """Console-script entry point."""
+    _one_line_warnings()
     app()
 
 

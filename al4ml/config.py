@@ -244,6 +244,22 @@ def build_config(tree: dict[str, Any], overrides: list[str] | None = None) -> Ex
         raise ConfigError(_one_line(e)) from None
 
 
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; a syntax error is one line with the file, line and column.
+
+    Raises:
+        ConfigError: ``path:line:column: not valid YAML: <problem>``.
+    """
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
     """Load an experiment YAML file, apply overrides, validate.
 
@@ -253,10 +269,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    try:
-        tree = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    tree = read_yaml(path) or {}
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return build_config(tree, overrides)

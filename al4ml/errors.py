@@ -17,3 +17,7 @@ class DataError(Al4mlError):
 
 class OracleError(Al4mlError):
     """The oracle was asked for a label it must not give (repeat, out of range)."""
+
+
+class Al4mlWarning(UserWarning):
+    """Something the user should know that does not stop the run (the CLI prints one line)."""

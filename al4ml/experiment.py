@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from rich.console import Console
 from al4ml.config import ExperimentConfig
 from al4ml.data import ActiveDataset, create_dataset
 from al4ml.device import resolve_device
-from al4ml.errors import ConfigError
+from al4ml.errors import Al4mlWarning, ConfigError
 from al4ml.loop import ActiveLearningLoop
 from al4ml.progress import RichProgress
 from al4ml.records import CellObserver, CohortObserver, Deferred, LoopState
@@ -106,6 +107,12 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
     device = resolve_device(cfgs[0].device)
     given = dataset is not None
     dataset = dataset if given else load_dataset(cfgs[0])  # bad data fails before a store exists
+    budget = cfgs[0].budget.total
+    if budget > dataset.pool_size:
+        warnings.warn(Al4mlWarning(
+            f"budget.total={budget} is larger than the pool of {dataset.info.name} "
+            f"({dataset.pool_size} items): the run stops when the pool is labeled, at "
+            f"{dataset.pool_size} labels (logged as tag al4ml.budget_effective)"), stacklevel=2)
     loop = ActiveLearningLoop(cfgs, dataset, device)
     client = get_client(tracking_uri)
     states = [_resumable_state(client, s.resume_run_id, s.cfg) if s.resume_run_id else None

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from al4ml.config import ExperimentConfig, build_config
+from al4ml.config import ExperimentConfig, build_config, read_yaml
 from al4ml.errors import ConfigError
 from al4ml.runs import (
     AXES_TAG,
@@ -131,18 +131,19 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
     if not path.is_file():
         raise ConfigError(f"grid file not found: {path}")
     try:
-        spec = GridFile.model_validate(yaml.safe_load(path.read_text()) or {})
+        spec = GridFile.model_validate(read_yaml(path) or {})
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"{path}: {where}: {first['msg']} (grid keys: name, base, set, "
                           "axes)") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not spec.axes:
+        raise ConfigError(f"{path}: axes: no axis given; name at least one config key with a "
+                          "list of values (e.g. seed: [0, 1, 2])")
     base_path = (path.parent / spec.base).resolve()
     if not base_path.is_file():
         raise ConfigError(f"{path}: base experiment not found: {base_path}")
-    base = yaml.safe_load(base_path.read_text()) or {}
+    base = read_yaml(base_path) or {}
     common = [f"{k}={json.dumps(v)}" for k, v in spec.set.items()] + list(overrides or [])
     empty = [k for k, v in spec.axes.items() if not v]
     if empty:

@@ -42,29 +42,11 @@ from al4ml.runs import (
     setting,
     setting_hash,
 )
+from al4ml.store import artifact_root, check_store, resolve_tracking_uri
 
-DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 STATE_ARTIFACT = "state/loop_state.pt"
 QUERIES_ARTIFACT = "queries.csv"
 CONFIG_ARTIFACT = "config.yaml"
-
-
-def resolve_tracking_uri(uri: str | None) -> str:
-    """``uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlruns.db`` in the cwd."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
-def sqlite_file(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///path`` URI (absolute); ``None`` for other stores."""
-    if uri.startswith("sqlite:///"):
-        return Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
-    return None
-
-
-def artifact_root(uri: str) -> str | None:
-    """Artifacts of a ``sqlite:///dir/x.db`` store go to ``dir/mlartifacts`` (beside the db)."""
-    db = sqlite_file(uri)
-    return None if db is None else (db.parent / "mlartifacts").as_uri()
 
 
 class RetryingClient(MlflowClient):
@@ -105,24 +87,9 @@ for _name in ("log_batch", "create_run", "update_run", "set_terminated", "set_ta
     setattr(RetryingClient, _name, _retrying(_name))
 
 
-def existing_store(uri: str) -> str:
-    """``uri`` if it names a store that exists; a missing sqlite file is a bad URI.
-
-    Commands that only read (``report``, ``ui``) must not create an empty store where the
-    user mistyped a path or ran from another folder.
-    """
-    from al4ml.errors import ConfigError
-
-    db = sqlite_file(uri)
-    if db is not None and not db.is_file():
-        raise ConfigError(f"tracking URI {uri}: no MLflow store at {db}; pass the store your "
-                          "runs logged to with --tracking-uri (or $MLFLOW_TRACKING_URI)")
-    return uri
-
-
 def get_client(uri: str | None = None) -> MlflowClient:
-    """A (retrying) client for the resolved tracking URI."""
-    return RetryingClient(tracking_uri=resolve_tracking_uri(uri))
+    """A (retrying) client for the resolved tracking URI, checked first (:func:`check_store`)."""
+    return RetryingClient(tracking_uri=check_store(resolve_tracking_uri(uri)))
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -194,7 +161,8 @@ class MlflowTracker(CellObserver):
         """Record dataset facts; rebuild the query log on resume."""
         self.client.log_batch(self.run_id, tags=[
             RunTag("pool_size", str(dataset.pool_size)),
-            RunTag("num_classes", str(dataset.info.num_classes))])
+            RunTag("num_classes", str(dataset.info.num_classes)),
+            RunTag("al4ml.budget_effective", str(min(cfg.budget.total, dataset.pool_size)))])
         self._rows = [row for r in state.history for row in self._query_rows(r)]
 
     def on_round(self, record: RoundRecord, state: LoopState) -> None:

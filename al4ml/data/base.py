@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from al4ml.errors import DataError
 from al4ml.oracle import SimulatedOracle
 
 
@@ -55,6 +56,12 @@ class ActiveDataset:
                                  f"{images.dtype} {tuple(images.shape)}")
         if len(pool_images) != len(pool_labels):
             raise ValueError("pool images and labels differ in length")
+        for split, labels in (("pool", pool_labels), ("val", val.labels), ("test", test.labels)):
+            bad = labels[(labels < 0) | (labels >= info.num_classes)]
+            if len(bad):
+                raise DataError(f"dataset {info.name}: {split} label {int(bad[0])} is outside "
+                                f"[0, {info.num_classes}) for its {info.num_classes} classes "
+                                f"({len(bad)} such labels)")
         self.info = info
         self.pool_images = pool_images
         self.val = val

@@ -37,7 +37,13 @@ def _read_split(folder: Path, classes: list[str], size: int, mode: str
 
     images, labels = [], []
     for label, name in enumerate(classes):
+        if not (folder / name).is_dir():
+            raise DataError(f"{folder} has no folder for class {name!r} (the classes are the "
+                            f"folders of {folder.parent / 'train'})")
         files = sorted(p for p in (folder / name).glob("*") if p.suffix.lower() in EXTENSIONS)
+        if not files:
+            raise DataError(f"class folder {folder / name} holds no images ({', '.join(EXTENSIONS)}); "
+                            "remove it or add its images")
         for path in files:
             images.append(F.resize(_read_image(path, mode), [size, size], antialias=True))
             labels.append(label)

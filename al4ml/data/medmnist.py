@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import zipfile
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -93,8 +94,9 @@ def medmnist(root: Path | None, flag: Flag = "breastmnist",
     cls = getattr(mm, info["python_class"])
     try:
         (xp, yp), (xv, yv), (xt, yt) = (_split(cls, s, root, size) for s in ("train", "val", "test"))
-    except (KeyError, ValueError, OSError) as e:
-        raise DataError(f"{path}: not a MedMNIST .npz file ({e})") from None
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path}: not a readable MedMNIST .npz file ({type(e).__name__}: {e}); "
+                        f"download {filename} again from {SOURCE}") from None
     classes = tuple(info["label"][str(i)] for i in range(len(info["label"])))
     meta = DatasetInfo(flag, classes, int(xp.shape[1]), (int(xp.shape[2]), int(xp.shape[3])),
                        info["task"])

@@ -1,0 +1,157 @@
+"""Faults a user meets on shared machines: bad input, concurrent starts, kills, lost servers.
+
+Everything here runs the real CLI in subprocesses against real MLflow stores.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import write_medmnist_npz
+
+REPO = Path(__file__).resolve().parents[1]
+QUICKSTART = REPO / "experiments" / "digits_quickstart.yaml"
+
+
+def al4ml(*args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run([sys.executable, "-m", "al4ml.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def tiny_medmnist(tmp_path: Path, **kw) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir(exist_ok=True)
+    write_medmnist_npz(folder / "breastmnist.npz", **kw)
+    return folder
+
+
+def medmnist_run(root: Path, *more: str) -> list[str]:
+    sets = [f"dataset.root={root}", "model.name=tiny_cnn", "model.options.width=4",
+            "training.epochs=1", "budget.initial=10", "budget.per_round=10", "budget.total=20",
+            *more]
+    return [str(REPO / "experiments" / "breastmnist.yaml"), *[a for s in sets for a in ("--set", s)]]
+
+
+def bad_truncated_npz(tmp_path: Path) -> tuple[list[str], list[str]]:
+    root = tiny_medmnist(tmp_path)
+    data = (root / "breastmnist.npz").read_bytes()
+    (root / "breastmnist.npz").write_bytes(data[: len(data) // 3])
+    return ["run", *medmnist_run(root)], ["breastmnist.npz", "not a readable MedMNIST .npz file"]
+
+
+def bad_labels_out_of_range(tmp_path: Path) -> tuple[list[str], list[str]]:
+    root = tiny_medmnist(tmp_path, classes=3)  # BreastMNIST has two classes
+    return ["run", *medmnist_run(root)], ["pool label 2 is outside [0, 2)"]
+
+
+def bad_empty_class_folder(tmp_path: Path) -> tuple[list[str], list[str]]:
+    from PIL import Image
+
+    for split in ("train", "val", "test"):
+        for name in ("benign", "malignant"):
+            folder = tmp_path / "tree" / split / name
+            folder.mkdir(parents=True)
+            if not (split == "train" and name == "malignant"):
+                Image.fromarray(np.full((8, 8), 100, np.uint8)).save(folder / "a.png")
+    return (["run", str(QUICKSTART), "--set", "dataset.name=imagefolder", "--set",
+             f"dataset.root={tmp_path / 'tree'}"],
+            [str(tmp_path / "tree" / "train" / "malignant"), "holds no images"])
+
+
+def bad_yaml(tmp_path: Path) -> tuple[list[str], list[str]]:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: broken\ntraining:\n  epochs: [3, 4\nbudget: {}\n")
+    return ["run", str(path)], [f"{path}:4:7", "not valid YAML"]
+
+
+def bad_grid_without_axes(tmp_path: Path) -> tuple[list[str], list[str]]:
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump({"name": "g", "base": str(QUICKSTART), "axes": {}}))
+    return ["grid", str(path)], ["axes: no axis given"]
+
+
+def bad_uri(uri: str, *fragments: str):
+    def case(tmp_path: Path) -> tuple[list[str], list[str]]:
+        return (["run", str(QUICKSTART), "--tracking-uri", uri.format(tmp=tmp_path)],
+                [f.format(tmp=tmp_path) for f in fragments])
+    return case
+
+
+def bad_uri_under_a_file(tmp_path: Path) -> tuple[list[str], list[str]]:
+    (tmp_path / "plain.txt").write_text("not a folder")
+    return bad_uri("sqlite:///{tmp}/plain.txt/m.db", "{tmp}/plain.txt is a file")(tmp_path)
+
+
+def bad_server_not_running(tmp_path: Path) -> tuple[list[str], list[str]]:
+    return bad_uri(f"http://127.0.0.1:{free_port()}", "does not answer", "start it")(tmp_path)
+
+
+BAD_INPUTS = {
+    "truncated npz": (bad_truncated_npz, False),
+    "labels out of range": (bad_labels_out_of_range, False),
+    "empty class folder": (bad_empty_class_folder, False),
+    "YAML syntax error": (bad_yaml, True),
+    "grid with axes: {}": (bad_grid_without_axes, True),
+    "unknown URI scheme": (bad_uri("foo://bar", "unsupported scheme 'foo'"), True),
+    "store under a regular file": (bad_uri_under_a_file, True),
+    "read-only store folder": (bad_uri("sqlite:////proc/al4ml/m.db", "cannot write in /proc"), True),
+    "server not running": (bad_server_not_running, True),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2_and_leaves_no_run(name, tmp_path):
+    make, config_only = BAD_INPUTS[name]
+    args, fragments = make(tmp_path)
+    store = tmp_path / "m.db"
+    if "--tracking-uri" not in args:
+        args += ["--tracking-uri", f"sqlite:///{store}"]
+    start = time.perf_counter()
+    proc = al4ml(*args, cwd=tmp_path)
+    seconds = time.perf_counter() - start
+    line = one_line_error(proc)
+    for fragment in fragments:
+        assert fragment in line, line
+    if config_only:
+        assert seconds < 3.0, f"{name}: {seconds:.1f} s"
+    assert not store.exists(), "a store (and so possibly a run) was created"
+    assert not (tmp_path / "mlruns.db").exists()
+
+
+def test_a_budget_above_the_pool_says_so_in_one_line_and_logs_the_clamped_value(tmp_path):
+    from al4ml.tracking import get_client
+
+    root = tiny_medmnist(tmp_path, n=(30, 10, 12))
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    proc = al4ml("run", *medmnist_run(root, "budget.total=100"), "--tracking-uri", uri,
+                 "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and "budget.total=100" in warnings[0] and "30 labels" in warnings[0]
+    client = get_client(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("breastmnist").experiment_id])
+    assert run.data.tags["al4ml.budget_effective"] == "30"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "n_labeled")] == [10, 20, 30]
