@@ -23,8 +23,10 @@ from typing import Any
 
 import mlflow
 import torch
+from filelock import FileLock
 from matplotlib.figure import Figure
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import al4ml
@@ -42,7 +44,7 @@ from al4ml.runs import (
     setting,
     setting_hash,
 )
-from al4ml.store import artifact_root, check_store, resolve_tracking_uri
+from al4ml.store import artifact_root, check_store, resolve_tracking_uri, sqlite_file
 
 STATE_ARTIFACT = "state/loop_state.pt"
 QUERIES_ARTIFACT = "queries.csv"
@@ -88,16 +90,36 @@ for _name in ("log_batch", "create_run", "update_run", "set_terminated", "set_ta
 
 
 def get_client(uri: str | None = None) -> MlflowClient:
-    """A (retrying) client for the resolved tracking URI, checked first (:func:`check_store`)."""
-    return RetryingClient(tracking_uri=check_store(resolve_tracking_uri(uri)))
+    """A (retrying) client for the resolved tracking URI, checked first (:func:`check_store`).
+
+    A sqlite store is opened (created and migrated, the first time) under an inter-process
+    file lock beside it, so processes that start together on a new store wait for the
+    first one instead of racing through MLflow's schema migrations.
+    """
+    uri = check_store(resolve_tracking_uri(uri))
+    db = sqlite_file(uri)
+    if db is None:
+        return RetryingClient(tracking_uri=uri)
+    with FileLock(db.parent / f".{db.name}.lock", timeout=600):
+        return RetryingClient(tracking_uri=uri)  # MLflow opens (and migrates) the store here
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
-    """Id of experiment ``name``, created (with artifacts beside a sqlite db) if missing."""
+    """Id of experiment ``name``, created (with artifacts beside a sqlite db) if missing.
+
+    Get-or-create: a process that loses the race to create it (a unique-name error) reads the
+    winner's id.
+    """
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri))
+    try:
+        return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri))
+    except MlflowException:
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
 
 
 def run_tags(cfg: ExperimentConfig, role: str = "run") -> dict[str, str]:

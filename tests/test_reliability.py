@@ -155,3 +155,40 @@ def test_a_budget_above_the_pool_says_so_in_one_line_and_logs_the_clamped_value(
     [run] = client.search_runs([client.get_experiment_by_name("breastmnist").experiment_id])
     assert run.data.tags["al4ml.budget_effective"] == "30"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "n_labeled")] == [10, 20, 30]
+
+
+def tiny_digits(tmp_path: Path, name: str = "race") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    tree = yaml.safe_load(QUICKSTART.read_text())
+    tree.update(name=name, device="cpu")
+    tree["model"]["options"] = {"width": 4}
+    tree["training"].update(epochs=1, min_steps=0)
+    tree["budget"] = {"initial": 10, "per_round": 10, "total": 20}
+    path.write_text(yaml.safe_dump(tree))
+    return path
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.Popen([sys.executable, "-m", "al4ml.cli", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_eight_runs_started_together_on_a_new_store_all_finish(tmp_path):
+    from al4ml.tracking import get_client
+
+    config = tiny_digits(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'new' / 'store.db'}"
+    procs = [start("run", str(config), "--set", f"seed={s}", "--tracking-uri", uri,
+                   "--no-progress", cwd=tmp_path) for s in range(8)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    client = get_client(uri)
+    [exp] = [e for e in client.search_experiments() if e.name == "race"]
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}
+    for r in runs:
+        for name in ("test_accuracy", "n_labeled", "train_loss"):
+            assert [m.step for m in client.get_metric_history(r.info.run_id, name)] == [10, 20]
