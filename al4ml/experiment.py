@@ -52,8 +52,18 @@ class CellSpec:
     extra_tags: dict[str, str] | None = None
 
 
-def _resumable_state(client: MlflowClient, run_id: str, cfg: ExperimentConfig) -> LoopState:
-    """The saved state of ``run_id``, if it can be continued with ``cfg``."""
+def _resumable_state(client: MlflowClient, run_id: str, cfg: ExperimentConfig) -> LoopState | None:
+    """Where run ``run_id`` continues with ``cfg``: its last saved state, or ``None`` (round 0).
+
+    Any run that did not FINISH can be continued: from its last saved round; from round 0,
+    in place, if it saved none (it was stopped in its first round); and a run whose saved
+    state covers its whole budget (stopped after its last round, before it was closed) redoes
+    that last round, which is deterministic on CPU, to write its final model and close. Rounds
+    already logged are not logged twice.
+
+    Raises:
+        ConfigError: unknown run, a finished one, or a config that differs from the run's.
+    """
     try:
         run = client.get_run(run_id)
     except MlflowException:
@@ -63,12 +73,14 @@ def _resumable_state(client: MlflowClient, run_id: str, cfg: ExperimentConfig) -
         if key in logged and logged[key] != value[:6000]:
             raise ConfigError(f"--resume: run {run_id} was started with {key}={logged[key]}, "
                               f"not {value}; resume it with its own config")
+    if run.info.status == "FINISHED":
+        raise ConfigError(f"--resume: run {run_id} already finished its budget")
     try:
         state = load_state(client, run_id)
     except (MlflowException, OSError):
-        raise ConfigError(f"--resume: run {run_id} saved no finished round yet; start it anew") from None
+        return None
     if state.history and not state.history[-1].queried:
-        raise ConfigError(f"--resume: run {run_id} already finished its budget")
+        state.history.pop()
     return state
 
 
@@ -117,7 +129,7 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
     client = get_client(tracking_uri)
     states = [_resumable_state(client, s.resume_run_id, s.cfg) if s.resume_run_id else None
               for s in specs]
-    start = [len(s.history) if s else 0 for s in states]
+    start = [len(s.history) if s else 0 for s in states]  # None: round 0 (in place, if resumed)
     if len(set(start)) > 1:  # cells resume from different rounds: one cohort per round, in turn
         if given:
             raise ValueError("cells resuming from different rounds need the dataset loaded per group")

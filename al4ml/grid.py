@@ -239,7 +239,7 @@ class CellStatus:
 
 
 def plan(client: MlflowClient, parent_id: str, grid: Grid) -> list[CellStatus]:
-    """Decide per cell: skip (FINISHED before), resume (failed/killed with a saved round), or new.
+    """Decide per cell: skip (FINISHED before), resume (a failed or killed run), or new.
 
     A cell's runs are those tagged with its key (the hash of its resolved config) and, for
     runs logged by an al4ml with fewer config keys (another hash), those whose logged params
@@ -259,12 +259,13 @@ def plan(client: MlflowClient, parent_id: str, grid: Grid) -> list[CellStatus]:
         if any(r.info.status == "FINISHED" for r in runs):
             out.append(CellStatus(cell, "done", ok=True))
             continue
-        resumable = [r for r in runs if r.info.status != "FINISHED"
-                     and client.list_artifacts(r.info.run_id, "state")]
-        out.append(CellStatus(cell, "resume", resumable[0].info.run_id) if resumable
-                   else CellStatus(cell, "new"))
-        for stale in runs:
-            if stale.info.status == "RUNNING" and stale not in resumable[:1]:
+        # Continue the run that got furthest (a saved state first), in place: even one that
+        # saved no round restarts under its own id, so a cell keeps one run.
+        runs.sort(key=lambda r: (bool(client.list_artifacts(r.info.run_id, "state")),
+                                 r.info.start_time), reverse=True)
+        out.append(CellStatus(cell, "resume", runs[0].info.run_id) if runs else CellStatus(cell, "new"))
+        for stale in runs[1:]:
+            if stale.info.status == "RUNNING":
                 client.set_terminated(stale.info.run_id, "FAILED")
     return out
 

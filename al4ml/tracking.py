@@ -178,6 +178,9 @@ class MlflowTracker(CellObserver):
             client.update_run(run_id, status="RUNNING")
         self._rows: list[tuple[int, int, int, float]] = []
         self.finished = False
+        # A resumed run may have logged a round whose state it did not save: never twice.
+        self._logged = set() if run_id is None else {
+            m.step for m in client.get_metric_history(run_id, f"{self.prefix}n_labeled")}
 
     def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
         """Record dataset facts; rebuild the query log on resume."""
@@ -189,10 +192,12 @@ class MlflowTracker(CellObserver):
 
     def on_round(self, record: RoundRecord, state: LoopState) -> None:
         """Log the round's metrics at step = labels, the query CSV and a state snapshot."""
-        now = int(time.time() * 1000)
-        metrics = [Metric(self.prefix + k, float(v), now, record.n_labeled)
-                   for k, v in record.metrics.items()]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        if record.n_labeled not in self._logged:  # one log_batch: a round is logged whole or not
+            now = int(time.time() * 1000)
+            metrics = [Metric(self.prefix + k, float(v), now, record.n_labeled)
+                       for k, v in record.metrics.items()]
+            self.client.log_batch(self.run_id, metrics=metrics)
+            self._logged.add(record.n_labeled)
         self._rows += self._query_rows(record)
         self.client.log_text(self.run_id, self.queries_csv(), QUERIES_ARTIFACT)
         self._log_file(state.to_dict(), STATE_ARTIFACT)

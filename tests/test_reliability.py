@@ -183,7 +183,7 @@ def test_eight_runs_started_together_on_a_new_store_all_finish(tmp_path):
     procs = [start("run", str(config), "--set", f"seed={s}", "--tracking-uri", uri,
                    "--no-progress", cwd=tmp_path) for s in range(8)]
     outputs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outputs, strict=True):
+    for p, (_out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
     client = get_client(uri)
     [exp] = [e for e in client.search_experiments() if e.name == "race"]
@@ -192,3 +192,91 @@ def test_eight_runs_started_together_on_a_new_store_all_finish(tmp_path):
     for r in runs:
         for name in ("test_accuracy", "n_labeled", "train_loss"):
             assert [m.step for m in client.get_metric_history(r.info.run_id, name)] == [10, 20]
+
+
+KILLER = '''
+import os, signal, sys
+from al4ml.config import load_config
+from al4ml.experiment import CellSpec, run_cohort
+from al4ml import loop, tracking
+from al4ml.records import CohortObserver
+
+config, uri, point = sys.argv[1:4]
+
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class FirstRound(CohortObserver):
+    def on_epoch(self, epoch, epochs):
+        if epoch == 2:
+            die()
+
+
+if point == "mid_run":  # round 2's metrics are logged, its state is not saved yet
+    save = tracking.MlflowTracker._log_file
+    def _log_file(self, obj, path):
+        if path == tracking.STATE_ARTIFACT and len(obj["history"]) == 3:
+            die()
+        save(self, obj, path)
+    tracking.MlflowTracker._log_file = _log_file
+if point == "scoring":  # round 1's model is trained and evaluated, the pool half scored
+    score = loop.ActiveLearningLoop.score_pool
+    def score_pool(self, stack, cells):
+        out = score(self, stack, cells)
+        if len(cells[0].state.history) == 1:
+            die()
+        return out
+    loop.ActiveLearningLoop.score_pool = score_pool
+if point == "before_finished":  # every round and state saved, the run not closed yet
+    tracking.MlflowTracker.on_finish = lambda self, model, state: die()
+observers = (FirstRound(),) if point == "first_round" else ()
+run_cohort([CellSpec(load_config(config))], uri, progress=False, cohort_observers=observers)
+'''
+
+
+def histories(client, run_id: str) -> dict:
+    run = client.get_run(run_id)
+    return {name: [(m.step, m.value) for m in sorted(client.get_metric_history(run_id, name),
+                                                       key=lambda m: m.step)]
+            for name in run.data.metrics if name not in ("train_seconds", "query_seconds")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["first_round", "mid_run", "scoring", "before_finished"])
+def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(point, tmp_path):
+    from al4ml.tracking import QUERIES_ARTIFACT, get_client
+
+    config = tiny_digits(tmp_path, "killed")
+    tree = yaml.safe_load(config.read_text())
+    tree["training"].update(epochs=3, min_steps=20)
+    tree["budget"].update(total=40)
+    config.write_text(yaml.safe_dump(tree))
+    reference = f"sqlite:///{tmp_path / 'ref.db'}"
+    assert al4ml("run", str(config), "--tracking-uri", reference, "--no-progress").returncode == 0
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    (tmp_path / "killer.py").write_text(KILLER)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PYTHONPATH"] = str(REPO)
+    killed = subprocess.run([sys.executable, str(tmp_path / "killer.py"), str(config), uri, point],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    client = get_client(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
+    assert run.info.status == "RUNNING"
+    resumed = al4ml("run", str(config), "--resume", run.info.run_id, "--tracking-uri", uri,
+                    "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert client.get_run(run.info.run_id).info.status == "FINISHED"
+    ref_client = get_client(reference)
+    [ref] = ref_client.search_runs([ref_client.get_experiment_by_name("killed").experiment_id])
+    ours, theirs = histories(client, run.info.run_id), histories(ref_client, ref.info.run_id)
+    assert ours == theirs  # same values at the same steps, each step once
+    assert all(s == [10, 20, 30, 40] for s in ([st for st, _ in h] for h in ours.values()))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    queries = [Path(c.download_artifacts(r, QUERIES_ARTIFACT, str(tmp_path / d))).read_text()
+               for c, r, d in ((client, run.info.run_id, "a"), (ref_client, ref.info.run_id, "b"))]
+    assert queries[0] == queries[1]
+    assert "model" in {a.path for a in client.list_artifacts(run.info.run_id)}
