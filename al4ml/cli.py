@@ -231,8 +231,12 @@ def grid(
         console.print(f"grid [bold]{spec.name}[/]: the shared config differs from the last run of "
                       f"this grid ({escape(found.new_version_because)}); this is version "
                       f"{found.version}, a new parent run", highlight=False)
-    todo = [st for st in statuses if st.action != "done"]
-    skipped = len(statuses) - len(todo)
+    todo = [st for st in statuses if st.action in ("new", "resume")]
+    busy = [st for st in statuses if st.action == "busy"]
+    skipped = len(statuses) - len(todo) - len(busy)
+    for st in busy:
+        err_console.print(f"cell {st.cell.label}: {st.error}; left to it (run {st.run_id})",
+                          highlight=False, soft_wrap=True)
     try:
         cohorts = plan_cohorts(todo, size, workers) if todo else []
     except Al4mlError as e:

@@ -23,11 +23,16 @@ configured cells under the old one. More seeds or more axis values extend the sa
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import itertools
 import json
 import multiprocessing as mp
 import os
+import signal
+import socket
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +48,7 @@ from al4ml.runs import (
     AXES_TAG,
     CELL_TAG,
     GRID_TAG,
+    HOST_TAG,
     PID_TAG,
     ROLE_TAG,
     VERSION_TAG,
@@ -231,7 +237,7 @@ class CellStatus:
     """What a grid run decided for one cell."""
 
     cell: Cell
-    action: str  # "done" (skipped), "new", "resume"
+    action: str  # "done" (skipped), "new", "resume", "busy" (another live process writes it)
     run_id: str | None = None
     started: bool = False
     ok: bool | None = None
@@ -261,6 +267,12 @@ def plan(client: MlflowClient, parent_id: str, grid: Grid) -> list[CellStatus]:
             continue
         # Continue the run that got furthest (a saved state first), in place: even one that
         # saved no round restarts under its own id, so a cell keeps one run.
+        busy = [(r, pid) for r in runs if (pid := writer_alive(r)) is not None]
+        if busy:  # another live process writes this cell: never a second writer
+            run, pid = busy[0]
+            out.append(CellStatus(cell, "busy", run.info.run_id,
+                                  error=f"being written by pid {pid} on this machine"))
+            continue
         runs.sort(key=lambda r: (bool(client.list_artifacts(r.info.run_id, "state")),
                                  r.info.start_time), reverse=True)
         out.append(CellStatus(cell, "resume", runs[0].info.run_id) if runs else CellStatus(cell, "new"))
@@ -285,15 +297,53 @@ def run_cohort_task(cells: list[tuple[dict[str, Any], dict[str, Any], str, str |
     from al4ml.experiment import CellSpec, run_cohort
 
     torch.set_num_threads(threads)
-    pid = str(os.getpid())
+    pid, host = str(os.getpid()), socket.gethostname()
     specs = [CellSpec(ExperimentConfig.model_validate(config), resume, "cell", axes,
-                      {CELL_TAG: key, PID_TAG: pid}) for config, axes, key, resume in cells]
+                      {CELL_TAG: key, PID_TAG: pid, HOST_TAG: host})
+             for config, axes, key, resume in cells]
     results = run_cohort(specs, tracking_uri, parent_run_id=parent_id, progress=False)
     return [r.error is None for r in results]
 
 
-def _cohort_process(args: tuple) -> None:
+def die_with_parent(parent: int) -> None:
+    """End this worker when the grid process that started it dies (even by SIGKILL).
+
+    Linux: the kernel sends SIGKILL on the parent's death (``PR_SET_PDEATHSIG``). Elsewhere a
+    daemon thread checks every half second whether the process was orphaned. Either way a
+    re-run of the grid never meets a stale writer on its cells.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True, name="al4ml-parent-watch").start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _cohort_process(args: tuple, parent: int) -> None:
+    die_with_parent(parent)
     run_cohort_task(*args)
+
+
+def writer_alive(run: Any) -> int | None:
+    """The pid of a live process on this host that is writing ``run``, if any."""
+    pid, host = run.data.tags.get(PID_TAG), run.data.tags.get(HOST_TAG)
+    if run.info.status != "RUNNING" or not pid or host != socket.gethostname():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return None
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists() and b"python" not in cmdline.read_bytes():
+        return None  # the pid was reused by something else
+    return int(pid)
 
 
 Listener = Callable[[list[CellStatus]], None]
@@ -413,7 +463,7 @@ def execute_local(cohorts: list[list[CellStatus]], tracking_uri: str, parent_id:
             while pending and len(running) < workers:
                 cohort = pending.pop(0)
                 proc = ctx.Process(target=_cohort_process, args=((
-                    _task(cohort), tracking_uri, parent_id, threads),))
+                    _task(cohort), tracking_uri, parent_id, threads), os.getpid()))
                 proc.start()
                 running[proc] = cohort
                 for st in cohort:
@@ -472,9 +522,12 @@ def execute_ray(cohorts: list[list[CellStatus]], tracking_uri: str, parent_id: s
 
 
 def finalize(client: MlflowClient, parent_id: str, statuses: list[CellStatus]) -> None:
-    """Mark runs of failed cells FAILED (a killed worker cannot) and close the parent run."""
+    """Mark runs of failed cells FAILED (a killed worker cannot) and close the parent run
+    (left open while another live process still writes one of its cells)."""
     keys = {st.cell.key for st in statuses if st.ok is False}
     for run in child_runs(client, parent_id):
         if run.data.tags.get(CELL_TAG) in keys and run.info.status == "RUNNING":
             client.set_terminated(run.info.run_id, "FAILED")
+    if any(st.action == "busy" for st in statuses):
+        return
     client.set_terminated(parent_id, "FINISHED" if all(st.ok for st in statuses) else "FAILED")

@@ -354,3 +354,22 @@ def test_a_killed_cohort_resumes_every_cell_from_its_last_round(tmp_path):
             assert history(client, r.info.run_id, name)[0].tolist() == [10, 20, 30, 40, 50, 60]
         points = client.get_metric_history(r.info.run_id, "test_accuracy")
         assert len(points) == len({p.step for p in points}), "a round was logged twice"
+
+
+def test_a_rerun_never_starts_a_second_writer_on_a_cell_a_live_process_writes(tmp_path):
+    import socket
+
+    from al4ml.runs import HOST_TAG
+
+    grid = load_grid(write_grid(tmp_path, {"seed": [0, 1]}))
+    client = get_client(f"sqlite:///{tmp_path / 'm.db'}")
+    parent = parent_run(client, grid).run_id
+    exp = client.get_run(parent).info.experiment_id
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for cell, pid in zip(grid.cells, (os.getpid(), dead.pid), strict=True):
+        client.create_run(exp, tags={"mlflow.parentRunId": parent, CELL_TAG: cell.key,
+                                     PID_TAG: str(pid), HOST_TAG: socket.gethostname()})
+    live, stale = plan(client, parent, grid)
+    assert live.action == "busy" and f"pid {os.getpid()}" in live.error
+    assert stale.action == "resume"  # its writer is gone: continued in place

@@ -280,3 +280,54 @@ def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(point, tmp_pa
                for c, r, d in ((client, run.info.run_id, "a"), (ref_client, ref.info.run_id, "b"))]
     assert queries[0] == queries[1]
     assert "model" in {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())  # a zombie is dead
+
+
+@pytest.mark.slow
+def test_killing_a_grid_kills_its_workers_and_a_rerun_converges(tmp_path):
+    from al4ml.tracking import get_client
+
+    base = tiny_digits(tmp_path, "owned")
+    tree = yaml.safe_load(base.read_text())
+    tree["training"].update(epochs=4, min_steps=1500)  # cells outlive the 5 s the test waits
+    tree["budget"].update(total=30)
+    base.write_text(yaml.safe_dump(tree))
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"name": "owned", "base": str(base),
+                                    "axes": {"query.strategy": ["random", "entropy"],
+                                             "seed": [0, 1]}}))
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    driver = start("grid", str(grid), "--workers", "2", "--cohort-size", "1", "--tracking-uri", uri,
+                   cwd=tmp_path)
+    client = get_client(uri)
+    pids: set[int] = set()
+    deadline = time.time() + 300
+    while time.time() < deadline and len(pids) < 2:
+        time.sleep(0.3)
+        exp = client.get_experiment_by_name("owned")
+        if exp is not None:
+            pids = {int(r.data.tags["al4ml.pid"]) for r in client.search_runs(
+                [exp.experiment_id], "tags.`al4ml.role` = 'cell'") if "al4ml.pid" in r.data.tags}
+    assert len(pids) == 2, "two workers did not start"
+    os.kill(driver.pid, 9)
+    driver.wait(timeout=30)
+    gone = time.time() + 5
+    while time.time() < gone and any(pid_alive(p) for p in pids):
+        time.sleep(0.1)
+    assert not any(pid_alive(p) for p in pids), "a worker outlived its grid by 5 s"
+    again = al4ml("grid", str(grid), "--workers", "2", "--cohort-size", "1", "--tracking-uri", uri,
+                  cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    runs = client.search_runs([client.get_experiment_by_name("owned").experiment_id],
+                              "tags.`al4ml.role` = 'cell'")
+    assert sorted(r.info.run_name for r in runs) == ["entropy+none/s0", "entropy+none/s1",
+                                                     "random+none/s0", "random+none/s1"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
