@@ -302,6 +302,40 @@ def report(
     console.print(f"wrote {md} (and report.html, PNG plots, aulc.csv) in {out}")
 
 
+@app.command()
+def sync(
+    journals: Annotated[list[Path], typer.Argument(
+        metavar="JOURNAL...",
+        help="A run's journal (.al4ml/journal/<run id>) or a folder of journals.")],
+) -> None:
+    """Send the writes runs kept in their journals while the tracking store was unreachable.
+
+    Each journal remembers its store and run; its writes are sent in order, none twice, and
+    the journal is removed once everything arrived.
+
+    Example: al4ml sync .al4ml/journal
+    """
+    from al4ml.errors import ConfigError
+
+    found = [j for path in journals
+             for j in ([path] if (path / "meta.json").is_file() else sorted(path.glob("*/meta.json")))]
+    found = [j.parent if j.name == "meta.json" else j for j in found]
+    try:
+        if not found:
+            raise ConfigError(f"no run journal in {', '.join(map(str, journals))} (a journal is a "
+                              "folder .al4ml/journal/<run id> holding meta.json)")
+        from al4ml.journal import Journal
+        from al4ml.tracking import get_client
+
+        for folder in found:
+            journal = Journal(folder)
+            sent = journal.replay(get_client(journal.tracking_uri))
+            console.print(f"run {journal.run_id}: {sent} write(s) sent to {journal.tracking_uri}",
+                          highlight=False)
+    except Al4mlError as e:
+        raise fail(str(e)) from None
+
+
 class Kind(str, Enum):
     """What ``al4ml list`` can show."""
 

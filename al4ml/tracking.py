@@ -25,13 +25,14 @@ import mlflow
 import torch
 from filelock import FileLock
 from matplotlib.figure import Figure
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import al4ml
 from al4ml.config import ExperimentConfig
 from al4ml.data import ActiveDataset
+from al4ml.journal import Writer
 from al4ml.models.classifier import Classifier
 from al4ml.records import CellObserver, LoopState, RoundRecord
 from al4ml.runs import (
@@ -99,6 +100,10 @@ def get_client(uri: str | None = None) -> MlflowClient:
     uri = check_store(resolve_tracking_uri(uri))
     db = sqlite_file(uri)
     if db is None:
+        if uri.startswith(("http://", "https://")):  # fail over to the journal in seconds, not minutes
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
         return RetryingClient(tracking_uri=uri)
     with FileLock(db.parent / f".{db.name}.lock", timeout=600):
         return RetryingClient(tracking_uri=uri)  # MLflow opens (and migrates) the store here
@@ -178,29 +183,29 @@ class MlflowTracker(CellObserver):
             client.update_run(run_id, status="RUNNING")
         self._rows: list[tuple[int, int, int, float]] = []
         self.finished = False
+        self.writer = Writer(client, self.run_id)
         # A resumed run may have logged a round whose state it did not save: never twice.
         self._logged = set() if run_id is None else {
             m.step for m in client.get_metric_history(run_id, f"{self.prefix}n_labeled")}
 
     def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
         """Record dataset facts; rebuild the query log on resume."""
-        self.client.log_batch(self.run_id, tags=[
-            RunTag("pool_size", str(dataset.pool_size)),
-            RunTag("num_classes", str(dataset.info.num_classes)),
-            RunTag("al4ml.budget_effective", str(min(cfg.budget.total, dataset.pool_size)))])
+        self.writer.write({"op": "tags", "tags": {
+            "pool_size": str(dataset.pool_size), "num_classes": str(dataset.info.num_classes),
+            "al4ml.budget_effective": str(min(cfg.budget.total, dataset.pool_size))}})
         self._rows = [row for r in state.history for row in self._query_rows(r)]
 
     def on_round(self, record: RoundRecord, state: LoopState) -> None:
         """Log the round's metrics at step = labels, the query CSV and a state snapshot."""
         if record.n_labeled not in self._logged:  # one log_batch: a round is logged whole or not
             now = int(time.time() * 1000)
-            metrics = [Metric(self.prefix + k, float(v), now, record.n_labeled)
-                       for k, v in record.metrics.items()]
-            self.client.log_batch(self.run_id, metrics=metrics)
+            self.writer.write({"op": "metrics", "metrics": [
+                {"key": self.prefix + k, "value": float(v), "timestamp": now, "step": record.n_labeled}
+                for k, v in record.metrics.items()]})
             self._logged.add(record.n_labeled)
         self._rows += self._query_rows(record)
-        self.client.log_text(self.run_id, self.queries_csv(), QUERIES_ARTIFACT)
-        self._log_file(state.to_dict(), STATE_ARTIFACT)
+        self._artifact(QUERIES_ARTIFACT, lambda path: path.write_text(self.queries_csv()))
+        self._artifact(STATE_ARTIFACT, lambda path: torch.save(state.to_dict(), path))
 
     @staticmethod
     def _query_rows(record: RoundRecord) -> list[tuple[int, int, int, float]]:
@@ -219,25 +224,28 @@ class MlflowTracker(CellObserver):
         writer.writerows(self._rows)
         return buf.getvalue()
 
-    def _log_file(self, obj: Any, artifact_path: str) -> None:
+    def _artifact(self, artifact_path: str, write: Any) -> None:
+        """Write a file with ``write(path)`` and log it at ``artifact_path``."""
         folder, name = os.path.split(artifact_path)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
-            torch.save(obj, path)
-            self.client.log_artifact(self.run_id, str(path), folder or None)
+            write(path)
+            self.writer.write({"op": "artifact", "dir": folder or None}, path)
 
     def on_finish(self, model: Classifier, state: LoopState) -> None:
         """Log the final weights and the run's learning curve, close the run as FINISHED."""
-        self._log_file({k: v.detach().cpu() for k, v in model.state_dict().items()},
-                       "model/model_state_dict.pt")
-        self.client.log_figure(self.run_id, learning_curve_figure(state), "learning_curve.png")
-        self.client.set_terminated(self.run_id, "FINISHED")
+        weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        self._artifact("model/model_state_dict.pt", lambda path: torch.save(weights, path))
+        self._artifact("learning_curve.png", learning_curve_figure(state).savefig)
+        self.writer.write({"op": "status", "status": "FINISHED"})
         self.finished = True
+        self.writer.close()
 
     def on_fail(self, error: BaseException | None = None) -> None:
         """Mark the run FAILED unless it finished (what it logged stays; it can be resumed)."""
         if not self.finished:
-            self.client.set_terminated(self.run_id, "FAILED")
+            self.writer.write({"op": "status", "status": "FAILED"})
+            self.writer.close()
 
 
 def learning_curve_figure(state: LoopState) -> Figure:

@@ -331,3 +331,119 @@ def test_killing_a_grid_kills_its_workers_and_a_rerun_converges(tmp_path):
     assert sorted(r.info.run_name for r in runs) == ["entropy+none/s0", "entropy+none/s1",
                                                      "random+none/s0", "random+none/s1"]
     assert {r.info.status for r in runs} == {"FINISHED"}
+
+
+class MlflowServer:
+    """A real ``mlflow server`` on 127.0.0.1 (sqlite backend, proxied artifacts) to stop and start."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import urllib.request
+
+        log = (self.folder / "server.log").open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+             f"sqlite:///{self.folder / 'server.db'}", "--artifacts-destination",
+             str(self.folder / "server-artifacts"), "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", "1"], stdout=log, stderr=log, start_new_session=True)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError("mlflow server did not start: " + (self.folder / "server.log").read_text()[-2000:])
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = MlflowServer(tmp_path)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def long_digits(tmp_path: Path, name: str, min_steps: int) -> Path:
+    """Rounds of a few seconds each: long enough to lose the server in the middle."""
+    config = tiny_digits(tmp_path, name)
+    tree = yaml.safe_load(config.read_text())
+    tree["training"].update(epochs=2, min_steps=min_steps)
+    tree["budget"].update(total=110)
+    config.write_text(yaml.safe_dump(tree))
+    return config
+
+
+def wait_for_rounds(client, name: str, rounds: int, timeout: float = 300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        exp = client.get_experiment_by_name(name)
+        if exp is not None:
+            runs = client.search_runs([exp.experiment_id])
+            if runs and len(client.get_metric_history(runs[0].info.run_id, "n_labeled")) >= rounds:
+                return runs[0]
+        time.sleep(0.5)
+    raise AssertionError(f"{name}: {rounds} rounds were not logged in time")
+
+
+def assert_complete(client, run_id: str, steps: list[int]) -> None:
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    for name in ("test_accuracy", "n_labeled", "train_loss", "query_seconds"):
+        assert [m.step for m in client.get_metric_history(run_id, name)] == steps, name
+    paths = {a.path for a in client.list_artifacts(run_id)}
+    assert {"queries.csv", "state", "model", "learning_curve.png"} <= paths
+
+
+@pytest.mark.slow
+def test_a_run_outlives_a_60_s_server_outage_and_sends_every_point_once(server, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    config = long_digits(tmp_path, "outage", min_steps=2500)
+    run_proc = start("run", str(config), "--tracking-uri", server.uri, "--no-progress", cwd=tmp_path)
+    client = MlflowClient(tracking_uri=server.uri)
+    run = wait_for_rounds(client, "outage", 1)
+    server.stop()
+    time.sleep(60)
+    assert run_proc.poll() is None, "the run should still be training"
+    server.start()
+    out, err = run_proc.communicate(timeout=600)
+    assert run_proc.returncode == 0, err[-3000:]
+    status = [ln for ln in err.splitlines() if ln.startswith("al4ml: tracking store")]
+    assert len(status) == 2 and "unreachable" in status[0] and "answers again" in status[1], err
+    assert_complete(client, run.info.run_id, list(range(10, 111, 10)))
+    assert not (tmp_path / ".al4ml" / "journal" / run.info.run_id).exists()
+
+
+@pytest.mark.slow
+def test_a_server_that_never_returns_leaves_a_journal_that_sync_sends_once(server, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    config = long_digits(tmp_path, "lost", min_steps=300)
+    run_proc = start("run", str(config), "--tracking-uri", server.uri, "--no-progress", cwd=tmp_path)
+    client = MlflowClient(tracking_uri=server.uri)
+    run = wait_for_rounds(client, "lost", 2)
+    server.stop()
+    out, err = run_proc.communicate(timeout=600)
+    assert run_proc.returncode == 0, err[-3000:]
+    journal = tmp_path / ".al4ml" / "journal" / run.info.run_id
+    hint = [ln for ln in err.splitlines() if "al4ml sync" in ln]
+    assert len(hint) == 1 and str(journal) in hint[0], err
+    assert (journal / "ops.jsonl").is_file()
+    server.start()
+    synced = al4ml("sync", str(tmp_path / ".al4ml" / "journal"), cwd=tmp_path)
+    assert synced.returncode == 0, synced.stderr
+    assert_complete(client, run.info.run_id, list(range(10, 111, 10)))
+    assert not journal.exists()
+    again = al4ml("sync", str(tmp_path / ".al4ml" / "journal"), cwd=tmp_path)
+    assert again.returncode == 2 and "no run journal" in again.stderr
