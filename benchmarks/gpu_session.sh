@@ -5,10 +5,13 @@
 #                         RandAugment(2,30) (eager, CUDA graph, graph + compiled model), the CUDA
 #                         tests of tests/test_train.py, then the graph, compile, sync and
 #                         precision checks (at most 9 min; about 4)
-#   gpu_session.sh cohorts  the CUDA tests, the graph and sync checks (cohorts included), the
-#                         27-cell BreastMNIST grid three ways (benchmarks/grid_throughput.py),
-#                         then that grid's baselines and report (docs/grid_breastmnist), as
-#                         $OUT/grid_breastmnist_report.tgz (at most 9 min; about 7)
+#   gpu_session.sh cohorts  the CUDA tests, the graph and sync checks (cohorts included) and the
+#                         per-step breakdown of a cohort round (benchmarks/cohort_step.py)
+#                         (at most 5 min; about 3)
+#   gpu_session.sh grid   the 27-cell BreastMNIST grid three ways (benchmarks/grid_throughput.py),
+#                         then the cohort store's baselines and report (docs/grid_breastmnist),
+#                         as $OUT/grid_breastmnist_report.tgz (at most 9.5 min; 178 s of it is the
+#                         27 processes)
 # Carry .whl (python3 ../shared/tools/device-wheels.py -d .whl pydantic mlflow-skinny
 # sqlalchemy alembic medmnist modAL-python) and .gpu_data (a copy of breastmnist.npz).
 set -uo pipefail
@@ -23,12 +26,16 @@ if [ "${1:-all}" = cohorts ]; then
     | tee "$OUT/cuda_tests.log"
   timeout 120 python3 benchmarks/cuda_checks.py --only graph,sync --out /tmp/checks 2>&1 \
     | tee "$OUT/cuda_checks_cohorts.log"
-  timeout 330 python3 benchmarks/grid_throughput.py --data .gpu_data --keep /tmp/keep 2>&1 \
+  timeout 150 python3 benchmarks/cohort_step.py 2>&1 | tee "$OUT/cohort_step.log"
+  exit
+fi
+if [ "${1:-all}" = grid ]; then
+  timeout 480 python3 benchmarks/grid_throughput.py --data .gpu_data --keep /tmp/keep 2>&1 \
     | tee "$OUT/grid_throughput.log"
   store=sqlite:////tmp/keep/cohorts.db
-  timeout 90 python3 -m al4ml.cli baseline experiments/grid_breastmnist.yaml --no-progress \
+  timeout 60 python3 -m al4ml.cli baseline experiments/grid_breastmnist.yaml --no-progress \
     --set dataset.root="$(realpath .gpu_data)" --tracking-uri $store > "$OUT/baselines.log" 2>&1
-  timeout 60 python3 -m al4ml.cli report grid_breastmnist --tracking-uri $store --target 0.85 \
+  timeout 30 python3 -m al4ml.cli report grid_breastmnist --tracking-uri $store --target 0.85 \
     --out /tmp/grid_breastmnist > "$OUT/report.log" 2>&1
   tar czf "$OUT/grid_breastmnist_report.tgz" -C /tmp grid_breastmnist
   exit
