@@ -22,7 +22,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -79,7 +79,6 @@ class Cell:
     state: LoopState | None = None
     error: BaseException | None = None
     member: Classifier | None = None
-    _scratch: dict[str, Any] = field(default_factory=dict)
 
     def emit(self, event: str, *args: Any) -> None:
         """Tell this cell's observers."""

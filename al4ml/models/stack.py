@@ -89,23 +89,19 @@ def _has_state(module: nn.Module) -> bool:
         True for _ in module.buffers(recurse=False))
 
 
-def _member_layer(layer: nn.Module, k: int) -> dict[str, torch.Tensor]:
-    """The tensors of model ``k`` inside one stacked layer, named as in the single layer."""
+def _member_layer(layer: nn.Module, k: int, models: int) -> dict[str, torch.Tensor]:
+    """The tensors of model ``k`` (of ``models``) in one stacked layer, named as in the single layer."""
     if isinstance(layer, StackedLinear):
         out = {"weight": layer.weight[k]}
         if layer.bias is not None:
             out["bias"] = layer.bias[k, 0]
         return out
     size = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.num_features
-    part = size // _groups(layer)
+    part = size // models
     out = {}
     for name, t in [*layer.named_parameters(recurse=False), *layer.named_buffers(recurse=False)]:
         out[name] = t if name == "num_batches_tracked" else t[k * part:(k + 1) * part]
     return out
-
-
-def _groups(layer: nn.Module) -> int:
-    return getattr(layer, "_al4ml_k", 1)
 
 
 class StackedClassifier(nn.Module):
@@ -129,7 +125,6 @@ class StackedClassifier(nn.Module):
                 if not name or not _has_state(module):
                     continue
                 stacked = _stack_layer([n[name] for n in named])
-                stacked._al4ml_k = self.k
                 parent, _, child = name.rpartition(".")
                 setattr(net.get_submodule(parent) if parent else net, child, stacked)
         self.net = net
@@ -162,7 +157,7 @@ class StackedClassifier(nn.Module):
         state = {}
         for name, module in self.net.named_modules():
             if name and _has_state(module):
-                for key, t in _member_layer(module, k).items():
+                for key, t in _member_layer(module, k, self.k).items():
                     state[f"{name}.{key}"] = t
         return state
 
