@@ -6,7 +6,11 @@ bad value and the valid choices, and exit code 2 — never a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import math
+import os
 import subprocess
 import sys
 from enum import Enum
@@ -25,10 +29,12 @@ app = typer.Typer(
     help="al4ml: simulate active learning for image classification. Compare query strategies "
          "and training augmentations by how many labels they need; every round is logged to "
          "MLflow (step = number of labels).",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
     rich_markup_mode="rich")
-console = Console()
-err_console = Console(stderr=True)
+# Piped output is not wrapped at 80 columns (a printed command or URI stays one line).
+console = Console(soft_wrap=not sys.stdout.isatty())
+err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
+QUIET = {"on": False}
 
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", "-s", metavar="KEY=VALUE",
@@ -38,6 +44,37 @@ TrackingOption = Annotated[str | None, typer.Option(
     "--tracking-uri", "-t", envvar="MLFLOW_TRACKING_URI",
     help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db in the "
          "current directory.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from al4ml import __version__
+
+        print(f"al4ml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print al4ml's version and exit.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bars and no MLflow INFO lines (results and errors "
+                              "only).")] = False,
+) -> None:
+    """al4ml: simulate active learning for image classification."""
+    QUIET["on"] = quiet
+    if quiet:  # MLflow sets its loggers' level from this when it is imported
+        os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _progress(requested: bool) -> bool:
+    return requested and not QUIET["on"]
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
 
 
 def fail(message: str) -> typer.Exit:
@@ -69,7 +106,9 @@ def rounds_table(history: list) -> Table:
 
 @app.command()
 def run(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML (see experiments/).")],
+    config: Annotated[Path | None, typer.Argument(
+        help="Experiment YAML (see experiments/); with --resume it may be left out: the run's "
+             "logged config.yaml is used.")] = None,
     set_: SetOption = None,
     tracking_uri: TrackingOption = None,
     resume: Annotated[str | None, typer.Option(
@@ -81,19 +120,45 @@ def run(
 
     Example: al4ml run experiments/digits_quickstart.yaml --set query.strategy=margin
     """
-    from al4ml.config import load_config
+    _run(config, set_, tracking_uri, resume, _progress(progress))
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to continue.")],
+    tracking_uri: TrackingOption = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Continue a crashed or interrupted run from its last finished round, with its own config.
+
+    Example: al4ml resume 3f9c... --tracking-uri sqlite:///mlruns.db
+    """
+    _run(None, None, tracking_uri, run_id, _progress(progress))
+
+
+def _run(config: Path | None, set_: list[str] | None, tracking_uri: str | None,
+         resume_id: str | None, progress: bool) -> None:
+    from al4ml.config import build_config, load_config
+    from al4ml.errors import ConfigError, RunInterrupted
 
     try:
-        cfg = load_config(config, set_)
         uri = check_store(resolve_tracking_uri(tracking_uri))
+        if config is not None:
+            cfg = load_config(config, set_)
+        elif resume_id is None:
+            raise ConfigError("give an experiment YAML, or --resume RUN_ID to continue a run")
+        else:
+            from al4ml.tracking import get_client, logged_config
+
+            cfg = build_config(logged_config(get_client(uri), resume_id), set_)
         from al4ml.experiment import run_experiment  # torch, MLflow: once config and store are fine
 
-        result = run_experiment(cfg, uri, resume_run_id=resume, progress=progress)
+        result = run_experiment(cfg, uri, resume_run_id=resume_id, progress=progress)
     except Al4mlError as e:
         raise fail(str(e)) from None
-    except KeyboardInterrupt:
-        err_console.print("interrupted: finished rounds are in MLflow; continue with "
-                          f"al4ml run {config} --resume <run id>")
+    except RunInterrupted as e:
+        err_console.print(f"interrupted: finished rounds are in MLflow; continue with al4ml resume "
+                          f"{e.run_ids[0]} --tracking-uri {uri}", highlight=False)
         raise typer.Exit(code=130) from None
     console.print(rounds_table(result.state.history))
     console.print(f"MLflow run [bold]{result.run_id}[/] in {uri} "
@@ -125,7 +190,7 @@ def baseline(
         uri = check_store(resolve_tracking_uri(tracking_uri))
         from al4ml.experiment import run_baselines  # torch, MLflow: once config and store are fine
 
-        results = run_baselines(cfgs, uri, progress=progress)
+        results = run_baselines(cfgs, uri, progress=_progress(progress))
     except Al4mlError as e:
         raise fail(str(e)) from None
     for result in results:
@@ -140,6 +205,7 @@ def baseline(
 def show(
     config: Annotated[Path, typer.Argument(help="Experiment YAML (see experiments/).")],
     set_: SetOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Print the resolved config (defaults filled in, overrides applied) without running it.
 
@@ -151,7 +217,7 @@ def show(
         cfg = load_config(config, set_)
     except Al4mlError as e:
         raise fail(str(e)) from None
-    print(cfg.to_yaml(), end="")
+    print(cfg.model_dump_json(indent=2) if as_json else cfg.to_yaml(), end="\n" if as_json else "")
 
 
 def _cohort_size(value: str) -> int | None:
@@ -288,8 +354,13 @@ def report(
     tracking_uri: TrackingOption = None,
     out: Annotated[Path, typer.Option(help="Folder for the report files.")] = Path("report"),
     target: Annotated[float, typer.Option(min=0, max=1, help="Target test accuracy.")] = 0.9,
+    as_json: JsonOption = False,
 ) -> None:
-    """Learning curves with 95 % bands, AULC table, labels to target, paired comparisons."""
+    """Learning curves with 95 % bands, AULC table, labels to target, paired comparisons.
+
+    Writes report.md, report.html, PNG plots, aulc.csv, comparisons.csv and summary.json
+    into --out (for a grid also logged to its parent run); --json prints summary.json.
+    """
     from al4ml.report import build_report
     from al4ml.store import existing_store
     from al4ml.tracking import get_client
@@ -299,7 +370,11 @@ def report(
                           out, target)
     except Al4mlError as e:
         raise fail(str(e)) from None
-    console.print(f"wrote {md} (and report.html, PNG plots, aulc.csv) in {out}")
+    if as_json:
+        print((out / "summary.json").read_text())
+    else:
+        console.print(f"wrote {md} (and report.html, PNG plots, aulc.csv, comparisons.csv, "
+                      f"summary.json) in {out}", highlight=False)
 
 
 @app.command()
@@ -347,8 +422,9 @@ class Kind(str, Enum):
 
 @app.command("list")
 def list_(kind: Annotated[Kind | None, typer.Argument(
-        help="strategies, augmentations, datasets or models (default: all).")] = None) -> None:
-    """List what is registered: strategies, augmentations, datasets, models."""
+        help="strategies, augmentations, datasets or models (default: all).")] = None,
+        as_json: JsonOption = False) -> None:
+    """List what is registered: strategies, augmentations, datasets, models, and their options."""
     from al4ml.augment import AUGMENTATIONS
     from al4ml.data import DATASETS
     from al4ml.models import MODELS
@@ -356,33 +432,74 @@ def list_(kind: Annotated[Kind | None, typer.Argument(
 
     registries = {Kind.strategies: STRATEGIES, Kind.augmentations: AUGMENTATIONS,
                   Kind.datasets: DATASETS, Kind.models: MODELS}
-    for k in [kind] if kind else list(Kind):
+    kinds = [kind] if kind else list(Kind)
+    if as_json:
+        print(json.dumps({k.value: [
+            {"name": e.name, "description": e.description,
+             "options": {name: {"default": None if p.default is p.empty else p.default,
+                                "values": e.describe(name)} for name, p in e.options.items()},
+             **({"needs": list(e.meta["needs"])} if "needs" in e.meta else {})}
+            for e in registries[k].entries()] for k in kinds}, indent=2, default=str))
+        return
+    for k in kinds:
         table = Table(title=k.value)
         table.add_column("name", style="bold")
         table.add_column("description")
+        table.add_column("options")
         for entry in registries[k].entries():
-            table.add_row(entry.name, entry.description)
+            table.add_row(entry.name, entry.description, ", ".join(entry.options))
         console.print(table)
 
 
 @app.command()
 def ui(tracking_uri: TrackingOption = None,
        port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
-       host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1") -> None:
-    """Start the MLflow UI on the same store `al4ml run` logs to."""
+       host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0: every interface).")] = "127.0.0.1",
+       allowed_hosts: Annotated[str | None, typer.Option(
+           help="Host headers the UI accepts, comma-separated (needed with --host 0.0.0.0 when "
+                "browsers reach it by a name or an outside address).")] = None) -> None:
+    """Start the MLflow UI on the same store `al4ml run` logs to (Ctrl+C or SIGTERM stops it)."""
+    import signal
+    import socket
+    import time
+
     from al4ml.store import existing_store
 
     try:
         uri = existing_store(resolve_tracking_uri(tracking_uri))
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError as e:
+                raise fail(f"port {port} on {host} is not free ({e.strerror}); pass another "
+                           "--port") from None
     except Al4mlError as e:
         raise fail(str(e)) from None
-    console.print(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl+C stops it)")
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host,
-           "--port", str(port)]
-    try:
-        raise typer.Exit(subprocess.call(cmd))
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+           "--port", str(port), *(["--allowed-hosts", allowed_hosts] if allowed_hosts else [])]
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    stopping: list[float] = []
+
+    def stop(*_: object) -> None:  # signal handler: only signal, never wait (the main loop does)
+        stopping.append(time.monotonic())
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    shown = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+    console.print(f"MLflow UI for {uri} on http://{shown}:{port} (Ctrl+C stops it)", highlight=False,
+                  soft_wrap=True)
+    while True:
+        try:
+            code = proc.wait(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            if stopping and time.monotonic() - stopping[0] > 10:  # it ignored SIGTERM
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+        except KeyboardInterrupt:
+            stop()
+    raise typer.Exit(0 if stopping else code)
 
 
 def _one_line_warnings() -> None:

@@ -260,6 +260,19 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
 
+def anchor_paths(tree: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A config tree whose relative ``dataset.root`` is taken from ``folder`` (the YAML's own).
+
+    A file means the same wherever it is run from; a ``--set dataset.root=...`` given on the
+    command line stays relative to the working directory, as shell paths are.
+    """
+    root = (tree.get("dataset") or {}).get("root") if isinstance(tree.get("dataset"), dict) else None
+    if isinstance(root, str) and root and not Path(root).expanduser().is_absolute():
+        tree = copy.deepcopy(tree)
+        tree["dataset"]["root"] = str((folder / root).resolve())
+    return tree
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
     """Load an experiment YAML file, apply overrides, validate.
 
@@ -272,4 +285,4 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     tree = read_yaml(path) or {}
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return build_config(tree, overrides)
+    return build_config(anchor_paths(tree, path.parent), overrides)

@@ -21,3 +21,15 @@ class OracleError(Al4mlError):
 
 class Al4mlWarning(UserWarning):
     """Something the user should know that does not stop the run (the CLI prints one line)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl+C (or SIGINT) stopped runs; their finished rounds are stored and they can resume.
+
+    Args:
+        run_ids: The MLflow runs that were stopped.
+    """
+
+    def __init__(self, run_ids: list[str]) -> None:
+        super().__init__(", ".join(run_ids))
+        self.run_ids = run_ids

@@ -17,7 +17,7 @@ from rich.console import Console
 from al4ml.config import ExperimentConfig
 from al4ml.data import ActiveDataset, create_dataset
 from al4ml.device import resolve_device
-from al4ml.errors import Al4mlWarning, ConfigError
+from al4ml.errors import Al4mlWarning, ConfigError, RunInterrupted
 from al4ml.loop import ActiveLearningLoop
 from al4ml.progress import RichProgress
 from al4ml.records import CellObserver, CohortObserver, Deferred, LoopState
@@ -155,9 +155,11 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
             else:
                 loop.cohort_observers = cohort_observers
                 cells = loop.run(states)
-        except BaseException:
+        except BaseException as e:
             for tracker in deferred:
                 tracker.on_fail(RuntimeError("the cohort stopped"))
+            if isinstance(e, KeyboardInterrupt) and not isinstance(e, RunInterrupted):
+                raise RunInterrupted([t.run_id for t in trackers]) from None
             raise
     for cell, later, tracker in zip(cells, deferred, trackers, strict=True):
         try:

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from al4ml.config import ExperimentConfig, build_config, read_yaml
+from al4ml.config import ExperimentConfig, anchor_paths, build_config, read_yaml
 from al4ml.errors import ConfigError
 from al4ml.runs import (
     AXES_TAG,
@@ -149,7 +149,7 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
     base_path = (path.parent / spec.base).resolve()
     if not base_path.is_file():
         raise ConfigError(f"{path}: base experiment not found: {base_path}")
-    base = read_yaml(base_path) or {}
+    base = anchor_paths(read_yaml(base_path) or {}, base_path.parent)
     common = [f"{k}={json.dumps(v)}" for k, v in spec.set.items()] + list(overrides or [])
     empty = [k for k, v in spec.axes.items() if not v]
     if empty:

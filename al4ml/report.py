@@ -684,12 +684,13 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
                        ("table", ([_head(key)] + names, [[n] + [f"{v:.2f}" for v in row]
                                                          for n, row in zip(names, p, strict=True)]))]
     _write_tables(out, keys, summaries, pairs)
+    _write_summary(out, src, cells, summaries, pairs, target, metric)
     md = out / "report.md"
     md.write_text(render_markdown(blocks))
     (out / "report.html").write_text(render_html(blocks, f"{src.title}: al4ml report"))
     if src.parent:
         for f in sorted(out.iterdir()):
-            if f.suffix in (".md", ".html", ".png", ".csv"):
+            if f.suffix in (".md", ".html", ".png", ".csv", ".json"):
                 client.log_artifact(src.parent, str(f), "report")
     return md
 
@@ -716,3 +717,31 @@ def _write_tables(out: Path, keys: list[str], summaries: list[CellSummary],
             w.writerow([p.cell.label, p.against.label, p.axis, p.seeds, f"{float(m):.6f}",
                         f"{float(h):.6f}", p.p_t, p.p_t_holm, p.p_wilcoxon, p.p_wilcoxon_holm,
                         p.verdict, p.seeds_needed])
+
+
+def _number(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _write_summary(out: Path, src: Source, cells: list[Cell], summaries: list[CellSummary],
+                   pairs: list[Comparison], target: float, metric: str) -> None:
+    """``summary.json``: the report's tables for programs (``al4ml report --json``)."""
+    summary = {
+        "title": src.title, "grid_run": src.parent, "version": src.version,
+        "config": config_summary(cells), "metric": metric, "target": target,
+        "cells": [{"values": s.cell.values, "label": s.cell.label, "setting": s.cell.key,
+                   "seeds": s.cell.seeds, "aulc": _number(s.aulc_mean), "aulc_ci95": _number(s.aulc_ci),
+                   "final": _number(s.final_mean), "final_ci95": _number(s.final_ci),
+                   "labels_to_target_median": _number(s.reach_median),
+                   "labels_to_target_censored": math.isinf(s.reach_median),
+                   "seeds_reaching_target": s.reached, "ceiling": s.cell.ceiling}
+                  for s in summaries],
+        "comparisons": [{"cell": p.cell.label, "against": p.against.label, "axis": p.axis,
+                         "seeds": p.seeds, "diff_aulc": _number(float(np.mean(p.diffs))),
+                         "p_t": _number(p.p_t), "p_t_holm": _number(p.p_t_holm),
+                         "p_wilcoxon_holm": _number(p.p_wilcoxon_holm), "verdict": p.verdict,
+                         "seeds_needed": _number(p.seeds_needed),
+                         "seeds_needed_over_limit": math.isinf(p.seeds_needed)}
+                        for p in pairs],
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -269,3 +269,26 @@ def load_state(client: MlflowClient, run_id: str) -> LoopState:
         path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=STATE_ARTIFACT,
                                                    dst_path=tmp, tracking_uri=client.tracking_uri)
         return LoopState.from_dict(torch.load(path, weights_only=False))
+
+
+def logged_config(client: MlflowClient, run_id: str) -> dict[str, Any]:
+    """The config tree a run logged (``config.yaml``): what ``al4ml resume RUN_ID`` runs again.
+
+    Raises:
+        ConfigError: no such run, or one that logged no config.
+    """
+    import yaml
+
+    from al4ml.errors import ConfigError
+
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        raise ConfigError(f"no run {run_id!r} in {client.tracking_uri}") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=CONFIG_ARTIFACT,
+                                                       dst_path=tmp, tracking_uri=client.tracking_uri)
+        except (MlflowException, OSError):
+            raise ConfigError(f"run {run_id} logged no {CONFIG_ARTIFACT}; pass its config file") from None
+        return yaml.safe_load(Path(path).read_text())

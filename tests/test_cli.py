@@ -225,3 +225,175 @@ def test_validation_imports_no_torch_mlflow_or_scikit_learn():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_version_and_json_outputs(tmp_path):
+    import json
+
+    import al4ml as package
+
+    assert al4ml("--version").stdout.strip() == f"al4ml {package.__version__}"
+    listed = json.loads(al4ml("list", "--json").stdout)
+    assert [e["name"] for e in listed["strategies"]] == STRATEGIES.names()
+    ra = next(e for e in listed["augmentations"] if e["name"] == "randaugment")
+    assert ra["options"]["m"] == {"default": 30, "values": "an integer ≥ 0 and ≤ 30"}
+    shown = json.loads(al4ml("show", str(QUICKSTART), "--json").stdout)
+    from al4ml.config import load_config
+
+    assert shown == load_config(QUICKSTART).model_dump(mode="json")
+
+
+def test_report_json_summary(tmp_path):
+    import json
+
+    from test_report import grid_parent, log_run, noisy_curve
+
+    from al4ml.tracking import experiment_id
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = get_client(uri)
+    exp = experiment_id(client, "synthetic")
+    pid = grid_parent(client, exp, {"query.strategy": ["random", "entropy"], "seed": [0, 1, 2]})
+    for strategy in ("random", "entropy"):
+        for seed in range(3):
+            log_run(client, exp, {"query.strategy": strategy, "seed": seed},
+                    noisy_curve(strategy, "none", seed), pid)
+    proc = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["title"] == "synthetic" and summary["grid_run"] == pid
+    assert [c["label"] for c in summary["cells"]] == ["random+none", "entropy+none"]
+    [comparison] = summary["comparisons"]
+    assert comparison["cell"] == "entropy+none" and comparison["verdict"] == "better"
+    assert summary["cells"][0]["labels_to_target_censored"] is True
+
+
+@pytest.mark.slow
+def test_quiet_runs_print_results_only_and_piped_lines_are_not_wrapped(tmp_path):
+    long_dir = tmp_path / ("a-rather-long-folder-name-" * 3)
+    long_dir.mkdir()
+    uri = f"sqlite:///{long_dir / 'store.db'}"
+    proc = al4ml("-q", "run", str(QUICKSTART), "--set", "budget.total=40", "--set",
+                 "training.min_steps=0", "--tracking-uri", uri, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "INFO" not in proc.stderr and "epochs" not in proc.stderr  # no MLflow logs, no bars
+    last = [ln for ln in proc.stdout.splitlines() if ln.startswith("MLflow run")]
+    assert len(last) == 1 and last[0].endswith(f"(browse: al4ml ui --tracking-uri {uri})")
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_names_itself_and_resumes_by_id_alone(tmp_path):
+    import signal
+    import time
+
+    from test_reliability import histories, start
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    sets = ["--set", "budget.total=60", "--set", "training.min_steps=300", "--set",
+            "model.options.width=4"]
+    reference = al4ml("run", str(QUICKSTART), *sets, "--tracking-uri", f"sqlite:///{tmp_path / 'r.db'}",
+                      "--no-progress", cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    proc = start("run", str(QUICKSTART), *sets, "--tracking-uri", uri, "--no-progress",
+                 cwd=tmp_path)
+    client = get_client(uri)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        time.sleep(0.3)
+        exp = client.get_experiment_by_name("digits_quickstart")
+        runs = client.search_runs([exp.experiment_id]) if exp else []
+        if runs and client.get_metric_history(runs[0].info.run_id, "n_labeled"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    run_id = runs[0].info.run_id
+    assert proc.returncode == 130 and f"al4ml resume {run_id} --tracking-uri {uri}" in err, err
+    resumed = al4ml("resume", run_id, "--tracking-uri", uri, "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    ref_client = get_client(f"sqlite:///{tmp_path / 'r.db'}")
+    [ref] = ref_client.search_runs([ref_client.get_experiment_by_name("digits_quickstart").experiment_id])
+    assert histories(client, run_id) == histories(ref_client, ref.info.run_id)
+    assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_the_readme_breastmnist_command_finds_its_data_from_the_repo_root(shared_data):
+    import yaml
+
+    shown = yaml.safe_load(al4ml("show", "experiments/breastmnist.yaml", cwd=REPO).stdout)
+    assert Path(shown["dataset"]["root"]) == shared_data.resolve()
+    elsewhere = yaml.safe_load(al4ml("show", str(REPO / "experiments" / "breastmnist.yaml"),
+                                     cwd=shared_data).stdout)
+    assert elsewhere["dataset"]["root"] == shown["dataset"]["root"]
+
+
+def test_ui_refuses_a_busy_port_in_one_line(tmp_path):
+    import socket
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    get_client(uri)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = al4ml("ui", "--tracking-uri", uri, "--port", str(port), cwd=tmp_path)
+    assert_one_line_error(proc, f"port {port}", "not free", "--port")
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_ui_and_every_process_it_started(tmp_path):
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    from test_reliability import free_port, pid_alive, start
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    get_client(uri)
+    port = free_port()
+    proc = start("ui", "--tracking-uri", uri, "--port", str(port), cwd=tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        raise AssertionError("the UI did not start")
+    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                and _session_of(int(p.name)) not in (None, _session_of(proc.pid))
+                and _ancestor(int(p.name), proc.pid)]
+    assert children, "al4ml ui started no MLflow process"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    gone = time.time() + 10
+    while time.time() < gone and any(pid_alive(p) for p in children):
+        time.sleep(0.2)
+    assert not any(pid_alive(p) for p in children)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # the port is free again
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _session_of(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[3]) if fields else None
+
+
+def _ancestor(pid: int, ancestor: int) -> bool:
+    """Whether ``ancestor`` is a parent, grandparent, ... of ``pid``."""
+    while pid > 1:
+        fields = _stat(pid)
+        if fields is None:
+            return False
+        pid = int(fields[1])
+        if pid == ancestor:
+            return True
+    return False
