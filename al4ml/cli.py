@@ -270,45 +270,24 @@ def grid(
     """
     from rich.live import Live
 
-    from al4ml.grid import (
-        execute_local,
-        execute_ray,
-        finalize,
-        load_grid,
-        parent_run,
-        plan,
-        plan_cohorts,
-    )
+    from al4ml.grid import execute, prepare_grid
 
     try:
-        size = _cohort_size(cohort_size)
-        spec = load_grid(grid_file, set_)
-        uri = check_store(resolve_tracking_uri(tracking_uri))
-        from al4ml.tracking import get_client  # MLflow: once grid and store are fine
-
-        client = get_client(uri)
-        found = parent_run(client, spec)
-        parent = found.run_id
-        client.update_run(parent, status="RUNNING")
-        statuses = plan(client, parent, spec)
+        run = prepare_grid(grid_file, set_, tracking_uri, _cohort_size(cohort_size), workers)
     except Al4mlError as e:
         raise fail(str(e)) from None
+    spec, found, parent, todo = run.grid, run.parent, run.parent_run_id, run.todo
     if found.new_version_because:
         console.print(f"grid [bold]{spec.name}[/]: the shared config differs from the last run of "
                       f"this grid ({escape(found.new_version_because)}); this is version "
                       f"{found.version}, a new parent run", highlight=False)
-    todo = [st for st in statuses if st.action in ("new", "resume")]
-    busy = [st for st in statuses if st.action == "busy"]
-    skipped = len(statuses) - len(todo) - len(busy)
+    busy = [st for st in run.statuses if st.action == "busy"]
     for st in busy:
         err_console.print(f"cell {st.cell.label}: {st.error}; left to it (run {st.run_id})",
                           highlight=False, soft_wrap=True)
-    try:
-        cohorts = plan_cohorts(todo, size, workers) if todo else []
-    except Al4mlError as e:
-        raise fail(str(e)) from None
-    console.print(f"grid [bold]{spec.name}[/] v{found.version}: {len(statuses)} cells, {skipped} "
-                  f"already done, {len(todo)} to run "
+    cohorts = run.cohorts
+    console.print(f"grid [bold]{spec.name}[/] v{found.version}: {len(run.statuses)} cells, "
+                  f"{len(run.statuses) - len(todo) - len(busy)} already done, {len(todo)} to run "
                   f"({sum(st.action == 'resume' for st in todo)} resumed) in {len(cohorts)} "
                   f"cohort(s) of {', '.join(str(len(c)) for c in cohorts) or '0'}; "
                   f"parent run {parent}", highlight=False)
@@ -329,21 +308,15 @@ def grid(
         return t
 
     try:
-        with Live(table(), console=console, refresh_per_second=4) as live:
-            def update(_: list) -> None:
-                live.update(table())
-
-            if executor is Executor.local:
-                execute_local(cohorts, uri, parent, workers, update)
-            else:
-                execute_ray(cohorts, uri, parent, workers, ray_address, gpus_per_cell, update)
+        with Live(table(), console=console, refresh_per_second=4,
+                  disable=QUIET["on"]) as live:
+            execute(run, executor.value, workers, ray_address, gpus_per_cell,
+                    lambda _: live.update(table()))
     except Al4mlError as e:
         raise fail(str(e)) from None
-    finalize(client, parent, statuses)
-    failed = [st for st in todo if st.ok is False]
-    console.print(f"{len(todo) - len(failed)} cells finished, {len(failed)} failed; "
-                  f"report: al4ml report {parent} --tracking-uri {uri}", highlight=False)
-    if failed:
+    console.print(f"{len(todo) - len(run.failed)} cells finished, {len(run.failed)} failed; "
+                  f"report: al4ml report {parent} --tracking-uri {run.tracking_uri}", highlight=False)
+    if run.failed:
         raise typer.Exit(code=1)
 
 

@@ -531,3 +531,83 @@ def finalize(client: MlflowClient, parent_id: str, statuses: list[CellStatus]) -
     if any(st.action == "busy" for st in statuses):
         return
     client.set_terminated(parent_id, "FINISHED" if all(st.ok for st in statuses) else "FAILED")
+
+
+@dataclass
+class GridRun:
+    """A grid run: the grid, its parent run, each cell's plan and outcome, the cohorts."""
+
+    grid: Grid
+    parent: Parent
+    statuses: list[CellStatus]
+    cohorts: list[list[CellStatus]]
+    tracking_uri: str
+
+    @property
+    def parent_run_id(self) -> str:
+        """The grid's parent MLflow run (what ``al4ml report`` takes)."""
+        return self.parent.run_id
+
+    @property
+    def todo(self) -> list[CellStatus]:
+        """Cells this run trains (new or resumed)."""
+        return [st for st in self.statuses if st.action in ("new", "resume")]
+
+    @property
+    def failed(self) -> list[CellStatus]:
+        """Cells that failed in this run."""
+        return [st for st in self.todo if st.ok is False]
+
+
+def prepare_grid(path: str | Path, overrides: list[str] | None = None,
+                 tracking_uri: str | None = None, cohort_size: int | None = None,
+                 workers: int = 1) -> GridRun:
+    """Load a grid file, find or start its parent run, and plan its cells and cohorts.
+
+    Raises:
+        ConfigError: a bad grid file, config value or store, as one line.
+    """
+    from al4ml.store import check_store, resolve_tracking_uri
+
+    grid = load_grid(path, overrides)
+    uri = check_store(resolve_tracking_uri(tracking_uri))
+    from al4ml.tracking import get_client  # MLflow: once grid and store are fine
+
+    client = get_client(uri)
+    parent = parent_run(client, grid)
+    client.update_run(parent.run_id, status="RUNNING")
+    statuses = plan(client, parent.run_id, grid)
+    run = GridRun(grid, parent, statuses, [], uri)
+    run.cohorts = plan_cohorts(run.todo, cohort_size, workers) if run.todo else []
+    return run
+
+
+def execute(run: GridRun, executor: str = "local", workers: int = 1, ray_address: str | None = None,
+            gpus_per_cohort: float = 0.0, on_change: Listener | None = None) -> GridRun:
+    """Train a prepared grid's cohorts (local processes or Ray tasks) and close its parent run."""
+    if executor == "local":
+        execute_local(run.cohorts, run.tracking_uri, run.parent_run_id, workers, on_change)
+    elif executor == "ray":
+        execute_ray(run.cohorts, run.tracking_uri, run.parent_run_id, workers, ray_address,
+                    gpus_per_cohort, on_change)
+    else:
+        raise ConfigError(f"unknown executor {executor!r}; choose from: local, ray")
+    from al4ml.tracking import get_client
+
+    finalize(get_client(run.tracking_uri), run.parent_run_id, run.statuses)
+    return run
+
+
+def run_grid(path: str | Path, overrides: list[str] | None = None, tracking_uri: str | None = None,
+             workers: int = 1, cohort_size: int | None = None, executor: str = "local",
+             ray_address: str | None = None, gpus_per_cohort: float = 0.0,
+             on_change: Listener | None = None) -> GridRun:
+    """Run a grid file: skip finished cells, resume the others, train as cohorts, close its parent.
+
+    Arguments as ``al4ml grid``; ``cohort_size=None`` is ``auto``.
+
+    Returns:
+        The run: ``parent_run_id`` for :func:`al4ml.report.build_report`, and each cell's status.
+    """
+    return execute(prepare_grid(path, overrides, tracking_uri, cohort_size, workers), executor,
+                   workers, ray_address, gpus_per_cohort, on_change)

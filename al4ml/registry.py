@@ -175,3 +175,25 @@ class Registry(Generic[F]):
     def unknown_message(self, name: object) -> str:
         """The one-line message for an unknown ``name``."""
         return f"unknown {self.kind} {name!r}; choose from: {', '.join(self.names())}"
+
+
+def load_plugins(group: str) -> None:
+    """Import every module that installed packages declare under entry-point ``group``.
+
+    A plugin package registers its functions with the usual decorators in a module it names
+    in its ``pyproject.toml`` (``[project.entry-points."al4ml.strategies"] mine =
+    "my_package.strategies"``); ``pip install`` of the package makes them known to the CLI,
+    config validation and ``al4ml list``. A plugin that fails to import is reported in one
+    warning line and left out.
+    """
+    import warnings
+    from importlib.metadata import entry_points
+
+    from al4ml.errors import Al4mlWarning
+
+    for ep in entry_points(group=group):
+        try:
+            ep.load()
+        except Exception as e:  # a broken plugin must not take al4ml down with it
+            warnings.warn(Al4mlWarning(f"plugin {ep.name!r} ({ep.value}) of {group} was not "
+                                       f"loaded: {type(e).__name__}: {e}"), stacklevel=2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from al4ml.registry import Registry
+from al4ml.registry import Registry, load_plugins
 
 if TYPE_CHECKING:
     import torch
@@ -30,5 +30,7 @@ def create_augmentation(name: str, **params: Any) -> Augmentation:
 
 
 from al4ml.augment import policies  # noqa: E402,F401  (fill the registry)
+
+load_plugins("al4ml.augmentations")
 
 __all__ = ["AUGMENTATIONS", "Augmentation", "create_augmentation", "register_augmentation"]

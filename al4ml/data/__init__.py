@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from al4ml.registry import Registry
+from al4ml.registry import Registry, load_plugins
 
 if TYPE_CHECKING:
     from al4ml.data.base import ActiveDataset
@@ -38,6 +38,8 @@ def __getattr__(name: str) -> Any:
 
 
 from al4ml.data import digits, imagefolder, medmnist  # noqa: E402,F401  (fill the registry)
+
+load_plugins("al4ml.datasets")
 
 __all__ = ["DATASETS", "ActiveDataset", "DatasetInfo", "LabeledSplit", "create_dataset",
            "register_dataset"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
-from al4ml.registry import Registry
+from al4ml.registry import Registry, load_plugins
 
 if TYPE_CHECKING:
     from al4ml.models.classifier import Classifier
@@ -66,6 +66,9 @@ def tiny_cnn(in_channels: int, num_classes: int, width: Annotated[int, Field(ge=
         nn.AdaptiveAvgPool2d(1), nn.Flatten(),
     )
     return Classifier(trunk, 4 * width, num_classes, dropout)
+
+
+load_plugins("al4ml.models")
 
 
 def __getattr__(name: str) -> Any:

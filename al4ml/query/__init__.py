@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from al4ml.registry import Entry, Registry
+from al4ml.registry import Entry, Registry, load_plugins
 
 if TYPE_CHECKING:
     import torch
@@ -132,6 +132,8 @@ from al4ml.query import (  # noqa: E402,F401  (fill the registry)
     modal,
     uncertainty,
 )
+
+load_plugins("al4ml.strategies")
 
 __all__ = ["INPUTS", "STRATEGIES", "Selection", "create_strategy", "register_strategy", "run_strategy",
            "fill_unique", "select_topk", "strategy_options"]
