@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 JOURNAL_DIR = Path(".al4ml") / "journal"
@@ -68,10 +68,13 @@ class Journal:
     def append(self, op: dict[str, Any], file: Path | None = None) -> None:
         """Add a write at the end (an artifact's file is copied in)."""
         seq = sum(1 for _ in self._lines())
-        if file is not None:  # a folder per write: the artifact keeps its file name
+        if file is not None:  # a folder per write: the artifact keeps its name
             stored = self.folder / "files" / str(seq) / file.name
             stored.parent.mkdir(parents=True)
-            shutil.copyfile(file, stored)
+            if file.is_dir():
+                shutil.copytree(file, stored)
+            else:
+                shutil.copyfile(file, stored)
             op = {**op, "file": f"{seq}/{file.name}"}
         with (self.folder / "ops.jsonl").open("a") as f:
             f.write(json.dumps({"seq": seq, **op}) + "\n")
@@ -121,6 +124,12 @@ def apply(client: MlflowClient, run_id: str, op: dict[str, Any], files: Path) ->
         client.log_batch(run_id, params=[Param(k, v) for k, v in op["params"].items()])
     elif kind == "artifact":
         client.log_artifact(run_id, str(files / op["file"]), op.get("dir"))
+    elif kind == "artifacts":  # a folder's content, at ``dir``
+        client.log_artifacts(run_id, str(files / op["file"]), op.get("dir"))
+    elif kind == "inputs":
+        client.log_inputs(run_id, datasets=[
+            DatasetInput(Dataset(**{k: v for k, v in d.items() if k != "context"}),
+                         [InputTag("mlflow.data.context", d["context"])]) for d in op["datasets"]])
     elif kind == "status":
         client.set_terminated(run_id, op["status"])
     else:

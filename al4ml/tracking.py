@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
 
 import al4ml
 from al4ml.config import ExperimentConfig
@@ -47,7 +48,10 @@ from al4ml.runs import (
 )
 from al4ml.store import artifact_root, check_store, resolve_tracking_uri, sqlite_file
 
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
+"""MLflow 3 opens experiments of this kind in its training-runs view (not the GenAI one)."""
 STATE_ARTIFACT = "state/loop_state.pt"
+MODEL_ARTIFACT = "model"
 QUERIES_ARTIFACT = "queries.csv"
 CONFIG_ARTIFACT = "config.yaml"
 
@@ -117,9 +121,15 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     """
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if KIND_TAG not in exp.tags:  # made by an older al4ml or by hand
+            client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
         return exp.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri))
+        return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri),
+                                        tags={KIND_TAG: KIND, "mlflow.note.content": (
+                                            "al4ml active-learning runs: one run per experiment "
+                                            "(grid cells nested under their grid), metrics at "
+                                            "step = number of labels.")})
     except MlflowException:
         exp = client.get_experiment_by_name(name)
         if exp is None:
@@ -168,6 +178,7 @@ class MlflowTracker(CellObserver):
                 **(extra_tags or {})}
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
+        tags = {**resolve_tags(), **tags}  # source, git commit, user, as MLflow's fluent API logs them
         if run_id is None:
             exp = experiment_id(client, cfg.name)
             flat = cfg.flat()
@@ -189,10 +200,13 @@ class MlflowTracker(CellObserver):
             m.step for m in client.get_metric_history(run_id, f"{self.prefix}n_labeled")}
 
     def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
-        """Record dataset facts; rebuild the query log on resume."""
+        """Record dataset facts and the splits as run inputs; rebuild the query log on resume."""
         self.writer.write({"op": "tags", "tags": {
             "pool_size": str(dataset.pool_size), "num_classes": str(dataset.info.num_classes),
             "al4ml.budget_effective": str(min(cfg.budget.total, dataset.pool_size))}})
+        self._input_shape = (1, dataset.info.channels, *dataset.info.size)
+        if not state.history:
+            self.writer.write({"op": "inputs", "datasets": dataset_inputs(dataset)})
         self._rows = [row for r in state.history for row in self._query_rows(r)]
 
     def on_round(self, record: RoundRecord, state: LoopState) -> None:
@@ -235,7 +249,11 @@ class MlflowTracker(CellObserver):
     def on_finish(self, model: Classifier, state: LoopState) -> None:
         """Log the final weights and the run's learning curve, close the run as FINISHED."""
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        self._artifact("model/model_state_dict.pt", lambda path: torch.save(weights, path))
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / MODEL_ARTIFACT
+            save_mlflow_model(model, self._input_shape, folder)
+            self.writer.write({"op": "artifacts", "dir": MODEL_ARTIFACT}, folder)
+        self._artifact(f"{MODEL_ARTIFACT}/model_state_dict.pt", lambda path: torch.save(weights, path))
         self._artifact("learning_curve.png", learning_curve_figure(state).savefig)
         self.writer.write({"op": "status", "status": "FINISHED"})
         self.finished = True
@@ -246,6 +264,54 @@ class MlflowTracker(CellObserver):
         if not self.finished:
             self.writer.write({"op": "status", "status": "FAILED"})
             self.writer.close()
+
+
+def dataset_inputs(dataset: ActiveDataset) -> list[dict[str, Any]]:
+    """The pool, val and test images as MLflow dataset inputs (name, digest, source, shapes).
+
+    Only images are described, never the pool's labels; the UI's dataset filter works with them.
+    """
+    import warnings
+
+    import mlflow.data
+
+    out = []
+    for context, images in (("pool", dataset.pool_images), ("val", dataset.val.images),
+                            ("test", dataset.test.images)):
+        with warnings.catch_warnings():  # a local path matches two equivalent source types
+            warnings.simplefilter("ignore", UserWarning)
+            entity = mlflow.data.from_numpy(images.numpy(), source=dataset.info.source or None,
+                                            name=f"{dataset.info.name}-{context}")._to_mlflow_entity()
+        out.append({"name": entity.name, "digest": entity.digest, "source_type": entity.source_type,
+                    "source": entity.source, "schema": entity.schema, "profile": entity.profile,
+                    "context": context})
+    return out
+
+
+def save_mlflow_model(model: Classifier, input_shape: tuple[int, ...], folder: Path) -> None:
+    """The final model as an MLflow PyTorch model (``mlflow.pytorch.load_model`` reads it).
+
+    It takes normalised float images ``[B, C, H, W]`` (``al4ml.device.to_input``) and returns
+    logits; pickled (the graph format would fix the batch size), with an input example and
+    the signature MLflow infers from it.
+    """
+    import copy
+    import logging
+
+    import mlflow.pytorch
+
+    cpu = copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format).eval()
+    example = torch.zeros(input_shape).numpy()
+    quiet = logging.getLogger("mlflow.pytorch")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # its warning about pickles is about loading others' models
+    try:
+        mlflow.pytorch.save_model(cpu, str(folder), input_example=example,
+                                  serialization_format="pickle",
+                                  pip_requirements=[f"torch>={torch.__version__.split('+')[0]}",
+                                                    f"al4ml>={al4ml.__version__}"])
+    finally:
+        quiet.setLevel(level)
 
 
 def learning_curve_figure(state: LoopState) -> Figure:

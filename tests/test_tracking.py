@@ -92,3 +92,34 @@ def test_writes_wait_out_a_locked_sqlite_store(tmp_path):
     client.log_batch(run.info.run_id, metrics=[Metric("x", 1.0, 0, 5)])
     assert time.time() - start > 20
     assert [m.step for m in client.get_metric_history(run.info.run_id, "x")] == [5]
+
+
+def test_runs_are_mlflow_native_source_dataset_inputs_and_a_loadable_model(logged, tmp_path,
+                                                                           monkeypatch):
+    import mlflow.pytorch
+    import torch
+
+    from al4ml.device import to_input
+    from al4ml.models import create_model
+
+    uri, cfg, result = logged
+    client = get_client(uri)
+    run = client.get_run(result.run_id)
+    tags = run.data.tags
+    assert tags["mlflow.source.type"] == "LOCAL" and tags["mlflow.source.name"] and tags["mlflow.user"]
+    exp = client.get_experiment(run.info.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
+    assert set(inputs) == {"digits-pool", "digits-val", "digits-test"}
+    assert {t.value for i in inputs.values() for t in i.tags} == {"pool", "val", "test"}
+    assert all(i.dataset.digest for i in inputs.values())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    model = mlflow.pytorch.load_model(f"runs:/{result.run_id}/model")
+    weights = Path(client.download_artifacts(result.run_id, "model/model_state_dict.pt", str(tmp_path)))
+    saved = create_model("tiny_cnn", 1, 10, width=8)
+    saved.load_state_dict(torch.load(weights))
+    from al4ml.data import create_dataset
+
+    x = to_input(create_dataset("digits").test.images[:32])
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(x), saved.eval()(x), atol=1e-5)

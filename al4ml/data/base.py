@@ -19,6 +19,8 @@ class DatasetInfo:
     channels: int
     size: tuple[int, int]
     task: str = "multi-class"
+    source: str = ""
+    """Where the images came from (a file, a folder, a loader), as logged with every run."""
 
     @property
     def num_classes(self) -> int:

@@ -32,6 +32,7 @@ def digits(root: Path | None, size: Annotated[int, Field(ge=8, le=512)] = 28) ->
     idx = np.arange(len(y))
     pool_idx, rest = train_test_split(idx, test_size=0.3, stratify=y, random_state=0)
     val_idx, test_idx = train_test_split(rest, test_size=2 / 3, stratify=y[rest], random_state=0)
-    info = DatasetInfo("digits", tuple(str(c) for c in range(10)), 1, (size, size))
+    info = DatasetInfo("digits", tuple(str(c) for c in range(10)), 1, (size, size),
+                       source="sklearn.datasets.load_digits")
     return ActiveDataset(info, x[pool_idx], y[pool_idx],
                          LabeledSplit(x[val_idx], y[val_idx]), LabeledSplit(x[test_idx], y[test_idx]))

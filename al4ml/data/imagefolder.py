@@ -68,6 +68,6 @@ def imagefolder(root: Path | None, size: Annotated[int, Field(ge=8, le=1024)] = 
         if not (root / split).is_dir():
             raise DataError(f"image folder not found: {root / split}")
         splits[split] = _read_split(root / split, classes, size, mode)
-    info = DatasetInfo(root.name, tuple(classes), channels, (size, size))
+    info = DatasetInfo(root.name, tuple(classes), channels, (size, size), source=str(root))
     return ActiveDataset(info, *splits["train"], LabeledSplit(*splits["val"]),
                          LabeledSplit(*splits["test"]))

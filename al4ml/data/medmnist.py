@@ -99,7 +99,7 @@ def medmnist(root: Path | None, flag: Flag = "breastmnist",
                         f"download {filename} again from {SOURCE}") from None
     classes = tuple(info["label"][str(i)] for i in range(len(info["label"])))
     meta = DatasetInfo(flag, classes, int(xp.shape[1]), (int(xp.shape[2]), int(xp.shape[3])),
-                       info["task"])
+                       info["task"], source=str(path))
 
     def labels(y: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(y.reshape(len(y), -1)[:, 0].astype(np.int64))
