@@ -41,6 +41,9 @@ def report(source: str, out: str | Path = "report", tracking_uri: str | None = N
                         Path(out), target)
 
 
+_report = report  # stays reachable once ``import al4ml.report`` rebinds the name to the module
+
+
 def __getattr__(name: str) -> Any:
     if name in _API:
         import importlib

@@ -308,10 +308,12 @@ def grid(
         return t
 
     try:
-        with Live(table(), console=console, refresh_per_second=4,
-                  disable=QUIET["on"]) as live:
-            execute(run, executor.value, workers, ray_address, gpus_per_cell,
-                    lambda _: live.update(table()))
+        if QUIET["on"]:
+            execute(run, executor.value, workers, ray_address, gpus_per_cell, lambda _: None)
+        else:
+            with Live(table(), console=console, refresh_per_second=4) as live:
+                execute(run, executor.value, workers, ray_address, gpus_per_cell,
+                        lambda _: live.update(table()))
     except Al4mlError as e:
         raise fail(str(e)) from None
     console.print(f"{len(todo) - len(run.failed)} cells finished, {len(run.failed)} failed; "

@@ -35,6 +35,8 @@ from __future__ import annotations
 import html
 import json
 import math
+import sys
+import types
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -745,3 +747,20 @@ def _write_summary(out: Path, src: Source, cells: list[Cell], summaries: list[Ce
                         for p in pairs],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as the API's ``al4ml.report(...)``.
+
+    Importing ``al4ml.report`` binds the package attribute ``report`` to this module, shadowing
+    the API function of the same name; calling the module calls that function, so
+    ``from al4ml import report`` works whichever was imported first.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Path:
+        from al4ml import _report
+
+        return _report(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

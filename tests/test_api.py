@@ -37,3 +37,18 @@ def test_the_readme_api_example_runs(tmp_path, monkeypatch):
     assert len(result.statuses) == 4 and not result.failed
     md = al4ml.report(result.parent_run_id, out=tmp_path / "report", tracking_uri=uri)
     assert md.is_file() and (tmp_path / "report" / "summary.json").is_file()
+
+
+def test_report_stays_callable_after_its_module_is_imported(tmp_path):
+    code = ("import al4ml\n"
+            "from al4ml.report import build_report\n"
+            "from al4ml import report\n"
+            "import al4ml.report as module\n"
+            "assert module.build_report is build_report\n"
+            "from al4ml.errors import Al4mlError\n"
+            f"try:\n    report('no-such-experiment', out={str(tmp_path / 'r')!r},"
+            f" tracking_uri={'sqlite:///' + str(tmp_path / 'm.db')!r})\n"
+            "except Al4mlError as e:\n    print(type(e).__name__)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("Error")
