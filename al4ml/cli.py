@@ -439,6 +439,8 @@ def ui(tracking_uri: TrackingOption = None,
     import time
 
     from al4ml.store import existing_store
+    from al4ml.tracking import get_client
+    from al4ml.ui import store_links
 
     try:
         uri = existing_store(resolve_tracking_uri(tracking_uri))
@@ -462,8 +464,14 @@ def ui(tracking_uri: TrackingOption = None,
 
     signal.signal(signal.SIGTERM, stop)
     shown = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
-    console.print(f"MLflow UI for {uri} on http://{shown}:{port} (Ctrl+C stops it)", highlight=False,
-                  soft_wrap=True)
+    base = f"http://{shown}:{port}"
+    console.print(f"MLflow UI for {uri} on {base} (Ctrl+C stops it)", highlight=False, soft_wrap=True)
+    for links in store_links(get_client(uri), base):
+        console.print(f"{links.name}\n  runs    {links.runs}", highlight=False, soft_wrap=True)
+        if links.curves:
+            console.print(f"  curves  {links.curves}\n          ({links.curves_of}: test accuracy "
+                          "against labels)", highlight=False, soft_wrap=True)
+    sys.stdout.flush()
     while True:
         try:
             code = proc.wait(timeout=0.5)

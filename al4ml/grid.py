@@ -47,12 +47,14 @@ from al4ml.errors import ConfigError
 from al4ml.runs import (
     AXES_TAG,
     CELL_TAG,
+    COLOR_TAG,
     GRID_TAG,
     HOST_TAG,
     PID_TAG,
     ROLE_TAG,
     VERSION_TAG,
     logged_as,
+    run_color,
     run_name,
 )
 
@@ -77,6 +79,7 @@ class Cell:
 
     values: dict[str, Any]
     config: ExperimentConfig
+    color: str = "#1f77b4"  # MLflow's run colour, see :func:`al4ml.runs.run_color`
 
     @property
     def key(self) -> str:
@@ -163,7 +166,7 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
         except ConfigError as e:
             label = " ".join(f"{k}={v}" for k, v in values.items())
             raise ConfigError(f"grid cell [{label}]: {e}") from None
-        cells.append(Cell(values, cfg))
+        cells.append(Cell(values, cfg, run_color(spec.axes, values)))
     return Grid(spec.name, dict(spec.axes), cells)
 
 
@@ -215,7 +218,7 @@ def parent_run(client: MlflowClient, grid: Grid) -> Parent:
     name = f"grid {grid.name}" + (f" v{version}" if version > 1 else "")
     run = client.create_run(exp, run_name=name, tags={
         ROLE_TAG: "grid", GRID_TAG: grid.name, VERSION_TAG: str(version),
-        AXES_TAG: json.dumps(grid.axes)})
+        AXES_TAG: json.dumps(grid.axes), COLOR_TAG: "#7f7f7f"})  # grey: no curve of its own
     params = [Param(k, v[:6000]) for k, v in shared.items()]
     for i in range(0, len(params), 100):
         client.log_batch(run.info.run_id, params=params[i:i + 100])
@@ -282,12 +285,13 @@ def plan(client: MlflowClient, parent_id: str, grid: Grid) -> list[CellStatus]:
     return out
 
 
-def run_cohort_task(cells: list[tuple[dict[str, Any], dict[str, Any], str, str | None]],
+def run_cohort_task(cells: list[tuple[dict[str, Any], dict[str, Any], dict[str, str], str | None]],
                     tracking_uri: str, parent_id: str, threads: int) -> list[bool]:
     """Run cells as one cohort (in a worker process or a Ray task); True per finished cell.
 
     Args:
-        cells: Per cell: resolved config (JSON form), axis values, cell key, run to resume.
+        cells: Per cell: resolved config (JSON form), axis values, tags (cell key, colour),
+            run to resume.
         tracking_uri: MLflow store.
         parent_id: The grid's parent run.
         threads: CPU threads for torch.
@@ -299,8 +303,8 @@ def run_cohort_task(cells: list[tuple[dict[str, Any], dict[str, Any], str, str |
     torch.set_num_threads(threads)
     pid, host = str(os.getpid()), socket.gethostname()
     specs = [CellSpec(ExperimentConfig.model_validate(config), resume, "cell", axes,
-                      {CELL_TAG: key, PID_TAG: pid, HOST_TAG: host})
-             for config, axes, key, resume in cells]
+                      {**tags, PID_TAG: pid, HOST_TAG: host})
+             for config, axes, tags, resume in cells]
     results = run_cohort(specs, tracking_uri, parent_run_id=parent_id, progress=False)
     return [r.error is None for r in results]
 
@@ -353,9 +357,10 @@ def _threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def _task(cohort: list[CellStatus]) -> list[tuple[dict[str, Any], dict[str, Any], str, str | None]]:
-    return [(st.cell.config.model_dump(mode="json"), st.cell.values, st.cell.key, st.run_id)
-            for st in cohort]
+def _task(cohort: list[CellStatus]) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, str],
+                                                  str | None]]:
+    return [(st.cell.config.model_dump(mode="json"), st.cell.values,
+             {CELL_TAG: st.cell.key, COLOR_TAG: st.cell.color}, st.run_id) for st in cohort]
 
 
 def cells_per_device(cfg: ExperimentConfig) -> int | None:

@@ -32,6 +32,8 @@ HOST_TAG = "al4ml.host"
 """Host name of the machine that runs a cell (a pid means something only there)."""
 AXIS_TAG_PREFIX = "axis."
 """A cell's value of each grid axis, in full, as tag ``axis.<key>``."""
+COLOR_TAG = "mlflow.runColor"
+"""MLflow's run colour (runs table and charts): one hue per grid cell, one shade per seed."""
 CEILING_PREFIX = "ceiling_"
 """Baseline runs log their metrics under this prefix, off the learning-curve charts."""
 
@@ -107,3 +109,27 @@ def training_setting(flat: Mapping[str, str]) -> dict[str, str]:
     """The setting without query and budget keys: what a full-data baseline shares with a run."""
     return {k: v for k, v in setting(flat).items()
             if not (k.startswith("query.") or k.startswith("budget."))}
+
+
+def run_color(axes: Mapping[str, list[Any]], values: Mapping[str, Any]) -> str:
+    """A grid cell's colour: a Tableau hue for its setting, lighter for each further seed.
+
+    The non-seed axis values pick the hue (tab10, or tab20 past ten settings), so the seeds of
+    one setting share a hue and different settings never do (up to twenty); the seed's
+    position on the seed axis mixes it with up to 55 % white.
+
+    Args:
+        axes: The grid's axes, key -> values in file order.
+        values: This cell's value of each axis.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    index, settings = 0, 1
+    for key, options in axes.items():
+        if key != "seed":
+            index, settings = index * len(options) + options.index(values[key]), settings * len(options)
+    palette = colormaps["tab10" if settings <= 10 else "tab20"].colors
+    seeds = list(axes.get("seed", [values.get("seed")]))
+    white = 0.55 * seeds.index(values.get("seed")) / max(1, len(seeds) - 1)
+    return to_hex(tuple(c + (1 - c) * white for c in palette[index % len(palette)]))

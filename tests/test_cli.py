@@ -346,7 +346,8 @@ def test_sigterm_stops_the_ui_and_every_process_it_started(tmp_path):
     import time
     import urllib.request
 
-    from test_reliability import free_port, pid_alive, start
+    from servers import free_port
+    from test_reliability import pid_alive, start
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     get_client(uri)

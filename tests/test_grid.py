@@ -373,3 +373,37 @@ def test_a_rerun_never_starts_a_second_writer_on_a_cell_a_live_process_writes(tm
     live, stale = plan(client, parent, grid)
     assert live.action == "busy" and f"pid {os.getpid()}" in live.error
     assert stale.action == "resume"  # its writer is gone: continued in place
+
+
+@pytest.mark.slow
+def test_four_workers_log_a_grid_through_an_mlflow_server_on_postgresql_once(tmp_path):
+    """The topology of docker/compose.yaml on real parts: PostgreSQL, ``mlflow server``, a grid."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'al4ml[server]')")
+    from servers import MlflowServer, Postgres
+
+    db = Postgres()
+    db.start()
+    server = MlflowServer(tmp_path, backend_uri=db.uri)
+    try:
+        server.start()
+        path = write_grid(tmp_path, {"query.strategy": ["random", "entropy"], "seed": [0, 1]})
+        proc = al4ml("-q", "grid", str(path), "--workers", "4", "--tracking-uri", server.uri)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "4 cohort(s)" in proc.stdout
+        client = get_client(server.uri)
+        exp = client.get_experiment_by_name("tgrid")
+        [parent] = client.search_runs([exp.experiment_id], "tags.`al4ml.role` = 'grid'")
+        children = child_runs(client, parent.info.run_id)
+        assert len(children) == 4 and {r.info.status for r in children} == {"FINISHED"}
+        points = 0
+        for r in children:
+            assert set(METRICS_PER_ROUND) <= r.data.metrics.keys()
+            for name in r.data.metrics:
+                steps = [m.step for m in client.get_metric_history(r.info.run_id, name)]
+                assert sorted(steps) == [10, 20, 30], (r.info.run_name, name, steps)
+                points += len(steps)
+            assert any(a.path == "config.yaml" for a in client.list_artifacts(r.info.run_id))
+        assert points == 3 * sum(len(r.data.metrics) for r in children)
+    finally:
+        server.stop()
+        db.stop()

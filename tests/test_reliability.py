@@ -6,7 +6,6 @@ Everything here runs the real CLI in subprocesses against real MLflow stores.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import write_medmnist_npz
+from servers import MlflowServer, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "experiments" / "digits_quickstart.yaml"
@@ -26,12 +26,6 @@ def al4ml(*args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.Comp
     env.pop("MLFLOW_TRACKING_URI", None)
     return subprocess.run([sys.executable, "-m", "al4ml.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -329,39 +323,6 @@ def test_killing_a_grid_kills_its_workers_and_a_rerun_converges(tmp_path):
                               "tags.`al4ml.role` = 'cell'")
     assert sorted(r.info.run_name for r in runs) == ["entropy+none/s0", "entropy+none/s1"]
     assert {r.info.status for r in runs} == {"FINISHED"}
-
-
-class MlflowServer:
-    """A real ``mlflow server`` on 127.0.0.1 (sqlite backend, proxied artifacts) to stop and start."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.port = folder, free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        import urllib.request
-
-        log = (self.folder / "server.log").open("a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-             f"sqlite:///{self.folder / 'server.db'}", "--artifacts-destination",
-             str(self.folder / "server-artifacts"), "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", "1"], stdout=log, stderr=log, start_new_session=True)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError("mlflow server did not start: " + (self.folder / "server.log").read_text()[-2000:])
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            os.killpg(self.proc.pid, 9)
-            self.proc.wait()
-            self.proc = None
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from al4ml.runs import (
     label,
     logged_as,
     logged_config,
+    run_color,
     run_name,
     setting,
     setting_hash,
@@ -44,3 +45,22 @@ def test_names_and_labels():
     assert baseline_name(flat) == "baseline+randaugment/s2"
     assert label({"query.strategy": "entropy", "model.options.width": "8"}) == "entropy+width=8"
     assert "query.strategy" not in training_setting(flat) and "budget.total" not in training_setting(flat)
+
+
+def test_run_colors_give_each_setting_its_own_hue_and_each_seed_a_shade_of_it():
+    from matplotlib.colors import to_rgb
+
+    axes = {"query.strategy": ["random", "entropy", "margin"], "augmentation.name": ["none", "ta"],
+            "seed": [0, 1, 2]}
+    colors = {(s, a, seed): run_color(axes, {"query.strategy": s, "augmentation.name": a, "seed": seed})
+              for s in axes["query.strategy"] for a in axes["augmentation.name"] for seed in axes["seed"]}
+    base = {k[:2]: c for k, c in colors.items() if k[2] == 0}
+    assert len(set(base.values())) == 6  # six settings, six hues
+    assert len(set(colors.values())) == 18
+    for (s, a, seed), color in colors.items():
+        r, g, b = to_rgb(color)
+        r0, g0, b0 = to_rgb(base[(s, a)])
+        assert r >= r0 and g >= g0 and b >= b0  # mixed with white
+        assert (color == base[(s, a)]) == (seed == 0)
+    wide = {"query.strategy": [f"s{i}" for i in range(12)]}
+    assert len({run_color(wide, {"query.strategy": f"s{i}"}) for i in range(12)}) == 12
