@@ -123,6 +123,41 @@ class BudgetConfig(_Section):
         return self
 
 
+class NoiseConfig(_Section):
+    """How the simulated expert errs (the true label still scores val and test).
+
+    ``symmetric``: with probability ``rate`` the answer is another class, uniformly;
+    ``asymmetric``: with probability ``rate`` it is the next class (``c + 1 mod C``), the
+    pair-flip of the noisy-label literature; ``confusion``: the answer for true class ``c``
+    is drawn from row ``c`` of ``matrix`` (``C x C``, rows sum to 1; ``rate`` unused). Each
+    item's answer is drawn once per seed, so a resumed run hears the same answers.
+    """
+
+    rate: float = Field(0.0, ge=0, lt=1)
+    kind: Literal["symmetric", "asymmetric", "confusion"] = "symmetric"
+    matrix: list[list[float]] | None = None
+
+    @model_validator(mode="after")
+    def _matrix(self) -> NoiseConfig:
+        if self.kind != "confusion":
+            if self.matrix is not None:
+                raise ValueError(f"matrix is for kind: confusion (kind is {self.kind!r})")
+            return self
+        m = self.matrix
+        if not m or any(len(row) != len(m) for row in m):
+            raise ValueError("kind: confusion needs a square matrix (one row per class)")
+        bad = [i for i, row in enumerate(m) if min(row) < 0 or abs(sum(row) - 1) > 1e-6]
+        if bad:
+            raise ValueError(f"matrix row {bad[0]} must be probabilities that sum to 1, got {m[bad[0]]}")
+        return self
+
+
+class OracleConfig(_Section):
+    """The simulated expert: exact by default, or noisy (see :class:`NoiseConfig`)."""
+
+    noise: NoiseConfig = Field(default_factory=NoiseConfig)
+
+
 class ExperimentConfig(_Section):
     """One active-learning experiment: the unit logged as one MLflow run."""
 
@@ -135,6 +170,7 @@ class ExperimentConfig(_Section):
     augmentation: AugmentationConfig = Field(default_factory=AugmentationConfig)
     query: QueryConfig = Field(default_factory=QueryConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    oracle: OracleConfig = Field(default_factory=OracleConfig)
 
     @model_validator(mode="after")
     def _registered(self) -> ExperimentConfig:

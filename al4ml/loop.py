@@ -37,15 +37,15 @@ from al4ml.infer import Predictions, augmented_probs, mc_dropout_probs, metrics,
 from al4ml.models import create_model
 from al4ml.models.classifier import Classifier
 from al4ml.models.stack import StackedClassifier
-from al4ml.oracle import SimulatedOracle
+from al4ml.oracle import LabelNoise, SimulatedOracle
 from al4ml.query import STRATEGIES, run_strategy
 from al4ml.query.diversity import gradient_embeddings
 from al4ml.query.modal import EmbeddingClassifier
 from al4ml.records import CellObserver, CohortObserver, LoopState, RoundRecord
 from al4ml.train import fit
 
-_PURPOSES = {"init": 0, "initial_set": 1, "train": 2, "query": 3}
-SHARED = ("seed", "name", "query.", "augmentation.name", "augmentation.params.")
+_PURPOSES = {"init": 0, "initial_set": 1, "train": 2, "query": 3, "oracle_noise": 4}
+SHARED = ("seed", "name", "query.", "augmentation.name", "augmentation.params.", "oracle.")
 """Keys in which the cells of one cohort may differ (the fill of geometric ops excepted)."""
 
 
@@ -57,6 +57,15 @@ def derive_seed(seed: int, round_: int, purpose: str) -> int:
 
 def _generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def noise(cfg: ExperimentConfig) -> LabelNoise | None:
+    """The cell's oracle noise (``oracle.noise``), seeded by its seed; ``None`` when exact."""
+    n = cfg.oracle.noise
+    if n.kind != "confusion" and n.rate == 0:
+        return None
+    return LabelNoise(n.rate, n.kind, tuple(map(tuple, n.matrix)) if n.matrix else None,
+                      derive_seed(cfg.seed, 0, "oracle_noise"))
 
 
 def cohort_key(cfg: ExperimentConfig) -> str:
@@ -112,8 +121,8 @@ class ActiveLearningLoop:
         observers = observers or [() for _ in cfgs]
         self.cells = [Cell(cfg, oracle, create_augmentation(cfg.augmentation.name,
                                                             **cfg.augmentation.params), obs)
-                      for cfg, oracle, obs in zip(cfgs, dataset.make_oracles(len(cfgs)), observers,
-                                                  strict=True)]
+                      for cfg, oracle, obs in zip(cfgs, dataset.make_oracles([noise(c) for c in cfgs]),
+                                                  observers, strict=True)]
         self.pool = dataset.pool_images.to(device)
         self.val = (dataset.val.images.to(device), dataset.val.labels)
         self.test = (dataset.test.images.to(device), dataset.test.labels)
@@ -269,6 +278,8 @@ class ActiveLearningLoop:
                     record = RoundRecord(round_, n_labeled, {
                         **evals[i], "train_loss": losses[i], "train_seconds": train_seconds,
                         "n_labeled": float(n_labeled)})
+                    if cell.oracle.noisy:  # how many of the labels trained on were wrong
+                        record.metrics["oracle_wrong_labels"] = float(cell.oracle.wrong_answers)
                     start = time.perf_counter()
                     if k > 0:
                         picked, scores = self.query(cell, i, stack, scored, round_, k)

@@ -2,14 +2,56 @@
 
 Nothing else in al4ml keeps a reference to the pool's ground truth. The loop learns a label
 only by asking :meth:`SimulatedOracle.label` for it, and the oracle refuses anything a real
-annotator would not be asked (out-of-range, repeated or already-labeled items).
+annotator would not be asked (out-of-range, repeated or already-labeled items). A noisy
+oracle answers what an erring expert would (:class:`LabelNoise`); it alone knows which of its
+answers were wrong, and says only how many (for logging, never for training).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from al4ml.errors import OracleError
+from al4ml.errors import ConfigError, OracleError
+
+
+@dataclass(frozen=True)
+class LabelNoise:
+    """An erring expert's answers: ``kind`` and ``rate`` as in ``oracle.noise`` of the config.
+
+    Args:
+        rate: Probability of a wrong answer (``symmetric``, ``asymmetric``).
+        kind: ``symmetric`` (another class, uniformly), ``asymmetric`` (the next class) or
+            ``confusion`` (row ``c`` of ``matrix`` for true class ``c``).
+        matrix: ``C x C`` answer probabilities, for ``confusion``.
+        seed: Seeds the draws: one answer per item and seed, whenever it is asked.
+    """
+
+    rate: float = 0.0
+    kind: str = "symmetric"
+    matrix: tuple[tuple[float, ...], ...] | None = None
+    seed: int = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether any answer can be wrong."""
+        return self.kind == "confusion" or self.rate > 0
+
+    def answers(self, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+        """Every pool item's answer ``[N]`` int64, drawn at once from the seed (CPU)."""
+        g = torch.Generator().manual_seed(self.seed)
+        n = len(labels)
+        if self.kind == "confusion":
+            m = torch.tensor(self.matrix, dtype=torch.float64)
+            if m.shape != (n_classes, n_classes):
+                raise ConfigError(f"oracle.noise.matrix is {m.shape[0]} x {m.shape[1]}; this "
+                                  f"dataset has {n_classes} classes")
+            return torch.multinomial(m[labels], 1, generator=g).flatten()
+        flip = torch.rand(n, generator=g) < self.rate
+        step = (torch.randint(1, n_classes, (n,), generator=g) if self.kind == "symmetric"
+                else torch.ones(n, dtype=torch.int64))
+        return torch.where(flip, (labels + step) % n_classes, labels)
 
 
 class SimulatedOracle:
@@ -17,11 +59,25 @@ class SimulatedOracle:
 
     Args:
         labels: Pool labels ``[N]`` (int64). The oracle keeps its own copy.
+        n_classes: Number of classes (noisy answers range over them).
+        noise: How it errs; exact when ``None``.
     """
 
-    def __init__(self, labels: torch.Tensor) -> None:
+    def __init__(self, labels: torch.Tensor, n_classes: int | None = None,
+                 noise: LabelNoise | None = None) -> None:
         self.__labels = labels.detach().to("cpu", torch.int64).clone()
         self.__revealed = torch.zeros(len(self.__labels), dtype=torch.bool)
+        self.noisy = noise is not None and noise.active
+        if self.noisy:
+            classes = n_classes or int(self.__labels.max()) + 1
+            self.__answers = noise.answers(self.__labels, classes)
+        else:
+            self.__answers = self.__labels
+
+    @property
+    def wrong_answers(self) -> int:
+        """How many revealed answers differ from the truth (for logging, never for training)."""
+        return int((self.__answers[self.__revealed] != self.__labels[self.__revealed]).sum())
 
     @property
     def pool_size(self) -> int:
@@ -34,7 +90,8 @@ class SimulatedOracle:
         return int(self.__revealed.sum())
 
     def label(self, indices: torch.Tensor) -> torch.Tensor:
-        """Reveal the labels of ``indices`` ``[k]`` (pool positions); returns ``[k]`` int64 (CPU).
+        """Answer for ``indices`` ``[k]`` (pool positions): ``[k]`` int64 labels (CPU), the
+        expert's answers when it is noisy.
 
         Raises:
             OracleError: if an index is out of range, repeated in the query, or already labeled.
@@ -51,4 +108,4 @@ class SimulatedOracle:
         if len(again):
             raise OracleError(f"pool index {int(again[0])} is already labeled")
         self.__revealed[idx] = True
-        return self.__labels[idx].clone()
+        return self.__answers[idx].clone()

@@ -62,6 +62,8 @@ def test_grid_errors_name_the_bad_cell(tmp_path):
 def test_shipped_grids_resolve():
     assert len(load_grid(REPO / "experiments" / "grid_digits.yaml").cells) == 18
     assert len(load_grid(REPO / "experiments" / "grid_breastmnist.yaml").cells) == 27
+    noisy = load_grid(REPO / "experiments" / "grid_noise_digits.yaml")
+    assert {c.config.oracle.noise.rate for c in noisy.cells} == {0.0, 0.2}
 
 
 def test_runs_logged_before_a_config_key_existed_still_count_for_their_cell(tmp_path):

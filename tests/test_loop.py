@@ -237,3 +237,23 @@ def test_a_mixed_cohort_gives_each_cell_its_own_strategy_and_augmentation(monkey
         half = len(x) // k
         assert torch.equal(out[:half], x[:half])
     assert any(not torch.equal(out[half:], x[half:]) for x, out, _ in seen)
+
+
+def test_a_noisy_oracle_feeds_the_loop_wrong_labels_and_the_run_counts_them():
+    from al4ml.loop import cohort_key
+
+    base = create_dataset("digits")
+    truth = base.make_oracle().label(torch.arange(base.pool_size))
+    cfg = tiny_config(**{"oracle.noise.rate": 0.3, "budget.total": 60})
+    assert cohort_key(cfg) == cohort_key(tiny_config(**{"budget.total": 60}))  # one cohort
+    _, state = run(cfg)
+    got = state.labels[state.labeled_mask]
+    wrong = int((got != truth[state.labeled_mask]).sum())
+    assert 0 < wrong < len(got)
+    assert [r.metrics["oracle_wrong_labels"] for r in state.history][-1] == wrong
+    counts = [r.metrics["oracle_wrong_labels"] for r in state.history]
+    assert counts == sorted(counts)
+    _, again = run(cfg)
+    assert torch.equal(again.labels, state.labels)
+    _, exact = run(tiny_config(**{"budget.total": 60}))
+    assert "oracle_wrong_labels" not in exact.history[0].metrics

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from al4ml.errors import OracleError
-from al4ml.oracle import SimulatedOracle
+from al4ml.errors import ConfigError, OracleError
+from al4ml.oracle import LabelNoise, SimulatedOracle
 
 
 def test_reveals_only_queried_labels_and_counts():
@@ -36,3 +36,50 @@ def test_keeps_its_own_copy():
     oracle = SimulatedOracle(labels)
     labels[0] = 9
     assert oracle.label([0]).tolist() == [0]
+
+
+def ask_all(oracle: SimulatedOracle, order: torch.Tensor, batch: int = 100) -> torch.Tensor:
+    """Every item's answer, asked in ``order`` in batches, back in pool order."""
+    out = torch.full((oracle.pool_size,), -1)
+    for chunk in order.split(batch):
+        out[chunk] = oracle.label(chunk)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["symmetric", "asymmetric"])
+def test_a_noisy_expert_errs_at_its_rate_and_the_same_way_every_time(kind):
+    truth = torch.arange(2000) % 7
+    noise = LabelNoise(0.2, kind, seed=11)
+    oracle = SimulatedOracle(truth, 7, noise)
+    answers = ask_all(oracle, torch.randperm(2000, generator=torch.Generator().manual_seed(0)))
+    wrong = answers != truth
+    assert abs(wrong.float().mean().item() - 0.2) <= 0.03
+    assert oracle.wrong_answers == int(wrong.sum())
+    assert ((answers >= 0) & (answers < 7)).all()
+    if kind == "asymmetric":
+        assert (answers[wrong] == (truth[wrong] + 1) % 7).all()
+    else:  # every other class turns up as a wrong answer
+        assert len(torch.unique((answers[wrong] - truth[wrong]) % 7)) == 6
+    again = ask_all(SimulatedOracle(truth, 7, noise), torch.arange(2000).flip(0), batch=37)
+    assert torch.equal(again, answers)  # same item, same answer, in any order (a resume)
+    other = ask_all(SimulatedOracle(truth, 7, LabelNoise(0.2, kind, seed=12)), torch.arange(2000))
+    assert not torch.equal(other, answers)
+
+
+def test_a_confusion_matrix_expert_answers_from_its_row():
+    truth = torch.arange(3000) % 2
+    matrix = ((0.9, 0.1), (0.3, 0.7))
+    answers = ask_all(SimulatedOracle(truth, 2, LabelNoise(kind="confusion", matrix=matrix)),
+                      torch.arange(3000))
+    for c in (0, 1):
+        said_one = answers[truth == c].float().mean().item()
+        assert abs(said_one - matrix[c][1]) <= 0.04
+    with pytest.raises(ConfigError, match="2 x 2; this dataset has 3 classes"):
+        SimulatedOracle(torch.arange(6) % 3, 3, LabelNoise(kind="confusion", matrix=matrix))
+
+
+def test_an_exact_expert_is_never_wrong():
+    oracle = SimulatedOracle(torch.arange(50) % 5, 5, LabelNoise(0.0))
+    assert not oracle.noisy
+    assert torch.equal(ask_all(oracle, torch.arange(50)), torch.arange(50) % 5)
+    assert oracle.wrong_answers == 0

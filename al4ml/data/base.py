@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from al4ml.errors import DataError
-from al4ml.oracle import SimulatedOracle
+from al4ml.oracle import LabelNoise, SimulatedOracle
 
 
 @dataclass(frozen=True)
@@ -75,16 +75,20 @@ class ActiveDataset:
         """Number of pool items."""
         return len(self.pool_images)
 
-    def make_oracle(self) -> SimulatedOracle:
+    def make_oracle(self, noise: LabelNoise | None = None) -> SimulatedOracle:
         """Hand the pool labels to a new oracle; callable once per dataset object."""
-        return self.make_oracles(1)[0]
+        return self.make_oracles([noise])[0]
 
-    def make_oracles(self, k: int) -> list[SimulatedOracle]:
-        """Hand the pool labels to ``k`` independent oracles (one per cell of a cohort), once.
+    def make_oracles(self, noises: int | list[LabelNoise | None]) -> list[SimulatedOracle]:
+        """Hand the pool labels to independent oracles (one per cell of a cohort), once.
+
+        Args:
+            noises: Per oracle, how it errs (``None``: exact), or a count of exact oracles.
 
         Each oracle keeps its own copy and its own record of what it revealed.
         """
         if self._pool_labels is None:
             raise RuntimeError("the pool labels were already handed to an oracle")
         labels, self._pool_labels = self._pool_labels, None
-        return [SimulatedOracle(labels) for _ in range(k)]
+        noises = [None] * noises if isinstance(noises, int) else noises
+        return [SimulatedOracle(labels, self.info.num_classes, noise) for noise in noises]
