@@ -102,3 +102,29 @@ def test_a_stack_refuses_layers_it_cannot_stack():
                for _ in range(2)]
     with pytest.raises(ValueError, match="cannot stack a LayerNorm"):
         StackedClassifier(members)
+
+
+def test_simple_cnn_has_about_12m_parameters_at_224_px_and_takes_any_size():
+    model = create_model("simple_cnn", 3, 5)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert 11_000_000 <= trainable <= 13_000_000
+    model.eval()
+    for size in (224, 28, 8):
+        logits, emb = model.forward_with_embedding(torch.randn(2, 3, size, size))
+        assert logits.shape == (2, 5) and emb.shape == (2, 400)
+
+
+@pytest.mark.slow
+def test_simple_cnn_trains_in_the_loop():
+    from conftest import tiny_config
+
+    from al4ml.config import ExperimentConfig
+    from al4ml.data import create_dataset
+    from al4ml.loop import ActiveLearningLoop
+
+    tree = tiny_config(**{"budget.total": 20, "training.epochs": 2}).model_dump()
+    cfg = ExperimentConfig.model_validate({**tree, "model": {"name": "simple_cnn",
+                                                             "options": {"hidden": 32}}})
+    [cell] = ActiveLearningLoop(cfg, create_dataset("digits"), torch.device("cpu")).run()
+    assert cell.error is None
+    assert [r.n_labeled for r in cell.state.history] == [10, 20]

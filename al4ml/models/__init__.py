@@ -68,6 +68,33 @@ def tiny_cnn(in_channels: int, num_classes: int, width: Annotated[int, Field(ge=
     return Classifier(trunk, 4 * width, num_classes, dropout)
 
 
+@register_model("simple_cnn")
+def simple_cnn(in_channels: int, num_classes: int,
+               hidden: Annotated[int, Field(ge=1, le=8192)] = 400,
+               dropout: Dropout = 0.0) -> Classifier:
+    """A plain conv-net for large images (the LC25000 setup at 224 px): about 12 M parameters.
+
+    Five blocks of 3x3 conv (32, 64, 128, 256, 512 channels), BatchNorm, ReLU and 2x2
+    max-pool (224 -> 7 px), an adaptive average pool to 7 x 7 (so any input size works),
+    then a ``512 * 7 * 7 -> hidden`` dense layer with ReLU as the embedding. With 5 classes
+    and ``hidden = 400``: 1.57 M conv + 10.04 M dense + 2 k head = 11.6 M trainable
+    parameters (most of them in the dense layer, as in classic CNNs of this size).
+    """
+    from torch import nn
+
+    from al4ml.models.classifier import Classifier
+
+    layers: list[nn.Module] = []
+    cin = in_channels
+    for cout in (32, 64, 128, 256, 512):
+        layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                   nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)]
+        cin = cout
+    trunk = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(7), nn.Flatten(),
+                          nn.Linear(512 * 7 * 7, hidden), nn.ReLU(inplace=True))
+    return Classifier(trunk, hidden, num_classes, dropout)
+
+
 load_plugins("al4ml.models")
 
 
