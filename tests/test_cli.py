@@ -398,3 +398,24 @@ def _ancestor(pid: int, ancestor: int) -> bool:
         if pid == ancestor:
             return True
     return False
+
+
+@pytest.mark.slow
+def test_the_lc25000_setup_runs_on_a_generated_tree_and_records_its_split(tmp_path):
+    from al4ml.data.imagefolder import write_synthetic_tree
+    from al4ml.tracking import get_client
+
+    tree = write_synthetic_tree(tmp_path / "lc", per_class=6, size=128)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    small = ["dataset.options.size=32", "model.options.hidden=16", "training.epochs=1",
+             "budget.initial=5", "budget.per_round=5", "budget.total=10"]
+    sets = [a for s in [f"dataset.root={tree}", *small] for a in ("--set", s)]
+    config = str(REPO / "experiments" / "lc25000.yaml")
+    proc = al4ml("run", config, *sets, "--tracking-uri", uri, "--no-progress")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [run] = get_client(uri).search_runs([get_client(uri).get_experiment_by_name("lc25000").experiment_id])
+    assert run.data.params["dataset.options.split"] == "[0.7, 0.15, 0.15]"
+    assert run.data.params["model.name"] == "simple_cnn"
+    assert run.data.metrics["n_labeled"] == 10
+    unsplit = al4ml("run", config, *sets, "--set", "dataset.options.split=null", "--tracking-uri", uri)
+    assert_one_line_error(unsplit, "set dataset.options.split")

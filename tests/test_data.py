@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -98,3 +100,71 @@ def test_imagefolder_missing_tree(tmp_path):
 def test_every_dataset_is_described():
     assert {"digits", "medmnist", "imagefolder"} <= set(DATASETS.names())
     assert all(e.description for e in DATASETS.entries())
+
+
+@pytest.fixture(scope="module")
+def lc_tree(tmp_path_factory) -> Path:
+    """An LC25000-shaped tree (five class folders, no split), 6 small JPEGs per class."""
+    from al4ml.data.imagefolder import write_synthetic_tree
+
+    return write_synthetic_tree(tmp_path_factory.mktemp("lc") / "lc25000", per_class=6, size=96)
+
+
+def test_an_unsplit_tree_is_split_stratified_seeded_and_disjoint(lc_tree):
+    from al4ml.data.imagefolder import LC25000_CLASSES
+
+    ds = create_dataset("imagefolder", lc_tree, size=16, split=[0.5, 0.25, 0.25])
+    assert ds.info.classes == LC25000_CLASSES
+    n = {"train": len(ds.pool_images), "val": len(ds.val.labels), "test": len(ds.test.labels)}
+    assert sum(n.values()) == 30 and n["train"] == 15
+    pool_labels = ds.make_oracle().label(torch.arange(ds.pool_size))
+    assert torch.bincount(pool_labels).tolist() == [3] * 5  # stratified
+    for split in (ds.val, ds.test):
+        assert len(torch.unique(split.labels)) >= 3
+    images = torch.cat([ds.pool_images, ds.val.images, ds.test.images]).flatten(1)
+    assert len(torch.unique(images, dim=0)) == 30  # disjoint: every image lands once
+    again = create_dataset("imagefolder", lc_tree, size=16, split=[0.5, 0.25, 0.25])
+    assert torch.equal(again.pool_images, ds.pool_images)
+    other = create_dataset("imagefolder", lc_tree, size=16, split=[0.5, 0.25, 0.25], split_seed=1)
+    assert not torch.equal(other.pool_images, ds.pool_images)
+
+
+def test_a_decoded_tree_is_cached_and_a_changed_file_is_decoded_again(lc_tree, tmp_path):
+    import shutil
+
+    tree = tmp_path / "tree"
+    shutil.copytree(lc_tree, tree, ignore=shutil.ignore_patterns(".al4ml-cache"))
+    first = create_dataset("imagefolder", tree, size=12, split=[0.6, 0.2, 0.2])
+    cache = sorted((tree / ".al4ml-cache").glob("*.npz"))
+    assert len(cache) == 1
+    cached = create_dataset("imagefolder", tree, size=12, split=[0.6, 0.2, 0.2])
+    assert torch.equal(cached.pool_images, first.pool_images)
+    assert sorted((tree / ".al4ml-cache").glob("*.npz")) == cache
+    victim = tree / "lung_n" / "lung_n1.jpeg"
+    Image.new("RGB", (96, 96), (255, 0, 0)).save(victim)
+    changed = create_dataset("imagefolder", tree, size=12, split=[0.6, 0.2, 0.2])
+    assert len(list((tree / ".al4ml-cache").glob("*.npz"))) == 2
+    red = torch.tensor([255, 0, 0], dtype=torch.uint8).view(3, 1, 1).expand(3, 12, 12)
+    every = torch.cat([changed.pool_images, changed.val.images, changed.test.images])
+    assert any((img.float() - red).abs().max() <= 4 for img in every)  # JPEG, near-exact red
+
+
+@pytest.mark.parametrize("make, options, message", [
+    (lambda root: (root / "train" / "a").mkdir(parents=True) or (root / "extra").mkdir(),
+     {}, "both split folders"),
+    (lambda root: (root / "a").mkdir(parents=True), {}, "set dataset.options.split"),
+    (lambda root: (root / "a").mkdir(parents=True), {"split": [0.5, 0.3, 0.3]}, "must sum to 1"),
+    (lambda root: (root / "a").mkdir(parents=True), {"split": [0.6, 0.2, 0.2]}, "holds no images"),
+])
+def test_bad_trees_are_one_clear_line(tmp_path, make, options, message):
+    make(tmp_path)
+    with pytest.raises(DataError, match=message):
+        create_dataset("imagefolder", tmp_path, **options)
+
+
+def test_a_class_too_small_to_split_is_named(tmp_path):
+    from al4ml.data.imagefolder import write_synthetic_tree
+
+    write_synthetic_tree(tmp_path, classes=("big", "tiny"), per_class=2, size=16)
+    with pytest.raises(DataError, match="class 'big' has fewer than 3 images"):
+        create_dataset("imagefolder", tmp_path, size=8, split=[0.6, 0.2, 0.2])
