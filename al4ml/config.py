@@ -33,10 +33,23 @@ class DatasetConfig(_Section):
     options: dict[str, Any] = Field(default_factory=dict)
 
 class ModelConfig(_Section):
-    """Network architecture and its options (e.g. ``dropout``)."""
+    """Network architecture and its options (e.g. ``dropout``).
+
+    ``name: timm:<architecture>`` is shorthand for ``name: timm`` with ``options.arch``
+    (any model of timm's zoo, ``pip install -e ".[timm]"``).
+    """
 
     name: str = "tiny_cnn"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _timm_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and str(data.get("name", "")).startswith("timm:"):
+            data = dict(data)
+            data["options"] = {**(data.get("options") or {}), "arch": data.pop("name")[5:]}
+            data["name"] = "timm"
+        return data
 
 class TrainingConfig(_Section):
     """Per-round supervised training; defaults follow the seed study (Adam 1e-3, steps at 50/75 %).

@@ -128,3 +128,48 @@ def test_simple_cnn_trains_in_the_loop():
     [cell] = ActiveLearningLoop(cfg, create_dataset("digits"), torch.device("cpu")).run()
     assert cell.error is None
     assert [r.n_labeled for r in cell.state.history] == [10, 20]
+
+
+def test_a_timm_model_loads_a_local_checkpoint_but_not_a_head_of_another_size(tmp_path):
+    timm = pytest.importorskip("timm", reason="timm is not installed (pip install -e '.[timm]')")
+    torch.manual_seed(3)
+    source = timm.create_model("resnet18", pretrained=False, num_classes=10, in_chans=3)
+    torch.save(source.state_dict(), tmp_path / "resnet18.pt")
+    model = create_model("timm", 3, 4, arch="resnet18", weights=str(tmp_path / "resnet18.pt"))
+    mine = model.features.state_dict()
+    assert torch.equal(mine["conv1.weight"], source.state_dict()["conv1.weight"])
+    assert torch.equal(mine["layer4.1.bn2.running_var"], source.state_dict()["layer4.1.bn2.running_var"])
+    assert model.head.out_features == 4 and model.embed_dim == 512
+    fresh = create_model("timm", 3, 4, arch="resnet18")
+    assert not torch.equal(fresh.features.state_dict()["conv1.weight"], mine["conv1.weight"])
+
+
+def test_timm_names_and_bad_checkpoints_are_one_line(tmp_path):
+    pytest.importorskip("timm", reason="timm is not installed (pip install -e '.[timm]')")
+    from al4ml.config import build_config
+    from al4ml.errors import ConfigError, DataError
+
+    assert build_config({}, ["model.name=timm:resnet18"]).model.options == {"arch": "resnet18"}
+    with pytest.raises(ConfigError, match="timm has no model 'resnet1800'"):
+        create_model("timm", 3, 2, arch="resnet1800")
+    (tmp_path / "other.pt").write_bytes(b"junk")
+    with pytest.raises(DataError, match="cannot read .*other.pt"):
+        create_model("timm", 3, 2, weights=str(tmp_path / "other.pt"))
+    torch.save({"unrelated.weight": torch.zeros(2)}, tmp_path / "unrelated.pt")
+    with pytest.raises(DataError, match="holds no weight of this model"):
+        create_model("timm", 3, 2, weights=str(tmp_path / "unrelated.pt"))
+
+
+@pytest.mark.slow
+def test_a_timm_model_trains_in_the_loop():
+    pytest.importorskip("timm", reason="timm is not installed (pip install -e '.[timm]')")
+    from conftest import tiny_config
+
+    from al4ml.config import ExperimentConfig
+    from al4ml.data import create_dataset
+    from al4ml.loop import ActiveLearningLoop
+
+    tree = tiny_config(**{"budget.total": 20, "training.epochs": 1}).model_dump()
+    cfg = ExperimentConfig.model_validate({**tree, "model": {"name": "timm:resnet18"}})
+    [cell] = ActiveLearningLoop(cfg, create_dataset("digits"), torch.device("cpu")).run()
+    assert cell.error is None and [r.n_labeled for r in cell.state.history] == [10, 20]

@@ -95,6 +95,60 @@ def simple_cnn(in_channels: int, num_classes: int,
     return Classifier(trunk, hidden, num_classes, dropout)
 
 
+Weights = Annotated[str | None, Field(min_length=1)]
+"""A local checkpoint (a state dict saved with ``torch.save``) to start from; clusters are often offline."""
+
+
+def _load_weights(net: Any, path: str) -> None:
+    """Load ``path`` into ``net``; a classifier head of another class count is left out."""
+    import pickle
+    import struct
+
+    import torch
+
+    from al4ml.errors import DataError
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError, struct.error) as e:
+        raise DataError(f"model.options.weights: cannot read {path}: {e}") from None
+    if not isinstance(state, dict):
+        raise DataError(f"model.options.weights: {path} is not a state dict")
+    state = state.get("state_dict", state)
+    own = net.state_dict()
+    kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not kept:
+        raise DataError(f"model.options.weights: {path} holds no weight of this model "
+                        f"(first keys: {', '.join(list(state)[:3])})")
+    net.load_state_dict(kept, strict=False)
+
+
+@register_model("timm")
+def timm_model(in_channels: int, num_classes: int, arch: Annotated[str, Field(min_length=1)] = "resnet18",
+               weights: Weights = None, dropout: Dropout = 0.0) -> Classifier:
+    """Any timm architecture (``model.name: timm:<arch>``) as a trunk with al4ml's head.
+
+    timm builds it without a classifier (``num_classes=0``: pooled ``[B, D]`` features) for
+    the dataset's channels; ``weights`` loads a local checkpoint (a head for another class
+    count is skipped). Needs ``pip install -e ".[timm]"``.
+    """
+    from al4ml.errors import ConfigError
+    from al4ml.models.classifier import Classifier
+
+    try:
+        import timm
+    except ImportError:
+        raise ConfigError("model 'timm' needs timm: pip install -e \".[timm]\"") from None
+    if not timm.is_model(arch):
+        close = timm.list_models(f"*{arch.split('_')[0]}*")[:8]
+        raise ConfigError(f"model.options.arch: timm has no model {arch!r}"
+                          + (f"; similar: {', '.join(close)}" if close else ""))
+    net = timm.create_model(arch, pretrained=False, num_classes=0, in_chans=in_channels)
+    if weights:
+        _load_weights(net, weights)
+    return Classifier(net, net.num_features, num_classes, dropout)
+
+
 load_plugins("al4ml.models")
 
 
