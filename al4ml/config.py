@@ -69,6 +69,9 @@ class TrainingConfig(_Section):
     thousands of images.
     ``bf16`` runs training, scoring and evaluation under bf16 autocast on CUDA (off: fp32);
     ``eval_batch_size`` is the batch of scoring and evaluation.
+    ``select``: ``last`` keeps the final epoch's model (the seed study's protocol);
+    ``best_val`` keeps each model's epoch with the best validation AUC (the MedMNIST
+    protocol), at the cost of one validation pass per epoch.
     """
 
     epochs: int = Field(100, ge=1)
@@ -82,6 +85,7 @@ class TrainingConfig(_Section):
     cuda_graph: bool = True
     compile: bool = False
     bf16: bool = True
+    select: Literal["last", "best_val"] = "last"
 
     @field_validator("milestones")
     @classmethod

@@ -77,6 +77,40 @@ def cohort_key(cfg: ExperimentConfig) -> str:
     return json.dumps(shared, sort_keys=True)
 
 
+class BestOnVal:
+    """``training.select: best_val``: each cell's model from its epoch with the best val AUC.
+
+    After every epoch the stack is scored on the validation split (never augmented); a
+    model whose AUC beats its best so far is copied out. Ties keep the earlier epoch.
+    """
+
+    def __init__(self, val: tuple[torch.Tensor, torch.Tensor], cells: list[Cell],
+                 training: Any, device: torch.device) -> None:
+        self.val, self.training, self.device = val, training, device
+        self.models = [cell.member for cell in cells]
+        self.best = [-1.0] * len(cells)
+        self.epochs = [0] * len(cells)
+        self.epoch = 0
+
+    def observe(self, stack: StackedClassifier) -> None:
+        """Score ``stack`` on val; keep each improved model (``[K]`` AUCs, one pass)."""
+        import copy
+
+        self.epoch += 1
+        t = self.training
+        stack.eval()
+        probs = predict(stack, self.val[0], self.device, t.eval_batch_size, bf16=t.bf16).probs
+        for k in range(stack.k):
+            auc = metrics(probs[k], self.val[1]).auc
+            if auc > self.best[k]:
+                self.best[k], self.epochs[k] = auc, self.epoch
+                self.models[k] = stack.member(k, copy.deepcopy(self.models[k]))
+
+    def stack(self, device: torch.device) -> StackedClassifier:
+        """The selected models as one stack on ``device``."""
+        return StackedClassifier(self.models).to(device)
+
+
 @dataclass
 class Cell:
     """One experiment inside a cohort."""
@@ -172,8 +206,14 @@ class ActiveLearningLoop:
             labels = torch.stack([c.state.labels[r] for c, r in zip(cells, rows, strict=True)])
             augment = CohortAugment([c.augment for c in cells], [
                 _generator(derive_seed(c.cfg.seed, round_, "train"), dev) for c in cells])
+            best = BestOnVal(self.val, cells, self.cfg.training, dev)
             result = fit(stack, self.pool, rows.to(dev), labels.to(dev), self.cfg.training,
-                         augment, dev, on_epoch=lambda e, n: self._emit("on_epoch", e, n))
+                         augment, dev, on_epoch=lambda e, n: self._emit("on_epoch", e, n),
+                         after_epoch=(lambda _: best.observe(stack))
+                         if self.cfg.training.select == "best_val" else None)
+        self.selected_epochs = best.epochs if self.cfg.training.select == "best_val" else None
+        if self.selected_epochs is not None:
+            stack = best.stack(dev)
         return stack, result.train_loss, result.seconds
 
     def evaluate(self, stack: StackedClassifier) -> list[dict[str, float]]:
@@ -278,6 +318,8 @@ class ActiveLearningLoop:
                     record = RoundRecord(round_, n_labeled, {
                         **evals[i], "train_loss": losses[i], "train_seconds": train_seconds,
                         "n_labeled": float(n_labeled)})
+                    if self.selected_epochs is not None:  # training.select: best_val
+                        record.metrics["selected_epoch"] = float(self.selected_epochs[i])
                     if cell.oracle.noisy:  # how many of the labels trained on were wrong
                         record.metrics["oracle_wrong_labels"] = float(cell.oracle.wrong_answers)
                     start = time.perf_counter()

@@ -148,7 +148,8 @@ class _GraphedStep(_Step):
 
 def fit(stack: StackedClassifier, images: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor,
         cfg: TrainingConfig, augment: CohortAugment, device: torch.device,
-        on_epoch: Callable[[int, int], None] | None = None) -> FitResult:
+        on_epoch: Callable[[int, int], None] | None = None,
+        after_epoch: Callable[[int], None] | None = None) -> FitResult:
     """Train a cohort's K models, each on its own labeled set, for ``cfg.epochs`` epochs.
 
     Args:
@@ -163,6 +164,8 @@ def fit(stack: StackedClassifier, images: torch.Tensor, rows: torch.Tensor, labe
             batch order, as a single run's does.
         device: Where to train.
         on_epoch: Called with ``(epoch, epochs)`` after each epoch (progress display).
+        after_epoch: Called with the epoch after each one, the stack in train mode (model
+            selection evaluates and snapshots it there; it must not change the weights).
 
     Returns:
         Each cell's mean training loss in the last epoch, wall time and optimiser steps.
@@ -194,6 +197,9 @@ def fit(stack: StackedClassifier, images: torch.Tensor, rows: torch.Tensor, labe
         sched.step()
         if graphed:
             step.check_lr()
+        if after_epoch is not None:
+            after_epoch(epoch + 1)
+            stack.train()
         if on_epoch is not None:
             on_epoch(epoch + 1, epochs)
     opt.zero_grad(set_to_none=True)
