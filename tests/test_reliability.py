@@ -237,18 +237,26 @@ def histories(client, run_id: str) -> dict:
             for name in run.data.metrics if name not in ("train_seconds", "query_seconds")}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("point", ["first_round", "mid_run", "scoring", "before_finished"])
-def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(point, tmp_path):
-    from al4ml.tracking import QUERIES_ARTIFACT, get_client
-
-    config = tiny_digits(tmp_path, "killed")
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[Path, str]:
+    """The config every kill point runs, and a store holding its uninterrupted run."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    config = tiny_digits(folder, "killed")
     tree = yaml.safe_load(config.read_text())
     tree["training"].update(epochs=3, min_steps=20)
     tree["budget"].update(total=40)
     config.write_text(yaml.safe_dump(tree))
-    reference = f"sqlite:///{tmp_path / 'ref.db'}"
+    reference = f"sqlite:///{folder / 'ref.db'}"
     assert al4ml("run", str(config), "--tracking-uri", reference, "--no-progress").returncode == 0
+    return config, reference
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["first_round", "mid_run", "scoring", "before_finished"])
+def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(point, uninterrupted, tmp_path):
+    from al4ml.tracking import QUERIES_ARTIFACT, get_client
+
+    config, reference = uninterrupted
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     (tmp_path / "killer.py").write_text(KILLER)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
