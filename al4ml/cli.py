@@ -445,6 +445,9 @@ def ui(tracking_uri: TrackingOption = None,
     try:
         uri = existing_store(resolve_tracking_uri(tracking_uri))
         with socket.socket() as probe:
+            # As the server will bind: a listener makes the port busy, a closed connection
+            # still in TIME_WAIT (a UI stopped a moment ago) does not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError as e:

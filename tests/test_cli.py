@@ -373,7 +373,8 @@ def test_sigterm_stops_the_ui_and_every_process_it_started(tmp_path):
         time.sleep(0.2)
     assert not any(pid_alive(p) for p in children)
     with socket.socket() as s:
-        s.bind(("127.0.0.1", port))  # the port is free again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds
+        s.bind(("127.0.0.1", port))  # the port is free again: nothing listens on it
 
 
 def _stat(pid: int) -> list[str] | None:
