@@ -59,11 +59,9 @@ def _generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def noise(cfg: ExperimentConfig) -> LabelNoise | None:
-    """The cell's oracle noise (``oracle.noise``), seeded by its seed; ``None`` when exact."""
+def noise(cfg: ExperimentConfig) -> LabelNoise:
+    """The cell's oracle noise (``oracle.noise``), seeded by its seed (inactive at rate 0)."""
     n = cfg.oracle.noise
-    if n.kind != "confusion" and n.rate == 0:
-        return None
     return LabelNoise(n.rate, n.kind, tuple(map(tuple, n.matrix)) if n.matrix else None,
                       derive_seed(cfg.seed, 0, "oracle_noise"))
 
@@ -206,13 +204,13 @@ class ActiveLearningLoop:
             labels = torch.stack([c.state.labels[r] for c, r in zip(cells, rows, strict=True)])
             augment = CohortAugment([c.augment for c in cells], [
                 _generator(derive_seed(c.cfg.seed, round_, "train"), dev) for c in cells])
-            best = BestOnVal(self.val, cells, self.cfg.training, dev)
+            best = (BestOnVal(self.val, cells, self.cfg.training, dev)
+                    if self.cfg.training.select == "best_val" else None)
             result = fit(stack, self.pool, rows.to(dev), labels.to(dev), self.cfg.training,
                          augment, dev, on_epoch=lambda e, n: self._emit("on_epoch", e, n),
-                         after_epoch=(lambda _: best.observe(stack))
-                         if self.cfg.training.select == "best_val" else None)
-        self.selected_epochs = best.epochs if self.cfg.training.select == "best_val" else None
-        if self.selected_epochs is not None:
+                         after_epoch=(lambda _: best.observe(stack)) if best else None)
+        self.selected_epochs = best.epochs if best else None
+        if best is not None:
             stack = best.stack(dev)
         return stack, result.train_loss, result.seconds
 
