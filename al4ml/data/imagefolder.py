@@ -106,7 +106,8 @@ def _decode(files: list[tuple[Path, int]], root: Path, size: int, mode: str
     import numpy as np
     import torch
 
-    listing = [(str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns, y) for p, y in files]
+    stats = [(p, p.stat(), y) for p, y in files]
+    listing = [(str(p.relative_to(root)), st.st_size, st.st_mtime_ns, y) for p, st, y in stats]
     key = hashlib.sha256(json.dumps([listing, size, mode]).encode()).hexdigest()[:20]
     name = f"imagefolder-{key}.npz"
     home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "al4ml"
