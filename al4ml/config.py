@@ -127,15 +127,23 @@ class QueryConfig(_Section):
         return data
 
 class BudgetConfig(_Section):
-    """Label budget: random initial set, labels bought per round (k), and the total."""
+    """Label budget: random initial set, labels bought per round (k), and the total.
+
+    ``unit: labels`` (default): ``total`` counts labels. ``unit: cost``: ``total`` is what the
+    expert may be paid, in the units of ``oracle.cost``; ``initial`` and ``per_round`` still
+    count the images sent to the expert at a time. A round buys at most what the rest of the
+    budget surely pays (labels times the dearest label), so the spent cost never exceeds
+    ``total``; the run ends when not one more label is surely affordable.
+    """
 
     initial: int = Field(20, ge=2)
     per_round: int = Field(20, ge=1)
     total: int = Field(200, ge=2)
+    unit: Literal["labels", "cost"] = "labels"
 
     @model_validator(mode="after")
     def _consistent(self) -> BudgetConfig:
-        if self.total < self.initial:
+        if self.unit == "labels" and self.total < self.initial:
             raise ValueError(f"total ({self.total}) must be >= initial ({self.initial})")
         return self
 
@@ -143,7 +151,8 @@ class BudgetConfig(_Section):
 class NoiseConfig(_Section):
     """How the simulated expert errs (the true label still scores val and test).
 
-    ``symmetric``: with probability ``rate`` the answer is another class, uniformly;
+    ``symmetric``: with probability ``rate`` the answer is another class, uniformly (on a
+    multi-label set: each finding is flipped with probability ``rate``);
     ``asymmetric``: with probability ``rate`` it is the next class (``c + 1 mod C``), the
     pair-flip of the noisy-label literature; ``confusion``: the answer for true class ``c``
     is drawn from row ``c`` of ``matrix`` (``C x C``, rows sum to 1; ``rate`` unused). Each
@@ -169,10 +178,39 @@ class NoiseConfig(_Section):
         return self
 
 
+class CostConfig(_Section):
+    """What the expert charges per label.
+
+    ``per_label``: the same price for every label. ``per_class``: the price of a label by the
+    class the expert answered (one entry per class, e.g. a malignant case costs more to
+    confirm); the loop only ever learns what it was charged for answers it received.
+    """
+
+    per_label: float = Field(1.0, gt=0)
+    per_class: list[Annotated[float, Field(gt=0)]] | None = None
+
+    @property
+    def default(self) -> bool:
+        """One unit per label: cost equals the number of labels."""
+        return self.per_class is None and self.per_label == 1.0
+
+    @property
+    def dearest(self) -> float:
+        """The highest price one label can have."""
+        return max(self.per_class) if self.per_class else self.per_label
+
+    @property
+    def uniform(self) -> bool:
+        """Every label costs the same (cells of a cohort then buy in lockstep)."""
+        return self.per_class is None or len(set(self.per_class)) == 1
+
+
 class OracleConfig(_Section):
-    """The simulated expert: exact by default, or noisy (see :class:`NoiseConfig`)."""
+    """The simulated expert: exact and one unit per label by default, or noisy
+    (:class:`NoiseConfig`) and priced (:class:`CostConfig`)."""
 
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
+    cost: CostConfig = Field(default_factory=CostConfig)
 
 
 class ExperimentConfig(_Section):
@@ -211,7 +249,30 @@ class ExperimentConfig(_Section):
         if "mc_probs" in needs and float(self.model.options.get("dropout", 0.0)) <= 0:
             raise ConfigError(f"query.strategy: {self.query.strategy!r} needs MC-dropout samples; "
                               "set model.options.dropout > 0 (e.g. 0.3)")
+        self._fits_task()
+        budget, cost = self.budget, self.oracle.cost
+        if budget.unit == "cost" and budget.initial * cost.dearest > budget.total:
+            raise ConfigError(f"budget.total: {budget.total} (unit cost) does not surely pay for "
+                              f"the initial {budget.initial} labels at up to {cost.dearest:g} each "
+                              f"(needs >= {budget.initial * cost.dearest:g})")
         return self
+
+    def _fits_task(self) -> None:
+        """Strategy and oracle against the dataset's label kind (multi-label: ChestMNIST)."""
+        from al4ml.data import dataset_task
+        from al4ml.query import check_task
+        from al4ml.task import MULTI_LABEL
+
+        task = dataset_task(self.dataset.name, self.dataset.options)
+        check_task(self.query.strategy, task)
+        if task == MULTI_LABEL and self.oracle.cost.per_class:
+            raise ConfigError("oracle.cost.per_class: a multi-label answer has no single class to "
+                              "price; use oracle.cost.per_label")
+        noise = self.oracle.noise
+        if task == MULTI_LABEL and noise.kind != "symmetric" and (noise.rate > 0 or noise.matrix):
+            raise ConfigError(f"oracle.noise.kind: {noise.kind!r} has no multi-label meaning; a "
+                              "multi-label expert errs with kind: symmetric (each finding "
+                              "flipped with probability rate)")
 
     def flat(self) -> dict[str, str]:
         """The resolved config as ``{"a.b": "value"}`` (MLflow params)."""

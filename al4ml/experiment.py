@@ -120,7 +120,7 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
     given = dataset is not None
     dataset = dataset if given else load_dataset(cfgs[0])  # bad data fails before a store exists
     budget = cfgs[0].budget.total
-    if budget > dataset.pool_size:
+    if cfgs[0].budget.unit == "labels" and budget > dataset.pool_size:
         warnings.warn(Al4mlWarning(
             f"budget.total={budget} is larger than the pool of {dataset.info.name} "
             f"({dataset.pool_size} items): the run stops when the pool is labeled, at "
@@ -201,7 +201,7 @@ def run_baseline(cfg: ExperimentConfig, tracking_uri: str | None = None,
     dataset = dataset if dataset is not None else load_dataset(cfg)
     n = dataset.pool_size
     full = cfg.model_copy(update={"budget": cfg.budget.model_copy(
-        update={"initial": n, "per_round": n, "total": n})})
+        update={"initial": n, "per_round": n, "total": n, "unit": "labels"})})
     return run_experiment(full, tracking_uri, dataset=dataset, progress=progress, role="baseline")
 
 

@@ -388,7 +388,9 @@ def cells_per_device(cfg: ExperimentConfig) -> int | None:
     info = load_dataset(cfg).info
     b = max(2, min(cfg.training.batch_size, cfg.budget.total))
     x = torch.randint(0, 256, (b, info.channels, *info.size), dtype=torch.uint8, device=device)
-    y = torch.randint(0, info.num_classes, (b,), device=device)
+    task = info.label_task
+    y = torch.randint(0, 2 if task.multi_label else info.num_classes,
+                      (b, *task.label_shape(info.num_classes)), device=device)
     once = cfg.training.model_copy(update={"epochs": 1, "min_steps": 0, "cuda_graph": False,
                                            "compile": False})
     free_before = torch.cuda.mem_get_info(device)[0]
@@ -401,10 +403,10 @@ def cells_per_device(cfg: ExperimentConfig) -> int | None:
                                                 **cfg.model.options).to(device) for _ in range(k)])
         augment = CohortAugment([create_augmentation("none")] * k,
                                 [torch.Generator(device=device).manual_seed(i) for i in range(k)])
-        fit(stack, x, torch.arange(b, device=device).expand(k, b), y.expand(k, b), once, augment,
-            device)
+        fit(stack, x, torch.arange(b, device=device).expand(k, b), y.expand(k, *y.shape), once,
+            augment, device, task=task)
         predict(stack, x.repeat(-(-cfg.training.eval_batch_size // b), 1, 1, 1), device,
-                cfg.training.eval_batch_size, embeddings=True, bf16=cfg.training.bf16)
+                cfg.training.eval_batch_size, embeddings=True, bf16=cfg.training.bf16, task=task)
         peaks.append(torch.cuda.max_memory_allocated(device) - base)
         del stack, augment
     torch.cuda.empty_cache()

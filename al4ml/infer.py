@@ -18,6 +18,7 @@ from torch import nn
 from al4ml.augment import Augmentation
 from al4ml.device import autocast, to_input
 from al4ml.models.stack import StackedClassifier
+from al4ml.task import MULTI_CLASS_TASK, Task
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class Predictions:
 
 @torch.inference_mode()
 def predict(net: StackedClassifier, images: torch.Tensor, device: torch.device,
-            batch_size: int = 4096, embeddings: bool = False, bf16: bool = True) -> Predictions:
+            batch_size: int = 4096, embeddings: bool = False, bf16: bool = True,
+            task: Task = MULTI_CLASS_TASK) -> Predictions:
     """Score images with every model of ``net``, in eval mode, never augmented.
 
     Args:
@@ -41,6 +43,7 @@ def predict(net: StackedClassifier, images: torch.Tensor, device: torch.device,
             scoring ``batch_size`` images, whatever K).
         embeddings: Also return penultimate embeddings.
         bf16: bf16 autocast on CUDA.
+        task: Softmax over classes, or a sigmoid per finding (multi-label).
     """
     net.eval()
     chunk = max(1, batch_size // net.k)
@@ -49,7 +52,7 @@ def predict(net: StackedClassifier, images: torch.Tensor, device: torch.device,
         x = to_input(net.shared(images[start:start + chunk].to(device, non_blocking=True)))
         with autocast(device, bf16):
             logits, emb = net.forward_with_embedding(x)
-        probs.append(torch.softmax(logits.float(), dim=2))
+        probs.append(task.probs(logits))
         if embeddings:
             embs.append(emb.float())
     return Predictions(torch.cat(probs, dim=1), torch.cat(embs, dim=1) if embeddings else None)
@@ -92,7 +95,8 @@ def augmented_probs(model: nn.Module, images: torch.Tensor, augment: Augmentatio
 
 @dataclass(frozen=True)
 class EvalMetrics:
-    """Evaluation metrics of one split (``auc`` as ``medmnist.Evaluator`` computes it)."""
+    """Evaluation metrics of one split (``accuracy`` and ``auc`` as ``medmnist.Evaluator``
+    computes them; for a multi-label set each is the mean over the findings)."""
 
     accuracy: float
     balanced_accuracy: float
@@ -106,45 +110,65 @@ class EvalMetrics:
                 f"{prefix}_auc": self.auc, f"{prefix}_loss": self.loss}
 
 
-def auc_score(y: np.ndarray, probs: np.ndarray) -> float:
-    """Binary: ROC AUC of the positive class; multi-class: mean one-vs-rest AUC (MedMNIST).
+def _rank_auc(pos: np.ndarray, scores: np.ndarray) -> float:
+    """Mean ROC AUC over columns: ``pos`` bool ``[N, M]`` (positives), ``scores`` ``[N, M]``.
 
-    The Mann-Whitney form of the area (average ranks for ties), all classes in one
-    ``scipy.stats.rankdata`` call: equal to scikit-learn's ``roc_auc_score`` (the tests hold
-    it to that), without its per-call validation, which dominated the evaluation of a cohort.
-    Classes absent from ``y``, or making up all of it, are left out (AUC undefined); ``nan``
-    when none is left.
+    The Mann-Whitney form of the area (average ranks for ties), all columns in one
+    ``scipy.stats.rankdata`` call: equal to scikit-learn's ``roc_auc_score`` per column (the
+    tests hold it to that), without its per-call validation, which dominated the evaluation
+    of a cohort. Columns whose positives are none or all are left out (AUC undefined);
+    ``nan`` when none is left.
     """
-    y = np.asarray(y)
-    cols = [1] if probs.shape[1] == 2 else list(range(probs.shape[1]))
-    pos = np.stack([y == c for c in cols], axis=1)  # [N, C']
     n_pos = pos.sum(0)
-    ok = (n_pos > 0) & (n_pos < len(y))
+    ok = (n_pos > 0) & (n_pos < len(pos))
     if not ok.any():
         return float("nan")
-    ranks = rankdata(probs[:, cols], axis=0)
-    n_neg = len(y) - n_pos
+    ranks = rankdata(scores, axis=0)
+    n_neg = len(pos) - n_pos
     auc = ((ranks * pos).sum(0) - n_pos * (n_pos + 1) / 2) / np.maximum(n_pos * n_neg, 1)
     return float(auc[ok].mean())
 
 
-def metrics(probs: torch.Tensor, labels: torch.Tensor) -> EvalMetrics:
-    """Accuracy, balanced accuracy, AUC and cross-entropy of probabilities ``[N, C]``.
+def auc_score(y: np.ndarray, probs: np.ndarray, task: Task = MULTI_CLASS_TASK) -> float:
+    """AUC as MedMNIST reports it: binary, ROC AUC of the positive class; multi-class, mean
+    one-vs-rest AUC; multi-label (``y`` 0/1 ``[N, L]``), mean AUC over the findings."""
+    y = np.asarray(y)
+    if task.multi_label:
+        return _rank_auc(y.astype(bool), probs)
+    cols = [1] if probs.shape[1] == 2 else list(range(probs.shape[1]))
+    return _rank_auc(np.stack([y == c for c in cols], axis=1), probs[:, cols])
 
-    Balanced accuracy is scikit-learn's: the mean recall over the classes present in the labels.
+
+def metrics(probs: torch.Tensor, labels: torch.Tensor, task: Task = MULTI_CLASS_TASK) -> EvalMetrics:
+    """Accuracy, balanced accuracy, AUC and loss of probabilities ``[N, C]``.
+
+    Multi-class: accuracy of the argmax, scikit-learn's balanced accuracy (mean recall over
+    the classes present), cross-entropy. Multi-label (labels 0/1 ``[N, L]``): per finding, the
+    accuracy of ``p > 0.5`` and the mean of its recall on negatives and positives (those
+    present), each averaged over the findings as ``medmnist.Evaluator`` averages accuracy;
+    binary cross-entropy.
     """
     probs, y = probs.float().cpu(), labels.cpu()
+    p64 = probs.numpy().astype(np.float64)
+    yn = y.numpy()
+    if task.multi_label:
+        loss = float(tnf.binary_cross_entropy(probs.double().clamp(1e-7, 1 - 1e-7), y.double()))
+        pred = p64 > 0.5
+        truth = yn.astype(bool)
+        recalls = [[float((pred[truth[:, j] == v, j] == v).mean()) for v in (False, True)
+                    if (truth[:, j] == v).any()] for j in range(yn.shape[1])]
+        return EvalMetrics(float((pred == truth).mean()), float(np.mean([np.mean(r) for r in recalls])),
+                           auc_score(yn, p64, task), loss)
     loss = float(tnf.nll_loss(torch.log(probs.clamp_min(1e-12)), y))
     pred = probs.argmax(1).numpy()
-    yn = y.numpy()
     present = np.unique(yn)
     recall = [float((pred[yn == c] == c).mean()) for c in present]
-    return EvalMetrics(float((pred == yn).mean()), float(np.mean(recall)),
-                       auc_score(yn, probs.numpy().astype(np.float64)), loss)
+    return EvalMetrics(float((pred == yn).mean()), float(np.mean(recall)), auc_score(yn, p64), loss)
 
 
 def evaluate(net: StackedClassifier, images: torch.Tensor, labels: torch.Tensor,
-             device: torch.device, batch_size: int = 4096, bf16: bool = True) -> list[EvalMetrics]:
+             device: torch.device, batch_size: int = 4096, bf16: bool = True,
+             task: Task = MULTI_CLASS_TASK) -> list[EvalMetrics]:
     """Metrics of each of ``net``'s K models on one labeled split."""
-    probs = predict(net, images, device, batch_size, bf16=bf16).probs
-    return [metrics(p, labels) for p in probs]
+    probs = predict(net, images, device, batch_size, bf16=bf16, task=task).probs
+    return [metrics(p, labels, task) for p in probs]

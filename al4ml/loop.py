@@ -37,11 +37,12 @@ from al4ml.infer import Predictions, augmented_probs, mc_dropout_probs, metrics,
 from al4ml.models import create_model
 from al4ml.models.classifier import Classifier
 from al4ml.models.stack import StackedClassifier
-from al4ml.oracle import LabelNoise, SimulatedOracle
-from al4ml.query import STRATEGIES, run_strategy
+from al4ml.oracle import LabelCost, LabelNoise, SimulatedOracle
+from al4ml.query import STRATEGIES, check_task, run_strategy
 from al4ml.query.diversity import gradient_embeddings
 from al4ml.query.modal import EmbeddingClassifier
 from al4ml.records import CellObserver, CohortObserver, LoopState, RoundRecord
+from al4ml.task import Task
 from al4ml.train import fit
 
 _PURPOSES = {"init": 0, "initial_set": 1, "train": 2, "query": 3, "oracle_noise": 4}
@@ -66,12 +67,27 @@ def noise(cfg: ExperimentConfig) -> LabelNoise:
                       derive_seed(cfg.seed, 0, "oracle_noise"))
 
 
+def price_list(cfg: ExperimentConfig) -> LabelCost:
+    """The cell's oracle prices (``oracle.cost``)."""
+    c = cfg.oracle.cost
+    return LabelCost(c.per_label, tuple(c.per_class) if c.per_class else None)
+
+
 def cohort_key(cfg: ExperimentConfig) -> str:
     """What cells must share to train as one cohort: everything but seed, name, query and
-    augmentation (the ``fill`` of geometric ops stays shared)."""
+    augmentation (the ``fill`` of geometric ops stays shared).
+
+    Cells of a cohort buy the same number of labels every round. Under a cost budget that
+    holds when they share one uniform price; with prices per class each cell's spending
+    depends on its own answers, so such a cell trains alone.
+    """
     flat = cfg.flat()
     shared = {k: v for k, v in flat.items() if not k.startswith(SHARED) and k not in SHARED}
     shared["augmentation.params.fill"] = str(float(cfg.augmentation.params.get("fill", 0.0)))
+    if cfg.budget.unit == "cost":
+        shared.update({k: v for k, v in flat.items() if k.startswith("oracle.cost.")})
+        if not cfg.oracle.cost.uniform:
+            shared["alone"] = f"{cfg.name}/{cfg.seed}"
     return json.dumps(shared, sort_keys=True)
 
 
@@ -83,8 +99,8 @@ class BestOnVal:
     """
 
     def __init__(self, val: tuple[torch.Tensor, torch.Tensor], cells: list[Cell],
-                 training: Any, device: torch.device) -> None:
-        self.val, self.training, self.device = val, training, device
+                 training: Any, device: torch.device, task: Task) -> None:
+        self.val, self.training, self.device, self.task = val, training, device, task
         self.models = [cell.member for cell in cells]
         self.best = [-1.0] * len(cells)
         self.epochs = [0] * len(cells)
@@ -97,9 +113,10 @@ class BestOnVal:
         self.epoch += 1
         t = self.training
         stack.eval()
-        probs = predict(stack, self.val[0], self.device, t.eval_batch_size, bf16=t.bf16).probs
+        probs = predict(stack, self.val[0], self.device, t.eval_batch_size, bf16=t.bf16,
+                        task=self.task).probs
         for k in range(stack.k):
-            auc = metrics(probs[k], self.val[1]).auc
+            auc = metrics(probs[k], self.val[1], self.task).auc
             if auc > self.best[k]:
                 self.best[k], self.epochs[k] = auc, self.epoch
                 self.models[k] = stack.member(k, copy.deepcopy(self.models[k]))
@@ -148,13 +165,16 @@ class ActiveLearningLoop:
 
         self.cfg = cfgs[0]
         graphs_enabled(self.cfg.training, device)  # a config error, before any work
+        self.task = dataset.info.label_task
+        for cfg in cfgs:  # a plugin dataset may learn its task only when loaded
+            check_task(cfg.query.strategy, self.task.kind)
         self.dataset, self.device = dataset, device
         self.cohort_observers = cohort_observers
         observers = observers or [() for _ in cfgs]
         self.cells = [Cell(cfg, oracle, create_augmentation(cfg.augmentation.name,
                                                             **cfg.augmentation.params), obs)
-                      for cfg, oracle, obs in zip(cfgs, dataset.make_oracles([noise(c) for c in cfgs]),
-                                                  observers, strict=True)]
+                      for cfg, oracle, obs in zip(cfgs, dataset.make_oracles(
+                          [noise(c) for c in cfgs], [price_list(c) for c in cfgs]), observers, strict=True)]
         self.pool = dataset.pool_images.to(device)
         self.val = (dataset.val.images.to(device), dataset.val.labels)
         self.test = (dataset.test.images.to(device), dataset.test.labels)
@@ -172,8 +192,9 @@ class ActiveLearningLoop:
     def initial_state(self, cell: Cell) -> LoopState:
         """A seeded random initial set of ``budget.initial`` items, labeled in round 0."""
         n = cell.oracle.pool_size
+        shape = self.task.label_shape(self.dataset.info.num_classes)
         cell.state = LoopState(torch.full((n,), -1, dtype=torch.int64),
-                               torch.full((n,), -1, dtype=torch.int64))
+                               torch.full((n, *shape), -1, dtype=torch.int64))
         g = _generator(derive_seed(cell.cfg.seed, 0, "initial_set"), torch.device("cpu"))
         self._label(cell, torch.randperm(n, generator=g)[: min(cell.cfg.budget.initial, n)], 0)
         return cell.state
@@ -204,11 +225,12 @@ class ActiveLearningLoop:
             labels = torch.stack([c.state.labels[r] for c, r in zip(cells, rows, strict=True)])
             augment = CohortAugment([c.augment for c in cells], [
                 _generator(derive_seed(c.cfg.seed, round_, "train"), dev) for c in cells])
-            best = (BestOnVal(self.val, cells, self.cfg.training, dev)
+            best = (BestOnVal(self.val, cells, self.cfg.training, dev, self.task)
                     if self.cfg.training.select == "best_val" else None)
             result = fit(stack, self.pool, rows.to(dev), labels.to(dev), self.cfg.training,
                          augment, dev, on_epoch=lambda e, n: self._emit("on_epoch", e, n),
-                         after_epoch=(lambda _: best.observe(stack)) if best else None)
+                         after_epoch=(lambda _: best.observe(stack)) if best else None,
+                         task=self.task)
         self.selected_epochs = best.epochs if best else None
         if best is not None:
             stack = best.stack(dev)
@@ -219,9 +241,10 @@ class ActiveLearningLoop:
         t = self.cfg.training
         out: list[dict[str, float]] = [{} for _ in range(stack.k)]
         for prefix, (images, labels) in (("val", self.val), ("test", self.test)):
-            probs = predict(stack, images, self.device, t.eval_batch_size, bf16=t.bf16).probs
+            probs = predict(stack, images, self.device, t.eval_batch_size, bf16=t.bf16,
+                            task=self.task).probs
             for k in range(stack.k):
-                out[k].update(metrics(probs[k], labels).as_metrics(prefix))
+                out[k].update(metrics(probs[k], labels, self.task).as_metrics(prefix))
         return out
 
     def score_pool(self, stack: StackedClassifier, cells: list[Cell]) -> Predictions | None:
@@ -230,7 +253,8 @@ class ActiveLearningLoop:
         if not needs - {"n"}:
             return None
         t = self.cfg.training
-        return predict(stack, self.pool, self.device, t.eval_batch_size, embeddings=True, bf16=t.bf16)
+        return predict(stack, self.pool, self.device, t.eval_batch_size, embeddings=True, bf16=t.bf16,
+                       task=self.task)
 
     def query(self, cell: Cell, k_model: int, stack: StackedClassifier, scored: Predictions | None,
               round_: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,7 +280,8 @@ class ActiveLearningLoop:
             "mc_probs": lambda: mc_dropout_probs(model(), rows(scored.embeddings, unlabeled),
                                                  q.mc_samples, g),
             "grad_embeddings": lambda: gradient_embeddings(rows(scored.probs, unlabeled),
-                                                           rows(scored.embeddings, unlabeled)),
+                                                           rows(scored.embeddings, unlabeled),
+                                                           self.task),
             "aug_probs": lambda: augmented_probs(model(), self.pool[unlabeled.to(dev)], cell.augment,
                                                  q.aug_views, g, dev, batch, bf16),
             "classifier": lambda: EmbeddingClassifier(
@@ -264,6 +289,21 @@ class ActiveLearningLoop:
         }
         picked, scores = run_strategy(q.strategy, k, g, inputs, q.params)
         return unlabeled[picked.cpu()], scores.detach().float().cpu()
+
+    @staticmethod
+    def affordable(cell: Cell) -> int:
+        """Labels the cell may still buy: the rest of the pool, capped by ``budget.total``
+        labels, or under a cost budget by what the rest of the money surely pays."""
+        budget, oracle = cell.cfg.budget, cell.oracle
+        left = oracle.pool_size - cell.state.n_labeled
+        if budget.unit == "labels":
+            return min(left, budget.total - cell.state.n_labeled)
+        return min(left, int((budget.total - oracle.spent) // oracle.cost.dearest + 1e-9))
+
+    @staticmethod
+    def priced(cfg: ExperimentConfig) -> bool:
+        """Whether a label's price differs from one unit, or the budget counts cost."""
+        return cfg.budget.unit == "cost" or not cfg.oracle.cost.default
 
     @staticmethod
     def _fail(cell: Cell, error: BaseException) -> None:
@@ -299,14 +339,19 @@ class ActiveLearningLoop:
                 self._fail(cell, e)
         round_ = len(self.cells[0].state.history)
         n_labeled = self.cells[0].state.n_labeled
-        total = min(budget.total, self.cells[0].oracle.pool_size)
-        rounds = 1 + max(0, -(-(total - budget.initial) // budget.per_round))
+        oracle = self.cells[0].oracle
+        total = min(oracle.pool_size, budget.total if budget.unit == "labels"
+                    else int(budget.total // oracle.cost.cheapest))
+        rounds = 1 + max(0, -(-(total - budget.initial) // budget.per_round))  # an upper bound
         self._emit("on_cohort_start", len(active), rounds, round_)
         while active:
             self._emit("on_round_start", round_, n_labeled)
             stack, losses, train_seconds = self.train_round(active, round_)
             evals = self.evaluate(stack)
-            k = min(budget.per_round, total - n_labeled)
+            ks = {min(budget.per_round, self.affordable(c)) for c in active}
+            if len(ks) > 1:
+                raise RuntimeError(f"the cells of a cohort can afford different rounds: {sorted(ks)}")
+            k = ks.pop()
             start = time.perf_counter()
             scored = self.score_pool(stack, active) if k > 0 else None
             shared_seconds = (time.perf_counter() - start) / len(active)
@@ -320,6 +365,8 @@ class ActiveLearningLoop:
                         record.metrics["selected_epoch"] = float(self.selected_epochs[i])
                     if cell.oracle.noisy:  # how many of the labels trained on were wrong
                         record.metrics["oracle_wrong_labels"] = float(cell.oracle.wrong_answers)
+                    if self.priced(cell.cfg):  # what the labels trained on cost
+                        record.metrics["oracle_cost"] = cell.oracle.spent
                     start = time.perf_counter()
                     if k > 0:
                         picked, scores = self.query(cell, i, stack, scored, round_, k)

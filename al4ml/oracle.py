@@ -4,7 +4,9 @@ Nothing else in al4ml keeps a reference to the pool's ground truth. The loop lea
 only by asking :meth:`SimulatedOracle.label` for it, and the oracle refuses anything a real
 annotator would not be asked (out-of-range, repeated or already-labeled items). A noisy
 oracle answers what an erring expert would (:class:`LabelNoise`); it alone knows which of its
-answers were wrong, and says only how many (for logging, never for training).
+answers were wrong, and says only how many (for logging, never for training). A priced
+oracle (:class:`LabelCost`) bills each answer; the bill depends only on answers the loop
+received, so it tells the loop nothing about labels it has not bought.
 """
 
 from __future__ import annotations
@@ -39,9 +41,15 @@ class LabelNoise:
         return self.kind == "confusion" or self.rate > 0
 
     def answers(self, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-        """Every pool item's answer ``[N]`` int64, drawn at once from the seed (CPU)."""
+        """Every pool item's answer, drawn at once from the seed (CPU): ``[N]`` int64 class
+        ids, or for multi-label ``[N, L]`` 0/1 labels each finding flipped with ``rate``."""
         g = torch.Generator().manual_seed(self.seed)
         n = len(labels)
+        if labels.ndim == 2:
+            if self.kind != "symmetric":
+                raise ConfigError(f"oracle.noise.kind {self.kind!r} has no multi-label meaning; "
+                                  "use symmetric (each finding flipped with probability rate)")
+            return labels ^ (torch.rand(labels.shape, generator=g) < self.rate).to(labels.dtype)
         if self.kind == "confusion":
             m = torch.tensor(self.matrix, dtype=torch.float64)
             if m.shape != (n_classes, n_classes):
@@ -54,19 +62,59 @@ class LabelNoise:
         return torch.where(flip, (labels + step) % n_classes, labels)
 
 
+@dataclass(frozen=True)
+class LabelCost:
+    """The expert's prices (``oracle.cost`` of the config): one price, or one per answered class.
+
+    Args:
+        per_label: Price of any label.
+        per_class: Price of a label by the class the expert answered (overrides ``per_label``).
+    """
+
+    per_label: float = 1.0
+    per_class: tuple[float, ...] | None = None
+
+    @property
+    def dearest(self) -> float:
+        """The highest price one label can have."""
+        return max(self.per_class) if self.per_class else self.per_label
+
+    @property
+    def cheapest(self) -> float:
+        """The lowest price one label can have."""
+        return min(self.per_class) if self.per_class else self.per_label
+
+    def of(self, answers: torch.Tensor) -> torch.Tensor:
+        """Price of each answer: ``[k]`` float64 for answers ``[k]`` (or ``[k, L]`` findings)."""
+        if self.per_class is None:
+            return torch.full((len(answers),), self.per_label, dtype=torch.float64)
+        return torch.tensor(self.per_class, dtype=torch.float64)[answers]
+
+
 class SimulatedOracle:
     """Reveals ground-truth labels of queried pool items and counts the labels spent.
 
     Args:
-        labels: Pool labels ``[N]`` (int64). The oracle keeps its own copy.
+        labels: Pool labels ``[N]`` (int64), or ``[N, L]`` 0/1 findings. The oracle keeps its
+            own copy.
         n_classes: Number of classes (noisy answers range over them).
         noise: How it errs; exact when ``None``.
     """
 
     def __init__(self, labels: torch.Tensor, n_classes: int | None = None,
-                 noise: LabelNoise | None = None) -> None:
+                 noise: LabelNoise | None = None, cost: LabelCost | None = None) -> None:
         self.__labels = labels.detach().to("cpu", torch.int64).clone()
         self.__revealed = torch.zeros(len(self.__labels), dtype=torch.bool)
+        self.cost = cost or LabelCost()
+        if self.cost.per_class is not None:
+            classes = n_classes or int(self.__labels.max()) + 1
+            if self.__labels.ndim != 1:
+                raise ConfigError("oracle.cost.per_class: a multi-label answer has no single class "
+                                  "to price; use oracle.cost.per_label")
+            if len(self.cost.per_class) != classes:
+                raise ConfigError(f"oracle.cost.per_class has {len(self.cost.per_class)} prices; "
+                                  f"this dataset has {classes} classes (one price per class)")
+        self.__spent = 0.0
         self.noisy = noise is not None and noise.active
         if self.noisy:
             classes = n_classes or int(self.__labels.max()) + 1
@@ -76,8 +124,10 @@ class SimulatedOracle:
 
     @property
     def wrong_answers(self) -> int:
-        """How many revealed answers differ from the truth (for logging, never for training)."""
-        return int((self.__answers[self.__revealed] != self.__labels[self.__revealed]).sum())
+        """How many revealed answers differ from the truth (a multi-label answer: in any
+        finding), for logging, never for training."""
+        wrong = self.__answers[self.__revealed] != self.__labels[self.__revealed]
+        return int(wrong.reshape(len(wrong), -1).any(1).sum())
 
     @property
     def pool_size(self) -> int:
@@ -89,9 +139,14 @@ class SimulatedOracle:
         """How many labels have been revealed so far."""
         return int(self.__revealed.sum())
 
+    @property
+    def spent(self) -> float:
+        """What the expert has charged so far (:class:`LabelCost` of its answers)."""
+        return self.__spent
+
     def label(self, indices: torch.Tensor) -> torch.Tensor:
-        """Answer for ``indices`` ``[k]`` (pool positions): ``[k]`` int64 labels (CPU), the
-        expert's answers when it is noisy.
+        """Answer for ``indices`` ``[k]`` (pool positions): ``[k]`` (``[k, L]``) int64 labels
+        (CPU), the expert's answers when it is noisy.
 
         Raises:
             OracleError: if an index is out of range, repeated in the query, or already labeled.
@@ -108,4 +163,6 @@ class SimulatedOracle:
         if len(again):
             raise OracleError(f"pool index {int(again[0])} is already labeled")
         self.__revealed[idx] = True
-        return self.__answers[idx].clone()
+        answers = self.__answers[idx].clone()
+        self.__spent += float(self.cost.of(answers).sum())
+        return answers

@@ -203,7 +203,8 @@ class MlflowTracker(CellObserver):
         """Record dataset facts and the splits as run inputs; rebuild the query log on resume."""
         self.writer.write({"op": "tags", "tags": {
             "pool_size": str(dataset.pool_size), "num_classes": str(dataset.info.num_classes),
-            "al4ml.budget_effective": str(min(cfg.budget.total, dataset.pool_size))}})
+            "al4ml.budget_effective": str(min(cfg.budget.total, dataset.pool_size)
+                                          if cfg.budget.unit == "labels" else cfg.budget.total)}})
         self._input_shape = (1, dataset.info.channels, *dataset.info.size)
         if not state.history:
             self.writer.write({"op": "inputs", "datasets": dataset_inputs(dataset)})

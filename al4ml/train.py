@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as tnf
 from torch import nn
 
 from al4ml.augment.policy import CohortAugment
 from al4ml.config import TrainingConfig
 from al4ml.device import autocast, graphs_enabled, to_input
 from al4ml.models.stack import StackedClassifier
+from al4ml.task import MULTI_CLASS_TASK, Task
 
 
 @dataclass(frozen=True)
@@ -64,26 +64,28 @@ class _Step:
 
     Gathers each cell's batch by index from the device-resident pool, augments, trains, and
     adds each cell's batch loss to :attr:`loss_sum` ``[K]`` (on the device: no host sync
-    per step). The loss is the sum of the K models' mean losses, so each model's gradient
-    is the one it would get alone.
+    per step). The loss is the sum of the K models' mean losses (the task's: cross-entropy,
+    or binary cross-entropy per finding), so each model's gradient is the one it would get
+    alone.
     """
 
     def __init__(self, net: nn.Module, stack: StackedClassifier, opt: torch.optim.Optimizer,
                  images: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor,
-                 augment: CohortAugment, device: torch.device, bf16: bool = True) -> None:
+                 augment: CohortAugment, device: torch.device, bf16: bool = True,
+                 task: Task = MULTI_CLASS_TASK) -> None:
         self.net, self.stack, self.opt, self.device, self.bf16 = net, stack, opt, device, bf16
         self.images, self.rows, self.labels, self.augment = images, rows, labels, augment
+        self.task = task
         self.loss_sum = torch.zeros(len(rows), device=device)
 
     def _body(self, idx: torch.Tensor) -> None:
         k, b = idx.shape
         x = self.augment(self.images[self.rows.gather(1, idx).flatten()])
         x = to_input(self.stack.pack(x.view(k, b, *x.shape[1:])))
-        y = self.labels.gather(1, idx)
+        y = torch.take_along_dim(self.labels, idx.view(k, b, *[1] * (self.labels.ndim - 2)), dim=1)
         with autocast(self.device, self.bf16):
             logits = self.net(x)
-            loss = tnf.cross_entropy(logits.reshape(k * b, -1).float(), y.flatten(),
-                                     reduction="none").view(k, b).mean(1)
+            loss = self.task.loss(logits.reshape(k, b, -1), y).mean(1)
         loss.sum().backward()
         self.opt.step()
         self.loss_sum.add_(loss.detach() * b)
@@ -149,14 +151,16 @@ class _GraphedStep(_Step):
 def fit(stack: StackedClassifier, images: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor,
         cfg: TrainingConfig, augment: CohortAugment, device: torch.device,
         on_epoch: Callable[[int, int], None] | None = None,
-        after_epoch: Callable[[int], None] | None = None) -> FitResult:
+        after_epoch: Callable[[int], None] | None = None,
+        task: Task = MULTI_CLASS_TASK) -> FitResult:
     """Train a cohort's K models, each on its own labeled set, for ``cfg.epochs`` epochs.
 
     Args:
         stack: K freshly initialised models, stacked, on ``device``.
         images: uint8 ``[N, C, H, W]``: the whole pool on ``device`` (shared by the cells).
         rows: int64 ``[K, n]`` pool rows of each cell's labeled set (same n for all).
-        labels: int64 ``[K, n]`` their labels as the oracle revealed them.
+        labels: int64 ``[K, n]`` their labels as the oracle revealed them (``[K, n, L]`` 0/1
+            findings for a multi-label task).
         cfg: Optimiser and schedule (Adam, MultiStepLR at ``cfg.milestones`` of the epochs;
             at least ``cfg.min_steps`` optimiser steps; on CUDA ``cfg.cuda_graph`` replays
             each step from a CUDA graph and ``cfg.compile`` compiles the network).
@@ -166,6 +170,7 @@ def fit(stack: StackedClassifier, images: torch.Tensor, rows: torch.Tensor, labe
         on_epoch: Called with ``(epoch, epochs)`` after each epoch (progress display).
         after_epoch: Called with the epoch after each one, the stack in train mode (model
             selection evaluates and snapshots it there; it must not change the weights).
+        task: The label kind, which picks the loss.
 
     Returns:
         Each cell's mean training loss in the last epoch, wall time and optimiser steps.
@@ -181,8 +186,8 @@ def fit(stack: StackedClassifier, images: torch.Tensor, rows: torch.Tensor, labe
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=cfg.gamma)
     net = torch.compile(stack) if cfg.compile and device.type == "cuda" else stack
     args = (net, stack, opt, images, rows, labels, augment, device)
-    step = (_GraphedStep(*args, bf16=cfg.bf16, batch=(k, n // n_batches)) if graphed
-            else _Step(*args, bf16=cfg.bf16))
+    step = (_GraphedStep(*args, bf16=cfg.bf16, task=task, batch=(k, n // n_batches)) if graphed
+            else _Step(*args, bf16=cfg.bf16, task=task))
     stack.train()
     steps = seen = 0
     for epoch in range(epochs):

@@ -58,3 +58,26 @@ def write_medmnist_npz(path: Path, n: tuple[int, int, int] = (40, 10, 12), chann
         arrays[f"{split}_images"] = rng.integers(0, 256, shape, dtype=np.uint8)
         arrays[f"{split}_labels"] = (np.arange(count) % classes).reshape(-1, 1).astype(np.uint8)
     np.savez(path, **arrays)
+
+
+def write_multilabel_npz(path: Path, n: tuple[int, int, int] = (80, 30, 40), findings: int = 14,
+                         seed: int = 0) -> None:
+    """Write a small ChestMNIST-shaped .npz (official layout: 28 px grey, ``[N, 14]`` 0/1 labels).
+
+    Learnable on purpose: finding ``j`` brightens its own 7 x 7 patch of a 4 x 4 grid, so a
+    tiny model can beat chance; every finding is present and absent in every split (its AUC
+    is defined, as ``medmnist.Evaluator`` needs).
+    """
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, count in zip(("train", "val", "test"), n, strict=True):
+        labels = (rng.random((count, findings)) < 0.3).astype(np.uint8)
+        labels[0], labels[1] = 0, 1
+        images = rng.integers(0, 90, (count, 28, 28)).astype(np.int64)
+        for j in range(findings):
+            r, c = divmod(j, 4)
+            images[:, 7 * r:7 * r + 7, 7 * c:7 * c + 7] += 150 * labels[:, j, None, None]
+        arrays[f"{split}_images"] = images.clip(0, 255).astype(np.uint8)
+        arrays[f"{split}_labels"] = labels
+    np.savez(path, **arrays)
+

@@ -171,7 +171,12 @@ BAD_VALUES = [
     (["dataset.name=medmnist", "dataset.options.size=100"],
      ["dataset.options.size", "100", "28, 64, 128, 224"]),
     (["dataset.name=medmnist", "dataset.options.flag=chestmnist"],
-     ["dataset.options.flag", "chestmnist", "multi-label"]),
+     ["query.strategy", "'entropy'", "multi-label", "multilabel_entropy"]),
+    (["dataset.name=medmnist", "dataset.options.flag=chestmnist", "query.strategy=badge",
+      "oracle.noise.kind=asymmetric", "oracle.noise.rate=0.1"],
+     ["oracle.noise.kind", "'asymmetric'", "multi-label", "symmetric"]),
+    (["query.strategy=multilabel_margin"],
+     ["query.strategy", "'multilabel_margin'", "multi-class", "entropy"]),
     (["dataset.name=medmnist", "dataset.options.flag=brestmnist"],
      ["dataset.options.flag", "brestmnist", "breastmnist"]),
     (["model.options.dropout=1.5"], ["model.options.dropout", "1.5", "≥ 0 and < 1"]),
@@ -216,7 +221,9 @@ def test_validation_imports_no_torch_mlflow_or_scikit_learn():
         "for reg, key in ((AUGMENTATIONS, 'augmentation.name'), (MODELS, 'model.name'),\n"
         "                 (STRATEGIES, 'query.strategy')):\n"
         "    for name in reg.names():\n"
-        "        build_config({}, [f'{key}={name}', 'model.options.dropout=0.3'])\n"
+        "        chest = key == 'query.strategy' and 'multi-class' not in reg.get(name).meta['tasks']\n"
+        "        build_config({}, [f'{key}={name}', 'model.options.dropout=0.3']\n"
+        "                     + ['dataset.name=medmnist', 'dataset.options.flag=chestmnist'] * chest)\n"
         "build_config({}, ['query.strategy=modal:modAL.batch.uncertainty_batch_sampling'])\n"
         "build_config({}, ['dataset.name=medmnist', 'dataset.options.flag=pathmnist'])\n"
         "heavy = [m for m in ('torch', 'torchvision', 'mlflow', 'sklearn', 'scipy', 'modAL',\n"

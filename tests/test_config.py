@@ -57,6 +57,13 @@ def test_unknown_top_level_key():
      "unknown option 'spaec' for augmentation 'trivialaugment'; valid options: space, fill"),
     (["model.options.depth=3"], "unknown option 'depth' for model 'tiny_cnn'"),
     (["query.params.beta=1"], "unknown option 'beta' for strategy 'entropy'"),
+    (["budget.unit=cost", "budget.total=50", "oracle.cost.per_class=[1, 3]"],
+     "budget.total: 50 (unit cost) does not surely pay for the initial 20 labels at up to 3 each"),
+    (["budget.unit=money"], "budget.unit"),
+    (["oracle.cost.per_label=0"], "oracle.cost.per_label"),
+    (["oracle.cost.per_class=[1, -2]"], "oracle.cost.per_class.1"),
+    (["dataset.name=medmnist", "dataset.options.flag=chestmnist", "query.strategy=random",
+      "oracle.cost.per_class=[1, 2]"], "oracle.cost.per_class: a multi-label answer"),
 ])
 def test_bad_values_are_one_line_naming_the_value(overrides, fragment):
     with pytest.raises(ConfigError) as e:
@@ -89,3 +96,12 @@ def test_flat_params_and_yaml_roundtrip(tmp_path):
 def test_missing_config_file():
     with pytest.raises(ConfigError, match="config file not found"):
         load_config("/nonexistent/x.yaml")
+
+
+def test_a_cost_budget_counts_money_not_labels():
+    cfg = build_config({}, ["budget.unit=cost", "budget.total=10", "budget.initial=5",
+                            "oracle.cost.per_label=2"])
+    assert cfg.budget.total < 20 and cfg.oracle.cost.dearest == 2  # total below initial is fine
+    assert not cfg.oracle.cost.default and build_config({}).oracle.cost.default
+    assert build_config({}, ["oracle.cost.per_class=[2, 2]"]).oracle.cost.uniform
+

@@ -3,10 +3,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_medmnist_npz
+from conftest import write_medmnist_npz, write_multilabel_npz
 from PIL import Image
 
-from al4ml.data import DATASETS, create_dataset
+from al4ml.data import DATASETS, create_dataset, dataset_task
+from al4ml.data.medmnist import flags_2d
 from al4ml.errors import ConfigError, DataError
 
 
@@ -59,8 +60,10 @@ def test_medmnist_missing_file_names_the_expected_path(tmp_path):
 def test_medmnist_unknown_flag_lists_the_2d_flags(tmp_path):
     with pytest.raises(ConfigError, match="unknown MedMNIST flag 'brestmnist'.*breastmnist"):
         create_dataset("medmnist", tmp_path, flag="brestmnist")
-    with pytest.raises(ConfigError, match="multi-label"):
-        create_dataset("medmnist", tmp_path, flag="chestmnist")
+    assert len(flags_2d()) == 12 and "chestmnist" in flags_2d()
+    assert dataset_task("medmnist", {"flag": "chestmnist"}) == "multi-label"
+    assert dataset_task("medmnist", {"flag": "breastmnist"}) == "multi-class"
+    assert dataset_task("digits", {}) == "multi-class"
 
 
 def test_imagefolder_reads_class_folders(tmp_path):
@@ -168,3 +171,31 @@ def test_a_class_too_small_to_split_is_named(tmp_path):
     write_synthetic_tree(tmp_path, classes=("big", "tiny"), per_class=2, size=16)
     with pytest.raises(DataError, match="class 'big' has fewer than 3 images"):
         create_dataset("imagefolder", tmp_path, size=8, split=[0.6, 0.2, 0.2])
+
+
+def test_chestmnist_loads_through_medmnist_with_its_14_findings(tmp_path):
+    import medmnist
+
+    write_multilabel_npz(tmp_path / "chestmnist.npz")
+    ds = create_dataset("medmnist", tmp_path, flag="chestmnist")
+    assert ds.info.label_task.multi_label and ds.info.num_classes == 14
+    assert ds.info.classes[0] == "atelectasis" and ds.info.classes[-1] == "hernia"
+    ref = medmnist.ChestMNIST(split="test", root=str(tmp_path), download=False)
+    assert torch.equal(ds.test.labels, torch.from_numpy(ref.labels.astype(np.int64)))
+    assert ds.test.labels.shape == (40, 14) and ds.pool_images.shape == (80, 1, 28, 28)
+    assert ds.make_oracle().label(torch.tensor([0, 1])).tolist() == [[0] * 14, [1] * 14]
+
+
+def test_multi_label_labels_must_be_0_1_vectors(tmp_path):
+    from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
+
+    info = DatasetInfo("chest", tuple("abc"), 1, (8, 8), "multi-label, binary-class")
+    x = torch.zeros(4, 1, 8, 8, dtype=torch.uint8)
+    ok = LabeledSplit(x, torch.zeros(4, 3, dtype=torch.int64))
+    with pytest.raises(DataError, match=r"pool labels have shape \(4,\); a multi-label set with 3 "
+                                        r"classes needs \[N, 3\]"):
+        ActiveDataset(info, x, torch.zeros(4, dtype=torch.int64), ok, ok)
+    with pytest.raises(DataError, match=r"val label 2 is outside \[0, 2\) for its 3 findings"):
+        ActiveDataset(info, x, torch.zeros(4, 3, dtype=torch.int64),
+                      LabeledSplit(x, torch.full((4, 3), 2)), ok)
+

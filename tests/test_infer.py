@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import write_multilabel_npz
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
 
 from al4ml.data import create_dataset
@@ -8,6 +9,7 @@ from al4ml.device import to_input
 from al4ml.infer import auc_score, metrics, predict
 from al4ml.models import create_model
 from al4ml.models.stack import StackedClassifier
+from al4ml.task import MULTI_LABEL, Task
 
 CPU = torch.device("cpu")
 
@@ -66,3 +68,26 @@ def test_metrics_equal_scikit_learns_with_ties_and_missing_classes(classes, seed
 
 def test_auc_is_nan_when_the_labels_have_one_class():
     assert np.isnan(auc_score(np.zeros(5, dtype=int), np.full((5, 2), 0.5)))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_multi_label_metrics_match_medmnist_evaluator(tmp_path, seed):
+    """ChestMNIST-shaped labels read by ``medmnist.Evaluator`` itself, scores with ties."""
+    import medmnist
+
+    write_multilabel_npz(tmp_path / "chestmnist.npz", seed=seed)
+    evaluator = medmnist.Evaluator("chestmnist", "test", root=str(tmp_path))
+    rng = np.random.default_rng(seed)
+    scores = np.round(rng.random(evaluator.labels.shape), 1).astype(np.float32)  # ties, and 0.5
+    expected = evaluator.evaluate(scores)
+    y = torch.from_numpy(evaluator.labels.astype(np.int64))
+    m = metrics(torch.from_numpy(scores), y, Task(MULTI_LABEL))
+    assert m.auc == pytest.approx(expected.AUC, abs=1e-12)
+    assert m.accuracy == pytest.approx(expected.ACC, abs=1e-12)
+    per_finding = [balanced_accuracy_score(evaluator.labels[:, j], scores[:, j] > 0.5)
+                   for j in range(14)]
+    assert m.balanced_accuracy == pytest.approx(np.mean(per_finding))
+    p, t = scores.astype(np.float64).clip(1e-7, 1 - 1e-7), evaluator.labels
+    bce = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+    assert m.loss == pytest.approx(float(bce.mean()), rel=1e-5)
+

@@ -2,13 +2,13 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import tiny_config, write_multilabel_npz
 
 from al4ml.data import ActiveDataset, LabeledSplit, create_dataset
 from al4ml.infer import predict
 from al4ml.loop import ActiveLearningLoop, derive_seed
 from al4ml.models.stack import StackedClassifier
-from al4ml.query import STRATEGIES
+from al4ml.query import strategies_for
 from al4ml.query.uncertainty import entropy_scores
 from al4ml.records import LoopState
 
@@ -136,7 +136,7 @@ def test_seed_streams_differ_by_round_and_purpose():
     assert derive_seed(0, 0, "initial_set") == 8227443069378110354
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES.names())
+@pytest.mark.parametrize("strategy", strategies_for("multi-class"))
 def test_every_strategy_runs_the_cycle_and_only_queries_unlabeled_items(strategy):
     cfg = tiny_config(**{"query.strategy": strategy, "budget.total": 30,
                          "model.options.dropout": 0.3, "augmentation.name": "trivialaugment",
@@ -289,3 +289,73 @@ def test_best_val_selection_keeps_the_best_validation_epoch(data, request):
     if data == "digits":
         _, again = run(best_cfg)
         assert curve(again) == curve(best)
+
+
+@pytest.mark.parametrize("strategy", strategies_for("multi-label"))
+def test_a_multi_label_chestmnist_cycle_with_each_multi_label_strategy(strategy, tmp_path):
+    """ChestMNIST-shaped data through the medmnist class: BCE training, 3 rounds, and the
+    logged test metrics are medmnist.Evaluator's on the final model's test scores."""
+    import medmnist
+    import numpy as np
+
+    write_multilabel_npz(tmp_path / "chestmnist.npz")
+    cfg = tiny_config(**{"dataset.name": "medmnist", "dataset.root": str(tmp_path),
+                         "dataset.options.flag": "chestmnist", "query.strategy": strategy,
+                         "budget.total": 30, "training.epochs": 8})
+    dataset = create_dataset("medmnist", tmp_path, flag="chestmnist")
+    test_images = dataset.test.images
+    model, state = run(cfg, dataset)
+    assert [r.n_labeled for r in state.history] == [10, 20, 30]
+    labeled = state.labels[state.labeled_mask]
+    assert labeled.shape == (30, 14) and set(labeled.unique().tolist()) <= {0, 1}
+    assert (state.labels[~state.labeled_mask] == -1).all()
+    for r in state.history[:-1]:
+        assert len(set(r.queried)) == 10 and (state.labeled_round[r.queried] == r.round + 1).all()
+    probs = predict(StackedClassifier([model]), test_images, CPU, task=dataset.info.label_task).probs[0]
+    expected = medmnist.Evaluator("chestmnist", "test", root=str(tmp_path)).evaluate(probs.numpy())
+    last = state.history[-1].metrics
+    assert last["test_auc"] == pytest.approx(expected.AUC, abs=1e-9)
+    assert last["test_accuracy"] == pytest.approx(expected.ACC, abs=1e-9)
+    assert last["test_auc"] > 0.6  # it learned the planted findings
+    assert np.isfinite(last["train_loss"])
+    _, again = run(cfg, create_dataset("medmnist", tmp_path, flag="chestmnist"))
+    assert curve(again) == curve(state)
+
+
+def test_a_cost_budget_stops_at_the_budget():
+    """One price: rounds of 10 until the money left pays fewer; never past the budget."""
+    cfg = tiny_config(**{"budget.unit": "cost", "budget.total": 61, "oracle.cost.per_label": 2.5})
+    _, state = run(cfg)
+    assert [(r.n_labeled, r.metrics["oracle_cost"]) for r in state.history] == [
+        (10, 25.0), (20, 50.0), (24, 60.0)]
+    assert [len(r.queried) for r in state.history] == [10, 4, 0]
+
+
+def test_a_per_class_cost_budget_never_overspends_and_bills_what_was_answered():
+    prices = [1.0] * 9 + [5.0]
+    cfg = tiny_config(**{"budget.unit": "cost", "budget.total": 60, "oracle.cost.per_class": prices})
+    _, state = run(cfg)
+    costs = [r.metrics["oracle_cost"] for r in state.history]
+    assert costs == sorted(costs) and costs[-1] <= 60 and 60 - costs[-1] < 5
+    answered = state.labels[state.labeled_mask]
+    assert costs[-1] == sum(prices[a] for a in answered.tolist())
+    for before, r in zip(state.history[:-1], state.history[1:], strict=True):  # buys what surely fits
+        assert r.n_labeled - before.n_labeled == min(10, int((60 - before.metrics["oracle_cost"]) // 5))
+    _, again = run(cfg)
+    assert curve(again) == curve(state)
+
+
+def test_cells_share_a_cohort_under_a_cost_budget_only_at_one_shared_price():
+    from al4ml.loop import cohort_key
+
+    def key(**sets):
+        return cohort_key(tiny_config(**{"budget.unit": "cost", "budget.total": 100, **sets}))
+
+    flat = {"oracle.cost.per_label": 2.0}
+    assert key(**flat) == key(**flat, **{"query.strategy": "margin", "seed": 3})
+    assert key(**flat) != key(**{"oracle.cost.per_label": 3.0})
+    by_class = {"oracle.cost.per_class": [1.0] * 9 + [5.0]}
+    assert key(**by_class) != key(**by_class, seed=1)
+    # counted in labels, prices are logged only: cells still share a cohort
+    assert cohort_key(tiny_config(**by_class)) == cohort_key(tiny_config(**by_class, seed=1))
+

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from al4ml.errors import ConfigError, OracleError
-from al4ml.oracle import LabelNoise, SimulatedOracle
+from al4ml.oracle import LabelCost, LabelNoise, SimulatedOracle
 
 
 def test_reveals_only_queried_labels_and_counts():
@@ -83,3 +83,38 @@ def test_an_exact_expert_is_never_wrong():
     assert not oracle.noisy
     assert torch.equal(ask_all(oracle, torch.arange(50)), torch.arange(50) % 5)
     assert oracle.wrong_answers == 0
+
+
+def test_a_noisy_multi_label_expert_flips_each_finding_at_its_rate():
+    g = torch.Generator().manual_seed(0)
+    truth = (torch.rand(2000, 14, generator=g) < 0.3).long()
+    noise = LabelNoise(0.2, "symmetric", seed=5)
+    oracle = SimulatedOracle(truth, 14, noise)
+    got = oracle.label(torch.arange(2000))
+    assert got.shape == (2000, 14) and set(got.unique().tolist()) == {0, 1}
+    assert abs(float((got != truth).float().mean()) - 0.2) < 0.01
+    assert oracle.wrong_answers == int((got != truth).any(1).sum())
+    again = SimulatedOracle(truth, 14, noise).label(torch.arange(2000))
+    assert torch.equal(got, again)
+    with pytest.raises(ConfigError, match="asymmetric.*no multi-label meaning"):
+        SimulatedOracle(truth, 14, LabelNoise(0.2, "asymmetric"))
+
+
+def test_a_priced_expert_bills_each_answer_by_its_class():
+    truth = torch.tensor([0, 1, 2, 1, 0])
+    oracle = SimulatedOracle(truth, 3, cost=LabelCost(per_class=(1.0, 2.5, 4.0)))
+    assert oracle.spent == 0.0
+    oracle.label(torch.tensor([1, 2]))
+    assert oracle.spent == 6.5
+    oracle.label(torch.tensor([0]))
+    assert oracle.spent == 7.5 and oracle.cost.dearest == 4.0 and oracle.cost.cheapest == 1.0
+    flat = SimulatedOracle(truth, 3, cost=LabelCost(per_label=0.5))
+    flat.label(torch.arange(5))
+    assert flat.spent == 2.5
+    noisy = SimulatedOracle(truth, 3, LabelNoise(0.9, "asymmetric", seed=1),
+                            LabelCost(per_class=(1.0, 10.0, 100.0)))
+    answers = noisy.label(torch.arange(5))
+    assert noisy.spent == sum((1.0, 10.0, 100.0)[a] for a in answers.tolist())  # billed as answered
+    with pytest.raises(ConfigError, match="per_class has 2 prices; this dataset has 3 classes"):
+        SimulatedOracle(truth, 3, cost=LabelCost(per_class=(1.0, 2.0)))
+

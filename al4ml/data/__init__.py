@@ -2,6 +2,8 @@
 
 A loader is a plain function ``fn(root, **options) -> ActiveDataset`` filed with
 ``@register_dataset``; its keyword options are validated from its signature before a run.
+A loader whose sets may be multi-label declares ``task=fn(**options) -> str`` (MedMNIST's
+task string), so that a config is checked against it before anything is loaded.
 Images are ``uint8 [N, C, H, W]``; the ``train`` split is the unlabeled pool, whose labels go
 to the :class:`~al4ml.oracle.SimulatedOracle` and nowhere else. Loaders import torch and
 their readers in their bodies, so this registry loads without them.
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from al4ml.registry import Registry, load_plugins
+from al4ml.task import MULTI_CLASS, kind_of
 
 if TYPE_CHECKING:
     from al4ml.data.base import ActiveDataset
@@ -26,6 +29,12 @@ def create_dataset(name: str, root: str | Path | None = None, **options: Any) ->
     entry = DATASETS.get(name)
     entry.check("dataset", options, "dataset.options")
     return entry.fn(Path(root) if root is not None else None, **options)
+
+
+def dataset_task(name: str, options: dict[str, Any]) -> str:
+    """``multi-class`` or ``multi-label``: what dataset ``name`` with ``options`` will hold."""
+    task = DATASETS.get(name).meta.get("task")
+    return kind_of(task(**options)) if task is not None else MULTI_CLASS
 
 
 def __getattr__(name: str) -> Any:
@@ -42,4 +51,4 @@ from al4ml.data import digits, imagefolder, medmnist  # noqa: E402,F401  (fill t
 load_plugins("al4ml.datasets")
 
 __all__ = ["DATASETS", "ActiveDataset", "DatasetInfo", "LabeledSplit", "create_dataset",
-           "register_dataset"]
+           "dataset_task", "register_dataset"]

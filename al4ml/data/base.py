@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from al4ml.errors import DataError
-from al4ml.oracle import LabelNoise, SimulatedOracle
+from al4ml.oracle import LabelCost, LabelNoise, SimulatedOracle
+from al4ml.task import Task
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,19 @@ class DatasetInfo:
 
     @property
     def num_classes(self) -> int:
-        """Number of classes."""
+        """Number of classes (of findings, for a multi-label set): the network's outputs."""
         return len(self.classes)
+
+    @property
+    def label_task(self) -> Task:
+        """How labels look and are learned: one class per image, or a 0/1 vector of findings."""
+        return Task.of(self.task)
 
 
 @dataclass(frozen=True)
 class LabeledSplit:
-    """An evaluation split: ``images`` uint8 ``[N, C, H, W]``, ``labels`` int64 ``[N]``."""
+    """An evaluation split: ``images`` uint8 ``[N, C, H, W]``, ``labels`` int64 ``[N]`` (class
+    ids) or ``[N, L]`` (0/1 findings of a multi-label set)."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -45,7 +52,7 @@ class ActiveDataset:
     Args:
         info: Dataset metadata.
         pool_images: uint8 ``[N, C, H, W]``.
-        pool_labels: int64 ``[N]`` (given to the oracle).
+        pool_labels: int64 ``[N]``, or ``[N, L]`` for a multi-label set (given to the oracle).
         val: Validation split.
         test: Test split.
     """
@@ -58,11 +65,19 @@ class ActiveDataset:
                                  f"{images.dtype} {tuple(images.shape)}")
         if len(pool_images) != len(pool_labels):
             raise ValueError("pool images and labels differ in length")
+        shape = info.label_task.label_shape(info.num_classes)
+        top = 2 if info.label_task.multi_label else info.num_classes
         for split, labels in (("pool", pool_labels), ("val", val.labels), ("test", test.labels)):
-            bad = labels[(labels < 0) | (labels >= info.num_classes)]
+            if tuple(labels.shape[1:]) != shape:
+                raise DataError(f"dataset {info.name}: {split} labels have shape "
+                                f"{tuple(labels.shape)}; a {info.label_task.kind} set with "
+                                f"{info.num_classes} classes needs [N{', ' if shape else ''}"
+                                f"{', '.join(map(str, shape))}]")
+            bad = labels[(labels < 0) | (labels >= top)]
             if len(bad):
                 raise DataError(f"dataset {info.name}: {split} label {int(bad[0])} is outside "
-                                f"[0, {info.num_classes}) for its {info.num_classes} classes "
+                                f"[0, {top}) for its {info.num_classes} "
+                                f"{'findings' if info.label_task.multi_label else 'classes'} "
                                 f"({len(bad)} such labels)")
         self.info = info
         self.pool_images = pool_images
@@ -75,20 +90,25 @@ class ActiveDataset:
         """Number of pool items."""
         return len(self.pool_images)
 
-    def make_oracle(self, noise: LabelNoise | None = None) -> SimulatedOracle:
+    def make_oracle(self, noise: LabelNoise | None = None, cost: LabelCost | None = None
+                    ) -> SimulatedOracle:
         """Hand the pool labels to a new oracle; callable once per dataset object."""
-        return self.make_oracles([noise])[0]
+        return self.make_oracles([noise], [cost])[0]
 
-    def make_oracles(self, noises: int | list[LabelNoise | None]) -> list[SimulatedOracle]:
+    def make_oracles(self, noises: int | list[LabelNoise | None],
+                     costs: list[LabelCost | None] | None = None) -> list[SimulatedOracle]:
         """Hand the pool labels to independent oracles (one per cell of a cohort), once.
 
         Args:
             noises: Per oracle, how it errs (``None``: exact), or a count of exact oracles.
+            costs: Per oracle, its prices (``None``: one unit per label).
 
-        Each oracle keeps its own copy and its own record of what it revealed.
+        Each oracle keeps its own copy and its own record of what it revealed and charged.
         """
         if self._pool_labels is None:
             raise RuntimeError("the pool labels were already handed to an oracle")
         labels, self._pool_labels = self._pool_labels, None
         noises = [None] * noises if isinstance(noises, int) else noises
-        return [SimulatedOracle(labels, self.info.num_classes, noise) for noise in noises]
+        costs = costs or [None] * len(noises)
+        return [SimulatedOracle(labels, self.info.num_classes, noise, cost)
+                for noise, cost in zip(noises, costs, strict=True)]

@@ -44,20 +44,19 @@ def medmnist_info() -> dict[str, dict[str, Any]]:
 
 
 def flags_2d() -> list[str]:
-    """The single-label 2D MedMNIST flags known to the installed ``medmnist`` package."""
-    return sorted(f for f, i in medmnist_info().items()
-                  if not f.endswith("3d") and "multi-label" not in i["task"])
+    """The 2D MedMNIST flags known to the installed ``medmnist`` package (all twelve)."""
+    return sorted(f for f in medmnist_info() if not f.endswith("3d"))
 
 
 def _known_flag(flag: str) -> str:
-    info = medmnist_info()
-    if flag in info and not flag.endswith("3d") and "multi-label" in info[flag]["task"]:
-        raise ValueError(f"{flag!r} is a multi-label task ({info[flag]['task']}); al4ml's "
-                         "strategies assume one label per image")
     if flag not in flags_2d():
-        raise ValueError(f"unknown MedMNIST flag {flag!r}; choose from (2D, single-label): "
-                         f"{', '.join(flags_2d())}")
+        raise ValueError(f"unknown MedMNIST flag {flag!r}; choose from (2D): {', '.join(flags_2d())}")
     return flag
+
+
+def task_of(flag: str = "breastmnist", **_: Any) -> str:
+    """The MedMNIST task string of ``flag`` (``multi-label, binary-class`` for ChestMNIST)."""
+    return medmnist_info()[flag]["task"] if flag in medmnist_info() else "multi-class"
 
 
 Flag = Annotated[str, AfterValidator(_known_flag)]
@@ -74,10 +73,13 @@ def _split(cls: type, split: str, root: Path, size: int) -> tuple[torch.Tensor, 
     return x.contiguous(), np.asarray(ds.labels)
 
 
-@register_dataset("medmnist")
+@register_dataset("medmnist", task=task_of)
 def medmnist(root: Path | None, flag: Flag = "breastmnist",
              size: Literal[28, 64, 128, 224] = 28) -> ActiveDataset:
-    """A 2D MedMNIST set (``flag``) read from ``root`` with download=False; task from its INFO."""
+    """A 2D MedMNIST set (``flag``) read from ``root`` with download=False; task from its INFO.
+
+    Labels are class ids ``[N]``, or for the multi-label ChestMNIST its 14 findings ``[N, 14]``.
+    """
     import medmnist as mm
     import numpy as np
     import torch
@@ -101,8 +103,11 @@ def medmnist(root: Path | None, flag: Flag = "breastmnist",
     meta = DatasetInfo(flag, classes, int(xp.shape[1]), (int(xp.shape[2]), int(xp.shape[3])),
                        info["task"], source=str(path))
 
+    multi_label = meta.label_task.multi_label
+
     def labels(y: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(y.reshape(len(y), -1)[:, 0].astype(np.int64))
+        y = y.reshape(len(y), -1).astype(np.int64)
+        return torch.from_numpy(y if multi_label else y[:, 0])
 
     return ActiveDataset(meta, xp, labels(yp), LabeledSplit(xv, labels(yv)),
                          LabeledSplit(xt, labels(yt)))

@@ -10,6 +10,11 @@ oracle; the loop computes exactly the inputs a strategy declares (see :data:`INP
 the loop has no per-strategy code. A strategy's keyword options are its ``query.params``,
 validated from its signature before a run; strategy modules import torch in function
 bodies, so this registry loads without it.
+
+A strategy also declares the label ``tasks`` it has a meaning for (default: ``multi-class``,
+where ``probs`` rows are softmax distributions). On a multi-label set (ChestMNIST) ``probs``
+are one sigmoid per finding and ``grad_embeddings`` are taken at the findings above 0.5;
+strategies that do not declare ``multi-label`` are refused there before a run starts.
 """
 
 from __future__ import annotations
@@ -17,14 +22,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from al4ml.errors import ConfigError
 from al4ml.registry import Entry, Registry, load_plugins
+from al4ml.task import KINDS, MULTI_CLASS
 
 if TYPE_CHECKING:
     import torch
 
 INPUTS: dict[str, str] = {
     "n": "int: number of unlabeled pool items",
-    "probs": "float [N, C]: softmax probabilities of the unlabeled pool",
+    "probs": "float [N, C]: class probabilities (softmax; multi-label: one sigmoid per finding)",
     "embeddings": "float [N, D]: penultimate embeddings of the unlabeled pool",
     "labeled_embeddings": "float [M, D]: penultimate embeddings of the labeled items",
     "mc_probs": "float [N, K, C]: K MC-dropout samples of the probabilities (query.mc_samples)",
@@ -40,18 +47,39 @@ Selection = tuple["torch.Tensor", "torch.Tensor"]
 """``(indices [k] int64, scores [k] float)`` as returned by every strategy."""
 
 
-def register_strategy(name: str | None = None, needs: tuple[str, ...] = ("probs",)
+def register_strategy(name: str | None = None, needs: tuple[str, ...] = ("probs",),
+                      tasks: tuple[str, ...] = (MULTI_CLASS,)
                       ) -> Callable[[Callable[..., Selection]], Callable[..., Selection]]:
     """File a strategy that takes ``k``, ``generator`` and the inputs named in ``needs``.
 
     Args:
         name: Registry name (default: the function's name).
         needs: Inputs the loop must compute for it (keys of :data:`INPUTS`).
+        tasks: Label kinds it has a meaning for (:data:`al4ml.task.KINDS`).
     """
     unknown = [n for n in needs if n not in INPUTS]
     if unknown:
         raise ValueError(f"unknown strategy inputs {unknown}; known: {list(INPUTS)}")
-    return STRATEGIES.register(name, needs=tuple(needs))
+    if bad := [t for t in tasks if t not in KINDS]:
+        raise ValueError(f"unknown strategy tasks {bad}; known: {list(KINDS)}")
+    return STRATEGIES.register(name, needs=tuple(needs), tasks=tuple(tasks))
+
+
+def strategies_for(task: str) -> list[str]:
+    """The registered strategies that have a meaning for label kind ``task``."""
+    return [e.name for e in STRATEGIES.entries() if task in e.meta["tasks"]]
+
+
+def check_task(name: str, task: str, where: str = "query.strategy") -> None:
+    """Refuse strategy ``name`` on a dataset of label kind ``task`` it has no meaning for.
+
+    Raises:
+        ConfigError: one line naming the strategy and the ones that fit.
+    """
+    tasks = STRATEGIES.get(name).meta["tasks"]
+    if task not in tasks:
+        raise ConfigError(f"{where}: {name!r} is a strategy for {' and '.join(tasks)} labels and "
+                          f"this dataset is {task}; choose from: {', '.join(strategies_for(task))}")
 
 
 def strategy_options(entry: Entry) -> list[str]:
@@ -130,10 +158,11 @@ from al4ml.query import (  # noqa: E402,F401  (fill the registry)
     bayesian,
     diversity,
     modal,
+    multilabel,
     uncertainty,
 )
 
 load_plugins("al4ml.strategies")
 
-__all__ = ["INPUTS", "STRATEGIES", "Selection", "create_strategy", "register_strategy", "run_strategy",
-           "fill_unique", "select_topk", "strategy_options"]
+__all__ = ["INPUTS", "STRATEGIES", "Selection", "check_task", "create_strategy", "register_strategy",
+           "run_strategy", "fill_unique", "select_topk", "strategies_for", "strategy_options"]

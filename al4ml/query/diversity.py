@@ -10,6 +10,7 @@ import math
 from typing import TYPE_CHECKING
 
 from al4ml.query import Selection, fill_unique, register_strategy
+from al4ml.task import KINDS, MULTI_CLASS_TASK, Task
 
 if TYPE_CHECKING:
     import torch
@@ -111,19 +112,19 @@ def kmeans_plusplus(x: torch.Tensor, k: int, generator: torch.Generator,
     return torch.stack(picks)
 
 
-def gradient_embeddings(probs: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+def gradient_embeddings(probs: torch.Tensor, embeddings: torch.Tensor,
+                        task: Task = MULTI_CLASS_TASK) -> torch.Tensor:
     """BADGE's ``[N, C*D]``: gradient of the loss at the predicted label w.r.t. the head weights.
 
-    For cross-entropy the gradient is the outer product ``(p - onehot(argmax p)) x h``.
+    For cross-entropy over softmax ``probs`` the gradient is the outer product
+    ``(p - onehot(argmax p)) x h``; for binary cross-entropy over one sigmoid per finding
+    (multi-label) it is ``(p - [p > 0.5]) x h``: the same form, at the model's own answer.
     """
-    import torch
-
-    scale = probs.clone()
-    scale[torch.arange(len(probs), device=probs.device), probs.argmax(1)] -= 1.0
+    scale = probs - task.predicted(probs)
     return (scale[:, :, None] * embeddings[:, None, :]).flatten(1)
 
 
-@register_strategy("coreset", needs=("embeddings", "labeled_embeddings"))
+@register_strategy("coreset", needs=("embeddings", "labeled_embeddings"), tasks=KINDS)
 def coreset(*, k: int, generator: torch.Generator, embeddings: torch.Tensor,
             labeled_embeddings: torch.Tensor) -> Selection:
     """Core-set: k-center greedy on embeddings, farthest from the labeled set first."""
@@ -136,7 +137,7 @@ def coreset(*, k: int, generator: torch.Generator, embeddings: torch.Tensor,
     return uniq, score_of[uniq]
 
 
-@register_strategy("badge", needs=("grad_embeddings",))
+@register_strategy("badge", needs=("grad_embeddings",), tasks=KINDS)
 def badge(*, k: int, generator: torch.Generator, grad_embeddings: torch.Tensor) -> Selection:
     """BADGE: k-means++ seeding on gradient embeddings (uncertain and diverse at once)."""
     idx = fill_unique(kmeans_plusplus(grad_embeddings, k, generator), len(grad_embeddings), k,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from al4ml.query import Selection, register_strategy, select_topk
+from al4ml.task import KINDS
 
 if TYPE_CHECKING:
     import torch
 
 
-@register_strategy("random", needs=("n",))
+@register_strategy("random", needs=("n",), tasks=KINDS)
 def random(*, k: int, generator: torch.Generator, n: int) -> Selection:
     """Uniformly random items: the baseline every strategy must beat."""
     import torch
