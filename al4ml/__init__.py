@@ -27,8 +27,9 @@ _API = {"load_config": "al4ml.config", "run_experiment": "al4ml.experiment",
 
 
 def report(source: str, out: str | Path = "report", tracking_uri: str | None = None,
-           target: float = 0.9) -> Path:
-    """Write the report of a grid (its parent run id) or an experiment (its name) into ``out``.
+           target: float = 0.9, x: str = "labels") -> Path:
+    """Write the report of a grid (its parent run id) or an experiment (its name) into ``out``
+    (``x="cost"``: over the spent cost of priced runs instead of labels).
 
     Returns:
         The path of ``report.md`` (``summary.json`` beside it holds the tables as JSON).
@@ -38,7 +39,7 @@ def report(source: str, out: str | Path = "report", tracking_uri: str | None = N
     from al4ml.tracking import get_client
 
     return build_report(get_client(existing_store(resolve_tracking_uri(tracking_uri))), source,
-                        Path(out), target)
+                        Path(out), target, x=x)
 
 
 _report = report  # stays reachable once ``import al4ml.report`` rebinds the name to the module

@@ -329,6 +329,9 @@ def report(
     tracking_uri: TrackingOption = None,
     out: Annotated[Path, typer.Option(help="Folder for the report files.")] = Path("report"),
     target: Annotated[float, typer.Option(min=0, max=1, help="Target test accuracy.")] = 0.9,
+    x: Annotated[str, typer.Option(
+        "--x", help="Budget axis: labels, or cost (the spent cost of runs with oracle.cost).")
+    ] = "labels",
     as_json: JsonOption = False,
 ) -> None:
     """Learning curves with 95 % bands, AULC table, labels to target, paired comparisons.
@@ -342,7 +345,7 @@ def report(
 
     try:
         md = build_report(get_client(existing_store(resolve_tracking_uri(tracking_uri))), source,
-                          out, target)
+                          out, target, x=x)
     except Al4mlError as e:
         raise fail(str(e)) from None
     if as_json:

@@ -17,6 +17,10 @@ Statistics (seeds are the replicates):
   the first and last budget, trapezoid rule, so 1.0 means perfect accuracy at every budget;
 * labels needed to reach ``--target``: the median over *all* seeds, a seed that never reached
   it counting as above the budget (censored), with the share of seeds that reached it;
+* with ``--x cost`` every one of these is taken over the spent cost (metric ``oracle_cost``,
+  logged by runs with ``oracle.cost``) instead of the label count; where seeds spent
+  different amounts per round (prices per class), each curve is read as a step function
+  (what the spend had bought so far) on one common grid of costs;
 * paired comparisons of AULC along every axis against its reference value (``random``
   strategy, ``none`` augmentation, else the axis' first value), the rest of the config equal:
   paired t-test (``scipy.stats.ttest_rel``) and, with 6 or more seeds, Wilcoxon's signed-rank
@@ -67,6 +71,8 @@ from al4ml.runs import (
 )
 
 METRIC = "test_accuracy"
+COST_METRIC = "oracle_cost"
+X_AXES = ("labels", "cost")
 ALPHA = 0.05
 POWER = 0.8
 MIN_SEEDS = 3
@@ -158,9 +164,46 @@ def resolve_source(client: MlflowClient, source: str) -> Source:
                   int(tags.get(VERSION_TAG, "1")), axes)
 
 
-def collect(client: MlflowClient, source: Source, metric: str = METRIC
+def on_cost_axis(client: MlflowClient, run_id: str, name: str, steps: np.ndarray) -> np.ndarray:
+    """The spent cost at each of a run's label counts ``steps`` (its ``oracle_cost`` metric).
+
+    Raises:
+        ConfigError: the run logged no cost (it ran without ``oracle.cost``).
+    """
+    cost_steps, costs = history(client, run_id, COST_METRIC)
+    by_step = dict(zip(cost_steps.tolist(), costs.tolist(), strict=True))
+    missing = [s for s in steps.tolist() if s not in by_step]
+    if missing:
+        raise ConfigError(f"run {name} ({run_id}) logged no {COST_METRIC} at {int(missing[0])} "
+                          "labels (it ran without oracle.cost or budget.unit: cost); report it "
+                          "with --x labels")
+    return np.array([by_step[s] for s in steps.tolist()])
+
+
+def common_grid(curves: list[Curve]) -> list[Curve]:
+    """Curves on one x grid: unchanged when they share their x values, else each read as a
+    step function (the value of its last point at or below x) on an even grid spanning the
+    range every curve covers, with as many points as the longest curve."""
+    if len({tuple(c.steps.tolist()) for c in curves}) <= 1:
+        return curves
+    lo, hi = max(c.steps[0] for c in curves), min(c.steps[-1] for c in curves)
+    if not hi > lo:
+        raise ConfigError(f"the runs' costs do not overlap (each run's spending starts at or above "
+                          f"{lo:g} and one ends at {hi:g}); report them with --x labels")
+    grid = np.linspace(lo, hi, max(len(c.steps) for c in curves))
+    return [Curve(c.run_id, c.seed, c.config, grid,
+                  c.values[np.searchsorted(c.steps, grid, side="right") - 1]) for c in curves]
+
+
+def collect(client: MlflowClient, source: Source, metric: str = METRIC, x: str = "labels"
             ) -> tuple[list[Curve], list[tuple[dict[str, str], str, float]]]:
     """Finished learning curves of the source and the experiment's finished baselines.
+
+    Args:
+        client: MLflow client.
+        source: What to report.
+        metric: The metric on the curves' y axis.
+        x: ``labels`` (step) or ``cost`` (the spent cost at each step).
 
     Returns:
         Curves, and baselines as ``(training setting, seed, metric value)``.
@@ -174,10 +217,14 @@ def collect(client: MlflowClient, source: Source, metric: str = METRIC
             continue
         steps, values = history(client, r.info.run_id, metric)
         if len(steps):
+            if x == "cost":
+                steps = on_cost_axis(client, r.info.run_id, r.info.run_name, steps)
             config = logged_config(r.data.params, defaults)
             curves.append(Curve(r.info.run_id, config.get("seed", "0"), config, steps, values))
     if not curves:
         raise ConfigError(f"no finished active-learning runs found for {source.title!r}")
+    if x == "cost":
+        curves = common_grid(curves)
     baselines = []
     for r in client.search_runs([source.experiment_id], f"tags.`{ROLE_TAG}` = 'baseline'",
                                 max_results=5000):
@@ -457,7 +504,7 @@ def _fmt_p(p: float) -> str:
 
 
 def _fmt_labels(median: float, budget: float) -> str:
-    return f"> {budget:.0f}" if math.isinf(median) else f"{median:.0f}"
+    return f"> {budget:.4g}" if math.isinf(median) else f"{median:.4g}"
 
 
 def _seed_range(need: list[float]) -> str:
@@ -471,7 +518,7 @@ def _fmt_seeds(n: float) -> str:
     return f"> {MAX_SEEDS:,}".replace(",", " ") if math.isinf(n) else f"{n:.0f}"
 
 
-def plot_curves(cells: list[Cell], path: Path, metric: str = METRIC) -> None:
+def plot_curves(cells: list[Cell], path: Path, metric: str = METRIC, x: str = "labels") -> None:
     """Mean learning curve with its 95 % band (clipped to [0, 1]) per cell, one panel per
     augmentation when augmentations vary; full-data ceilings dashed."""
     panel_key = AUGMENTATION if len({c.values[AUGMENTATION] for c in cells}) > 1 else None
@@ -505,7 +552,7 @@ def plot_curves(cells: list[Cell], path: Path, metric: str = METRIC) -> None:
             ax.axhline(value, color="k", ls="--", lw=1, label=f"full training set{suffix}")
         ax.set_title(f"augmentation: {panel if panel_key else cells[0].values[AUGMENTATION]}",
                      fontsize=10)
-        ax.set_xlabel("labeled images")
+        ax.set_xlabel("labeled images" if x == "labels" else "spent cost (oracle.cost units)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     axes[0].set_ylabel(f"{metric.replace('_', ' ')} (mean, 95 % CI over seeds)")
@@ -606,21 +653,32 @@ def config_summary(cells: list[Cell]) -> str:
 
 
 def build_report(client: MlflowClient, source: str, out: Path, target: float = 0.9,
-                 metric: str = METRIC) -> Path:
+                 metric: str = METRIC, x: str = "labels") -> Path:
     """Write the report for ``source`` (grid run id or experiment name) into ``out``.
+
+    Args:
+        client: MLflow client.
+        source: A grid's parent run id, or an experiment name.
+        out: Folder for the files.
+        target: Target value of ``metric``.
+        metric: The metric on the curves.
+        x: The budget axis: ``labels``, or ``cost`` (the spent cost, for priced oracles).
 
     Returns:
         The path of ``report.md``.
     """
+    if x not in X_AXES:
+        raise ConfigError(f"unknown x axis {x!r}; choose from: {', '.join(X_AXES)}")
     src = resolve_source(client, source)
-    curves, baselines = collect(client, src, metric)
+    curves, baselines = collect(client, src, metric, x)
     cells = build_cells(curves, src.axes, baselines)
     keys = list(cells[0].values)
     heads = [_head(k) for k in keys]
     out.mkdir(parents=True, exist_ok=True)
     summaries = summarize(cells, target)
     pairs = comparisons(cells)
-    plot_curves(cells, out / "learning_curves.png", metric)
+    plot_curves(cells, out / "learning_curves.png", metric, x)
+    unit = "labels" if x == "labels" else "cost"
     seeds = sorted({s for c in cells for s in c.curves}, key=lambda s: (len(s), s))
     what = (f"grid parent run {src.parent} (version {src.version})" if src.parent
             else f"experiment {src.title}")
@@ -630,19 +688,22 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
         ("p", f"{len(curves)} runs of {what}, {len(cells)} cells, seeds "
               f"{', '.join(seeds)}, metric {metric}. Runs are pooled only when their whole "
               "config is equal but for the seed. Means with 95 % t-intervals over seeds "
-              "(bands clipped to [0, 1]). AULC: area under the learning curve with the label axis "
-              "scaled to [0, 1] (trapezoid rule)."),
+              f"(bands clipped to [0, 1]). AULC: area under the learning curve with the {unit} axis "
+              "scaled to [0, 1] (trapezoid rule)."
+              + (" The x axis is the spent cost (metric oracle_cost); curves whose seeds spent "
+                 "different amounts are read as step functions on one grid of costs."
+                 if x == "cost" else "")),
     ]
     few = [c.label for c in cells if c.seeds < MIN_SEEDS]
     if few:
         blocks.append(("p", f"Note: {len(few)} cell(s) have fewer than {MIN_SEEDS} seeds "
                             f"({', '.join(few)}); their intervals are very wide or undefined."))
     blocks += [("h2", "Learning curves"), ("img", "learning_curves.png"),
-               ("h2", f"AULC and labels to reach {target:.2f}"),
-               ("p", f"Labels to reach {target:.2f}: the median over all seeds; a seed that never "
-                     "reached it counts as above the budget (shown as > budget)."),
+               ("h2", f"AULC and {unit} to reach {target:.2f}"),
+               ("p", f"{unit.capitalize()} to reach {target:.2f}: the median over all seeds; a seed "
+                     "that never reached it counts as above the budget (shown as > budget)."),
                ("table", (heads + ["seeds", "AULC", f"{metric} at the last budget",
-                                   f"labels to reach {target:.2f} (median)", "seeds reaching it",
+                                   f"{unit} to reach {target:.2f} (median)", "seeds reaching it",
                                    "full training set"],
                           [[s.cell.values[k] for k in keys]
                            + [s.cell.seeds, _fmt(s.aulc_mean, s.aulc_ci), _fmt(s.final_mean, s.final_ci),
@@ -680,13 +741,13 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
             plot_win_matrix(names, p, out / png, f"{_head(key)}: row beats column")
             blocks += [("h2", f"Pairwise win matrix: {_head(key)}"),
                        ("p", f"Entry (i, j): summed over settings of {settings}, the fraction of "
-                             "label budgets at which i beats j (paired two-sided t-test over "
-                             "seeds, 95 %)."),
+                             f"{'label budgets' if x == 'labels' else 'costs'} at which i beats "
+                             "j (paired two-sided t-test over seeds, 95 %)."),
                        ("img", png),
                        ("table", ([_head(key)] + names, [[n] + [f"{v:.2f}" for v in row]
                                                          for n, row in zip(names, p, strict=True)]))]
     _write_tables(out, keys, summaries, pairs)
-    _write_summary(out, src, cells, summaries, pairs, target, metric)
+    _write_summary(out, src, cells, summaries, pairs, target, metric, x)
     md = out / "report.md"
     md.write_text(render_markdown(blocks))
     (out / "report.html").write_text(render_html(blocks, f"{src.title}: al4ml report"))
@@ -726,11 +787,12 @@ def _number(x: float) -> float | None:
 
 
 def _write_summary(out: Path, src: Source, cells: list[Cell], summaries: list[CellSummary],
-                   pairs: list[Comparison], target: float, metric: str) -> None:
-    """``summary.json``: the report's tables for programs (``al4ml report --json``)."""
+                   pairs: list[Comparison], target: float, metric: str, x: str = "labels") -> None:
+    """``summary.json``: the report's tables for programs (``al4ml report --json``); with
+    ``x: cost`` the ``labels_to_target_*`` fields hold the cost to the target."""
     summary = {
         "title": src.title, "grid_run": src.parent, "version": src.version,
-        "config": config_summary(cells), "metric": metric, "target": target,
+        "config": config_summary(cells), "metric": metric, "target": target, "x": x,
         "cells": [{"values": s.cell.values, "label": s.cell.label, "setting": s.cell.key,
                    "seeds": s.cell.seeds, "aulc": _number(s.aulc_mean), "aulc_ci95": _number(s.aulc_ci),
                    "final": _number(s.final_mean), "final_ci95": _number(s.final_ci),

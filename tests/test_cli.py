@@ -273,6 +273,10 @@ def test_report_json_summary(tmp_path):
     [comparison] = summary["comparisons"]
     assert comparison["cell"] == "entropy+none" and comparison["verdict"] == "better"
     assert summary["cells"][0]["labels_to_target_censored"] is True
+    bad = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--x", "money")
+    assert_one_line_error(bad, "unknown x axis 'money'; choose from: labels, cost")
+    unpriced = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--x", "cost")
+    assert_one_line_error(unpriced, "logged no oracle_cost", "--x labels")
 
 
 @pytest.mark.slow

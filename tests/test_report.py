@@ -246,3 +246,52 @@ def test_report_by_experiment_name_includes_standalone_runs(store, tmp_path):
     cells = build_cells(curves, {})
     assert len(curves) == 17 and {c.values["query.strategy"] for c in cells} == {
         "random", "entropy", "margin"}
+
+
+def log_priced(client, exp, strategy: str, seed: int, price, parent=None) -> str:
+    """A run whose oracle billed ``price(step, seed)`` by the time it held ``step`` labels."""
+    run_id = log_run(client, exp, {"query.strategy": strategy, "seed": seed,
+                                   "oracle.cost.per_label": 2.5}, noisy_curve(strategy, "none", seed),
+                     parent)
+    client.log_batch(run_id, metrics=[Metric("oracle_cost", price(s, seed), 0, s) for s in STEPS])
+    return run_id
+
+
+def test_report_over_cost_at_one_price_is_the_label_report_rescaled(tmp_path):
+    client = get_client(f"sqlite:///{tmp_path / 'm.db'}")
+    exp = experiment_id(client, "priced")
+    for strategy in ("random", "entropy"):
+        for seed in range(3):
+            log_priced(client, exp, strategy, seed, lambda s, _: 2.5 * s)
+    by_labels = json.loads((build_report(client, "priced", tmp_path / "l", 0.8).parent
+                            / "summary.json").read_text())
+    md = build_report(client, "priced", tmp_path / "c", 0.8, x="cost")
+    by_cost = json.loads((md.parent / "summary.json").read_text())
+    assert by_cost["x"] == "cost" and "cost to reach 0.80" in md.read_text()
+    for a, b in zip(by_labels["cells"], by_cost["cells"], strict=True):
+        assert b["aulc"] == pytest.approx(a["aulc"])  # the axis is scaled to [0, 1] either way
+        assert b["labels_to_target_median"] == pytest.approx(2.5 * a["labels_to_target_median"])
+
+
+def test_report_over_cost_reads_seeds_with_different_spending_on_one_grid(tmp_path):
+    from al4ml.report import Curve, common_grid
+
+    a = Curve("a", "0", {}, np.array([10.0, 30.0, 50.0]), np.array([0.5, 0.7, 0.9]))
+    b = Curve("b", "1", {}, np.array([12.0, 20.0, 40.0]), np.array([0.4, 0.6, 0.8]))
+    ga, gb = common_grid([a, b])
+    assert ga.steps.tolist() == gb.steps.tolist() == [12.0, 26.0, 40.0]
+    assert ga.values.tolist() == [0.5, 0.5, 0.7]  # what the spend had bought so far
+    assert gb.values.tolist() == [0.4, 0.6, 0.8]
+    client = get_client(f"sqlite:///{tmp_path / 'm.db'}")
+    exp = experiment_id(client, "by_class")
+    for seed in range(3):
+        log_priced(client, exp, "entropy", seed, lambda s, sd: s * (1 + 0.1 * sd))
+    summary = json.loads((build_report(client, "by_class", tmp_path / "r", 0.8, x="cost").parent
+                          / "summary.json").read_text())
+    [cell] = summary["cells"]
+    assert cell["seeds"] == 3 and 20 <= cell["labels_to_target_median"] <= 100 * 1.0
+    log_run(client, exp, {"seed": 7}, noisy_curve("random", "none", 7))  # never priced
+    with pytest.raises(ConfigError, match=r"logged no oracle_cost at 20 labels .*--x labels"):
+        build_report(client, "by_class", tmp_path / "r2", 0.8, x="cost")
+    with pytest.raises(ConfigError, match="unknown x axis 'money'; choose from: labels, cost"):
+        build_report(client, "by_class", tmp_path / "r3", 0.8, x="money")
