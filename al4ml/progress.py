@@ -38,7 +38,8 @@ class RichProgress(CohortObserver):
         self.progress.stop()
 
     def on_cohort_start(self, cells: int, rounds: int, done: int) -> None:
-        """Size the rounds bar from the budget."""
+        """Size the rounds bar from the budget (under a cost budget, the most rounds it can
+        last: the bar closes at the last round)."""
         what = "rounds" if cells == 1 else f"rounds ({cells} cells)"
         self.progress.update(self._rounds, total=rounds, completed=done, description=what)
 
@@ -56,5 +57,10 @@ class RichProgress(CohortObserver):
         if not acc:
             return
         shown = f"{acc[0]:.3f}" if len(acc) == 1 else f"{min(acc):.3f}-{max(acc):.3f}"
+        cost = [r.metrics["oracle_cost"] for r in records if "oracle_cost" in r.metrics]
+        spent = f" (cost {max(cost):g})" if cost else ""
         self.progress.update(self._rounds, advance=1,
-                             info=f"{records[0].n_labeled} labels: test acc {shown}")
+                             info=f"{records[0].n_labeled} labels{spent}: test acc {shown}")
+        if not any(r.queried for r in records):  # the last round
+            done = next(t.completed for t in self.progress.tasks if t.id == self._rounds)
+            self.progress.update(self._rounds, total=done)
