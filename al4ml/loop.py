@@ -86,8 +86,8 @@ def cohort_key(cfg: ExperimentConfig) -> str:
     shared["augmentation.params.fill"] = str(float(cfg.augmentation.params.get("fill", 0.0)))
     if cfg.budget.unit == "cost":
         shared.update({k: v for k, v in flat.items() if k.startswith("oracle.cost.")})
-        if not cfg.oracle.cost.uniform:
-            shared["alone"] = f"{cfg.name}/{cfg.seed}"
+        if not cfg.oracle.cost.uniform:  # the whole config: no other cell shares it
+            shared["alone"] = json.dumps(flat, sort_keys=True)
     return json.dumps(shared, sort_keys=True)
 
 

@@ -89,6 +89,8 @@ class Curve:
     config: dict[str, str]
     steps: np.ndarray
     values: np.ndarray
+    labels: float | None = None
+    """Labels bought by the end (for a curve over cost)."""
 
 
 @dataclass
@@ -192,7 +194,8 @@ def common_grid(curves: list[Curve]) -> list[Curve]:
                           f"{lo:g} and one ends at {hi:g}); report them with --x labels")
     grid = np.linspace(lo, hi, max(len(c.steps) for c in curves))
     return [Curve(c.run_id, c.seed, c.config, grid,
-                  c.values[np.searchsorted(c.steps, grid, side="right") - 1]) for c in curves]
+                  c.values[np.searchsorted(c.steps, grid, side="right") - 1], c.labels)
+            for c in curves]
 
 
 def collect(client: MlflowClient, source: Source, metric: str = METRIC, x: str = "labels"
@@ -217,10 +220,13 @@ def collect(client: MlflowClient, source: Source, metric: str = METRIC, x: str =
             continue
         steps, values = history(client, r.info.run_id, metric)
         if len(steps):
+            labels = None
             if x == "cost":
-                steps = on_cost_axis(client, r.info.run_id, r.info.run_name, steps)
+                labels, steps = float(steps[-1]), on_cost_axis(client, r.info.run_id,
+                                                               r.info.run_name, steps)
             config = logged_config(r.data.params, defaults)
-            curves.append(Curve(r.info.run_id, config.get("seed", "0"), config, steps, values))
+            curves.append(Curve(r.info.run_id, config.get("seed", "0"), config, steps, values,
+                                labels))
     if not curves:
         raise ConfigError(f"no finished active-learning runs found for {source.title!r}")
     if x == "cost":
@@ -313,6 +319,8 @@ class CellSummary:
     final_ci: float
     reach_median: float
     reached: int
+    labels_mean: float | None = None
+    """Mean labels bought by the end (curves over cost)."""
 
 
 def summarize(cells: list[Cell], target: float) -> list[CellSummary]:
@@ -323,8 +331,10 @@ def summarize(cells: list[Cell], target: float) -> list[CellSummary]:
         a_mean, a_ci = mean_ci(np.array([aulc(steps, v) for v in vals]))
         f_mean, f_ci = mean_ci(vals[:, -1])
         reach = np.array([labels_to_reach(steps, v, target) for v in vals])
+        bought = [c.labels for c in cell.curves.values() if c.labels is not None]
         out.append(CellSummary(cell, float(steps[-1]), float(a_mean), float(a_ci), float(f_mean),
-                               float(f_ci), float(np.median(reach)), int(np.isfinite(reach).sum())))
+                               float(f_ci), float(np.median(reach)), int(np.isfinite(reach).sum()),
+                               float(np.mean(bought)) if bought else None))
     return out
 
 
@@ -648,7 +658,16 @@ def config_summary(cells: list[Cell]) -> str:
         parts.append(", ".join(t for t in train if t))
     if get("budget.initial") and get("budget.total"):
         step = f" (+{get('budget.per_round')} a round)" if get("budget.per_round") else ""
-        parts.append(f"labels {get('budget.initial')} → {get('budget.total')}{step}")
+        if get("budget.unit") == "cost":
+            parts.append(f"labels from {get('budget.initial')}{step} until a cost of "
+                         f"{get('budget.total')} is spent")
+        else:
+            parts.append(f"labels {get('budget.initial')} → {get('budget.total')}{step}")
+    prices = get("oracle.cost.per_class")
+    if prices and prices != "None":
+        parts.append(f"price per answered class {prices}")
+    elif get("oracle.cost.per_label") not in (None, "1.0"):
+        parts.append(f"price per label {get('oracle.cost.per_label')}")
     return " · ".join(parts)
 
 
@@ -703,12 +722,13 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
                ("p", f"{unit.capitalize()} to reach {target:.2f}: the median over all seeds; a seed "
                      "that never reached it counts as above the budget (shown as > budget)."),
                ("table", (heads + ["seeds", "AULC", f"{metric} at the last budget",
-                                   f"{unit} to reach {target:.2f} (median)", "seeds reaching it",
-                                   "full training set"],
+                                   f"{unit} to reach {target:.2f} (median)", "seeds reaching it"]
+                          + ["labels bought (mean)"] * (x == "cost") + ["full training set"],
                           [[s.cell.values[k] for k in keys]
                            + [s.cell.seeds, _fmt(s.aulc_mean, s.aulc_ci), _fmt(s.final_mean, s.final_ci),
-                              _fmt_labels(s.reach_median, s.budget), f"{s.reached}/{s.cell.seeds}",
-                              _fmt(s.cell.ceiling)] for s in summaries]))]
+                              _fmt_labels(s.reach_median, s.budget), f"{s.reached}/{s.cell.seeds}"]
+                           + [_fmt(s.labels_mean, digits=1)] * (x == "cost")
+                           + [_fmt(s.cell.ceiling)] for s in summaries]))]
     if pairs:
         blocks += [
             ("h2", "Paired comparisons (AULC, paired over seeds)"),
@@ -798,7 +818,8 @@ def _write_summary(out: Path, src: Source, cells: list[Cell], summaries: list[Ce
                    "final": _number(s.final_mean), "final_ci95": _number(s.final_ci),
                    "labels_to_target_median": _number(s.reach_median),
                    "labels_to_target_censored": math.isinf(s.reach_median),
-                   "seeds_reaching_target": s.reached, "ceiling": s.cell.ceiling}
+                   "seeds_reaching_target": s.reached, "ceiling": s.cell.ceiling,
+                   "labels_bought": s.labels_mean}
                   for s in summaries],
         "comparisons": [{"cell": p.cell.label, "against": p.against.label, "axis": p.axis,
                          "seeds": p.seeds, "diff_aulc": _number(float(np.mean(p.diffs))),

@@ -356,6 +356,7 @@ def test_cells_share_a_cohort_under_a_cost_budget_only_at_one_shared_price():
     assert key(**flat) != key(**{"oracle.cost.per_label": 3.0})
     by_class = {"oracle.cost.per_class": [1.0] * 9 + [5.0]}
     assert key(**by_class) != key(**by_class, seed=1)
+    assert key(**by_class) != key(**by_class, **{"query.strategy": "margin"})
     # counted in labels, prices are logged only: cells still share a cohort
     assert cohort_key(tiny_config(**by_class)) == cohort_key(tiny_config(**by_class, seed=1))
 

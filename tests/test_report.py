@@ -268,6 +268,8 @@ def test_report_over_cost_at_one_price_is_the_label_report_rescaled(tmp_path):
     md = build_report(client, "priced", tmp_path / "c", 0.8, x="cost")
     by_cost = json.loads((md.parent / "summary.json").read_text())
     assert by_cost["x"] == "cost" and "cost to reach 0.80" in md.read_text()
+    assert "price per label 2.5" in md.read_text()
+    assert [c["labels_bought"] for c in by_cost["cells"]] == [100.0, 100.0]
     for a, b in zip(by_labels["cells"], by_cost["cells"], strict=True):
         assert b["aulc"] == pytest.approx(a["aulc"])  # the axis is scaled to [0, 1] either way
         assert b["labels_to_target_median"] == pytest.approx(2.5 * a["labels_to_target_median"])
