@@ -416,7 +416,8 @@ def list_(kind: Annotated[Kind | None, typer.Argument(
             {"name": e.name, "description": e.description,
              "options": {name: {"default": None if p.default is p.empty else p.default,
                                 "values": e.describe(name)} for name, p in e.options.items()},
-             **({"needs": list(e.meta["needs"])} if "needs" in e.meta else {})}
+             **({"needs": list(e.meta["needs"])} if "needs" in e.meta else {}),
+             **({"labels": list(e.meta["tasks"])} if "tasks" in e.meta else {})}
             for e in registries[k].entries()] for k in kinds}, indent=2, default=str))
         return
     for k in kinds:
@@ -424,8 +425,12 @@ def list_(kind: Annotated[Kind | None, typer.Argument(
         table.add_column("name", style="bold")
         table.add_column("description")
         table.add_column("options")
+        labels = k == Kind.strategies
+        if labels:
+            table.add_column("labels")
         for entry in registries[k].entries():
-            table.add_row(entry.name, entry.description, ", ".join(entry.options))
+            table.add_row(entry.name, entry.description, ", ".join(entry.options),
+                          *([", ".join(entry.meta["tasks"])] if labels else []))
         console.print(table)
 
 

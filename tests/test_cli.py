@@ -242,6 +242,9 @@ def test_version_and_json_outputs(tmp_path):
     assert al4ml("--version").stdout.strip() == f"al4ml {package.__version__}"
     listed = json.loads(al4ml("list", "--json").stdout)
     assert [e["name"] for e in listed["strategies"]] == STRATEGIES.names()
+    labels = {e["name"]: e["labels"] for e in listed["strategies"]}
+    assert labels["multilabel_entropy"] == ["multi-label"] and labels["entropy"] == ["multi-class"]
+    assert labels["badge"] == ["multi-class", "multi-label"]
     ra = next(e for e in listed["augmentations"] if e["name"] == "randaugment")
     assert ra["options"]["m"] == {"default": 30, "values": "an integer ≥ 0 and ≤ 30"}
     shown = json.loads(al4ml("show", str(QUICKSTART), "--json").stdout)
