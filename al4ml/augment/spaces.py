@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import torch
-from torchvision.transforms import v2
 
 from al4ml.augment.ops import ENHANCERS, OP_INDEX, OPS
 
@@ -152,12 +151,16 @@ def _from_torchvision(name: str, space: dict, levels: int, height: int, width: i
 @cache
 def wide() -> Space:
     """torchvision's TrivialAugmentWide space (31 levels; shear 0.99, 32 px, 135 degrees)."""
+    from torchvision.transforms import v2
+
     return _from_torchvision("wide", v2.TrivialAugmentWide._AUGMENTATION_SPACE, 31, 0, 0)
 
 
 @cache
 def autoaugment(height: int, width: int) -> Space:
     """torchvision's AutoAugment space (10 bins; translation relative to the image width)."""
+    from torchvision.transforms import v2
+
     return _from_torchvision("autoaugment", v2.AutoAugment._AUGMENTATION_SPACE, 10, height, width)
 
 

@@ -20,14 +20,15 @@ def digits(root: Path | None, size: Annotated[int, Field(ge=8, le=512)] = 28) ->
     import torch
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
-    from torchvision.transforms.v2 import functional as F
 
     from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
 
     bunch = load_digits()
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
     x = torch.from_numpy(images).unsqueeze(1)
-    x = F.resize(x, [size, size], antialias=True)
+    if size != 8:  # torch's uint8 antialiased bilinear: torchvision's resize, bit for bit
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
+                                            antialias=True, align_corners=False)
     y = torch.from_numpy(bunch.target.astype(np.int64))
     idx = np.arange(len(y))
     pool_idx, rest = train_test_split(idx, test_size=0.3, stratify=y, random_state=0)
