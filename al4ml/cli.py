@@ -90,7 +90,8 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 
 def rounds_table(history: list) -> Table:
-    """A rich table with one row per round."""
+    """A rich table with one row per round; a priced or erring oracle's final bill and wrong
+    answers in its caption."""
     table = Table(title="Learning curve (one row per round)")
     for col in ("round", "labels", "test acc", "test AUC", "val acc", "train loss", "train s",
                 "query s"):
@@ -101,6 +102,12 @@ def rounds_table(history: list) -> Table:
                       _fmt(m.get("test_auc")), _fmt(m.get("val_accuracy")),
                       _fmt(m.get("train_loss")), _fmt(m.get("train_seconds"), 2),
                       _fmt(m.get("query_seconds"), 2))
+    last = history[-1].metrics if history else {}
+    notes = ([f"spent cost {last['oracle_cost']:g}"] if "oracle_cost" in last else []) + (
+        [f"wrong answers {last['oracle_wrong_labels']:g} of {history[-1].n_labeled}"]
+        if "oracle_wrong_labels" in last else [])
+    if notes:
+        table.caption = " · ".join(notes)
     return table
 
 

@@ -434,3 +434,22 @@ def test_the_lc25000_setup_runs_on_a_generated_tree_and_records_its_split(tmp_pa
     assert run.data.metrics["n_labeled"] == 10
     unsplit = al4ml("run", config, *sets, "--set", "dataset.options.split=null", "--tracking-uri", uri)
     assert_one_line_error(unsplit, "set dataset.options.split")
+
+
+def test_the_rounds_table_shows_the_bill_and_the_wrong_answers():
+    from rich.console import Console
+
+    from al4ml.cli import rounds_table
+    from al4ml.records import RoundRecord
+
+    def render(history) -> str:
+        console = Console(width=120, record=True)
+        console.print(rounds_table(history))
+        return console.export_text()
+
+    plain = [RoundRecord(0, 20, {"test_accuracy": 0.5})]
+    assert "spent cost" not in render(plain) and "wrong answers" not in render(plain)
+    priced = [RoundRecord(0, 20, {"test_accuracy": 0.5, "oracle_cost": 40.0}),
+              RoundRecord(1, 40, {"test_accuracy": 0.6, "oracle_cost": 80.0,
+                                  "oracle_wrong_labels": 7.0})]
+    assert "spent cost 80 · wrong answers 7 of 40" in render(priced)
