@@ -697,7 +697,6 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
     summaries = summarize(cells, target)
     pairs = comparisons(cells)
     plot_curves(cells, out / "learning_curves.png", metric, x)
-    unit = "labels" if x == "labels" else "cost"
     seeds = sorted({s for c in cells for s in c.curves}, key=lambda s: (len(s), s))
     what = (f"grid parent run {src.parent} (version {src.version})" if src.parent
             else f"experiment {src.title}")
@@ -707,7 +706,7 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
         ("p", f"{len(curves)} runs of {what}, {len(cells)} cells, seeds "
               f"{', '.join(seeds)}, metric {metric}. Runs are pooled only when their whole "
               "config is equal but for the seed. Means with 95 % t-intervals over seeds "
-              f"(bands clipped to [0, 1]). AULC: area under the learning curve with the {unit} axis "
+              f"(bands clipped to [0, 1]). AULC: area under the learning curve with the {x} axis "
               "scaled to [0, 1] (trapezoid rule)."
               + (" The x axis is the spent cost (metric oracle_cost); curves whose seeds spent "
                  "different amounts are read as step functions on one grid of costs."
@@ -718,11 +717,11 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
         blocks.append(("p", f"Note: {len(few)} cell(s) have fewer than {MIN_SEEDS} seeds "
                             f"({', '.join(few)}); their intervals are very wide or undefined."))
     blocks += [("h2", "Learning curves"), ("img", "learning_curves.png"),
-               ("h2", f"AULC and {unit} to reach {target:.2f}"),
-               ("p", f"{unit.capitalize()} to reach {target:.2f}: the median over all seeds; a seed "
+               ("h2", f"AULC and {x} to reach {target:.2f}"),
+               ("p", f"{x.capitalize()} to reach {target:.2f}: the median over all seeds; a seed "
                      "that never reached it counts as above the budget (shown as > budget)."),
                ("table", (heads + ["seeds", "AULC", f"{metric} at the last budget",
-                                   f"{unit} to reach {target:.2f} (median)", "seeds reaching it"]
+                                   f"{x} to reach {target:.2f} (median)", "seeds reaching it"]
                           + ["labels bought (mean)"] * (x == "cost") + ["full training set"],
                           [[s.cell.values[k] for k in keys]
                            + [s.cell.seeds, _fmt(s.aulc_mean, s.aulc_ci), _fmt(s.final_mean, s.final_ci),

@@ -71,8 +71,8 @@ class ActiveDataset:
             if tuple(labels.shape[1:]) != shape:
                 raise DataError(f"dataset {info.name}: {split} labels have shape "
                                 f"{tuple(labels.shape)}; a {info.label_task.kind} set with "
-                                f"{info.num_classes} classes needs [N{', ' if shape else ''}"
-                                f"{', '.join(map(str, shape))}]")
+                                f"{info.num_classes} classes needs "
+                                f"[{', '.join(['N', *map(str, shape)])}]")
             bad = labels[(labels < 0) | (labels >= top)]
             if len(bad):
                 raise DataError(f"dataset {info.name}: {split} label {int(bad[0])} is outside "
