@@ -326,6 +326,10 @@ def grid(
     console.print(f"{len(todo) - len(run.failed)} cells finished, {len(run.failed)} failed; "
                   f"report: al4ml report {parent} --tracking-uri {run.tracking_uri}", highlight=False)
     if run.failed:
+        if QUIET["on"]:  # the live table, which shows why, was not drawn
+            for st in run.failed:
+                err_console.print(f"cell {st.cell.label} failed: {st.error}", highlight=False,
+                                  markup=False, soft_wrap=True)
         raise typer.Exit(code=1)
 
 

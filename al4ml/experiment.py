@@ -21,6 +21,7 @@ from al4ml.errors import Al4mlWarning, ConfigError, RunInterrupted
 from al4ml.loop import ActiveLearningLoop
 from al4ml.progress import RichProgress
 from al4ml.records import CellObserver, CohortObserver, Deferred, LoopState
+from al4ml.runs import error_line
 from al4ml.tracking import MlflowTracker, get_client, load_state
 
 
@@ -156,8 +157,9 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
                 loop.cohort_observers = cohort_observers
                 cells = loop.run(states)
         except BaseException as e:
+            stopped = RuntimeError(f"the cohort stopped: {error_line(e)}")
             for tracker in deferred:
-                tracker.on_fail(RuntimeError("the cohort stopped"))
+                tracker.on_fail(stopped)
             if isinstance(e, KeyboardInterrupt) and not isinstance(e, RunInterrupted):
                 raise RunInterrupted([t.run_id for t in trackers]) from None
             raise

@@ -46,6 +46,7 @@ from al4ml.runs import (
     AXES_TAG,
     CELL_TAG,
     COLOR_TAG,
+    ERROR_TAG,
     GRID_TAG,
     HOST_TAG,
     PID_TAG,
@@ -466,15 +467,17 @@ def _split(items: list[Any], n: int) -> list[list[Any]]:
 
 
 def _outcomes(tracking_uri: str, parent_id: str, cohort: list[CellStatus], error: str) -> None:
-    """A finished cohort process: each cell is done if its run FINISHED, else failed."""
+    """A finished cohort process: each cell is done if its run FINISHED, else failed (why:
+    the run's ``al4ml.error`` tag, else ``error``, the process's own end, else its status)."""
     from al4ml.tracking import get_client
 
-    status = {r.data.tags.get(CELL_TAG): r.info.status
-              for r in child_runs(get_client(tracking_uri), parent_id)}
+    runs = {r.data.tags.get(CELL_TAG): r for r in child_runs(get_client(tracking_uri), parent_id)}
     for st in cohort:
-        st.ok = status.get(st.cell.key) == "FINISHED"
+        run = runs.get(st.cell.key)
+        st.ok = run is not None and run.info.status == "FINISHED"
         if not st.ok:
-            st.error = error or f"run {status.get(st.cell.key, 'not started')}"
+            why = run.data.tags.get(ERROR_TAG) if run else None
+            st.error = why or error or f"run {run.info.status if run else 'not started'}"
 
 
 def execute_local(cohorts: list[list[CellStatus]], tracking_uri: str, parent_id: str, workers: int,

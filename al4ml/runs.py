@@ -30,6 +30,8 @@ PID_TAG = "al4ml.pid"
 """Process id of the worker that runs a cell."""
 HOST_TAG = "al4ml.host"
 """Host name of the machine that runs a cell (a pid means something only there)."""
+ERROR_TAG = "al4ml.error"
+"""Why a FAILED run failed, in one line (the grid's table and the MLflow UI show it)."""
 AXIS_TAG_PREFIX = "axis."
 """A cell's value of each grid axis, in full, as tag ``axis.<key>``."""
 COLOR_TAG = "mlflow.runColor"
@@ -38,6 +40,14 @@ CEILING_PREFIX = "ceiling_"
 """Baseline runs log their metrics under this prefix, off the learning-curve charts."""
 
 NOT_SETTING = ("seed", "name")
+ERROR_CHARS = 500
+
+
+def error_line(error: BaseException) -> str:
+    """``Type: first line of the message``, at most :data:`ERROR_CHARS` characters."""
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text[:ERROR_CHARS]
 STRATEGY, AUGMENTATION, FUNCTION = "query.strategy", "augmentation.name", "query.params.function"
 MODAL = "modal"
 

@@ -39,9 +39,11 @@ from al4ml.records import CellObserver, LoopState, RoundRecord
 from al4ml.runs import (
     AXIS_TAG_PREFIX,
     CEILING_PREFIX,
+    ERROR_TAG,
     ROLE_TAG,
     SETTING_TAG,
     baseline_name,
+    error_line,
     run_name,
     setting,
     setting_hash,
@@ -57,41 +59,50 @@ CONFIG_ARTIFACT = "config.yaml"
 
 
 class RetryingClient(MlflowClient):
-    """An :class:`~mlflow.MlflowClient` whose writes retry while a sqlite store is locked.
+    """An :class:`~mlflow.MlflowClient` whose writes retry while they meet another writer.
 
-    Several worker processes share one sqlite file in a grid; SQLite serialises writers and
-    a writer that waits past MLflow's busy timeout (20 s) gets "database is locked" (a
-    long read in the MLflow UI can hold the lock that long). Writes are retried with
-    backoff, so no metric point is lost.
+    Several worker processes share one store in a grid. SQLite serialises writers, and a
+    writer that waits past MLflow's busy timeout (20 s) gets "database is locked" (a long
+    read in the MLflow UI can hold the lock that long). The first runs of an experiment log
+    the same dataset inputs at once, and MLflow adds a dataset by looking for it and then
+    inserting it: on PostgreSQL (or MySQL) the processes that lose that race get a unique-key
+    violation for the row the winner just inserted. Both are retried with backoff (the
+    failed write was rolled back whole, and a retried ``log_inputs`` finds the winner's
+    row), so no metric point or input is lost and no cell fails for it.
     """
 
     RETRIES = 30
+    LOCKED = ("locked",)
+    RACED = ("unique constraint", "duplicate key", "duplicate entry")
+    """Words of a lost insert race: PostgreSQL, SQLite ("UNIQUE constraint failed"), MySQL."""
 
-    def _retry(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _retry(self, fn: Any, *args: Any, markers: tuple[str, ...] = LOCKED, **kwargs: Any) -> Any:
         delay = 0.05
         for attempt in range(self.RETRIES):
             try:
                 return fn(*args, **kwargs)
-            except Exception as e:  # MLflow wraps the driver's OperationalError in several ways
-                if "locked" not in str(e).lower() or attempt == self.RETRIES - 1:
+            except Exception as e:  # MLflow wraps the driver's errors in several ways
+                text = str(e).lower()
+                if not any(m in text for m in markers) or attempt == self.RETRIES - 1:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
 
 
-def _retrying(name: str) -> Any:
+def _retrying(name: str, markers: tuple[str, ...]) -> Any:
     def method(self: RetryingClient, *args: Any, **kwargs: Any) -> Any:
-        return self._retry(getattr(MlflowClient, name), self, *args, **kwargs)
+        return self._retry(getattr(MlflowClient, name), self, *args, markers=markers, **kwargs)
 
     method.__name__ = name
-    method.__doc__ = f":meth:`mlflow.MlflowClient.{name}`, retried while the store is locked."
+    method.__doc__ = f":meth:`mlflow.MlflowClient.{name}`, retried while it meets another writer."
     return method
 
 
 for _name in ("log_batch", "create_run", "update_run", "set_terminated", "set_tag",
               "create_experiment"):
-    setattr(RetryingClient, _name, _retrying(_name))
+    setattr(RetryingClient, _name, _retrying(_name, RetryingClient.LOCKED))
+RetryingClient.log_inputs = _retrying("log_inputs", RetryingClient.LOCKED + RetryingClient.RACED)
 
 
 def get_client(uri: str | None = None) -> MlflowClient:
@@ -261,8 +272,11 @@ class MlflowTracker(CellObserver):
         self.writer.close()
 
     def on_fail(self, error: BaseException | None = None) -> None:
-        """Mark the run FAILED unless it finished (what it logged stays; it can be resumed)."""
+        """Mark the run FAILED, with why in tag ``al4ml.error``, unless it finished (what it
+        logged stays; it can be resumed)."""
         if not self.finished:
+            if error is not None:
+                self.writer.write({"op": "tags", "tags": {ERROR_TAG: error_line(error)}})
             self.writer.write({"op": "status", "status": "FAILED"})
             self.writer.close()
 

@@ -28,6 +28,25 @@ def tracking_uri(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlruns.db'}"
 
 
+@pytest.fixture(scope="session")
+def postgres_mlflow(tmp_path_factory: pytest.TempPathFactory):
+    """A real ``mlflow server`` on a throwaway PostgreSQL cluster, shared by the tests that
+    need that topology (each uses experiments of its own); skipped with the reason when
+    psycopg or PostgreSQL is missing."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'al4ml[server]')")
+    from servers import MlflowServer, Postgres
+
+    db = Postgres()
+    db.start()
+    server = MlflowServer(tmp_path_factory.mktemp("postgres-mlflow"), backend_uri=db.uri)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        db.stop()
+
+
 def tiny_config(**overrides: object) -> ExperimentConfig:
     """A digits config that runs a few rounds in a couple of seconds on CPU."""
     tree = {

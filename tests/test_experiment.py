@@ -32,6 +32,7 @@ def test_resume_after_a_crash_continues_the_same_trajectory(tracking_uri):
     crashed = [r for r in client.search_runs([client.get_experiment_by_name("test").experiment_id])
                if r.info.status == "FAILED"]
     assert len(crashed) == 1
+    assert crashed[0].data.tags["al4ml.error"] == "RuntimeError: simulated crash"
     run_id = crashed[0].info.run_id
     assert [s for s, _ in metric_values(client, run_id, "test_accuracy")] == [10, 20]
     resumed = run_experiment(cfg, tracking_uri, progress=False, resume_run_id=run_id)

@@ -165,9 +165,9 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
                                                           "budget.total": 50})
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    driver = subprocess.Popen([sys.executable, "-m", "al4ml.cli", "grid", str(path), "--workers",
-                               "1", "--cohort-size", "1", "--tracking-uri", uri], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    driver = subprocess.Popen([sys.executable, "-m", "al4ml.cli", "-q", "grid", str(path),
+                               "--workers", "1", "--cohort-size", "1", "--tracking-uri", uri],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     client = get_client(uri)
     victim = None
     deadline = time.time() + 300
@@ -185,6 +185,7 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
     os.kill(int(victim.data.tags[PID_TAG]), signal.SIGKILL)
     out, err = driver.communicate(timeout=600)
     assert driver.returncode == 1, out + err
+    assert f"cell {victim.info.run_name} failed: worker exited with code -9" in err, err
     runs = {r.info.run_id: r for r in client.search_runs(
         [client.get_experiment_by_name("tgrid").experiment_id], "tags.`al4ml.role` = 'cell'")}
     assert runs[victim.info.run_id].info.status == "FAILED"
@@ -377,35 +378,50 @@ def test_a_rerun_never_starts_a_second_writer_on_a_cell_a_live_process_writes(tm
     assert stale.action == "resume"  # its writer is gone: continued in place
 
 
-@pytest.mark.slow
-def test_four_workers_log_a_grid_through_an_mlflow_server_on_postgresql_once(tmp_path):
-    """The topology of docker/compose.yaml on real parts: PostgreSQL, ``mlflow server``, a grid."""
-    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'al4ml[server]')")
-    from servers import MlflowServer, Postgres
+def test_a_failed_cell_says_why_from_its_run(tmp_path):
+    from al4ml.grid import CellStatus, _outcomes
+    from al4ml.runs import ERROR_TAG
 
-    db = Postgres()
-    db.start()
-    server = MlflowServer(tmp_path, backend_uri=db.uri)
-    try:
-        server.start()
-        path = write_grid(tmp_path, {"query.strategy": ["random", "entropy"], "seed": [0, 1]})
-        proc = al4ml("-q", "grid", str(path), "--workers", "4", "--tracking-uri", server.uri)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert "4 cohort(s)" in proc.stdout
-        client = get_client(server.uri)
-        exp = client.get_experiment_by_name("tgrid")
-        [parent] = client.search_runs([exp.experiment_id], "tags.`al4ml.role` = 'grid'")
-        children = child_runs(client, parent.info.run_id)
-        assert len(children) == 4 and {r.info.status for r in children} == {"FINISHED"}
-        points = 0
-        for r in children:
-            assert set(METRICS_PER_ROUND) <= r.data.metrics.keys()
-            for name in r.data.metrics:
-                steps = [m.step for m in client.get_metric_history(r.info.run_id, name)]
-                assert sorted(steps) == [10, 20, 30], (r.info.run_name, name, steps)
-                points += len(steps)
-            assert any(a.path == "config.yaml" for a in client.list_artifacts(r.info.run_id))
-        assert points == 3 * sum(len(r.data.metrics) for r in children)
-    finally:
-        server.stop()
-        db.stop()
+    grid = load_grid(write_grid(tmp_path, {"seed": [0, 1, 2, 3]}))
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = get_client(uri)
+    parent = parent_run(client, grid).run_id
+    exp = client.get_run(parent).info.experiment_id
+    ends = [("FINISHED", None), ("FAILED", "RuntimeError: out of memory"), ("FAILED", None)]
+    for cell, (status, why) in zip(grid.cells, ends, strict=False):  # the last cell never started
+        tags = {"mlflow.parentRunId": parent, CELL_TAG: cell.key, **({ERROR_TAG: why} if why else {})}
+        client.set_terminated(client.create_run(exp, tags=tags).info.run_id, status)
+    cohort = [CellStatus(cell, "new") for cell in grid.cells]
+    _outcomes(uri, parent, cohort, "")
+    assert [(st.ok, st.error) for st in cohort] == [
+        (True, ""), (False, "RuntimeError: out of memory"), (False, "run FAILED"),
+        (False, "run not started")]
+    _outcomes(uri, parent, cohort, "worker exited with code -9")
+    assert [st.error for st in cohort[1:]] == ["RuntimeError: out of memory",
+                                               "worker exited with code -9",
+                                               "worker exited with code -9"]
+
+
+@pytest.mark.slow
+def test_four_workers_log_a_grid_through_an_mlflow_server_on_postgresql_once(tmp_path,
+                                                                              postgres_mlflow):
+    """The topology of docker/compose.yaml on real parts: PostgreSQL, ``mlflow server``, a grid."""
+    uri = postgres_mlflow.uri
+    path = write_grid(tmp_path, {"query.strategy": ["random", "entropy"], "seed": [0, 1]})
+    proc = al4ml("-q", "grid", str(path), "--workers", "4", "--tracking-uri", uri)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "4 cohort(s)" in proc.stdout
+    client = get_client(uri)
+    exp = client.get_experiment_by_name("tgrid")
+    [parent] = client.search_runs([exp.experiment_id], "tags.`al4ml.role` = 'grid'")
+    children = child_runs(client, parent.info.run_id)
+    assert len(children) == 4 and {r.info.status for r in children} == {"FINISHED"}
+    points = 0
+    for r in children:
+        assert set(METRICS_PER_ROUND) <= r.data.metrics.keys()
+        for name in r.data.metrics:
+            steps = [m.step for m in client.get_metric_history(r.info.run_id, name)]
+            assert sorted(steps) == [10, 20, 30], (r.info.run_name, name, steps)
+            points += len(steps)
+        assert any(a.path == "config.yaml" for a in client.list_artifacts(r.info.run_id))
+    assert points == 3 * sum(len(r.data.metrics) for r in children)

@@ -94,6 +94,41 @@ def test_writes_wait_out_a_locked_sqlite_store(tmp_path):
     assert [m.step for m in client.get_metric_history(run.info.run_id, "x")] == [5]
 
 
+@pytest.mark.slow
+def test_runs_that_log_the_same_inputs_at_once_on_postgresql_all_succeed(postgres_mlflow):
+    """MLflow adds a dataset by looking, then inserting: on PostgreSQL the writers that lose
+    the race get a unique-key violation (about half of 8 concurrent ones, unretried)."""
+    import threading
+
+    from mlflow.entities import Dataset, DatasetInput
+
+    client = get_client(postgres_mlflow.uri)
+    inputs = [DatasetInput(Dataset(name=n, digest=f"d-{n}", source_type="local", source="/x"))
+              for n in ("pool", "val", "test")]
+    errors: list[Exception] = []
+
+    def log(run_id: str, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            client.log_inputs(run_id, inputs)
+        except Exception as e:  # collected: the assertion shows them
+            errors.append(e)
+
+    for trial in range(3):
+        exp = experiment_id(client, f"race{trial}")
+        runs = [client.create_run(exp).info.run_id for _ in range(8)]
+        start = threading.Barrier(len(runs))
+        threads = [threading.Thread(target=log, args=(r, start)) for r in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, str(errors[0])[:300]
+        for r in runs:
+            logged = client.get_run(r).inputs.dataset_inputs
+            assert sorted(d.dataset.name for d in logged) == ["pool", "test", "val"]
+
+
 def test_runs_are_mlflow_native_source_dataset_inputs_and_a_loadable_model(logged, tmp_path,
                                                                            monkeypatch):
     import mlflow.pytorch
