@@ -308,12 +308,13 @@ def run_cohort_task(cells: list[tuple[dict[str, Any], dict[str, Any], dict[str, 
     return [r.error is None for r in results]
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # it exists; we may not signal it
         return True
     return True
 
@@ -330,7 +331,7 @@ def die_with_parent(parent: int) -> None:
         try:
             fd = os.pidfd_open(parent)
         except (AttributeError, OSError):  # no pidfd here, or the grid is already gone
-            while _alive(parent):
+            while pid_alive(parent):
                 time.sleep(0.5)
         else:
             select.select([fd], [], [])
@@ -361,9 +362,7 @@ def writer_alive(run: Any) -> int | None:
     pid, host = run.data.tags.get(PID_TAG), run.data.tags.get(HOST_TAG)
     if run.info.status != "RUNNING" or not pid or host != socket.gethostname():
         return None
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError):
+    if not pid.isdigit() or not pid_alive(int(pid)):
         return None
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.exists() and b"python" not in cmdline.read_bytes():
