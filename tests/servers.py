@@ -55,7 +55,8 @@ class MlflowServer:
             [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_uri,
              "--artifacts-destination", str(self.folder / "server-artifacts"),
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
-            stdout=log.open("a"), stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=log.open("a"), stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # as docker/compose.yaml
         wait_for(f"{self.uri}/health", "mlflow server", log)
 
     def stop(self) -> None:

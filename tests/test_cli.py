@@ -380,6 +380,8 @@ def test_sigterm_stops_the_ui_and_every_process_it_started(tmp_path):
                 and _session_of(int(p.name)) not in (None, _session_of(proc.pid))
                 and _ancestor(int(p.name), proc.pid)]
     assert children, "al4ml ui started no MLflow process"
+    commands = [Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode() for p in children]
+    assert not [c for c in commands if "huey" in c or "job_runner" in c], commands  # no GenAI jobs
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     gone = time.time() + 10
