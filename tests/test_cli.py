@@ -375,15 +375,16 @@ def test_sigterm_stops_the_ui_and_every_process_it_started(tmp_path):
         except OSError:
             time.sleep(0.5)
     else:
+        proc.send_signal(signal.SIGTERM)
         raise AssertionError("the UI did not start")
     children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
                 and _session_of(int(p.name)) not in (None, _session_of(proc.pid))
                 and _ancestor(int(p.name), proc.pid)]
-    assert children, "al4ml ui started no MLflow process"
     commands = [Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode() for p in children]
-    assert not [c for c in commands if "huey" in c or "job_runner" in c], commands  # no GenAI jobs
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)  # first: a failed assertion below must not leave the UI running
     assert proc.wait(timeout=30) == 0
+    assert children, "al4ml ui started no MLflow process"
+    assert not [c for c in commands if "huey" in c or "job_runner" in c], commands  # no GenAI jobs
     gone = time.time() + 10
     while time.time() < gone and any(pid_alive(p) for p in children):
         time.sleep(0.2)
