@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from al4ml.errors import Al4mlError
+from al4ml.runs import COST_METRIC, check_x_axis
 from al4ml.store import check_store, resolve_tracking_uri
 
 app = typer.Typer(
@@ -103,7 +104,7 @@ def rounds_table(history: list) -> Table:
                       _fmt(m.get("train_loss")), _fmt(m.get("train_seconds"), 2),
                       _fmt(m.get("query_seconds"), 2))
     last = history[-1].metrics if history else {}
-    notes = ([f"spent cost {last['oracle_cost']:g}"] if "oracle_cost" in last else []) + (
+    notes = ([f"spent cost {last[COST_METRIC]:g}"] if COST_METRIC in last else []) + (
         [f"wrong answers {last['oracle_wrong_labels']:g} of {history[-1].n_labeled}"]
         if "oracle_wrong_labels" in last else [])
     if notes:
@@ -350,11 +351,13 @@ def report(
     Writes report.md, report.html, PNG plots, aulc.csv, comparisons.csv and summary.json
     into --out (for a grid also logged to its parent run); --json prints summary.json.
     """
-    from al4ml.report import build_report
     from al4ml.store import existing_store
-    from al4ml.tracking import get_client
 
     try:
+        check_x_axis(x)  # before MLflow and SciPy are imported: a typo costs no seconds
+        from al4ml.report import build_report
+        from al4ml.tracking import get_client
+
         md = build_report(get_client(existing_store(resolve_tracking_uri(tracking_uri))), source,
                           out, target, x=x)
     except Al4mlError as e:

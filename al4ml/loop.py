@@ -42,6 +42,7 @@ from al4ml.query import STRATEGIES, check_task, run_strategy
 from al4ml.query.diversity import gradient_embeddings
 from al4ml.query.modal import EmbeddingClassifier
 from al4ml.records import CellObserver, CohortObserver, LoopState, RoundRecord
+from al4ml.runs import COST_METRIC
 from al4ml.task import Task
 from al4ml.train import fit
 
@@ -366,7 +367,7 @@ class ActiveLearningLoop:
                     if cell.oracle.noisy:  # how many of the labels trained on were wrong
                         record.metrics["oracle_wrong_labels"] = float(cell.oracle.wrong_answers)
                     if self.priced(cell.cfg):  # what the labels trained on cost
-                        record.metrics["oracle_cost"] = cell.oracle.spent
+                        record.metrics[COST_METRIC] = cell.oracle.spent
                     start = time.perf_counter()
                     if k > 0:
                         picked, scores = self.query(cell, i, stack, scored, round_, k)

@@ -13,6 +13,7 @@ from rich.progress import (
 )
 
 from al4ml.records import CohortObserver, RoundRecord
+from al4ml.runs import COST_METRIC
 
 
 class RichProgress(CohortObserver):
@@ -57,7 +58,7 @@ class RichProgress(CohortObserver):
         if not acc:
             return
         shown = f"{acc[0]:.3f}" if len(acc) == 1 else f"{min(acc):.3f}-{max(acc):.3f}"
-        cost = [r.metrics["oracle_cost"] for r in records if "oracle_cost" in r.metrics]
+        cost = [r.metrics[COST_METRIC] for r in records if COST_METRIC in r.metrics]
         spent = f" (cost {max(cost):g})" if cost else ""
         self.progress.update(self._rounds, advance=1,
                              info=f"{records[0].n_labeled} labels{spent}: test acc {shown}")

@@ -58,10 +58,12 @@ from al4ml.runs import (
     AUGMENTATION,
     AXES_TAG,
     CEILING_PREFIX,
+    COST_METRIC,
     GRID_TAG,
     ROLE_TAG,
     STRATEGY,
     VERSION_TAG,
+    check_x_axis,
     label,
     logged_config,
     setting,
@@ -71,8 +73,6 @@ from al4ml.runs import (
 )
 
 METRIC = "test_accuracy"
-COST_METRIC = "oracle_cost"
-X_AXES = ("labels", "cost")
 ALPHA = 0.05
 POWER = 0.8
 MIN_SEEDS = 3
@@ -686,8 +686,7 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
     Returns:
         The path of ``report.md``.
     """
-    if x not in X_AXES:
-        raise ConfigError(f"unknown x axis {x!r}; choose from: {', '.join(X_AXES)}")
+    check_x_axis(x)
     src = resolve_source(client, source)
     curves, baselines = collect(client, src, metric, x)
     cells = build_cells(curves, src.axes, baselines)

@@ -14,6 +14,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from al4ml.errors import ConfigError
+
 ROLE_TAG = "al4ml.role"
 """``run`` (one experiment), ``cell`` (of a grid), ``grid`` (a grid's parent), ``baseline``."""
 GRID_TAG = "al4ml.grid"
@@ -36,11 +38,26 @@ AXIS_TAG_PREFIX = "axis."
 """A cell's value of each grid axis, in full, as tag ``axis.<key>``."""
 COLOR_TAG = "mlflow.runColor"
 """MLflow's run colour (runs table and charts): one hue per grid cell, one shade per seed."""
+COST_METRIC = "oracle_cost"
+"""The spent cost of a priced oracle, logged per round (the loop) and read as an x axis (reports)."""
+X_AXES = ("labels", "cost")
+"""The budget axes a report reads curves over: label counts, or :data:`COST_METRIC`."""
 CEILING_PREFIX = "ceiling_"
 """Baseline runs log their metrics under this prefix, off the learning-curve charts."""
 
 NOT_SETTING = ("seed", "name")
 ERROR_CHARS = 500
+
+
+def check_x_axis(x: str) -> str:
+    """``x`` if it is one of :data:`X_AXES`.
+
+    Raises:
+        ConfigError: one line naming ``x`` and the valid axes.
+    """
+    if x not in X_AXES:
+        raise ConfigError(f"unknown x axis {x!r}; choose from: {', '.join(X_AXES)}")
+    return x
 
 
 def error_line(error: BaseException) -> str:

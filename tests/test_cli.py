@@ -276,8 +276,11 @@ def test_report_json_summary(tmp_path):
     [comparison] = summary["comparisons"]
     assert comparison["cell"] == "entropy+none" and comparison["verdict"] == "better"
     assert summary["cells"][0]["labels_to_target_censored"] is True
-    bad = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--x", "money")
+    missing = tmp_path / "no.db"  # the axis is checked first: before any store is opened
+    bad = al4ml("report", pid, "--tracking-uri", f"sqlite:///{missing}", "--out", str(tmp_path / "r"),
+                "--x", "money")
     assert_one_line_error(bad, "unknown x axis 'money'; choose from: labels, cost")
+    assert not missing.exists()
     unpriced = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--x", "cost")
     assert_one_line_error(unpriced, "logged no oracle_cost", "--x labels")
 
