@@ -23,8 +23,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from al4ml.errors import Al4mlError
-from al4ml.runs import COST_METRIC, check_x_axis
-from al4ml.store import check_store, resolve_tracking_uri
+from al4ml.runs import COST_METRIC, WRONG_LABELS_METRIC, check_x_axis
+from al4ml.store import check_store, existing_store, resolve_tracking_uri
 
 app = typer.Typer(
     help="al4ml: simulate active learning for image classification. Compare query strategies "
@@ -105,8 +105,8 @@ def rounds_table(history: list) -> Table:
                       _fmt(m.get("query_seconds"), 2))
     last = history[-1].metrics if history else {}
     notes = ([f"spent cost {last[COST_METRIC]:g}"] if COST_METRIC in last else []) + (
-        [f"wrong answers {last['oracle_wrong_labels']:g} of {history[-1].n_labeled}"]
-        if "oracle_wrong_labels" in last else [])
+        [f"wrong answers {last[WRONG_LABELS_METRIC]:g} of {history[-1].n_labeled}"]
+        if WRONG_LABELS_METRIC in last else [])
     if notes:
         table.caption = " · ".join(notes)
     return table
@@ -351,8 +351,6 @@ def report(
     Writes report.md, report.html, PNG plots, aulc.csv, comparisons.csv and summary.json
     into --out (for a grid also logged to its parent run); --json prints summary.json.
     """
-    from al4ml.store import existing_store
-
     try:
         check_x_axis(x)  # before MLflow and SciPy are imported: a typo costs no seconds
         from al4ml.report import build_report
@@ -460,7 +458,6 @@ def ui(tracking_uri: TrackingOption = None,
     import socket
     import time
 
-    from al4ml.store import existing_store
     from al4ml.tracking import get_client
     from al4ml.ui import store_links
 

@@ -42,7 +42,7 @@ from al4ml.query import STRATEGIES, check_task, run_strategy
 from al4ml.query.diversity import gradient_embeddings
 from al4ml.query.modal import EmbeddingClassifier
 from al4ml.records import CellObserver, CohortObserver, LoopState, RoundRecord
-from al4ml.runs import COST_METRIC
+from al4ml.runs import COST_METRIC, WRONG_LABELS_METRIC
 from al4ml.task import Task
 from al4ml.train import fit
 
@@ -365,7 +365,7 @@ class ActiveLearningLoop:
                     if self.selected_epochs is not None:  # training.select: best_val
                         record.metrics["selected_epoch"] = float(self.selected_epochs[i])
                     if cell.oracle.noisy:  # how many of the labels trained on were wrong
-                        record.metrics["oracle_wrong_labels"] = float(cell.oracle.wrong_answers)
+                        record.metrics[WRONG_LABELS_METRIC] = float(cell.oracle.wrong_answers)
                     if self.priced(cell.cfg):  # what the labels trained on cost
                         record.metrics[COST_METRIC] = cell.oracle.spent
                     start = time.perf_counter()

@@ -40,6 +40,8 @@ COLOR_TAG = "mlflow.runColor"
 """MLflow's run colour (runs table and charts): one hue per grid cell, one shade per seed."""
 COST_METRIC = "oracle_cost"
 """The spent cost of a priced oracle, logged per round (the loop) and read as an x axis (reports)."""
+WRONG_LABELS_METRIC = "oracle_wrong_labels"
+"""How many of the labels a round trained on a noisy oracle answered wrongly."""
 X_AXES = ("labels", "cost")
 """The budget axes a report reads curves over: label counts, or :data:`COST_METRIC`."""
 CEILING_PREFIX = "ceiling_"
@@ -49,15 +51,18 @@ NOT_SETTING = ("seed", "name")
 ERROR_CHARS = 500
 
 
-def check_x_axis(x: str) -> str:
-    """``x`` if it is one of :data:`X_AXES`.
+STRATEGY, AUGMENTATION, FUNCTION = "query.strategy", "augmentation.name", "query.params.function"
+MODAL = "modal"
+
+
+def check_x_axis(x: str) -> None:
+    """Refuse a report axis that is not one of :data:`X_AXES`.
 
     Raises:
         ConfigError: one line naming ``x`` and the valid axes.
     """
     if x not in X_AXES:
         raise ConfigError(f"unknown x axis {x!r}; choose from: {', '.join(X_AXES)}")
-    return x
 
 
 def error_line(error: BaseException) -> str:
@@ -65,8 +70,6 @@ def error_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
     return text[:ERROR_CHARS]
-STRATEGY, AUGMENTATION, FUNCTION = "query.strategy", "augmentation.name", "query.params.function"
-MODAL = "modal"
 
 
 def setting(flat: Mapping[str, str]) -> dict[str, str]:
