@@ -529,9 +529,31 @@ def _one_line_warnings() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Typer's own usage errors (a bad choice, an unknown option, a missing argument) are printed
+    as the one ``error:`` line every other bad input gets, naming the command whose ``--help``
+    lists the valid options, with exit code 2; typer would print a usage block and a box.
+    """
     _one_line_warnings()
-    app()
+    try:
+        code = app(prog_name="al4ml", standalone_mode=False)
+    except typer.TyperException as e:  # click's ClickException and its usage errors
+        if type(e).__name__ != "NoArgsIsHelpError":  # the help is already printed
+            message = e.format_message().replace("Value error, ", "").rstrip(".")
+            errors = getattr(e.__cause__, "errors", None)  # typer's pydantic coercion
+            if callable(errors) and repr(got := errors()[0].get("input")) not in message:
+                message += f", not {got!r}"
+            ctx = getattr(e, "ctx", None)
+            if ctx is not None:
+                message += f" (see '{ctx.command_path} --help')"
+            err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+                              soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err_console.print("aborted", highlight=False)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -87,9 +87,28 @@ def test_list_shows_every_registry():
     assert "trivialaugment" not in proc.stdout
 
 
-def test_list_unknown_kind_exits_2():
-    proc = al4ml("list", "optimizers")
-    assert proc.returncode == 2 and "optimizers" in proc.stderr
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["list", "optimizers"], ["'optimizers'", "'strategies', 'augmentations', 'datasets', "
+                                               "'models'", "al4ml list --help"]),
+    (["grid", "g.yaml", "--executor", "dask"], ["--executor", "'dask'", "'local', 'ray'",
+                                                "al4ml grid --help"]),
+    (["grid", "g.yaml", "--workers", "0"], ["--workers", "'0'", "greater than or equal to 1"]),
+    (["grid", "g.yaml", "--gpus-per-cohort", "-1"], ["--gpus-per-cohort", "'-1'"]),
+    (["run", "--epochs", "3"], ["No such option: --epochs", "al4ml run --help"]),
+    (["grid"], ["Missing argument 'GRID'", "al4ml grid --help"]),
+    (["trian"], ["No such command 'trian'", "al4ml --help"]),
+])
+def test_usage_errors_are_one_line_naming_the_value_and_the_choices(tmp_path, args, fragments):
+    proc = al4ml(*args, cwd=tmp_path)
+    assert_one_line_error(proc, *fragments)
+    assert "─" not in proc.stderr and "Usage:" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_arguments_print_the_help_alone():
+    proc = al4ml()
+    assert proc.returncode == 2 and "error" not in proc.stderr
+    assert "Usage: al4ml" in proc.stdout + proc.stderr and "run" in proc.stdout + proc.stderr
 
 
 def test_help_explains_the_commands():
