@@ -352,12 +352,12 @@ def report(
     into --out (for a grid also logged to its parent run); --json prints summary.json.
     """
     try:
-        check_x_axis(x)  # before MLflow and SciPy are imported: a typo costs no seconds
+        check_x_axis(x)  # these two before MLflow and SciPy are imported: no seconds lost
+        uri = existing_store(resolve_tracking_uri(tracking_uri))
         from al4ml.report import build_report
         from al4ml.tracking import get_client
 
-        md = build_report(get_client(existing_store(resolve_tracking_uri(tracking_uri))), source,
-                          out, target, x=x)
+        md = build_report(get_client(uri), source, out, target, x=x)
     except Al4mlError as e:
         raise fail(str(e)) from None
     if as_json:
@@ -458,9 +458,6 @@ def ui(tracking_uri: TrackingOption = None,
     import socket
     import time
 
-    from al4ml.tracking import get_client
-    from al4ml.ui import store_links
-
     try:
         uri = existing_store(resolve_tracking_uri(tracking_uri))
         with socket.socket() as probe:
@@ -474,6 +471,9 @@ def ui(tracking_uri: TrackingOption = None,
                            "--port") from None
     except Al4mlError as e:
         raise fail(str(e)) from None
+    from al4ml.tracking import get_client  # MLflow: once the store and the port are fine
+    from al4ml.ui import store_links
+
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host,
            "--port", str(port), *(["--allowed-hosts", allowed_hosts] if allowed_hosts else [])]
     # MLflow's server also starts a job runner for its GenAI features (eight more processes,

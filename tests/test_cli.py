@@ -58,6 +58,14 @@ def test_reading_commands_refuse_a_missing_store_without_creating_it(tmp_path, c
     proc = al4ml(*command, "--tracking-uri", uri, cwd=tmp_path)
     assert_one_line_error(proc, uri, "no MLflow store")
     assert list(tmp_path.iterdir()) == []
+    # Refused before MLflow, torch or SciPy are imported (seconds on 2 cores).
+    code = ("import sys\nfrom al4ml.cli import main\n"
+            f"sys.argv = ['al4ml', *{command!r}, '--tracking-uri', {uri!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 2\n"
+            "print([m for m in ('torch', 'mlflow', 'scipy') if m in sys.modules])\n")
+    imports = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=tmp_path)
+    assert imports.stdout.strip() == "[]", imports.stdout + imports.stderr
 
 
 def test_show_prints_the_resolved_config_without_running(tmp_path):
