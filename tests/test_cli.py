@@ -486,3 +486,17 @@ def test_the_rounds_table_shows_the_bill_and_the_wrong_answers():
               RoundRecord(1, 40, {"test_accuracy": 0.6, "oracle_cost": 80.0,
                                   "oracle_wrong_labels": 7.0})]
     assert "spent cost 80 · wrong answers 7 of 40" in render(priced)
+
+
+def test_a_command_ends_with_everything_frozen():
+    # A handler registered before the command runs after al4ml's own (exit handlers run
+    # last-in, first-out): by then every live object is frozen, so the interpreter ends
+    # without full collections over torch's and MLflow's modules.
+    code = ("import atexit, gc, sys\n"
+            "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 10000))\n"
+            "from al4ml.cli import main\n"
+            "sys.argv = ['al4ml', 'list', 'models']\n"
+            "main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "resnet18" in proc.stdout and proc.stdout.splitlines()[-1] == "frozen True", proc.stdout
