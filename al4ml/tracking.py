@@ -19,12 +19,10 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
-import torch
 from filelock import FileLock
-from matplotlib.figure import Figure
 from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -32,9 +30,7 @@ from mlflow.tracking.context.registry import resolve_tags
 
 import al4ml
 from al4ml.config import ExperimentConfig
-from al4ml.data import ActiveDataset
 from al4ml.journal import Writer
-from al4ml.models.classifier import Classifier
 from al4ml.records import CellObserver, LoopState, RoundRecord
 from al4ml.runs import (
     AXIS_TAG_PREFIX,
@@ -49,6 +45,12 @@ from al4ml.runs import (
     setting_hash,
 )
 from al4ml.store import artifact_root, check_store, resolve_tracking_uri, sqlite_file
+
+if TYPE_CHECKING:  # torch and matplotlib load where a run needs them: a report or the UI never
+    from matplotlib.figure import Figure
+
+    from al4ml.data import ActiveDataset
+    from al4ml.models.classifier import Classifier
 
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 """MLflow 3 opens experiments of this kind in its training-runs view (not the GenAI one)."""
@@ -229,6 +231,8 @@ class MlflowTracker(CellObserver):
                 {"key": self.prefix + k, "value": float(v), "timestamp": now, "step": record.n_labeled}
                 for k, v in record.metrics.items()]})
             self._logged.add(record.n_labeled)
+        import torch
+
         self._rows += self._query_rows(record)
         self._artifact(QUERIES_ARTIFACT, lambda path: path.write_text(self.queries_csv()))
         self._artifact(STATE_ARTIFACT, lambda path: torch.save(state.to_dict(), path))
@@ -260,6 +264,8 @@ class MlflowTracker(CellObserver):
 
     def on_finish(self, model: Classifier, state: LoopState) -> None:
         """Log the final weights and the run's learning curve, close the run as FINISHED."""
+        import torch
+
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / MODEL_ARTIFACT
@@ -314,6 +320,7 @@ def save_mlflow_model(model: Classifier, input_shape: tuple[int, ...], folder: P
     import logging
 
     import mlflow.pytorch
+    import torch
 
     cpu = copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format).eval()
     example = torch.zeros(input_shape).numpy()
@@ -331,6 +338,8 @@ def save_mlflow_model(model: Classifier, input_shape: tuple[int, ...], folder: P
 
 def learning_curve_figure(state: LoopState) -> Figure:
     """Test/val accuracy and test AUC against labels, for one run (no pyplot state)."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(5.5, 3.6))
     ax = fig.subplots()
     x = [r.n_labeled for r in state.history]
@@ -346,6 +355,8 @@ def learning_curve_figure(state: LoopState) -> Figure:
 
 def load_state(client: MlflowClient, run_id: str) -> LoopState:
     """The last loop state a run saved (to resume it)."""
+    import torch
+
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=STATE_ARTIFACT,
                                                    dst_path=tmp, tracking_uri=client.tracking_uri)

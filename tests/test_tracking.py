@@ -158,3 +158,18 @@ def test_runs_are_mlflow_native_source_dataset_inputs_and_a_loadable_model(logge
     x = to_input(create_dataset("digits").test.images[:32])
     with torch.no_grad():
         assert torch.allclose(model.eval()(x), saved.eval()(x), atol=1e-5)
+
+
+def test_reading_the_store_imports_no_torch(tmp_path):
+    # al4ml report, ui and sync (and a grid's parent process) only read and write the store:
+    # torch and matplotlib's figures load where a run trains or a report draws.
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom al4ml.tracking import get_client, experiment_id, logged_config\n"
+            "import al4ml.journal, al4ml.ui, al4ml.grid\n"
+            f"experiment_id(get_client('sqlite:///{tmp_path / 'm.db'}'), 'x')\n"
+            "print([m for m in ('torch', 'torchvision', 'matplotlib.figure') if m in sys.modules])\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
