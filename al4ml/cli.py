@@ -326,6 +326,10 @@ def grid(
         raise fail(str(e)) from None
     console.print(f"{len(todo) - len(run.failed)} cells finished, {len(run.failed)} failed; "
                   f"report: al4ml report {parent} --tracking-uri {run.tracking_uri}", highlight=False)
+    if not run.closed:
+        err_console.print(f"tracking store {run.tracking_uri} did not answer at the end: the grid's "
+                          "run stays open; re-run the grid once it answers (finished cells are "
+                          "skipped)", highlight=False, markup=False, soft_wrap=True)
     if run.failed:
         if QUIET["on"]:  # the live table, which shows why, was not drawn
             for st in run.failed:

@@ -473,12 +473,33 @@ def _split(items: list[Any], n: int) -> list[list[Any]]:
     return [items[bounds[i]:bounds[i + 1]] for i in range(n)]
 
 
+AWAY = ("outcome unknown: the tracking store did not answer when its worker ended (what the "
+        "worker could not send waits in {journal}: al4ml sync it, then re-run the grid, which "
+        "skips finished cells)")
+"""Why a cell failed when the store was away as its cohort ended (its runs may be FINISHED
+once the journals are sent)."""
+
+
 def _outcomes(tracking_uri: str, parent_id: str, cohort: list[CellStatus], error: str) -> None:
     """A finished cohort process: each cell is done if its run FINISHED, else failed (why:
-    the run's ``al4ml.error`` tag, else ``error``, the process's own end, else its status)."""
+    the run's ``al4ml.error`` tag, else ``error``, the process's own end, else its status).
+
+    A store that does not answer fails the cohort's cells with :data:`AWAY` (after the
+    process's own end, if it failed) instead of stopping the grid: the other cohorts go on,
+    journaling.
+    """
+    from al4ml.journal import JOURNAL_DIR, unreachable
     from al4ml.tracking import get_client
 
-    runs = {r.data.tags.get(CELL_TAG): r for r in child_runs(get_client(tracking_uri), parent_id)}
+    try:
+        runs = {r.data.tags.get(CELL_TAG): r
+                for r in child_runs(get_client(tracking_uri), parent_id)}
+    except Exception as e:  # MLflow wraps an unreachable store's errors in several ways
+        if not unreachable(e):
+            raise
+        for st in cohort:
+            st.ok, st.error = False, "; ".join(filter(None, [error, AWAY.format(journal=JOURNAL_DIR)]))
+        return
     for st in cohort:
         run = runs.get(st.cell.key)
         st.ok = run is not None and run.info.status == "FINISHED"
@@ -558,16 +579,28 @@ def execute_ray(cohorts: list[list[CellStatus]], tracking_uri: str, parent_id: s
             ray.shutdown()
 
 
-def finalize(client: MlflowClient, parent_id: str, statuses: list[CellStatus]) -> None:
+def finalize(client: MlflowClient, parent_id: str, statuses: list[CellStatus]) -> bool:
     """Mark runs of failed cells FAILED (a killed worker cannot) and close the parent run
-    (left open while another live process still writes one of its cells)."""
+    (left open while another live process still writes one of its cells).
+
+    Returns:
+        False when the store did not answer: runs stay as they are, for a re-run to close.
+    """
+    from al4ml.journal import unreachable
+
     keys = {st.cell.key for st in statuses if st.ok is False}
-    for run in child_runs(client, parent_id):
-        if run.data.tags.get(CELL_TAG) in keys and run.info.status == "RUNNING":
-            client.set_terminated(run.info.run_id, "FAILED")
-    if any(st.action == "busy" for st in statuses):
-        return
-    client.set_terminated(parent_id, "FINISHED" if all(st.ok for st in statuses) else "FAILED")
+    try:
+        for run in child_runs(client, parent_id):
+            if run.data.tags.get(CELL_TAG) in keys and run.info.status == "RUNNING":
+                client.set_terminated(run.info.run_id, "FAILED")
+        if not any(st.action == "busy" for st in statuses):
+            client.set_terminated(parent_id, "FINISHED" if all(st.ok for st in statuses)
+                                  else "FAILED")
+    except Exception as e:  # MLflow wraps an unreachable store's errors in several ways
+        if not unreachable(e):
+            raise
+        return False
+    return True
 
 
 @dataclass
@@ -579,6 +612,8 @@ class GridRun:
     statuses: list[CellStatus]
     cohorts: list[list[CellStatus]]
     tracking_uri: str
+    closed: bool = False
+    """Whether the end of the run reached the store (False: it did not answer)."""
 
     @property
     def parent_run_id(self) -> str:
@@ -631,7 +666,7 @@ def execute(run: GridRun, executor: str = "local", workers: int = 1, ray_address
         raise ConfigError(f"unknown executor {executor!r}; choose from: local, ray")
     from al4ml.tracking import get_client
 
-    finalize(get_client(run.tracking_uri), run.parent_run_id, run.statuses)
+    run.closed = finalize(get_client(run.tracking_uri), run.parent_run_id, run.statuses)
     return run
 
 

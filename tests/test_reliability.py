@@ -416,3 +416,47 @@ def test_a_server_that_never_returns_leaves_a_journal_that_sync_sends_once(serve
     assert not journal.exists()
     again = al4ml("sync", str(tmp_path / ".al4ml" / "journal"), cwd=tmp_path)
     assert again.returncode == 2 and "no run journal" in again.stderr
+
+
+@pytest.mark.slow
+def test_a_grid_outlives_a_server_that_goes_away_and_a_sync_and_rerun_complete_it(server, tmp_path):
+    # Two cells in two worker processes; the server goes away after the long cell's first
+    # round. The short cell ends during the outage: the grid must neither stop nor kill the
+    # long cell's worker, and every cell must say why its outcome is unknown.
+    from mlflow.tracking import MlflowClient
+
+    base = long_digits(tmp_path, "outage_grid", min_steps=300)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"name": "outage_grid", "base": str(base),
+                                    "axes": {"budget.total": [40, 110]}}))
+    proc = start("-q", "grid", str(grid), "--cohort-size", "1", "--workers", "2",
+                 "--tracking-uri", server.uri, cwd=tmp_path)
+    client = MlflowClient(tracking_uri=server.uri)
+    deadline = time.time() + 300
+    long_cell = None
+    while long_cell is None and time.time() < deadline:
+        exp = client.get_experiment_by_name("outage_grid")
+        for run in client.search_runs([exp.experiment_id]) if exp else []:
+            if (run.data.tags.get("axis.budget.total") == "110"
+                    and client.get_metric_history(run.info.run_id, "n_labeled")):
+                long_cell = run
+        time.sleep(0.5)
+    assert long_cell is not None, "the long cell logged no round in time"
+    server.stop()
+    _, err = proc.communicate(timeout=600)
+    assert "Traceback" not in err, err[-3000:]
+    assert proc.returncode == 1, err[-3000:]
+    failed = [ln for ln in err.splitlines() if ln.startswith("cell ")]
+    assert len(failed) == 2 and all("outcome unknown" in ln and "al4ml sync" in ln
+                                    for ln in failed), err
+    assert any("did not answer at the end" in ln for ln in err.splitlines()), err
+    journals = tmp_path / ".al4ml" / "journal"
+    assert (journals / long_cell.info.run_id / "ops.jsonl").is_file()  # its worker ran to the end
+
+    server.start()
+    assert al4ml("sync", str(journals), cwd=tmp_path).returncode == 0
+    assert_complete(client, long_cell.info.run_id, list(range(10, 111, 10)))
+    again = start("-q", "grid", str(grid), "--tracking-uri", server.uri, cwd=tmp_path)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    assert "2 already done, 0 to run" in " ".join(out.split())
