@@ -30,6 +30,7 @@ import multiprocessing as mp
 import os
 import select
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from al4ml.config import ExperimentConfig, anchor_paths, build_config, read_yaml
-from al4ml.errors import ConfigError
+from al4ml.errors import Al4mlError, ConfigError
 from al4ml.runs import (
     AXES_TAG,
     CELL_TAG,
@@ -362,7 +363,11 @@ def worker_context(augmenting: bool = True) -> mp.context.BaseContext:
 
 def _cohort_process(args: tuple, parent: int) -> None:
     die_with_parent(parent)
-    run_cohort_task(*args)
+    try:
+        run_cohort_task(*args)
+    except Al4mlError as e:  # e.g. the store stopped answering before its runs existed
+        print(f"al4ml: a cohort could not run: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def writer_alive(run: Any) -> int | None:

@@ -425,3 +425,20 @@ def test_four_workers_log_a_grid_through_an_mlflow_server_on_postgresql_once(tmp
             points += len(steps)
         assert any(a.path == "config.yaml" for a in client.list_artifacts(r.info.run_id))
     assert points == 3 * sum(len(r.data.metrics) for r in children)
+
+
+def test_a_cohort_whose_store_stopped_answering_says_so_in_one_line(tmp_path):
+    # A worker that starts while the tracking server is away: one line and exit 2 (the grid
+    # reports its cells), not a traceback.
+    from servers import free_port
+
+    code = ("import os\nfrom al4ml.config import load_config\n"
+            "from al4ml.grid import Cell, CellStatus, _cohort_process, _task\n"
+            f"cfg = load_config({str(QUICKSTART)!r}, ['budget.total=20', 'training.epochs=1'])\n"
+            "cohort = [CellStatus(Cell({'seed': 0}, cfg), 'new')]\n"
+            f"_cohort_process((_task(cohort), 'http://127.0.0.1:{free_port()}', 'p', 1), os.getppid())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "a cohort could not run" in lines[0] and "does not answer" in lines[0]
+    assert list(tmp_path.iterdir()) == []
