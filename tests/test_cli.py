@@ -22,6 +22,11 @@ def al4ml(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+def python(code: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """``code`` in a fresh interpreter (what it imported is its own)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd)
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert proc.returncode == 2, proc.stderr
@@ -63,8 +68,7 @@ def test_reading_commands_refuse_a_missing_store_without_creating_it(tmp_path, c
             f"sys.argv = ['al4ml', *{command!r}, '--tracking-uri', {uri!r}]\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 2\n"
             "print([m for m in ('torch', 'mlflow', 'scipy') if m in sys.modules])\n")
-    imports = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             cwd=tmp_path)
+    imports = python(code, cwd=tmp_path)
     assert imports.stdout.strip() == "[]", imports.stdout + imports.stderr
 
 
@@ -256,7 +260,7 @@ def test_validation_imports_no_torch_mlflow_or_scikit_learn():
         "heavy = [m for m in ('torch', 'torchvision', 'mlflow', 'sklearn', 'scipy', 'modAL',\n"
         "                     'medmnist') if m in sys.modules]\n"
         "print(heavy)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    proc = python(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 
@@ -497,6 +501,6 @@ def test_a_command_ends_with_everything_frozen():
             "from al4ml.cli import main\n"
             "sys.argv = ['al4ml', 'list', 'models']\n"
             "main()\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    proc = python(code)
     assert proc.returncode == 0, proc.stderr
     assert "resnet18" in proc.stdout and proc.stdout.splitlines()[-1] == "frozen True", proc.stdout
