@@ -337,16 +337,19 @@ def test_an_interrupted_run_names_itself_and_resumes_by_id_alone(tmp_path):
     from test_reliability import histories, start
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    # Seven rounds: when the first is in the store (its writes trail the training), several
-    # are still to train, so the interrupt lands mid-run even on a loaded machine (with three
-    # rounds it once came after the run had ended).
-    sets = ["--set", "budget.total=140", "--set", "training.min_steps=300", "--set",
+    sets = ["--set", "budget.total=60", "--set", "training.min_steps=300", "--set",
             "model.options.width=4"]
     reference = al4ml("run", str(QUICKSTART), *sets, "--tracking-uri", f"sqlite:///{tmp_path / 'r.db'}",
                       "--no-progress", cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr
-    proc = start("run", str(QUICKSTART), *sets, "--tracking-uri", uri, "--no-progress",
-                 cwd=tmp_path)
+    # A shell that starts this suite in the background makes it ignore SIGINT, and an
+    # ignored signal stays ignored in the run; a handled one is reset to the default there.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = start("run", str(QUICKSTART), *sets, "--tracking-uri", uri, "--no-progress",
+                     cwd=tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     client = get_client(uri)
     deadline = time.time() + 300
     while time.time() < deadline:
