@@ -225,14 +225,14 @@ class MlflowTracker(CellObserver):
 
     def on_round(self, record: RoundRecord, state: LoopState) -> None:
         """Log the round's metrics at step = labels, the query CSV and a state snapshot."""
+        import torch
+
         if record.n_labeled not in self._logged:  # one log_batch: a round is logged whole or not
             now = int(time.time() * 1000)
             self.writer.write({"op": "metrics", "metrics": [
                 {"key": self.prefix + k, "value": float(v), "timestamp": now, "step": record.n_labeled}
                 for k, v in record.metrics.items()]})
             self._logged.add(record.n_labeled)
-        import torch
-
         self._rows += self._query_rows(record)
         self._artifact(QUERIES_ARTIFACT, lambda path: path.write_text(self.queries_csv()))
         self._artifact(STATE_ARTIFACT, lambda path: torch.save(state.to_dict(), path))
