@@ -161,8 +161,9 @@ def test_runs_are_mlflow_native_source_dataset_inputs_and_a_loadable_model(logge
 
 
 def test_reading_the_store_imports_no_torch(tmp_path):
-    # al4ml report, ui and sync (and a grid's parent process) only read and write the store:
-    # torch and matplotlib's figures load where a run trains or a report draws.
+    # al4ml report, ui and sync only read and write the store: torch and matplotlib's
+    # figures load where a run trains or a report draws. (A grid's parent process still
+    # loads torch when it plans cohorts.)
     import subprocess
     import sys
 
