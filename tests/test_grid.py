@@ -2,11 +2,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from procs import Gate, al4ml, start, wait_until
 
 from al4ml.errors import ConfigError
 from al4ml.grid import child_runs, load_grid, parent_run, plan
@@ -28,12 +28,6 @@ def write_grid(tmp_path: Path, axes: dict, name: str = "tgrid", **common) -> Pat
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
-
-
-def al4ml(*args: str, cwd: Path = REPO, **kw) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([sys.executable, "-m", "al4ml.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900, **kw)
 
 
 def test_load_grid_expands_axes_into_resolved_cells(tmp_path):
@@ -161,28 +155,27 @@ def test_ray_executor_gives_the_same_cells_and_values_as_local(tmp_path):
 
 @pytest.mark.slow
 def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
-    path = write_grid(tmp_path, {"seed": [0, 1, 2]}, **{"training.epochs": 6,
-                                                          "budget.total": 50})
+    gate = Gate(tmp_path / "gate")
+    path = write_grid(tmp_path, {"seed": [0, 1, 2]}, **{"training.epochs": 6, "budget.total": 50})
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    driver = subprocess.Popen([sys.executable, "-m", "al4ml.cli", "-q", "grid", str(path),
-                               "--workers", "1", "--cohort-size", "1", "--tracking-uri", uri],
-                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = ("grid", str(path), "--workers", "1", "--cohort-size", "1", "--tracking-uri", uri,
+            *gate.sets)
+    gate.hold(2)  # the first cell waits at its second query, one round and its state stored
+    driver = start("-q", *args, cwd=tmp_path, env=gate.env)
     client = get_client(uri)
-    victim = None
-    deadline = time.time() + 300
-    while victim is None and time.time() < deadline:
-        time.sleep(0.5)
+    [pid] = gate.wait_held(2)
+
+    def stored_round():
         exp = client.get_experiment_by_name("tgrid")
-        if exp is None:
-            continue
-        for r in client.search_runs([exp.experiment_id], "tags.`al4ml.role` = 'cell'"):
-            if (r.info.status == "RUNNING" and "test_accuracy" in r.data.metrics
+        for r in client.search_runs([exp.experiment_id], "tags.`al4ml.role` = 'cell'") if exp else []:
+            if (r.data.tags.get(PID_TAG) == str(pid) and "test_accuracy" in r.data.metrics
                     and client.list_artifacts(r.info.run_id, "state")):
-                victim = r
-                break
-    assert victim is not None, "no cell started"
-    os.kill(int(victim.data.tags[PID_TAG]), signal.SIGKILL)
+                return r
+        return None
+
+    victim = wait_until(stored_round, "the held cell's first round and state in the store")
+    os.kill(pid, signal.SIGKILL)
+    gate.release(2)
     out, err = driver.communicate(timeout=600)
     assert driver.returncode == 1, out + err
     assert f"cell {victim.info.run_name} failed: worker exited with code -9" in err, err
@@ -191,7 +184,7 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
     assert runs[victim.info.run_id].info.status == "FAILED"
     assert sorted(r.info.status for r in runs.values()) == ["FAILED", "FINISHED", "FINISHED"]
 
-    again = al4ml("grid", str(path), "--workers", "1", "--cohort-size", "1", "--tracking-uri", uri)
+    again = al4ml(*args, env=gate.env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "1 to run (1 resumed)" in " ".join(again.stdout.split())
     runs = client.search_runs([client.get_experiment_by_name("tgrid").experiment_id],
@@ -322,31 +315,30 @@ def test_a_cohort_grid_logs_what_a_process_grid_logs(tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_cohort_resumes_every_cell_from_its_last_round(tmp_path):
-    path = write_grid(tmp_path, {"query.strategy": ["random", "entropy"], "seed": [0, 1]},
-                      **{"training.epochs": 6, "budget.total": 60})
+    gate = Gate(tmp_path / "gate")
+    path = write_grid(tmp_path, {"seed": [0, 1, 2, 3]}, **{"training.epochs": 6, "budget.total": 60})
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    driver = subprocess.Popen([sys.executable, "-m", "al4ml.cli", "grid", str(path), "--workers",
-                               "1", "--tracking-uri", uri], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = ("grid", str(path), "--workers", "1", "--tracking-uri", uri, *gate.sets)
+    gate.hold(9)  # the cohort of 4 waits at round 2's first query, two rounds of each cell stored
+    driver = start(*args, cwd=tmp_path, env=gate.env)
     client = get_client(uri)
-    deadline = time.time() + 300
-    runs: dict = {}
-    while time.time() < deadline:
-        time.sleep(0.5)
-        if client.get_experiment_by_name("tgrid") is None:
-            continue
-        runs = cell_runs(client)
-        if len(runs) == 4 and all(len(history(client, r.info.run_id, "test_accuracy")[0]) >= 2
-                                  for r in runs.values()):
-            break
-    assert len(runs) == 4, "the cohort did not start"
+    [pid] = gate.wait_held(9)
+
+    def two_rounds() -> dict:
+        runs = cell_runs(client) if client.get_experiment_by_name("tgrid") else {}
+        done = len(runs) == 4 and all(len(history(client, r.info.run_id, "test_accuracy")[0]) >= 2
+                                      for r in runs.values())
+        return runs if done else {}
+
+    runs = wait_until(two_rounds, "two rounds of each of the cohort's 4 cells in the store")
     assert len({r.data.tags[PID_TAG] for r in runs.values()}) == 1  # one process for all four
-    os.kill(int(next(iter(runs.values())).data.tags[PID_TAG]), signal.SIGKILL)
+    assert next(iter(runs.values())).data.tags[PID_TAG] == str(pid)
+    os.kill(pid, signal.SIGKILL)
+    gate.release(9)
     out, err = driver.communicate(timeout=600)
     assert driver.returncode == 1, out + err
     assert {r.info.status for r in cell_runs(client).values()} == {"FAILED"}
-    again = al4ml("grid", str(path), "--workers", "1", "--tracking-uri", uri)
+    again = al4ml(*args, env=gate.env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "4 to run (4 resumed)" in " ".join(again.stdout.split())
     finished = cell_runs(client)

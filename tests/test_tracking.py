@@ -78,7 +78,6 @@ def test_writes_wait_out_a_locked_sqlite_store(tmp_path):
     """MLflow's own sqlite busy timeout is 20 s; a lock held longer fails a plain client."""
     import sqlite3
     import threading
-    import time
 
     from mlflow.entities import Metric
 
@@ -87,10 +86,15 @@ def test_writes_wait_out_a_locked_sqlite_store(tmp_path):
     run = client.create_run(experiment_id(client, "locked"))
     lock = sqlite3.connect(tmp_path / "m.db", timeout=0, check_same_thread=False)
     lock.execute("BEGIN EXCLUSIVE")
-    threading.Timer(23.0, lock.rollback).start()
-    start = time.time()
+    releasing = threading.Event()
+
+    def release() -> None:
+        releasing.set()  # before the lock goes: the write cannot have got through earlier
+        lock.rollback()
+
+    threading.Timer(23.0, release).start()  # longer than MLflow's own 20 s
     client.log_batch(run.info.run_id, metrics=[Metric("x", 1.0, 0, 5)])
-    assert time.time() - start > 20
+    assert releasing.is_set(), "the write got through a held exclusive lock"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "x")] == [5]
 
 

@@ -7,6 +7,7 @@ test's temp folder.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -67,7 +68,7 @@ def start_ui(uri: str, log: Path) -> tuple[subprocess.Popen, str, dict[str, str]
 
 
 def test_the_ui_shows_a_grids_runs_and_learning_curves_over_labels(grid_store, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     executable = chromium()
     shots = Path(os.environ.get("AL4ML_UI_SHOTS", tmp_path))
@@ -102,21 +103,21 @@ def test_the_ui_shows_a_grids_runs_and_learning_curves_over_labels(grid_store, t
             page.goto(links["runs"] + "&compareRunsMode=CHART")
             accuracy = page.get_by_text("test_accuracy", exact=True).first
             accuracy.wait_for(timeout=60_000)
-            page.wait_for_timeout(1500)  # plotly draws after the cards appear
-            for name in names:
-                assert page.get_by_text(f"{name} (test_accuracy)").count(), name
+            for name in names:  # plotly draws the legends after the cards appear
+                page.get_by_text(f"{name} (test_accuracy)").first.wait_for(timeout=60_000)
             page.screenshot(path=str(shots / "grid_charts.png"))
 
             page.goto(links["curves"])
             plot = page.locator(".js-plotly-plot").first
             plot.wait_for(timeout=60_000)
-            page.wait_for_timeout(1500)
-            ticks = plot.locator(".xtick text").all_text_contents()
-            assert {"20", "40", "60"} <= set(ticks), ticks
-            assert plot.locator(".xtitle").text_content() == "Step"
+            points = plot.locator(".scatterlayer .point")
+            expect(points).to_have_count(4 * 3, timeout=60_000)  # 4 runs, 3 rounds
+            for tick in ("20", "40", "60"):
+                expect(plot.locator(".xtick text", has_text=re.compile(f"^{tick}$")).first
+                       ).to_be_visible(timeout=60_000)
+            expect(plot.locator(".xtitle")).to_have_text("Step", timeout=60_000)
             for name in names:  # MLflow's legend, under the plot
-                assert page.get_by_text(f"{name} (test_accuracy)").count(), name
-            assert plot.locator(".scatterlayer .point").count() == 4 * 3  # 4 runs, 3 rounds
+                page.get_by_text(f"{name} (test_accuracy)").first.wait_for(timeout=60_000)
             page.screenshot(path=str(shots / "grid_curves.png"))
             browser.close()
     finally:
