@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from al4ml.errors import Al4mlError
+from al4ml.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_JOURNALED, Al4mlError, RunFailed
 from al4ml.runs import COST_METRIC, WRONG_LABELS_METRIC, check_x_axis
 from al4ml.store import check_store, existing_store, resolve_tracking_uri
 
@@ -45,6 +45,10 @@ TrackingOption = Annotated[str | None, typer.Option(
     "--tracking-uri", "-t", envvar="MLFLOW_TRACKING_URI",
     help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db in the "
          "current directory.")]
+
+CreateStoreOption = Annotated[bool, typer.Option(
+    "--create-store", help="Make the tracking store's folder if it does not exist (else a "
+                           "missing folder is refused: a mistyped path would start a new store).")]
 
 
 def _version(value: bool) -> None:
@@ -81,7 +85,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 def fail(message: str) -> typer.Exit:
     """Print one error line to stderr and return the exit (code 2) to raise."""
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
+    return typer.Exit(code=EXIT_BAD_INPUT)
+
+
+def _failed(error: RunFailed, uri: str) -> typer.Exit:
+    """One line for a run that stopped on an error, with the command that continues it."""
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}; its finished rounds are in MLflow: "
+                      f"continue with al4ml resume {error.run_id} --tracking-uri {uri}",
+                      highlight=False, soft_wrap=True)
+    return typer.Exit(code=EXIT_FAILED)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -123,12 +135,13 @@ def run(
         "--resume", metavar="RUN_ID",
         help="Continue a crashed or interrupted run from its last finished round.")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    create_store: CreateStoreOption = False,
 ) -> None:
     """Run one active-learning experiment and log every round to MLflow.
 
     Example: al4ml run experiments/digits_quickstart.yaml --set query.strategy=margin
     """
-    _run(config, set_, tracking_uri, resume, _progress(progress))
+    _run(config, set_, tracking_uri, resume, _progress(progress), create_store)
 
 
 @app.command()
@@ -145,12 +158,12 @@ def resume(
 
 
 def _run(config: Path | None, set_: list[str] | None, tracking_uri: str | None,
-         resume_id: str | None, progress: bool) -> None:
+         resume_id: str | None, progress: bool, create_store: bool = False) -> None:
     from al4ml.config import build_config, load_config
     from al4ml.errors import ConfigError, RunInterrupted
 
     try:
-        uri = check_store(resolve_tracking_uri(tracking_uri))
+        uri = check_store(resolve_tracking_uri(tracking_uri), create=create_store)
         if config is not None:
             cfg = load_config(config, set_)
         elif resume_id is None:
@@ -168,9 +181,13 @@ def _run(config: Path | None, set_: list[str] | None, tracking_uri: str | None,
         err_console.print(f"interrupted: finished rounds are in MLflow; continue with al4ml resume "
                           f"{e.run_ids[0]} --tracking-uri {uri}", highlight=False)
         raise typer.Exit(code=130) from None
+    except RunFailed as e:
+        raise _failed(e, uri) from None
     console.print(rounds_table(result.state.history))
     console.print(f"MLflow run [bold]{result.run_id}[/] in {uri} "
                   f"(browse: al4ml ui --tracking-uri {uri})", highlight=False)
+    if result.journal is not None:  # the line saying how to send it was printed at the end
+        raise typer.Exit(code=EXIT_JOURNALED)
 
 
 @app.command()
@@ -181,6 +198,7 @@ def baseline(
     set_: SetOption = None,
     tracking_uri: TrackingOption = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    create_store: CreateStoreOption = False,
 ) -> None:
     """Train on the full training split (no active learning): the ceiling for reports.
 
@@ -195,18 +213,22 @@ def baseline(
     try:
         cfgs = (baseline_configs(load_grid(config, set_)) if is_grid_file(config)
                 else [load_config(config, set_)])
-        uri = check_store(resolve_tracking_uri(tracking_uri))
+        uri = check_store(resolve_tracking_uri(tracking_uri), create=create_store)
         from al4ml.experiment import run_baselines  # torch, MLflow: once config and store are fine
 
         results = run_baselines(cfgs, uri, progress=_progress(progress))
     except Al4mlError as e:
         raise fail(str(e)) from None
+    except RunFailed as e:
+        raise _failed(e, uri) from None
     for result in results:
         console.print(rounds_table(result.state.history))
     skipped = len(cfgs) - len(results)
     console.print(f"{len(results)} baseline run(s) in {uri}"
                   + (f"; {skipped} already finished there" if skipped else "")
                   + "".join(f"\n  {r.run_id}" for r in results), highlight=False)
+    if any(r.journal is not None for r in results):
+        raise typer.Exit(code=EXIT_JOURNALED)
 
 
 @app.command()
@@ -268,6 +290,7 @@ def grid(
     gpus_per_cell: Annotated[float, typer.Option(
         "--gpus-per-cohort", "--gpus-per-cell", min=0,
         help="GPUs each Ray task (one cohort) reserves (fractions share a GPU).")] = 0.0,
+    create_store: CreateStoreOption = False,
 ) -> None:
     """Run a strategy x augmentation x seed grid: one MLflow parent run, one child per cell.
 
@@ -281,7 +304,8 @@ def grid(
     from al4ml.grid import execute, prepare_grid
 
     try:
-        run = prepare_grid(grid_file, set_, tracking_uri, _cohort_size(cohort_size), workers)
+        run = prepare_grid(grid_file, set_, tracking_uri, _cohort_size(cohort_size), workers,
+                           create_store)
     except Al4mlError as e:
         raise fail(str(e)) from None
     spec, found, parent, todo = run.grid, run.parent, run.parent_run_id, run.todo
@@ -330,12 +354,14 @@ def grid(
         err_console.print(f"tracking store {run.tracking_uri} did not answer at the end: the grid's "
                           "run stays open; re-run the grid once it answers (finished cells are "
                           "skipped)", highlight=False, markup=False, soft_wrap=True)
-    if run.failed:
-        if QUIET["on"]:  # the live table, which shows why, was not drawn
-            for st in run.failed:
-                err_console.print(f"cell {st.cell.label} failed: {st.error}", highlight=False,
-                                  markup=False, soft_wrap=True)
-        raise typer.Exit(code=1)
+    if run.failed and QUIET["on"]:  # the live table, which shows why, was not drawn
+        for st in run.failed:
+            err_console.print(f"cell {st.cell.label} failed: {st.error}", highlight=False,
+                              markup=False, soft_wrap=True)
+    if any(not st.journaled for st in run.failed):
+        raise typer.Exit(code=EXIT_FAILED)
+    if run.failed or not run.closed:  # what is missing waits in journals, or for a re-run
+        raise typer.Exit(code=EXIT_JOURNALED)
 
 
 @app.command()
@@ -355,9 +381,13 @@ def report(
     Writes report.md, report.html, PNG plots, aulc.csv, comparisons.csv and summary.json
     into --out (for a grid also logged to its parent run); --json prints summary.json.
     """
+    from al4ml.errors import ConfigError
+
     try:
-        check_x_axis(x)  # these two before MLflow and SciPy are imported: no seconds lost
+        check_x_axis(x)  # these before MLflow and SciPy are imported: no seconds lost
         uri = existing_store(resolve_tracking_uri(tracking_uri))
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out}: is a file; the report needs a folder (new or existing)")
         from al4ml.report import build_report
         from al4ml.tracking import get_client
 

@@ -1,6 +1,14 @@
-"""Errors that reach the user as one line (the CLI prints them and exits with code 2)."""
+"""Errors that reach the user as one line, and the exit codes a script can trust.
+
+Exit codes of every al4ml command: :data:`EXIT_OK` only when every run it made is FINISHED
+in the store; :data:`EXIT_FAILED` when a run failed (it can be resumed);
+:data:`EXIT_BAD_INPUT` for bad input (nothing was run); :data:`EXIT_JOURNALED` when runs
+ended but writes wait in their journal for ``al4ml sync``; 130 after Ctrl+C.
+"""
 
 from __future__ import annotations
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_JOURNALED = 0, 1, 2, 3
 
 
 class Al4mlError(Exception):
@@ -17,6 +25,23 @@ class DataError(Al4mlError):
 
 class OracleError(Al4mlError):
     """The oracle was asked for a label it must not give (repeat, out of range)."""
+
+
+class IncompleteRun(RuntimeError):
+    """A run's store lacks rounds the run produced: it stays open (resumable), never FINISHED."""
+
+
+class RunFailed(RuntimeError):
+    """A run stopped on an error; what it logged stays, and it can be resumed.
+
+    Args:
+        run_id: The MLflow run (marked FAILED, its error in tag ``al4ml.error``).
+        line: The error, as one line.
+    """
+
+    def __init__(self, run_id: str, line: str) -> None:
+        super().__init__(f"run {run_id} failed: {line}")
+        self.run_id = run_id
 
 
 class Al4mlWarning(UserWarning):

@@ -9,7 +9,9 @@ from __future__ import annotations
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from rich.console import Console
@@ -17,11 +19,11 @@ from rich.console import Console
 from al4ml.config import ExperimentConfig
 from al4ml.data import ActiveDataset, create_dataset
 from al4ml.device import resolve_device
-from al4ml.errors import Al4mlWarning, ConfigError, RunInterrupted
+from al4ml.errors import Al4mlError, Al4mlWarning, ConfigError, RunFailed, RunInterrupted
 from al4ml.loop import ActiveLearningLoop
 from al4ml.progress import RichProgress
 from al4ml.records import CellObserver, CohortObserver, Deferred, LoopState
-from al4ml.runs import error_line
+from al4ml.runs import CEILING_PREFIX, ROLE_TAG, error_line
 from al4ml.tracking import MlflowTracker, get_client, load_state
 
 
@@ -32,6 +34,8 @@ class ExperimentResult:
     run_id: str
     state: LoopState | None
     error: BaseException | None = None
+    journal: Path | None = None
+    """Where writes the store did not take wait for ``al4ml sync`` (``None``: all stored)."""
 
 
 @dataclass
@@ -74,15 +78,33 @@ def _resumable_state(client: MlflowClient, run_id: str, cfg: ExperimentConfig) -
         if key in logged and logged[key] != value[:6000]:
             raise ConfigError(f"--resume: run {run_id} was started with {key}={logged[key]}, "
                               f"not {value}; resume it with its own config")
-    if run.info.status == "FINISHED":
-        raise ConfigError(f"--resume: run {run_id} already finished its budget")
     try:
         state = load_state(client, run_id)
     except (MlflowException, OSError):
+        state = None
+    if run.info.status == "FINISHED" and not (state and _has_holes(client, run, state)):
+        raise ConfigError(f"--resume: run {run_id} already finished its budget")
+    if state is None:
         return None
     if state.history and not state.history[-1].queried:
         state.history.pop()
     return state
+
+
+def _has_holes(client: MlflowClient, run: Run, state: LoopState) -> bool:
+    """Whether the store lacks a round that ``state`` (a run's last saved state) implies.
+
+    Every saved round is a step, and a saved round that queried was followed by one more.
+    A run closed as FINISHED with such a hole (a store that refused a read, in versions
+    before reads were retried) is resumed, not refused: its saved rounds are logged from the
+    state and the missing last ones trained again.
+    """
+    steps = {r.n_labeled for r in state.history}
+    if state.history and state.history[-1].queried:
+        steps.add(state.history[-1].n_labeled + len(state.history[-1].queried))
+    prefix = CEILING_PREFIX if run.data.tags.get(ROLE_TAG) == "baseline" else ""
+    stored = {m.step for m in client.get_metric_history(run.info.run_id, f"{prefix}n_labeled")}
+    return not steps <= stored
 
 
 def load_dataset(cfg: ExperimentConfig) -> ActiveDataset:
@@ -169,7 +191,8 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
         except Exception as e:  # a tracking write failed after the loop had moved on
             cell.error = cell.error or e
             tracker.on_fail(e)
-    return [ExperimentResult(t.run_id, c.state, c.error) for t, c in zip(trackers, cells, strict=True)]
+    return [ExperimentResult(t.run_id, c.state, c.error, t.writer.folder if t.writer.offline else None)
+            for t, c in zip(trackers, cells, strict=True)]
 
 
 def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
@@ -180,15 +203,17 @@ def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
                    axes: dict[str, object] | None = None) -> ExperimentResult:
     """Run (or resume) one active-learning experiment, logged as one MLflow run (a cohort of one).
 
-    A failure mid-run marks the run FAILED and is raised; its logged rounds and saved state
-    stay, and ``resume_run_id`` continues it. Arguments as :func:`run_cohort` and
-    :class:`CellSpec`.
+    A failure mid-run marks the run FAILED and is raised as :class:`RunFailed` (its cause
+    chained); its logged rounds and saved state stay, and ``resume_run_id`` continues it.
+    Arguments as :func:`run_cohort` and :class:`CellSpec`.
     """
     [result] = run_cohort([CellSpec(cfg, resume_run_id, role, axes, extra_tags)], tracking_uri,
                           dataset=dataset, parent_run_id=parent_run_id, progress=progress,
                           console=console, observers=observers)
-    if result.error is not None:
+    if isinstance(result.error, Al4mlError):
         raise result.error
+    if result.error is not None:
+        raise RunFailed(result.run_id, error_line(result.error)) from result.error
     return result
 
 

@@ -157,6 +157,11 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
     empty = [k for k, v in spec.axes.items() if not v]
     if empty:
         raise ConfigError(f"{path}: axis {empty[0]!r} has no values")
+    for key, values in spec.axes.items():
+        shown = [json.dumps(v, sort_keys=True) for v in values]
+        if repeated := next((v for i, v in enumerate(shown) if v in shown[:i]), None):
+            raise ConfigError(f"{path}: axis {key!r} lists {repeated} twice; each value once "
+                              "(a repeated value would train the same cell twice)")
     cells = []
     for combo in itertools.product(*spec.axes.values()):
         values = dict(zip(spec.axes, combo, strict=True))
@@ -245,6 +250,7 @@ class CellStatus:
     started: bool = False
     ok: bool | None = None
     error: str = ""
+    journaled: bool = False  # failed only because the store was away: its writes wait in a journal
 
 
 def plan(client: MlflowClient, parent_id: str, grid: Grid) -> list[CellStatus]:
@@ -504,6 +510,7 @@ def _outcomes(tracking_uri: str, parent_id: str, cohort: list[CellStatus], error
             raise
         for st in cohort:
             st.ok, st.error = False, "; ".join(filter(None, [error, AWAY.format(journal=JOURNAL_DIR)]))
+            st.journaled = not error
         return
     for st in cohort:
         run = runs.get(st.cell.key)
@@ -638,8 +645,10 @@ class GridRun:
 
 def prepare_grid(path: str | Path, overrides: list[str] | None = None,
                  tracking_uri: str | None = None, cohort_size: int | None = None,
-                 workers: int = 1) -> GridRun:
+                 workers: int = 1, create_store: bool = False) -> GridRun:
     """Load a grid file, find or start its parent run, and plan its cells and cohorts.
+
+    ``create_store`` makes a missing store folder instead of refusing it.
 
     Raises:
         ConfigError: a bad grid file, config value or store, as one line.
@@ -647,7 +656,7 @@ def prepare_grid(path: str | Path, overrides: list[str] | None = None,
     from al4ml.store import check_store, resolve_tracking_uri
 
     grid = load_grid(path, overrides)
-    uri = check_store(resolve_tracking_uri(tracking_uri))
+    uri = check_store(resolve_tracking_uri(tracking_uri), create=create_store)
     from al4ml.tracking import get_client  # MLflow: once grid and store are fine
 
     client = get_client(uri)

@@ -24,6 +24,8 @@ from typing import Any
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from al4ml.errors import ConfigError
+
 JOURNAL_DIR = Path(".al4ml") / "journal"
 PROBE_SECONDS = 5.0
 UNREACHABLE = ("Max retries exceeded", "Connection refused", "Failed to establish",
@@ -62,8 +64,12 @@ class Journal:
         if tracking_uri is not None and not meta.exists():
             (folder / "files").mkdir(parents=True, exist_ok=True)
             meta.write_text(json.dumps({"tracking_uri": tracking_uri, "run_id": run_id}))
-        info = json.loads(meta.read_text())
-        self.tracking_uri, self.run_id = info["tracking_uri"], info["run_id"]
+        try:
+            info = json.loads(meta.read_text())
+            self.tracking_uri, self.run_id = info["tracking_uri"], info["run_id"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"journal {folder}: {meta.name} is not readable ({type(e).__name__}: "
+                              f"{e}); it should be JSON with tracking_uri and run_id") from None
 
     def append(self, op: dict[str, Any], file: Path | None = None) -> None:
         """Add a write at the end (an artifact's file is copied in)."""
@@ -89,7 +95,16 @@ class Journal:
         """Writes not yet sent, in order."""
         path = self.folder / "done"
         done = set(path.read_text().split()) if path.exists() else set()
-        return [op for op in map(json.loads, self._lines()) if str(op["seq"]) not in done]
+        ops = []
+        for number, line in enumerate(self._lines(), 1):
+            try:
+                op = json.loads(line)
+            except ValueError:
+                raise ConfigError(f"journal {self.folder}: line {number} of ops.jsonl is not JSON "
+                                  f"({line[:40]!r}); the writes from there on cannot be sent") from None
+            if str(op["seq"]) not in done:
+                ops.append(op)
+        return ops
 
     def mark_done(self, seq: int) -> None:
         """Record that write ``seq`` reached the store."""

@@ -106,7 +106,8 @@ class Deferred(CellObserver):
     Tracking writes (metrics, artifacts, the final model) overlap the next round's training.
     The state handed to :meth:`on_round` is snapshotted first, since the loop goes on
     changing it. An error in a background call is raised at the cell's next event (the loop
-    then closes the cell) or by :meth:`wait`.
+    then closes the cell) or by :meth:`wait`, and no later call but :meth:`on_fail` runs:
+    a round whose metrics did not reach the store must not be followed by a FINISHED status.
 
     Args:
         observer: The observer to defer (e.g. an MLflow tracker).
@@ -116,10 +117,20 @@ class Deferred(CellObserver):
     def __init__(self, observer: CellObserver, executor: Executor) -> None:
         self.observer, self.executor = observer, executor
         self.pending: list[Future] = []
+        self.failed = False
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         self.raise_errors()
-        self.pending.append(self.executor.submit(fn, *args))
+        self.pending.append(self.executor.submit(self._unless_failed, fn, *args))
+
+    def _unless_failed(self, fn: Callable[..., None], *args: Any) -> None:
+        if self.failed:  # an earlier call failed: its error is raised; nothing after it runs
+            return
+        try:
+            fn(*args)
+        except BaseException:
+            self.failed = True
+            raise
 
     def raise_errors(self) -> None:
         """Raise the error of a finished background call, if any."""

@@ -30,12 +30,14 @@ from mlflow.tracking.context.registry import resolve_tags
 
 import al4ml
 from al4ml.config import ExperimentConfig
+from al4ml.errors import IncompleteRun
 from al4ml.journal import Writer
 from al4ml.records import CellObserver, LoopState, RoundRecord
 from al4ml.runs import (
     AXIS_TAG_PREFIX,
     CEILING_PREFIX,
     ERROR_TAG,
+    GRID_TAG,
     ROLE_TAG,
     SETTING_TAG,
     baseline_name,
@@ -61,11 +63,14 @@ CONFIG_ARTIFACT = "config.yaml"
 
 
 class RetryingClient(MlflowClient):
-    """An :class:`~mlflow.MlflowClient` whose writes retry while they meet another writer.
+    """An :class:`~mlflow.MlflowClient` whose reads and writes retry while the store is busy.
 
     Several worker processes share one store in a grid. SQLite serialises writers, and a
     writer that waits past MLflow's busy timeout (20 s) gets "database is locked" (a long
-    read in the MLflow UI can hold the lock that long). The first runs of an experiment log
+    read in the MLflow UI, a backup or a ``sqlite3`` shell in a transaction can hold the lock
+    that long); a reader meets the same error under an exclusive lock. Reads are retried as
+    writes are: a run reads its metrics back before it logs a round, and an unretried read
+    would drop that round. The first runs of an experiment log
     the same dataset inputs at once, and MLflow adds a dataset by looking for it and then
     inserting it: on PostgreSQL (or MySQL) the processes that lose that race get a unique-key
     violation for the row the winner just inserted. Both are retried with backoff (the
@@ -97,12 +102,13 @@ def _retrying(name: str, markers: tuple[str, ...]) -> Any:
         return self._retry(getattr(MlflowClient, name), self, *args, markers=markers, **kwargs)
 
     method.__name__ = name
-    method.__doc__ = f":meth:`mlflow.MlflowClient.{name}`, retried while it meets another writer."
+    method.__doc__ = f":meth:`mlflow.MlflowClient.{name}`, retried while the store is busy."
     return method
 
 
 for _name in ("log_batch", "create_run", "update_run", "set_terminated", "set_tag",
-              "create_experiment"):
+              "set_experiment_tag", "create_experiment", "get_run", "get_metric_history",
+              "search_runs", "search_experiments", "get_experiment_by_name", "list_artifacts"):
     setattr(RetryingClient, _name, _retrying(_name, RetryingClient.LOCKED))
 RetryingClient.log_inputs = _retrying("log_inputs", RetryingClient.LOCKED + RetryingClient.RACED)
 
@@ -115,6 +121,7 @@ def get_client(uri: str | None = None) -> MlflowClient:
     first one instead of racing through MLflow's schema migrations.
     """
     uri = check_store(resolve_tracking_uri(uri))
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars among al4ml's lines
     db = sqlite_file(uri)
     if db is None:
         if uri.startswith(("http://", "https://")):  # fail over to the journal in seconds, not minutes
@@ -221,21 +228,33 @@ class MlflowTracker(CellObserver):
         self._input_shape = (1, dataset.info.channels, *dataset.info.size)
         if not state.history:
             self.writer.write({"op": "inputs", "datasets": dataset_inputs(dataset)})
+        for record in state.history:  # a resumed run fills the holes its saved rounds explain
+            self._log_metrics(record)
         self._rows = [row for r in state.history for row in self._query_rows(r)]
 
     def on_round(self, record: RoundRecord, state: LoopState) -> None:
         """Log the round's metrics at step = labels, the query CSV and a state snapshot."""
         import torch
 
-        if record.n_labeled not in self._logged:  # one log_batch: a round is logged whole or not
-            now = int(time.time() * 1000)
-            self.writer.write({"op": "metrics", "metrics": [
-                {"key": self.prefix + k, "value": float(v), "timestamp": now, "step": record.n_labeled}
-                for k, v in record.metrics.items()]})
-            self._logged.add(record.n_labeled)
+        self._log_metrics(record)
         self._rows += self._query_rows(record)
         self._artifact(QUERIES_ARTIFACT, lambda path: path.write_text(self.queries_csv()))
         self._artifact(STATE_ARTIFACT, lambda path: torch.save(state.to_dict(), path))
+
+    def _log_metrics(self, record: RoundRecord) -> None:
+        """A round's metrics at step = labels, in one batch (a round is stored whole or not), once."""
+        if record.n_labeled in self._logged:
+            return
+        now = int(time.time() * 1000)
+        self.writer.write({"op": "metrics", "metrics": [
+            {"key": self.prefix + k, "value": float(v), "timestamp": now, "step": record.n_labeled}
+            for k, v in record.metrics.items()]})
+        self._logged.add(record.n_labeled)
+
+    def missing_rounds(self, history: list[RoundRecord]) -> list[int]:
+        """Steps of ``history``'s rounds whose metrics the store does not hold (read back)."""
+        stored = {m.step for m in self.client.get_metric_history(self.run_id, f"{self.prefix}n_labeled")}
+        return sorted({r.n_labeled for r in history} - stored)
 
     @staticmethod
     def _query_rows(record: RoundRecord) -> list[tuple[int, int, int, float]]:
@@ -273,6 +292,9 @@ class MlflowTracker(CellObserver):
             self.writer.write({"op": "artifacts", "dir": MODEL_ARTIFACT}, folder)
         self._artifact(f"{MODEL_ARTIFACT}/model_state_dict.pt", lambda path: torch.save(weights, path))
         self._artifact("learning_curve.png", learning_curve_figure(state).savefig)
+        if not self.writer.offline and (missing := self.missing_rounds(state.history)):
+            raise IncompleteRun(f"the store lacks the rounds at {missing} labels, so the run is not "
+                                "closed as FINISHED; al4ml resume logs them from its saved rounds")
         self.writer.write({"op": "status", "status": "FINISHED"})
         self.finished = True
         self.writer.close()
@@ -374,13 +396,18 @@ def logged_config(client: MlflowClient, run_id: str) -> dict[str, Any]:
     from al4ml.errors import ConfigError
 
     try:
-        client.get_run(run_id)
+        run = client.get_run(run_id)
     except MlflowException:
         raise ConfigError(f"no run {run_id!r} in {client.tracking_uri}") from None
+    if run.data.tags.get(ROLE_TAG) == "grid":
+        grid = run.data.tags.get(GRID_TAG, "?")
+        raise ConfigError(f"run {run_id} is the parent run of grid {grid!r}; continue a grid "
+                          "with al4ml grid <its YAML> (finished cells are skipped, failed ones resume)")
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=CONFIG_ARTIFACT,
                                                        dst_path=tmp, tracking_uri=client.tracking_uri)
         except (MlflowException, OSError):
-            raise ConfigError(f"run {run_id} logged no {CONFIG_ARTIFACT}; pass its config file") from None
+            raise ConfigError(f"run {run_id} logged no {CONFIG_ARTIFACT}; continue it with al4ml run "
+                              f"<its YAML> --resume {run_id}") from None
         return yaml.safe_load(Path(path).read_text())

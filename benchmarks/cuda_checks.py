@@ -81,6 +81,7 @@ def main() -> None:
     SELECTED.update(t for t in args.only.split(",") if t)
     cuda = torch.device("cuda")
     print(f"{torch.cuda.get_device_name(0)}; torch {torch.__version__}", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{args.out / 'mlruns.db'}"
 
     @check("CUDA policies == CPU ops on the same draws", "parity")

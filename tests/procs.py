@@ -110,6 +110,15 @@ class Gate:
         for c in calls:
             (self.folder / f"hold-{c}").touch()
 
+    def fail(self, *calls: int) -> None:
+        """Make query ``c`` raise (a run that fails mid-run), until :meth:`heal`."""
+        for c in calls:
+            (self.folder / f"fail-{c}").touch()
+
+    def heal(self, *calls: int) -> None:
+        for c in calls:
+            (self.folder / f"fail-{c}").unlink(missing_ok=True)
+
     def release(self, *calls: int) -> None:
         for c in calls:
             (self.folder / f"hold-{c}").unlink(missing_ok=True)

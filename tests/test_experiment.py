@@ -57,6 +57,58 @@ def test_resume_refuses_a_finished_run_a_changed_config_and_an_unknown_run(track
         run_experiment(cfg, tracking_uri, progress=False, resume_run_id="abc")
 
 
+@pytest.mark.parametrize("hole", [40, 20], ids=["last round", "a middle round"])
+def test_resume_repairs_a_finished_run_with_a_hole(tracking_uri, tmp_path, hole):
+    """A run closed FINISHED without one round's metrics (a store that refused a read, in
+    versions before reads were retried) is found by resume and completed as it would have been."""
+    import sqlite3
+
+    cfg = tiny_config()
+    full = run_experiment(cfg, tracking_uri, progress=False)
+    holed = run_experiment(cfg, tracking_uri, progress=False)
+    client = get_client(tracking_uri)
+    with sqlite3.connect(tmp_path / "mlruns.db") as db:
+        db.execute("DELETE FROM metrics WHERE run_uuid = ? AND step = ?", (holed.run_id, hole))
+    assert hole not in [s for s, _ in metric_values(client, holed.run_id, "n_labeled")]
+    assert client.get_run(holed.run_id).info.status == "FINISHED"
+    run_experiment(cfg, tracking_uri, progress=False, resume_run_id=holed.run_id)
+    assert client.get_run(holed.run_id).info.status == "FINISHED"
+    for name in ("test_accuracy", "val_loss", "train_loss", "n_labeled"):  # each step once
+        assert (sorted(metric_values(client, holed.run_id, name))
+                == metric_values(client, full.run_id, name)), name
+
+
+def test_a_failed_tracking_write_stops_the_writes_after_it():
+    """A round the store refused must not be followed by the run's FINISHED status."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from al4ml.records import Deferred, LoopState, RoundRecord
+
+    calls, go = [], threading.Event()
+
+    class Store(CellObserver):
+        def on_round(self, record, state):
+            go.wait(30)
+            calls.append("round")
+            raise RuntimeError("database is locked")
+
+        def on_finish(self, model, state):
+            calls.append("finish")
+
+    import torch
+
+    state = LoopState(labeled_round=torch.tensor([0, -1]), labels=torch.tensor([1, -1]))
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        deferred = Deferred(Store(), executor)
+        deferred.on_round(RoundRecord(0, 10, {}), state)
+        deferred.on_finish(None, state)  # queued behind the round, before it failed
+        go.set()
+        with pytest.raises(RuntimeError, match="locked"):
+            deferred.wait()
+    assert calls == ["round"]
+
+
 def test_baseline_trains_on_the_whole_pool_once(tracking_uri):
     from al4ml.experiment import run_baseline
 

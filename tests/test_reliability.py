@@ -97,15 +97,49 @@ def bad_server_not_running(tmp_path: Path) -> tuple[list[str], list[str]]:
     return bad_uri(f"http://127.0.0.1:{free_port()}", "does not answer", "start it")(tmp_path)
 
 
+def bad_negative_seed(tmp_path: Path) -> tuple[list[str], list[str]]:
+    return ["run", str(QUICKSTART), "--set", "seed=-1"], ["seed", "(got -1)", "≥ 0"]
+
+
+def bad_duplicated_key(tmp_path: Path) -> tuple[list[str], list[str]]:
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: twice\ntraining:\n  epochs: 3\n  lr: 0.01\n  epochs: 4\n")
+    return ["run", str(path)], [f"{path}:5:3", "'epochs' is given twice (lines 3 and 5)"]
+
+
+def bad_repeated_axis_value(tmp_path: Path) -> tuple[list[str], list[str]]:
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump({"name": "g", "base": str(QUICKSTART), "axes": {"seed": [0, 1, 0]}}))
+    return ["grid", str(path)], ["axis 'seed' lists 0 twice"]
+
+
+def bad_one_class_folder(tmp_path: Path) -> tuple[list[str], list[str]]:
+    from PIL import Image
+
+    for split in ("train", "val", "test"):
+        folder = tmp_path / "tree" / split / "benign"
+        folder.mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    return (["run", str(QUICKSTART), "--set", "dataset.name=imagefolder", "--set",
+             f"dataset.root={tmp_path / 'tree'}"], ["holds one class only (benign)", "at least two"])
+
+
 BAD_INPUTS = {
     "truncated npz": (bad_truncated_npz, False),
+    "negative seed": (bad_negative_seed, True),
+    "duplicated YAML key": (bad_duplicated_key, True),
+    "repeated axis value": (bad_repeated_axis_value, True),
+    "one class in an image folder": (bad_one_class_folder, False),
+    "missing store folder": (bad_uri("sqlite:///{tmp}/nodir/sub/x.db", "{tmp}/nodir/sub does not exist",
+                                     "--create-store"), True),
     "labels out of range": (bad_labels_out_of_range, False),
     "empty class folder": (bad_empty_class_folder, False),
     "YAML syntax error": (bad_yaml, True),
     "grid with axes: {}": (bad_grid_without_axes, True),
     "unknown URI scheme": (bad_uri("foo://bar", "unsupported scheme 'foo'"), True),
     "store under a regular file": (bad_uri_under_a_file, True),
-    "read-only store folder": (bad_uri("sqlite:////proc/al4ml/m.db", "cannot write in /proc"), True),
+    "read-only store folder": (bad_uri("sqlite:////proc/m.db", "cannot write in /proc"), True),
     "server not running": (bad_server_not_running, True),
 }
 
@@ -117,6 +151,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_run(name, tmp_path):
     store = tmp_path / "m.db"
     if "--tracking-uri" not in args:
         args += ["--tracking-uri", f"sqlite:///{store}"]
+    before = sorted(tmp_path.rglob("*"))
     proc, imported = al4ml_imports(*args, cwd=tmp_path)
     line = one_line_error(proc)
     for fragment in fragments:
@@ -124,7 +159,85 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_run(name, tmp_path):
     if config_only:  # refused before torch or MLflow load (seconds on 2 cores)
         assert imported == [], f"{name}: imported {imported} before refusing"
     assert not store.exists(), "a store (and so possibly a run) was created"
-    assert not (tmp_path / "mlruns.db").exists()
+    assert sorted(tmp_path.rglob("*")) == before, "the refused command created files"
+
+
+def store_with_runs(tmp_path: Path) -> tuple[str, Path, str]:
+    """A real store holding a grid's parent run: its URI, file and the parent's id."""
+    from al4ml.runs import GRID_TAG, ROLE_TAG
+    from al4ml.tracking import experiment_id, get_client
+
+    db = tmp_path / "m.db"
+    client = get_client(f"sqlite:///{db}")
+    parent = client.create_run(experiment_id(client, "g"), tags={ROLE_TAG: "grid", GRID_TAG: "g"})
+    return f"sqlite:///{db}", db, parent.info.run_id
+
+
+def fault_not_a_database(tmp_path: Path) -> tuple[list[str], list[str]]:
+    (tmp_path / "m.db").write_text("these are notes, not a store\n")
+    return (["run", str(QUICKSTART), "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"],
+            [str(tmp_path / "m.db"), "is not an SQLite database"])
+
+
+def fault_cut_store(tmp_path: Path) -> tuple[list[str], list[str]]:
+    uri, db, _ = store_with_runs(tmp_path)
+    db.write_bytes(db.read_bytes()[:8192])
+    return ["run", str(QUICKSTART), "--tracking-uri", uri], [str(db), "is damaged", "malformed"]
+
+
+def fault_report_into_a_file(tmp_path: Path) -> tuple[list[str], list[str]]:
+    uri, _, _ = store_with_runs(tmp_path)
+    (tmp_path / "report.txt").write_text("an earlier report\n")
+    return (["report", "g", "--tracking-uri", uri, "--out", str(tmp_path / "report.txt")],
+            ["--out", "report.txt", "is a file"])
+
+
+def fault_resume_a_grid_parent(tmp_path: Path) -> tuple[list[str], list[str]]:
+    uri, _, parent = store_with_runs(tmp_path)
+    return ["resume", parent, "--tracking-uri", uri], [parent, "parent run of grid 'g'", "al4ml grid"]
+
+
+def fault_unreadable_journal(tmp_path: Path) -> tuple[list[str], list[str]]:
+    journal = tmp_path / ".al4ml" / "journal" / "abc"
+    journal.mkdir(parents=True)
+    (journal / "meta.json").write_text("{not json")
+    return ["sync", str(journal)], [str(journal), "meta.json is not readable"]
+
+
+STORE_FAULTS = {
+    "store file is not a database": fault_not_a_database,
+    "store cut to 8 KiB": fault_cut_store,
+    "report --out a file": fault_report_into_a_file,
+    "resume of a grid parent": fault_resume_a_grid_parent,
+    "journal that is not JSON": fault_unreadable_journal,
+}
+
+
+@pytest.mark.parametrize("name", STORE_FAULTS)
+def test_a_damaged_store_or_misused_command_is_one_line_and_changes_nothing(name, tmp_path):
+    args, fragments = STORE_FAULTS[name](tmp_path)
+    before = {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")}
+    proc = al4ml(*args, cwd=tmp_path)
+    line = one_line_error(proc)
+    for fragment in fragments:
+        assert fragment in line, line
+    assert {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")} == before
+
+
+def test_a_store_locked_from_the_start_is_one_line_after_the_wait_it_names(tmp_path):
+    import sqlite3
+
+    uri, db, _ = store_with_runs(tmp_path)
+    lock = sqlite3.connect(db, timeout=0)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        proc = al4ml("run", str(QUICKSTART), "--tracking-uri", uri, cwd=tmp_path,
+                     env={"AL4ML_STORE_BUSY_SECONDS": "1"})
+    finally:
+        lock.rollback()
+        lock.close()
+    line = one_line_error(proc)
+    assert str(db) in line and "locked by another process (waited 1 s)" in line, line
 
 
 def test_a_budget_above_the_pool_says_so_in_one_line_and_logs_the_clamped_value(tmp_path):
@@ -160,7 +273,7 @@ def test_eight_runs_started_together_on_a_new_store_all_finish(tmp_path):
 
     config = tiny_digits(tmp_path)
     uri = f"sqlite:///{tmp_path / 'new' / 'store.db'}"
-    procs = [start("run", str(config), "--set", f"seed={s}", "--tracking-uri", uri,
+    procs = [start("run", str(config), "--set", f"seed={s}", "--tracking-uri", uri, "--create-store",
                    "--no-progress", cwd=tmp_path) for s in range(8)]
     outputs = [p.communicate(timeout=600) for p in procs]
     for p, (_out, err) in zip(procs, outputs, strict=True):
@@ -268,6 +381,81 @@ def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(point, uninte
                for c, r, d in ((client, run.info.run_id, "a"), (ref_client, ref.info.run_id, "b"))]
     assert queries[0] == queries[1]
     assert "model" in {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+@pytest.mark.slow
+def test_a_store_locked_for_30_s_mid_run_loses_no_round(tmp_path):
+    """Another process holds an exclusive lock on the store (a sqlite3 shell in a transaction,
+    a backup) for longer than MLflow's 20 s busy timeout, right after the first round."""
+    import sqlite3
+    import threading
+
+    from al4ml.tracking import get_client
+
+    gate = Gate(tmp_path / "gate")
+    config = tiny_digits(tmp_path, "locked")
+    tree = yaml.safe_load(config.read_text())
+    tree["budget"].update(total=40)
+    config.write_text(yaml.safe_dump(tree))
+    reference = f"sqlite:///{tmp_path / 'ref.db'}"
+    assert al4ml("run", str(config), "--tracking-uri", reference, "--no-progress", *gate.sets,
+                 env=gate.env).returncode == 0
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    gate.hold(2)
+    proc = start("-q", "run", str(config), "--tracking-uri", uri, *gate.sets, cwd=tmp_path,
+                 env=gate.env)
+    client = get_client(uri)
+    gate.wait_held(2)
+    run = wait_until(lambda: rounds_in_store(client, "locked", 1), "the first round in the store")
+    lock = sqlite3.connect(tmp_path / "m.db", timeout=60, check_same_thread=False)
+    lock.execute("BEGIN EXCLUSIVE")
+    threading.Timer(30.0, lock.rollback).start()
+    gate.release(2)
+    _, err = proc.communicate(timeout=600)
+    if proc.returncode != 0:  # not closed: it says how to continue, and continuing completes it
+        assert client.get_run(run.info.run_id).info.status != "FINISHED"
+        line = one_line_error_with_code(proc.returncode, err, 1)
+        assert f"al4ml resume {run.info.run_id} --tracking-uri {uri}" in line, line
+        resumed = al4ml("resume", run.info.run_id, "--tracking-uri", uri, "--no-progress",
+                        cwd=tmp_path, env=gate.env)
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+    ref_client = get_client(reference)
+    [ref] = ref_client.search_runs([ref_client.get_experiment_by_name("locked").experiment_id])
+    assert client.get_run(run.info.run_id).info.status == "FINISHED"
+    ours = {k: sorted(v) for k, v in histories(client, run.info.run_id).items()}
+    assert ours == histories(ref_client, ref.info.run_id)  # every step, each once, same values
+
+
+def one_line_error_with_code(code: int, err: str, expected: int) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == expected and len(lines) == 1 and "Traceback" not in err, err[-3000:]
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_says_how_to_continue_in_one_line_and_continuing_completes_it(tmp_path):
+    from al4ml.tracking import get_client
+
+    gate = Gate(tmp_path / "gate")
+    config = tiny_digits(tmp_path, "fails")
+    tree = yaml.safe_load(config.read_text())
+    tree["budget"].update(total=40)
+    config.write_text(yaml.safe_dump(tree))
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    gate.fail(2)
+    proc = al4ml("-q", "run", str(config), "--tracking-uri", uri, "--no-progress", *gate.sets,
+                 cwd=tmp_path, env=gate.env)
+    client = get_client(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("fails").experiment_id])
+    line = one_line_error_with_code(proc.returncode, proc.stderr, 1)
+    assert "planted failure at query 2" in line, line
+    assert f"al4ml resume {run.info.run_id} --tracking-uri {uri}" in line, line
+    assert run.info.status == "FAILED"
+    gate.heal(2)
+    resumed = al4ml("resume", run.info.run_id, "--tracking-uri", uri, "--no-progress", cwd=tmp_path,
+                    env=gate.env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert_complete(client, run.info.run_id, [10, 20, 30, 40])
 
 
 @pytest.mark.slow
@@ -380,7 +568,7 @@ def test_a_server_that_never_returns_leaves_a_journal_that_sync_sends_once(serve
     run_proc, client, run = lose_server_mid_run(server, tmp_path, "lost", Gate(tmp_path / "gate"),
                                                 rounds=2)
     _, err = run_proc.communicate(timeout=600)
-    assert run_proc.returncode == 0, err[-3000:]
+    assert run_proc.returncode == 3, err[-3000:]  # ended, but its writes wait in the journal
     journal = tmp_path / ".al4ml" / "journal" / run.info.run_id
     hint = [ln for ln in err.splitlines() if "al4ml sync" in ln]
     assert len(hint) == 1 and str(journal) in hint[0], err
@@ -420,7 +608,7 @@ def test_a_grid_outlives_a_server_that_goes_away_and_a_sync_and_rerun_complete_i
     gate.release(2)
     _, err = proc.communicate(timeout=600)
     assert "Traceback" not in err, err[-3000:]
-    assert proc.returncode == 1, err[-3000:]
+    assert proc.returncode == 3, err[-3000:]  # no cell failed; what they sent waits in journals
     failed = [ln for ln in err.splitlines() if ln.startswith("cell ")]
     assert len(failed) == 2 and all("outcome unknown" in ln and "al4ml sync" in ln
                                     for ln in failed), err

@@ -79,6 +79,11 @@ class ActiveDataset:
                                 f"[0, {top}) for its {info.num_classes} "
                                 f"{'findings' if info.label_task.multi_label else 'classes'} "
                                 f"({len(bad)} such labels)")
+            present = labels.unique() if not info.label_task.multi_label else None
+            if present is not None and len(present) < 2:  # accuracy 1.0 and AUC NaN, silently
+                raise DataError(f"dataset {info.name}: the {split} split holds one class only "
+                                f"({info.classes[int(present[0])] if len(present) else 'none'}); "
+                                f"a classifier needs images of at least two classes in every split")
         self.info = info
         self.pool_images = pool_images
         self.val = val

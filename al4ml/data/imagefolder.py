@@ -164,6 +164,9 @@ def imagefolder(root: Path | None, size: Annotated[int, Field(ge=8, le=1024)] = 
     if split is not None and abs(sum(split) - 1) > 1e-6:
         raise DataError(f"dataset.options.split must sum to 1, got {list(split)} (sum {sum(split):g})")
     classes, files = _layout(root, split)
+    if len(classes) < 2:  # before anything is decoded or cached
+        raise DataError(f"{root}: the tree holds one class only ({classes[0]}); a classifier "
+                        "needs class folders for at least two")
     mode = "L" if channels == 1 else "RGB"
     if isinstance(files, dict):
         parts = {s: _decode(files[s], root, size, mode) for s in SPLITS}

@@ -8,8 +8,9 @@ it reaches grid workers as any installed strategy does.
 
 Protocol, in the folder ``query.params.gate``: the process's ``c``-th call of the strategy
 (1-based; in a cohort every cell's query counts) holds while a file ``hold-<c>`` exists.
-Holding, it writes ``held-<c>-<pid>``; deleting ``hold-<c>`` releases it. The picks are
-seeded random picks, the same whether or not a call was held.
+Holding, it writes ``held-<c>-<pid>``; deleting ``hold-<c>`` releases it. A file ``fail-<c>``
+makes that call raise (a run that fails mid-run). The picks are seeded random picks, the
+same whether or not a call was held.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def gated(*, k: int, generator: torch.Generator, n: int, gate: str = "") -> Sele
     """Random picks ``[k]``; at a call whose ``hold-<c>`` file exists, wait for its removal."""
     global _calls
     _calls += 1
+    if gate and (Path(gate) / f"fail-{_calls}").exists():
+        raise RuntimeError(f"planted failure at query {_calls}")
     hold = Path(gate) / f"hold-{_calls}"
     if gate and hold.exists():
         (Path(gate) / f"held-{_calls}-{os.getpid()}").touch()
