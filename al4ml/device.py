@@ -59,3 +59,15 @@ def graphs_enabled(cfg: TrainingConfig, device: torch.device) -> bool:
     raise ConfigError(f"training.cuda_graph: torch {torch.__version__} cannot replay random "
                       "draws of a custom generator in a CUDA graph; upgrade torch or set "
                       "training.cuda_graph=false")
+
+
+def exact_cohorts(device: torch.device) -> bool:
+    """Whether a cohort's models run apart (bit-identical to lone runs) rather than stacked.
+
+    On CPU a cohort runs its K networks one after the other, so a cell's numbers do not
+    depend on the cohort it trained in: grouped kernels save little there (measured in
+    ``benchmarks/cohort_exact.py``). On CUDA the K models stack into one network, which is
+    what makes cohorts fast, and a member's weights differ from a lone run's in the last
+    bits (a grouped convolution sums in another order).
+    """
+    return device.type == "cpu"

@@ -23,7 +23,15 @@ from al4ml.errors import Al4mlError, Al4mlWarning, ConfigError, RunFailed, RunIn
 from al4ml.loop import ActiveLearningLoop
 from al4ml.progress import RichProgress
 from al4ml.records import CellObserver, CohortObserver, Deferred, LoopState
-from al4ml.runs import CEILING_PREFIX, ROLE_TAG, error_line
+from al4ml.runs import (
+    CEILING_PREFIX,
+    COHORT_SIZE_TAG,
+    COHORT_TAG,
+    ROLE_TAG,
+    baseline_name,
+    error_line,
+    run_name,
+)
 from al4ml.tracking import MlflowTracker, get_client, load_state
 
 
@@ -164,8 +172,12 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
                                               cohort_observers), strict=True):
                 results[i] = res
         return [results[i] for i in range(len(specs))]
+    names = [baseline_name(s.cfg.flat()) if s.role == "baseline" else run_name(s.cfg.flat(), s.axes or {})
+             for s in specs]
+    cohort = {COHORT_SIZE_TAG: str(len(specs)), COHORT_TAG: ", ".join(names)[:5000]}
     trackers = [MlflowTracker(client, s.cfg, run_id=s.resume_run_id, parent_run_id=parent_run_id,
-                              extra_tags=s.extra_tags, role=s.role, axes=s.axes) for s in specs]
+                              extra_tags=s.extra_tags, role=s.role, axes=s.axes, cohort=cohort)
+                for s in specs]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="al4ml-tracking") as writer:
         deferred = [Deferred(t, writer) for t in trackers]
         for cell, tracker in zip(loop.cells, deferred, strict=True):

@@ -33,6 +33,7 @@ from al4ml.augment import create_augmentation
 from al4ml.augment.policy import CohortAugment, Policy
 from al4ml.config import ExperimentConfig
 from al4ml.data.base import ActiveDataset
+from al4ml.device import exact_cohorts, graphs_enabled
 from al4ml.infer import Predictions, augmented_probs, mc_dropout_probs, metrics, predict
 from al4ml.models import create_model
 from al4ml.models.classifier import Classifier
@@ -124,7 +125,7 @@ class BestOnVal:
 
     def stack(self, device: torch.device) -> StackedClassifier:
         """The selected models as one stack on ``device``."""
-        return StackedClassifier(self.models).to(device)
+        return StackedClassifier(self.models, exact=exact_cohorts(device)).to(device)
 
 
 @dataclass
@@ -162,8 +163,6 @@ class ActiveLearningLoop:
         cfgs = [cfgs] if isinstance(cfgs, ExperimentConfig) else list(cfgs)
         if len({cohort_key(c) for c in cfgs}) > 1:
             raise ValueError("the cells of a cohort must share dataset, model, training and budget")
-        from al4ml.device import graphs_enabled
-
         self.cfg = cfgs[0]
         graphs_enabled(self.cfg.training, device)  # a config error, before any work
         self.task = dataset.info.label_task
@@ -221,7 +220,7 @@ class ActiveLearningLoop:
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             for cell in cells:
                 cell.member = self.new_member(cell, round_)
-            stack = StackedClassifier([c.member for c in cells])
+            stack = StackedClassifier([c.member for c in cells], exact=exact_cohorts(dev))
             rows = torch.stack([torch.nonzero(c.state.labeled_mask).flatten() for c in cells])
             labels = torch.stack([c.state.labels[r] for c, r in zip(cells, rows, strict=True)])
             augment = CohortAugment([c.augment for c in cells], [

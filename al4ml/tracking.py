@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 from filelock import FileLock
-from mlflow.entities import Param
+from mlflow.entities import Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
@@ -185,11 +185,13 @@ class MlflowTracker(CellObserver):
         extra_tags: More tags for the run.
         role: ``run``, ``cell`` (of a grid) or ``baseline`` (metrics as ``ceiling_*``).
         axes: A grid cell's axis values (tags ``axis.<key>``; other axes join the run name).
+        cohort: Tags naming the cohort this start trains in (set again on resume).
     """
 
     def __init__(self, client: MlflowClient, cfg: ExperimentConfig, run_id: str | None = None,
                  parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None,
-                 role: str = "run", axes: dict[str, object] | None = None) -> None:
+                 role: str = "run", axes: dict[str, object] | None = None,
+                 cohort: dict[str, str] | None = None) -> None:
         self.client = client
         self.cfg = cfg
         self.prefix = CEILING_PREFIX if role == "baseline" else ""
@@ -198,7 +200,7 @@ class MlflowTracker(CellObserver):
                 **(extra_tags or {})}
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
-        tags = {**resolve_tags(), **tags}  # source, git commit, user, as MLflow's fluent API logs them
+        tags = {**resolve_tags(), **tags, **(cohort or {})}  # source, git commit, user: as MLflow logs
         if run_id is None:
             exp = experiment_id(client, cfg.name)
             flat = cfg.flat()
@@ -212,6 +214,8 @@ class MlflowTracker(CellObserver):
         else:
             self.run_id = run_id
             client.update_run(run_id, status="RUNNING")
+            if cohort:
+                client.log_batch(run_id, tags=[RunTag(k, v) for k, v in cohort.items()])
         self._rows: list[tuple[int, int, int, float]] = []
         self.finished = False
         self.writer = Writer(client, self.run_id)

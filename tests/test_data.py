@@ -88,8 +88,9 @@ def test_imagefolder_reads_class_folders(tmp_path):
 
 def test_imagefolder_unreadable_file_names_it(tmp_path):
     for split in ("train", "val", "test"):
-        (tmp_path / split / "a").mkdir(parents=True)
-        Image.new("RGB", (8, 8)).save(tmp_path / split / "a" / "ok.png")
+        for name in ("a", "b"):
+            (tmp_path / split / name).mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(tmp_path / split / name / "ok.png")
     (tmp_path / "train" / "a" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="cannot read image .*broken.png"):
         create_dataset("imagefolder", tmp_path)

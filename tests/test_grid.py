@@ -11,7 +11,7 @@ from procs import Gate, al4ml, start, wait_until
 from al4ml.errors import ConfigError
 from al4ml.grid import child_runs, load_grid, parent_run, plan
 from al4ml.report import history
-from al4ml.runs import CELL_TAG, PID_TAG
+from al4ml.runs import CELL_TAG, COHORT_SIZE_TAG, COHORT_TAG, PID_TAG
 from al4ml.tracking import get_client
 
 REPO = Path(__file__).resolve().parents[1]
@@ -289,10 +289,11 @@ def cell_runs(client, name: str = "tgrid") -> dict:
 
 
 @pytest.mark.slow
-def test_a_cohort_grid_logs_what_a_process_grid_logs(tmp_path):
+def test_a_cohort_grid_logs_what_a_process_grid_logs_value_for_value(tmp_path):
+    # On CPU a cohort's models run apart: a cell's numbers do not depend on its cohort.
     path = write_grid(tmp_path, {"query.strategy": ["random", "entropy"],
                                  "augmentation.name": ["none", "trivialaugment"]})
-    logged = {}
+    logged, cohorts = {}, {}
     for how in ("1", "auto"):
         uri = f"sqlite:///{tmp_path / (how + '.db')}"
         proc = al4ml("grid", str(path), "--cohort-size", how, "--workers", "2", "--tracking-uri", uri)
@@ -300,17 +301,25 @@ def test_a_cohort_grid_logs_what_a_process_grid_logs(tmp_path):
         text = " ".join(proc.stdout.split())
         assert ("in 4 cohort(s)" if how == "1" else "in 2 cohort(s) of 2, 2") in text
         client = get_client(uri)
-        logged[how] = {name: (r.info.status, {k: v for k, v in r.data.tags.items()
-                                              if k not in (PID_TAG, "mlflow.parentRunId")},
+        runs = cell_runs(client)
+        logged[how] = {name: (r.info.status, {k: v for k, v in r.data.tags.items() if k not in
+                                              (PID_TAG, COHORT_TAG, COHORT_SIZE_TAG, "mlflow.parentRunId")},
                               r.data.params,
-                              {m: history(client, r.info.run_id, m)[0].tolist() for m in r.data.metrics},
+                              {m: [(p.step, p.value) for p in sorted(
+                                  client.get_metric_history(r.info.run_id, m), key=lambda p: p.step)]
+                               for m in r.data.metrics if m not in ("train_seconds", "query_seconds")},
                               sorted(a.path for a in client.list_artifacts(r.info.run_id)))
-                       for name, r in cell_runs(client).items()}
+                       for name, r in runs.items()}
+        cohorts[how] = {name: (r.data.tags[COHORT_SIZE_TAG], r.data.tags[COHORT_TAG])
+                        for name, r in runs.items()}
     assert len(logged["1"]) == 4 and logged["1"].keys() == logged["auto"].keys()
-    for name, (status, tags, params, steps, artifacts) in logged["auto"].items():
+    for name, (status, tags, params, points, artifacts) in logged["auto"].items():
         assert status == "FINISHED"
-        assert (status, tags, params, steps, artifacts) == logged["1"][name], name
-        assert all(s == [10.0, 20.0, 30.0] for s in steps.values())
+        assert (status, tags, params, points, artifacts) == logged["1"][name], name
+        assert all([s for s, _ in p] == [10, 20, 30] for p in points.values())
+        assert cohorts["1"][name] == ("1", name)
+        size, members = cohorts["auto"][name]
+        assert size == "2" and name in members.split(", ") and len(members.split(", ")) == 2
 
 
 @pytest.mark.slow
@@ -319,6 +328,10 @@ def test_a_killed_cohort_resumes_every_cell_from_its_last_round(tmp_path):
     path = write_grid(tmp_path, {"seed": [0, 1, 2, 3]}, **{"training.epochs": 6, "budget.total": 60})
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     args = ("grid", str(path), "--workers", "1", "--tracking-uri", uri, *gate.sets)
+    alone = f"sqlite:///{tmp_path / 'alone.db'}"  # the same cells, each alone, uninterrupted
+    reference = al4ml("grid", str(path), "--workers", "1", "--cohort-size", "1", "--tracking-uri",
+                      alone, *gate.sets, env=gate.env)
+    assert reference.returncode == 0, reference.stdout + reference.stderr
     gate.hold(9)  # the cohort of 4 waits at round 2's first query, two rounds of each cell stored
     driver = start(*args, cwd=tmp_path, env=gate.env)
     client = get_client(uri)
@@ -349,6 +362,17 @@ def test_a_killed_cohort_resumes_every_cell_from_its_last_round(tmp_path):
             assert history(client, r.info.run_id, name)[0].tolist() == [10, 20, 30, 40, 50, 60]
         points = client.get_metric_history(r.info.run_id, "test_accuracy")
         assert len(points) == len({p.step for p in points}), "a round was logged twice"
+        assert r.data.tags[COHORT_SIZE_TAG] == "4"
+    # Killed and resumed in a cohort of 4, each cell logged what it logs alone, value for value.
+    ref_client = get_client(alone)
+    lone = cell_runs(ref_client)
+    assert lone.keys() == finished.keys()
+    for name, r in finished.items():
+        for metric in ("test_accuracy", "test_auc", "val_loss", "train_loss"):
+            ours = sorted((p.step, p.value) for p in client.get_metric_history(r.info.run_id, metric))
+            theirs = sorted((p.step, p.value) for p in ref_client.get_metric_history(
+                lone[name].info.run_id, metric))
+            assert ours == theirs, (name, metric)
 
 
 def test_a_rerun_never_starts_a_second_writer_on_a_cell_a_live_process_writes(tmp_path):

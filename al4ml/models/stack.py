@@ -13,6 +13,10 @@ group is a convolution).
 
 Supported layers: ``Conv2d``, ``BatchNorm2d``, ``Linear`` and any layer without parameters or
 buffers that acts per channel (activations, pooling, dropout, flatten, identity).
+
+With ``exact=True`` the K networks stay apart and run one after the other on their channel
+groups: the same packed input and ``[K, B, ...]`` outputs, any architecture, and each member
+bit-identical to its lone run (what al4ml uses on CPU, see :func:`al4ml.device.exact_cohorts`).
 """
 
 from __future__ import annotations
@@ -113,11 +117,21 @@ class StackedClassifier(nn.Module):
     Args:
         members: K freshly built (or trained) classifiers with identical structure; their
             weights are copied, the members themselves are left alone.
+        exact: Keep the K networks apart and run them one after the other on their channel
+            groups: each member then computes bit for bit what it computes alone (a grouped
+            convolution sums in another order than K plain ones, so a stacked member's
+            weights differ from its lone twin's in the last bits, and a query ranking can
+            flip rounds later). Costs little on CPU, where the grouped kernels save little.
     """
 
-    def __init__(self, members: list[Classifier]) -> None:
+    def __init__(self, members: list[Classifier], exact: bool = False) -> None:
         super().__init__()
         self.k = len(members)
+        if exact and self.k > 1:  # K networks side by side, no stacked layer anywhere
+            self.apart: nn.ModuleList | None = nn.ModuleList(copy.deepcopy(m) for m in members)
+            self.net: nn.Module | None = None
+            return
+        self.apart = None
         net = copy.deepcopy(members[0])
         if self.k > 1:
             named = [dict(m.named_modules()) for m in members]
@@ -140,6 +154,13 @@ class StackedClassifier(nn.Module):
 
     def forward_with_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Packed input -> logits ``[K, B, classes]`` and embeddings ``[K, B, D]``."""
+        if self.apart is not None:  # each member's group in the layout a lone run would pass
+            fmt = (torch.channels_last if x.dim() == 4 and not x.is_contiguous()
+                   and x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
+            groups = [g.contiguous(memory_format=fmt) for g in x.chunk(self.k, dim=1)]
+            embs = [m.features(g) for m, g in zip(self.apart, groups, strict=True)]
+            logits = [m.head(m.dropout(e)) for m, e in zip(self.apart, embs, strict=True)]
+            return torch.stack(logits), torch.stack(embs)
         emb = self.net.features(x)
         logits = self.net.head(self.net.dropout(emb))
         b = x.shape[0]
@@ -154,6 +175,8 @@ class StackedClassifier(nn.Module):
         """Model ``k``'s weights and buffers as a single classifier's ``state_dict``."""
         if self.k == 1:
             return dict(self.net.state_dict())
+        if self.apart is not None:
+            return dict(self.apart[k].state_dict())
         state = {}
         for name, module in self.net.named_modules():
             if name and _has_state(module):
