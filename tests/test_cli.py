@@ -357,6 +357,7 @@ def test_an_interrupted_run_names_itself_and_resumes_by_id_alone(tmp_path):
     resumed = al4ml("resume", run_id, "--tracking-uri", uri, "--no-progress", cwd=tmp_path,
                     env=gate.env)
     assert resumed.returncode == 0, resumed.stderr
+    assert "Downloading artifacts" not in resumed.stderr  # no MLflow progress bars among our lines
     ref_client = get_client(f"sqlite:///{tmp_path / 'r.db'}")
     [ref] = ref_client.search_runs([ref_client.get_experiment_by_name("digits_quickstart").experiment_id])
     assert histories(client, run_id) == histories(ref_client, ref.info.run_id)

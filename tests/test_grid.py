@@ -187,6 +187,7 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
     again = al4ml(*args, env=gate.env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "1 to run (1 resumed)" in " ".join(again.stdout.split())
+    assert "Downloading artifacts" not in again.stderr + again.stdout  # no MLflow progress bars
     runs = client.search_runs([client.get_experiment_by_name("tgrid").experiment_id],
                               "tags.`al4ml.role` = 'cell'")
     assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
