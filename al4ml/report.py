@@ -16,7 +16,8 @@ Statistics (seeds are the replicates):
 * normalised area under the learning curve (AULC): the label axis scaled to [0, 1] between
   the first and last budget, trapezoid rule, so 1.0 means perfect accuracy at every budget;
 * labels needed to reach ``--target``: the median over *all* seeds, a seed that never reached
-  it counting as above the budget (censored), with the share of seeds that reached it;
+  it counting as above the budget (censored; a median that depends on a censored seed is
+  printed as the bound it is known to exceed), with the share of seeds that reached it;
 * with ``--x cost`` every one of these is taken over the spent cost (metric ``oracle_cost``,
   logged by runs with ``oracle.cost``) instead of the label count; where seeds spent
   different amounts per round (prices per class), each curve is read as a step function
@@ -25,9 +26,11 @@ Statistics (seeds are the replicates):
   strategy, ``none`` augmentation, else the axis' first value), the rest of the config equal:
   paired t-test (``scipy.stats.ttest_rel``) and, with 6 or more seeds, Wilcoxon's signed-rank
   test, both Holm-corrected over all the report's comparisons; a verdict (better, worse, not
-  resolved at alpha = 0.05 after correction); and for unresolved ones, the seeds a paired
-  t-test would need to resolve the observed difference with 80 % power at the observed
-  spread (per comparison, alpha = 0.05 two-sided, noncentral t);
+  resolved at alpha = 0.05 after correction, by the t-test; fewer than 3 pairs get no
+  verdict); and for unresolved ones, the seeds a paired t-test would need to resolve the
+  observed difference with 80 % power at the observed spread (two-sided, at alpha = 0.05 /
+  the number of comparisons, Holm's strictest step; noncentral t, by quadrature where
+  SciPy's noncentral t has no answer);
 * pairwise win matrices as Ash et al. (2020) compute them, along every axis: for every pair
   (i, j), every setting of the other axes and every label count, a paired two-sided t-test
   over seeds; i wins when it is significantly better at 95 %; entries are summed over
@@ -321,6 +324,8 @@ class CellSummary:
     reached: int
     labels_mean: float | None = None
     """Mean labels bought by the end (curves over cost)."""
+    reach_above: float | None = None
+    """Where the median is censored (``reach_median`` is inf): the value it is known to exceed."""
 
 
 def summarize(cells: list[Cell], target: float) -> list[CellSummary]:
@@ -332,10 +337,25 @@ def summarize(cells: list[Cell], target: float) -> list[CellSummary]:
         f_mean, f_ci = mean_ci(vals[:, -1])
         reach = np.array([labels_to_reach(steps, v, target) for v in vals])
         bought = [c.labels for c in cell.curves.values() if c.labels is not None]
+        median, above = censored_median(reach, float(steps[-1]))
         out.append(CellSummary(cell, float(steps[-1]), float(a_mean), float(a_ci), float(f_mean),
-                               float(f_ci), float(np.median(reach)), int(np.isfinite(reach).sum()),
-                               float(np.mean(bought)) if bought else None))
+                               float(f_ci), median, int(np.isfinite(reach).sum()),
+                               float(np.mean(bought)) if bought else None, above))
     return out
+
+
+def censored_median(reach: np.ndarray, budget: float) -> tuple[float, float | None]:
+    """Median of per-seed labels to target where a censored seed (inf) lies above ``budget``.
+
+    Returns ``(median, None)`` where it is known, else ``(inf, bound)``: with one seed at 60
+    labels and one that never reached the target by 120, the median is only known to exceed
+    (60 + 120) / 2 = 90.
+    """
+    v = np.sort(np.asarray(reach, dtype=float))
+    lo, hi = v[(len(v) - 1) // 2], v[len(v) // 2]
+    if math.isfinite(hi):
+        return float((lo + hi) / 2), None
+    return math.inf, float((lo + budget) / 2 if math.isfinite(lo) else budget)
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -353,12 +373,31 @@ def holm(p: np.ndarray) -> np.ndarray:
 
 
 def paired_power(effect: float, n: int | np.ndarray, alpha: float = ALPHA) -> np.ndarray:
-    """Power of a two-sided paired t-test with ``n`` pairs at standardised effect ``effect``."""
-    n = np.asarray(n, dtype=float)
+    """Power of a two-sided paired t-test with ``n`` pairs at standardised effect ``effect``.
+
+    SciPy's noncentral t answers NaN at large noncentrality with few degrees of freedom
+    (e.g. d = 3.25 at 4 pairs); there the power is integrated directly (:func:`_power_quad`).
+    """
+    n = np.atleast_1d(np.asarray(n, dtype=float))
     df = n - 1
     crit = stats.t.ppf(1 - alpha / 2, df)
     nc = abs(effect) * np.sqrt(n)
-    return stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)
+    with np.errstate(all="ignore"):
+        power = stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)
+    for i in np.flatnonzero(~np.isfinite(power)):
+        power[i] = _power_quad(float(nc[i]), float(df[i]), float(crit[i]))
+    return power
+
+
+def _power_quad(nc: float, df: float, crit: float) -> float:
+    """P(|T| > crit) for T = (Z + nc) / sqrt(V / df), V ~ chi2(df): one integral over V."""
+    from scipy import integrate
+
+    def given(v: float) -> float:
+        s = crit * math.sqrt(v / df)
+        return stats.chi2.pdf(v, df) * (stats.norm.sf(s - nc) + stats.norm.cdf(-s - nc))
+
+    return float(min(1.0, integrate.quad(given, 0, math.inf, limit=200)[0]))
 
 
 def seeds_needed(diffs: np.ndarray, power: float = POWER, alpha: float = ALPHA) -> float:
@@ -396,7 +435,11 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """``better`` / ``worse`` at alpha after Holm's correction, else ``not resolved``."""
+        """``better`` / ``worse`` by the paired t-test at alpha after Holm's correction, else
+        ``not resolved``; ``too few seeds`` below :data:`MIN_SEEDS` pairs (with 2 pairs the
+        t-test has one degree of freedom, and a tiny spread would decide)."""
+        if self.seeds < MIN_SEEDS:
+            return "too few seeds"
         if not self.p_t_holm < ALPHA:
             return "not resolved"
         return "better" if np.mean(self.diffs) > 0 else "worse"
@@ -405,10 +448,10 @@ class Comparison:
     def seeds_needed(self) -> float:
         """For an unresolved comparison: pairs a t-test needs for 80 % power at the level of
         Holm's strictest step (alpha / number of comparisons), so that the difference resolves
-        after the correction whatever its rank; else NaN."""
-        if self.verdict != "not resolved":
+        after the correction whatever its rank (at least :data:`MIN_SEEDS`); else NaN."""
+        if self.verdict in ("better", "worse"):
             return math.nan
-        return seeds_needed(self.diffs, alpha=ALPHA / self.family)
+        return max(float(MIN_SEEDS), seeds_needed(self.diffs, alpha=ALPHA / self.family))
 
 
 def _paired_tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -513,8 +556,15 @@ def _fmt_p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _fmt_labels(median: float, budget: float) -> str:
-    return f"> {budget:.4g}" if math.isinf(median) else f"{median:.4g}"
+def _fmt_labels(median: float, above: float | None) -> str:
+    return f"> {above:.4g}" if above is not None else f"{median:.4g}"
+
+
+def _fmt_in(x: float, ci: float, lo: float, hi: float, digits: int = 3) -> str:
+    """``x ± ci``, or ``x [a, b]`` with the interval's ends clipped where it leaves [lo, hi]."""
+    if math.isnan(x) or math.isnan(ci) or (x - ci >= lo and x + ci <= hi):
+        return _fmt(x, ci, digits)
+    return f"{x:.{digits}f} [{max(lo, x - ci):.{digits}f}, {min(hi, x + ci):.{digits}f}]"
 
 
 def _seed_range(need: list[float]) -> str:
@@ -694,6 +744,7 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
     heads = [_head(k) for k in keys]
     out.mkdir(parents=True, exist_ok=True)
     summaries = summarize(cells, target)
+    bounds = (0.0, 1.0) if "loss" not in metric else (-math.inf, math.inf)  # scores live in [0, 1]
     pairs = comparisons(cells)
     plot_curves(cells, out / "learning_curves.png", metric, x)
     seeds = sorted({s for c in cells for s in c.curves}, key=lambda s: (len(s), s))
@@ -723,8 +774,9 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
                                    f"{x} to reach {target:.2f} (median)", "seeds reaching it"]
                           + ["labels bought (mean)"] * (x == "cost") + ["full training set"],
                           [[s.cell.values[k] for k in keys]
-                           + [s.cell.seeds, _fmt(s.aulc_mean, s.aulc_ci), _fmt(s.final_mean, s.final_ci),
-                              _fmt_labels(s.reach_median, s.budget), f"{s.reached}/{s.cell.seeds}"]
+                           + [s.cell.seeds, _fmt_in(s.aulc_mean, s.aulc_ci, *bounds),
+                              _fmt_in(s.final_mean, s.final_ci, *bounds),
+                              _fmt_labels(s.reach_median, s.reach_above), f"{s.reached}/{s.cell.seeds}"]
                            + [_fmt(s.labels_mean, digits=1)] * (x == "cost")
                            + [_fmt(s.cell.ceiling)] for s in summaries]))]
     if pairs:
@@ -733,18 +785,22 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
             ("p", f"Each cell against the reference value of one axis (strategy random, "
                   f"augmentation none, else the axis' first value), everything else equal. "
                   f"p: paired t-test; Wilcoxon signed-rank with 6 or more seeds; both "
-                  f"Holm-corrected over the {len(pairs)} comparisons. Verdict at alpha = "
-                  f"{ALPHA} after correction. Seeds needed: pairs a paired t-test needs to "
+                  f"Holm-corrected over the {len(pairs)} comparisons. Verdict: the paired t-test "
+                  f"at alpha = {ALPHA} after correction; fewer than {MIN_SEEDS} pairs get none "
+                  "(Wilcoxon is shown beside it: with n pairs its p cannot go below 2 / 2^n, "
+                  "0.031 at 6, so after the correction it rarely could decide). "
+                  f"Seeds needed: pairs a paired t-test needs to "
                   f"resolve the observed Δ with {POWER:.0%} power at the observed spread, at "
                   f"alpha = {ALPHA} / {len(pairs)} (two-sided), the level of Holm's strictest "
                   "step, so it resolves after the correction whatever its rank."),
             ("table", (["cell", "against", "axis", "seeds", "Δ AULC (95 % CI)", "p (t)",
                         "p (t, Holm)", "p (Wilcoxon, Holm)", "verdict", "seeds needed"],
                        [[p.cell.label, p.against.label, _head(p.axis), p.seeds,
-                         _fmt(*mean_ci(p.diffs)), _fmt_p(p.p_t), _fmt_p(p.p_t_holm),
+                         _fmt_in(*mean_ci(p.diffs), -bounds[1], bounds[1]), _fmt_p(p.p_t),
+                         _fmt_p(p.p_t_holm),
                          _fmt_p(p.p_wilcoxon_holm), p.verdict, _fmt_seeds(p.seeds_needed)]
                         for p in pairs]))]
-        unresolved = [p for p in pairs if p.verdict == "not resolved"]
+        unresolved = [p for p in pairs if p.verdict in ("not resolved", "too few seeds")]
         if unresolved:
             need = [p.seeds_needed for p in unresolved if not math.isnan(p.seeds_needed)]
             blocks.append(("p", f"{len(unresolved)} of {len(pairs)} comparisons are not resolved "
@@ -816,6 +872,7 @@ def _write_summary(out: Path, src: Source, cells: list[Cell], summaries: list[Ce
                    "final": _number(s.final_mean), "final_ci95": _number(s.final_ci),
                    "labels_to_target_median": _number(s.reach_median),
                    "labels_to_target_censored": math.isinf(s.reach_median),
+                   "labels_to_target_above": s.reach_above,
                    "seeds_reaching_target": s.reached, "ceiling": s.cell.ceiling,
                    "labels_bought": s.labels_mean}
                   for s in summaries],

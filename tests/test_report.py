@@ -1,6 +1,7 @@
 import csv
 import json
 import math
+import re
 import zlib
 from pathlib import Path
 
@@ -297,3 +298,69 @@ def test_report_over_cost_reads_seeds_with_different_spending_on_one_grid(tmp_pa
         build_report(client, "by_class", tmp_path / "r2", 0.8, x="cost")
     with pytest.raises(ConfigError, match="unknown x axis 'money'; choose from: labels, cost"):
         build_report(client, "by_class", tmp_path / "r3", 0.8, x="money")
+
+
+def monte_carlo_power(effect: float, n: int, alpha: float, draws: int = 400_000) -> float:
+    """Power of a two-sided paired t-test by simulation: T = (Z + d sqrt(n)) / sqrt(V / df)."""
+    rng = np.random.default_rng(n)
+    df = n - 1
+    t = (rng.standard_normal(draws) + effect * math.sqrt(n)) / np.sqrt(rng.chisquare(df, draws) / df)
+    return float(np.mean(np.abs(t) > stats.t.ppf(1 - alpha / 2, df)))
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.05 / 4])
+def test_seeds_needed_agrees_with_a_simulated_power_for_effects_up_to_20(alpha):
+    from al4ml.report import seeds_needed
+
+    assert seeds_needed(np.array([3.0, 4.0, 5.0]), alpha=0.05 / 4) == 4  # d = 4: 4 pairs suffice
+    for effect in (0.5, 1.0, 2.0, 3.25, 4.65, 8.0, 20.0):
+        diffs = np.array([effect - 1.0, effect, effect + 1.0])  # mean d, sample SD 1
+        n = int(seeds_needed(diffs, alpha=alpha))
+        assert monte_carlo_power(effect, n, alpha) >= 0.8 - 0.005, (effect, n)
+        if n > 2:
+            assert monte_carlo_power(effect, n - 1, alpha) < 0.8 + 0.005, (effect, n)
+
+
+def test_a_comparison_of_two_seeds_gets_no_verdict(tmp_path):
+    # Δ = 0.05 with a spread of 0.0005 over 2 seeds: a t-test with one degree of freedom
+    # would call it better; two pairs say nothing about the spread.
+    uri, pid = planted_store(tmp_path, {"entropy": [0.0495, 0.0505]})
+    out = tmp_path / "report"
+    text = build_report(get_client(uri), pid, out).read_text()
+    [row] = csv.DictReader((out / "comparisons.csv").open())
+    assert row["verdict"] == "too few seeds"
+    assert float(row["seeds_needed"]) >= 3
+    assert "fewer than 3 pairs get none" in text
+
+
+def test_a_censored_median_of_an_even_number_of_seeds_prints_what_is_known(tmp_path):
+    from al4ml.report import censored_median
+
+    client = get_client(f"sqlite:///{tmp_path / 'even.db'}")
+    exp = experiment_id(client, "even")
+    pid = grid_parent(client, exp, {"seed": [0, 1]})
+    for seed, curve in enumerate(([0.5, 0.6, 0.9, 0.9, 0.9], [0.5, 0.6, 0.7, 0.8, 0.8])):
+        log_run(client, exp, {"seed": seed}, curve, pid)
+    md = build_report(client, pid, tmp_path / "r", target=0.9).read_text()
+    assert "| > 80 | 1/2 |" in md  # 60 and "above 100": the median lies above 80, not above 100
+
+    assert censored_median(np.array([60.0, math.inf]), 120.0) == (math.inf, 90.0)
+    assert censored_median(np.array([60.0, 80.0]), 120.0) == (70.0, None)
+    assert censored_median(np.array([math.inf, math.inf]), 120.0) == (math.inf, 120.0)
+    assert censored_median(np.array([40.0, 60.0, math.inf]), 120.0) == (60.0, None)
+    assert censored_median(np.array([40.0, math.inf, math.inf]), 120.0) == (math.inf, 120.0)
+
+
+def test_table_intervals_stay_within_the_scores_range(tmp_path):
+    client = get_client(f"sqlite:///{tmp_path / 'wide.db'}")
+    exp = experiment_id(client, "wide")
+    pid = grid_parent(client, exp, {"seed": [0, 1, 2]})
+    for seed, curve in enumerate(([0.1, 0.2, 0.99, 1.0, 1.0], [0.1, 0.1, 0.1, 0.1, 0.1],
+                                  [0.9, 1.0, 1.0, 1.0, 1.0])):
+        log_run(client, exp, {"seed": seed}, curve, pid)
+    md = build_report(client, pid, tmp_path / "r", target=0.9).read_text()
+    row = next(r for r in md.splitlines() if r.startswith("| entropy"))
+    aulc, final = (cell.strip() for cell in row.split("|")[4:6])
+    for shown in (aulc, final):  # mean ± half-width would leave [0, 1]: the ends, clipped
+        m = re.fullmatch(r"(\d\.\d{3}) \[(\d\.\d{3}), (\d\.\d{3})\]", shown)
+        assert m and 0.0 <= float(m[2]) <= float(m[1]) <= float(m[3]) <= 1.0, row
