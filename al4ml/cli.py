@@ -36,6 +36,7 @@ app = typer.Typer(
 console = Console(soft_wrap=not sys.stdout.isatty())
 err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 QUIET = {"on": False}
+QUIET_FLAGS = ("-q", "--quiet")
 
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", "-s", metavar="KEY=VALUE",
@@ -65,7 +66,7 @@ def options(
         "--version", callback=_version, is_eager=True, help="Print al4ml's version and exit.")] = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress bars and no MLflow INFO lines (results and errors "
-                              "only).")] = False,
+                              "only); also accepted after the command.")] = False,
 ) -> None:
     """al4ml: simulate active learning for image classification."""
     QUIET["on"] = quiet
@@ -319,10 +320,10 @@ def grid(
                           highlight=False, soft_wrap=True)
     cohorts = run.cohorts
     console.print(f"grid [bold]{spec.name}[/] v{found.version}: {len(run.statuses)} cells, "
-                  f"{len(run.statuses) - len(todo) - len(busy)} already done, {len(todo)} to run "
-                  f"({sum(st.action == 'resume' for st in todo)} resumed) in {len(cohorts)} "
-                  f"cohort(s) of {', '.join(str(len(c)) for c in cohorts) or '0'}; "
-                  f"parent run {parent}", highlight=False)
+                  f"{len(run.statuses) - len(todo) - len(busy)} already done, {len(todo)} to run"
+                  + (f" ({sum(st.action == 'resume' for st in todo)} resumed) in {len(cohorts)} "
+                     f"cohort(s) of {', '.join(str(len(c)) for c in cohorts)}" if todo else "")
+                  + f"; parent run {parent}", highlight=False)
 
     def table() -> Table:
         t = Table(title=f"grid {spec.name}")
@@ -339,17 +340,33 @@ def grid(
                      f"{len(todo) - done - failed - running} queued")
         return t
 
+    told: dict[str, bool | None] = {}
+
+    def tell(statuses: list) -> None:
+        """Piped output: one line per cell that starts or ends, instead of a live table."""
+        for st in statuses:
+            state = st.ok if st.ok is not None else (None if st.started else False)
+            if st.started and told.get(st.cell.label, "new") != state:
+                told[st.cell.label] = state
+                word = {None: "running", True: "done"}.get(state, f"failed {st.error}")
+                console.print(f"cell {st.cell.label}: {word}", highlight=False, markup=False,
+                              soft_wrap=True)
+
     try:
-        if QUIET["on"]:
+        if QUIET["on"] or not todo:
             execute(run, executor.value, workers, ray_address, gpus_per_cell, lambda _: None)
+        elif not console.is_terminal:
+            execute(run, executor.value, workers, ray_address, gpus_per_cell, tell)
+            console.print(table())
         else:
             with Live(table(), console=console, refresh_per_second=4) as live:
                 execute(run, executor.value, workers, ray_address, gpus_per_cell,
                         lambda _: live.update(table()))
     except Al4mlError as e:
         raise fail(str(e)) from None
-    console.print(f"{len(todo) - len(run.failed)} cells finished, {len(run.failed)} failed; "
-                  f"report: al4ml report {parent} --tracking-uri {run.tracking_uri}", highlight=False)
+    console.print((f"{len(todo) - len(run.failed)} cells finished, {len(run.failed)} failed" if todo
+                   else "nothing to run") + f"; report: al4ml report {parent} --tracking-uri "
+                  f"{run.tracking_uri}", highlight=False)
     if not run.closed:
         err_console.print(f"tracking store {run.tracking_uri} did not answer at the end: the grid's "
                           "run stays open; re-run the grid once it answers (finished cells are "
@@ -572,8 +589,11 @@ def main() -> None:
     import al4ml.fastexit  # noqa: F401  (about 1 s less at the end of every command)
 
     _one_line_warnings()
+    args = sys.argv[1:]
+    if any(a in QUIET_FLAGS for a in args[1:]):  # -q after the command means what it means before
+        args = ["--quiet", *(a for a in args if a not in QUIET_FLAGS)]
     try:
-        code = app(prog_name="al4ml", standalone_mode=False)
+        code = app(args=args, prog_name="al4ml", standalone_mode=False)
     except typer.TyperException as e:  # click's ClickException and its usage errors
         if type(e).__name__ != "NoArgsIsHelpError":  # the help is already printed
             message = e.format_message().replace("Value error, ", "").rstrip(".")

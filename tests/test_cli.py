@@ -109,6 +109,14 @@ def test_usage_errors_are_one_line_naming_the_value_and_the_choices(tmp_path, ar
     assert list(tmp_path.iterdir()) == []
 
 
+def test_quiet_is_accepted_after_the_command(tmp_path):
+    shown = al4ml("show", str(QUICKSTART), "-q")
+    assert shown.returncode == 0 and "name: digits_quickstart" in shown.stdout, shown.stderr
+    proc = al4ml("run", str(QUICKSTART), "-q", "--set", "training.epochs=0", "--tracking-uri",
+                 f"sqlite:///{tmp_path / 'm.db'}")
+    assert_one_line_error(proc, "training.epochs", "≥ 1")  # the config's error, not "no such option"
+
+
 def test_no_arguments_print_the_help_alone():
     proc = al4ml()
     assert proc.returncode == 2 and "error" not in proc.stderr

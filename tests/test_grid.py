@@ -97,6 +97,10 @@ def test_eight_concurrent_cells_lose_no_metric_and_rerun_starts_none(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     proc = al4ml("grid", str(path), "--workers", "8", "--tracking-uri", uri)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()  # piped: a line per cell as it starts and ends, then the table
+    assert sum(ln.startswith("cell ") and ln.endswith(": done") for ln in lines) == 8, proc.stdout
+    assert lines[-2].strip() == "8 done, 0 running, 0 failed, 0 queued", proc.stdout
+    assert lines[-1].startswith("8 cells finished, 0 failed; report: al4ml report"), proc.stdout
     client = get_client(uri)
     exp = client.get_experiment_by_name("tgrid")
     runs = client.search_runs([exp.experiment_id])
@@ -114,6 +118,8 @@ def test_eight_concurrent_cells_lose_no_metric_and_rerun_starts_none(tmp_path):
     assert total == 8 * 3 * len(METRICS_PER_ROUND)
     again = al4ml("grid", str(path), "--workers", "8", "--tracking-uri", uri)
     assert again.returncode == 0 and "0 to run" in again.stdout
+    assert "nothing to run; report" in again.stdout and "cohort(s) of" not in again.stdout
+    assert "┏" not in again.stdout  # no empty table
     assert len(child_runs(client, parents[0].info.run_id)) == 8
 
     out = tmp_path / "report"
