@@ -103,19 +103,30 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def _policy_label(policy: dict | None) -> str:
+    """``randaugment(m=15, n=2)``: a chosen augmentation, as the rounds table shows it."""
+    if not policy:
+        return "-"
+    params = ", ".join(f"{k}={v}" for k, v in sorted(policy.get("params", {}).items()))
+    return f"{policy['name']}({params})" if params else policy["name"]
+
+
 def rounds_table(history: list) -> Table:
     """A rich table with one row per round; a priced or erring oracle's final bill and wrong
     answers in its caption."""
     table = Table(title="Learning curve (one row per round)")
+    searched = any(getattr(r, "policy", None) for r in history)
     for col in ("round", "labels", "test acc", "test AUC", "val acc", "train loss", "train s",
-                "query s"):
+                "query s", *(("policy (searched)", "search s") if searched else ())):
         table.add_column(col, justify="right")
     for r in history:
         m = r.metrics
         table.add_row(str(r.round), str(r.n_labeled), _fmt(m.get("test_accuracy")),
                       _fmt(m.get("test_auc")), _fmt(m.get("val_accuracy")),
                       _fmt(m.get("train_loss")), _fmt(m.get("train_seconds"), 2),
-                      _fmt(m.get("query_seconds"), 2))
+                      _fmt(m.get("query_seconds"), 2),
+                      *((_policy_label(r.policy), _fmt(m.get("search_seconds"), 1)) if searched
+                        else ()))
     last = history[-1].metrics if history else {}
     notes = ([f"spent cost {last[COST_METRIC]:g}"] if COST_METRIC in last else []) + (
         [f"wrong answers {last[WRONG_LABELS_METRIC]:g} of {history[-1].n_labeled}"]
@@ -248,7 +259,7 @@ def show(
         cfg = load_config(config, set_)
     except Al4mlError as e:
         raise fail(str(e)) from None
-    print(cfg.model_dump_json(indent=2) if as_json else cfg.to_yaml(), end="\n" if as_json else "")
+    print(json.dumps(cfg.dump(), indent=2) if as_json else cfg.to_yaml(), end="\n" if as_json else "")
 
 
 def _cohort_size(value: str) -> int | None:

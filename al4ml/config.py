@@ -95,11 +95,56 @@ class TrainingConfig(_Section):
         return sorted(v)
 
 
+class PolicyChoice(_Section):
+    """One candidate of a policy search: a registered augmentation and its options."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RandAugmentGrid(_Section):
+    """RandAugment's two numbers as a search space: every ``n`` with every ``m``."""
+
+    n: list[Annotated[int, Field(ge=0, le=14)]] = Field(default_factory=lambda: [1, 2])
+    m: list[Annotated[int, Field(ge=0, le=30)]] = Field(default_factory=lambda: [5, 15, 30])
+
+
+class SearchConfig(_Section):
+    """``augmentation.search``: choose the training policy every ``every`` rounds, on labeled data.
+
+    ``method: grid`` scores every candidate by stratified ``folds``-fold cross-validation
+    on the labeled set alone (train on k - 1 folds with the candidate, accuracy on the held-out
+    fold, never augmented); the candidates' K = candidates x folds models train together as
+    one cohort. The round's model then trains on all labeled data with the best candidate.
+    Candidates: ``policies`` (named, with options) plus every RandAugment(n, m) of
+    ``randaugment``. ``epochs``: of a candidate's training (default ``training.epochs``).
+    """
+
+    method: Literal["grid"] = "grid"
+    policies: list[PolicyChoice] = Field(default_factory=list)
+    randaugment: RandAugmentGrid | None = None
+    every: int = Field(1, ge=1, le=1000)
+    folds: int = Field(3, ge=2, le=20)
+    epochs: int | None = Field(None, ge=1, le=10_000)
+
+    def candidates(self) -> list[PolicyChoice]:
+        """The search space, in order: named policies, then RandAugment(n, m) row by row."""
+        grid = self.randaugment
+        ra = [PolicyChoice(name="randaugment", params={"n": n, "m": m})
+              for n in (grid.n if grid else []) for m in (grid.m if grid else [])]
+        return [*self.policies, *ra]
+
+
 class AugmentationConfig(_Section):
-    """Training-time augmentation policy (never applied when scoring the pool)."""
+    """Training-time augmentation policy (never applied when scoring the pool).
+
+    With ``search`` set, ``name``/``params`` is only the fill's source; each round trains with
+    the policy the last search chose (see :class:`SearchConfig`).
+    """
 
     name: str = "none"
     params: dict[str, Any] = Field(default_factory=dict)
+    search: SearchConfig | None = None
 
 class QueryConfig(_Section):
     """The query strategy and its options; ``budget.per_round`` is how many it picks (k).
@@ -245,6 +290,8 @@ class ExperimentConfig(_Section):
             if name not in registry:
                 raise ConfigError(f"{section}.{key}: {registry.unknown_message(name)}")
             registry.get(name).check(registry.kind, options[1], f"{section}.{options[0]}")
+        if self.augmentation.search is not None:
+            self._search_space(AUGMENTATIONS)
         needs = STRATEGIES.get(self.query.strategy).meta["needs"]
         if "mc_probs" in needs and float(self.model.options.get("dropout", 0.0)) <= 0:
             raise ConfigError(f"query.strategy: {self.query.strategy!r} needs MC-dropout samples; "
@@ -256,6 +303,29 @@ class ExperimentConfig(_Section):
                               f"the initial {budget.initial} labels at up to {cost.dearest:g} each "
                               f"(needs >= {budget.initial * cost.dearest:g})")
         return self
+
+    def _search_space(self, registry: Any) -> None:
+        """Every candidate of ``augmentation.search`` exists, takes its options, shares the fill."""
+        search = self.augmentation.search
+        found = search.candidates()
+        if not found:
+            raise ConfigError("augmentation.search: the search space is empty; list policies "
+                              "(policies: [{name: trivialaugment}, ...]) and/or randaugment: "
+                              "{n: [1, 2], m: [5, 15, 30]}")
+        fill = float(self.augmentation.params.get("fill", 0.0))
+        for i, choice in enumerate(found):
+            where = f"augmentation.search.policies[{i}]" if i < len(search.policies) else \
+                "augmentation.search.randaugment"
+            if choice.name not in registry:
+                raise ConfigError(f"{where}.name: {registry.unknown_message(choice.name)}")
+            registry.get(choice.name).check(registry.kind, choice.params, f"{where}.params")
+            if float(choice.params.get("fill", fill)) != fill:
+                raise ConfigError(f"{where}.params.fill: {choice.params['fill']} differs from "
+                                  f"augmentation.params.fill ({fill:g}); candidates share the fill")
+        if self.budget.initial < 2 * search.folds:
+            raise ConfigError(f"augmentation.search.folds: {search.folds} folds need at least "
+                              f"{2 * search.folds} labeled items, and budget.initial is "
+                              f"{self.budget.initial}; lower folds or raise budget.initial")
 
     def _fits_task(self) -> None:
         """Strategy and oracle against the dataset's label kind (multi-label: ChestMNIST)."""
@@ -274,13 +344,21 @@ class ExperimentConfig(_Section):
                               "multi-label expert errs with kind: symmetric (each finding "
                               "flipped with probability rate)")
 
+    def dump(self) -> dict[str, Any]:
+        """The resolved config as a plain tree; ``augmentation.search`` only where it is set
+        (so that runs without a search keep the params and hashes they always had)."""
+        tree = self.model_dump(mode="json")
+        if tree["augmentation"]["search"] is None:
+            del tree["augmentation"]["search"]
+        return tree
+
     def flat(self) -> dict[str, str]:
         """The resolved config as ``{"a.b": "value"}`` (MLflow params)."""
-        return flatten(self.model_dump(mode="json"))
+        return flatten(self.dump())
 
     def to_yaml(self) -> str:
         """The resolved config as YAML (logged as an artifact with every run)."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        return yaml.safe_dump(self.dump(), sort_keys=False)
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:

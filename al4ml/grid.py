@@ -84,7 +84,7 @@ class Cell:
     @property
     def key(self) -> str:
         """Hash of the resolved config: same config, same cell."""
-        blob = json.dumps(self.config.model_dump(mode="json"), sort_keys=True)
+        blob = json.dumps(self.config.dump(), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
@@ -398,7 +398,7 @@ def _threads(workers: int) -> int:
 
 def _task(cohort: list[CellStatus]) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, str],
                                                   str | None]]:
-    return [(st.cell.config.model_dump(mode="json"), st.cell.values,
+    return [(st.cell.config.dump(), st.cell.values,
              {CELL_TAG: st.cell.key, COLOR_TAG: st.cell.color}, st.run_id) for st in cohort]
 
 

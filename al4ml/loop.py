@@ -31,7 +31,7 @@ import torch
 
 from al4ml.augment import create_augmentation
 from al4ml.augment.policy import CohortAugment, Policy
-from al4ml.config import ExperimentConfig
+from al4ml.config import ExperimentConfig, PolicyChoice
 from al4ml.data.base import ActiveDataset
 from al4ml.device import exact_cohorts, graphs_enabled
 from al4ml.infer import Predictions, augmented_probs, mc_dropout_probs, metrics, predict
@@ -44,17 +44,21 @@ from al4ml.query.diversity import gradient_embeddings
 from al4ml.query.modal import EmbeddingClassifier
 from al4ml.records import CellObserver, CohortObserver, LoopState, RoundRecord
 from al4ml.runs import COST_METRIC, WRONG_LABELS_METRIC
+from al4ml.search import SearchResult, search_policy
 from al4ml.task import Task
 from al4ml.train import fit
 
-_PURPOSES = {"init": 0, "initial_set": 1, "train": 2, "query": 3, "oracle_noise": 4}
+_PURPOSES = {"init": 0, "initial_set": 1, "train": 2, "query": 3, "oracle_noise": 4,
+             "search_split": 5, "search_init": 6, "search_train": 7}
 SHARED = ("seed", "name", "query.", "augmentation.name", "augmentation.params.", "oracle.")
 """Keys in which the cells of one cohort may differ (the fill of geometric ops excepted)."""
 
 
-def derive_seed(seed: int, round_: int, purpose: str) -> int:
-    """A 63-bit seed for one purpose in one round (independent streams via SeedSequence)."""
-    state = np.random.SeedSequence([seed, round_, _PURPOSES[purpose]]).generate_state(2)
+def derive_seed(seed: int, round_: int, purpose: str, index: int | None = None) -> int:
+    """A 63-bit seed for one purpose in one round (independent streams via SeedSequence);
+    ``index`` tells apart the members of one purpose (a search's trial models)."""
+    entropy = [seed, round_, _PURPOSES[purpose]] + ([] if index is None else [index])
+    state = np.random.SeedSequence(entropy).generate_state(2)
     return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
 
 
@@ -139,6 +143,10 @@ class Cell:
     state: LoopState | None = None
     error: BaseException | None = None
     member: Classifier | None = None
+    policy: PolicyChoice | None = None
+    """The augmentation a search chose last (``augmentation.search``)."""
+    search: SearchResult | None = None
+    """This round's search, if it searched."""
 
     def emit(self, event: str, *args: Any) -> None:
         """Tell this cell's observers."""
@@ -214,10 +222,38 @@ class ActiveLearningLoop:
         return create_model(self.cfg.model.name, info.channels, info.num_classes,
                             **self.cfg.model.options).to(self.device, memory_format=torch.channels_last)
 
+    def choose_policy(self, cell: Cell, round_: int) -> None:
+        """``augmentation.search``: search every ``every`` rounds (and wherever no choice is
+        known), else keep the last choice (a resumed run reads it from its saved rounds)."""
+        search = cell.cfg.augmentation.search
+        cell.search = None
+        if search is None:
+            return
+        if cell.policy is None and round_ % search.every and cell.state.history:
+            last = cell.state.history[-1].policy
+            cell.policy = PolicyChoice(**last) if last else None
+        if cell.policy is None or round_ % search.every == 0:
+            rows = torch.nonzero(cell.state.labeled_mask).flatten()
+            info, seed = self.dataset.info, cell.cfg.seed
+
+            def new_model(j: int) -> Classifier:
+                torch.manual_seed(derive_seed(seed, round_, "search_init", j))
+                return create_model(self.cfg.model.name, info.channels, info.num_classes,
+                                    **self.cfg.model.options).to(self.device,
+                                                                memory_format=torch.channels_last)
+
+            cell.search = search_policy(search, cell.cfg.training, self.pool, rows.to(self.device),
+                                        cell.state.labels[rows], self.device, self.task, new_model,
+                                        lambda purpose, j: derive_seed(seed, round_, purpose, j))
+            cell.policy = cell.search.chosen
+        cell.augment = create_augmentation(cell.policy.name, **cell.policy.params)
+
     def train_round(self, cells: list[Cell], round_: int) -> tuple[StackedClassifier, list[float], float]:
         """Train the cells' fresh models together; returns the stack, losses and seconds."""
         dev = self.device
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            for cell in cells:
+                self.choose_policy(cell, round_)
             for cell in cells:
                 cell.member = self.new_member(cell, round_)
             stack = StackedClassifier([c.member for c in cells], exact=exact_cohorts(dev))
@@ -363,6 +399,11 @@ class ActiveLearningLoop:
                         "n_labeled": float(n_labeled)})
                     if self.selected_epochs is not None:  # training.select: best_val
                         record.metrics["selected_epoch"] = float(self.selected_epochs[i])
+                    if cell.policy is not None:  # augmentation.search: what trained, and why
+                        record.policy = cell.policy.model_dump()
+                    if cell.search is not None:
+                        record.metrics.update(cell.search.metrics())
+                        record.trials = cell.search.rows(round_, n_labeled)
                     if cell.oracle.noisy:  # how many of the labels trained on were wrong
                         record.metrics[WRONG_LABELS_METRIC] = float(cell.oracle.wrong_answers)
                     if self.priced(cell.cfg):  # what the labels trained on cost

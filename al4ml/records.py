@@ -31,6 +31,10 @@ class RoundRecord:
     metrics: dict[str, float]
     queried: list[int] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
+    policy: dict[str, Any] | None = None
+    """The augmentation the round's model trained with, where a search chooses it."""
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    """The round's search trials (one row per candidate), where it searched."""
 
 
 @dataclass

@@ -59,6 +59,8 @@ KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 STATE_ARTIFACT = "state/loop_state.pt"
 MODEL_ARTIFACT = "model"
 QUERIES_ARTIFACT = "queries.csv"
+TRIALS_ARTIFACT = "search_trials.csv"
+"""Every candidate of every augmentation search: round, labels, policy, fold scores, chosen."""
 CONFIG_ARTIFACT = "config.yaml"
 
 
@@ -217,6 +219,7 @@ class MlflowTracker(CellObserver):
             if cohort:
                 client.log_batch(run_id, tags=[RunTag(k, v) for k, v in cohort.items()])
         self._rows: list[tuple[int, int, int, float]] = []
+        self._trials: list[dict[str, Any]] = []
         self.finished = False
         self.writer = Writer(client, self.run_id)
         # A resumed run may have logged a round whose state it did not save: never twice.
@@ -235,6 +238,7 @@ class MlflowTracker(CellObserver):
         for record in state.history:  # a resumed run fills the holes its saved rounds explain
             self._log_metrics(record)
         self._rows = [row for r in state.history for row in self._query_rows(r)]
+        self._trials = [t for r in state.history for t in r.trials]
 
     def on_round(self, record: RoundRecord, state: LoopState) -> None:
         """Log the round's metrics at step = labels, the query CSV and a state snapshot."""
@@ -242,6 +246,9 @@ class MlflowTracker(CellObserver):
 
         self._log_metrics(record)
         self._rows += self._query_rows(record)
+        if record.trials:
+            self._trials += record.trials
+            self._artifact(TRIALS_ARTIFACT, lambda path: path.write_text(self.trials_csv()))
         self._artifact(QUERIES_ARTIFACT, lambda path: path.write_text(self.queries_csv()))
         self._artifact(STATE_ARTIFACT, lambda path: torch.save(state.to_dict(), path))
 
@@ -275,6 +282,20 @@ class MlflowTracker(CellObserver):
         writer = csv.writer(buf)
         writer.writerow(["round", "n_labeled", "pool_index", "score"])
         writer.writerows(self._rows)
+        return buf.getvalue()
+
+    def trials_csv(self) -> str:
+        """Every search trial so far (:data:`TRIALS_ARTIFACT`); params and fold scores as JSON."""
+        import json
+
+        buf = io.StringIO()
+        fields = ["round", "n_labeled", "candidate", "policy", "params", "fold_scores", "score",
+                  "chosen"]
+        writer = csv.DictWriter(buf, fieldnames=fields)
+        writer.writeheader()
+        for t in self._trials:
+            writer.writerow({**t, "params": json.dumps(t["params"], sort_keys=True),
+                             "fold_scores": json.dumps(t["fold_scores"])})
         return buf.getvalue()
 
     def _artifact(self, artifact_path: str, write: Any) -> None:

@@ -72,7 +72,7 @@ def test_show_prints_the_resolved_config_without_running(tmp_path):
     proc = al4ml("show", str(QUICKSTART), "--set", "training.epochs=3", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     shown = yaml.safe_load(proc.stdout)
-    assert shown == load_config(QUICKSTART, ["training.epochs=3"]).model_dump(mode="json")
+    assert shown == load_config(QUICKSTART, ["training.epochs=3"]).dump()
     assert shown["training"]["epochs"] == 3 and "cuda_graph" in shown["training"]
     assert list(tmp_path.iterdir()) == []
     bad = al4ml("show", str(QUICKSTART), "--set", "training.epochs=0", cwd=tmp_path)
@@ -279,7 +279,7 @@ def test_version_and_json_outputs(tmp_path):
     shown = json.loads(al4ml("show", str(QUICKSTART), "--json").stdout)
     from al4ml.config import load_config
 
-    assert shown == load_config(QUICKSTART).model_dump(mode="json")
+    assert shown == load_config(QUICKSTART).dump()
 
 
 def test_report_json_summary(tmp_path):
