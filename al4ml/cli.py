@@ -115,7 +115,7 @@ def rounds_table(history: list) -> Table:
     """A rich table with one row per round; a priced or erring oracle's final bill and wrong
     answers in its caption."""
     table = Table(title="Learning curve (one row per round)")
-    searched = any(getattr(r, "policy", None) for r in history)
+    searched = any(r.policy for r in history)
     for col in ("round", "labels", "test acc", "test AUC", "val acc", "train loss", "train s",
                 "query s", *(("policy (searched)", "search s") if searched else ())):
         table.add_column(col, justify="right")
@@ -185,8 +185,11 @@ def _run(config: Path | None, set_: list[str] | None, tracking_uri: str | None,
 
             cfg = build_config(logged_config(get_client(uri), resume_id), set_)
         from al4ml.experiment import run_experiment  # torch, MLflow: once config and store are fine
+        from al4ml.progress import RoundLines
 
-        result = run_experiment(cfg, uri, resume_run_id=resume_id, progress=progress)
+        lines = () if console.is_terminal or QUIET["on"] else (RoundLines(console),)
+        result = run_experiment(cfg, uri, resume_run_id=resume_id, progress=progress,
+                                cohort_observers=lines)
     except Al4mlError as e:
         raise fail(str(e)) from None
     except RunInterrupted as e:
@@ -429,6 +432,50 @@ def report(
                       f"summary.json) in {out}", highlight=False)
 
 
+@app.command("runs")
+def runs_(
+    experiment: Annotated[str | None, typer.Argument(
+        help="An experiment name (default: every experiment).")] = None,
+    tracking_uri: TrackingOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List the runs of a store, newest first: the id `al4ml resume` and `al4ml report` take,
+    name, role, status, labels reached and last test accuracy.
+
+    Example: al4ml runs digits_quickstart --tracking-uri sqlite:///mlruns.db
+    """
+    from al4ml.errors import ConfigError
+
+    try:
+        uri = existing_store(resolve_tracking_uri(tracking_uri))
+        from al4ml.tracking import get_client
+
+        client = get_client(uri)
+        experiments = {e.experiment_id: e.name for e in client.search_experiments()}
+        if experiment is not None and experiment not in experiments.values():
+            raise ConfigError(f"no experiment {experiment!r} in {uri}; it has: "
+                              f"{', '.join(sorted(experiments.values())) or 'none'}")
+        ids = [i for i, name in experiments.items() if experiment in (None, name)]
+        found = client.search_runs(ids, order_by=["attributes.start_time DESC"], max_results=limit)
+    except Al4mlError as e:
+        raise fail(str(e)) from None
+    rows = [{"run_id": r.info.run_id, "experiment": experiments.get(r.info.experiment_id, "?"),
+             "name": r.info.run_name, "role": r.data.tags.get("al4ml.role", ""),
+             "status": r.info.status, "labels": r.data.metrics.get("n_labeled"),
+             "test_accuracy": r.data.metrics.get("test_accuracy")} for r in found]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"runs in {uri}" + (f", experiment {experiment}" if experiment else ""))
+    for col in ("run id", "experiment", "name", "role", "status", "labels", "test acc"):
+        table.add_column(col, no_wrap=col == "run id")
+    for r in rows:
+        table.add_row(r["run_id"], r["experiment"], r["name"], r["role"], r["status"],
+                      _fmt(r["labels"], 0), _fmt(r["test_accuracy"]))
+    console.print(table)
+
+
 @app.command()
 def sync(
     journals: Annotated[list[Path], typer.Argument(
@@ -515,13 +562,22 @@ def ui(tracking_uri: TrackingOption = None,
        allowed_hosts: Annotated[str | None, typer.Option(
            help="Host headers the UI accepts, comma-separated (needed with --host 0.0.0.0 when "
                 "browsers reach it by a name or an outside address).")] = None) -> None:
-    """Start the MLflow UI on the same store `al4ml run` logs to (Ctrl+C or SIGTERM stops it)."""
+    """Start the MLflow UI on the same store `al4ml run` logs to (Ctrl+C or SIGTERM stops it).
+
+    For a tracking server (http/https) the server is the UI: its links are printed and
+    nothing is started.
+    """
     import signal
     import socket
     import time
 
     try:
         uri = existing_store(resolve_tracking_uri(tracking_uri))
+        if uri.startswith(("http://", "https://")):
+            check_store(uri)  # one line if it does not answer
+            _print_links(uri, uri.rstrip("/"), f"{uri} is a tracking server, and its UI: nothing "
+                                               "to start")
+            return
         with socket.socket() as probe:
             # As the server will bind: a listener makes the port busy, a closed connection
             # still in TIME_WAIT (a UI stopped a moment ago) does not.
@@ -533,9 +589,6 @@ def ui(tracking_uri: TrackingOption = None,
                            "--port") from None
     except Al4mlError as e:
         raise fail(str(e)) from None
-    from al4ml.tracking import get_client  # MLflow: once the store and the port are fine
-    from al4ml.ui import store_links
-
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host,
            "--port", str(port), *(["--allowed-hosts", allowed_hosts] if allowed_hosts else [])]
     # MLflow's server also starts a job runner for its GenAI features (eight more processes,
@@ -552,13 +605,7 @@ def ui(tracking_uri: TrackingOption = None,
     signal.signal(signal.SIGTERM, stop)
     shown = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
     base = f"http://{shown}:{port}"
-    console.print(f"MLflow UI for {uri} on {base} (Ctrl+C stops it)", highlight=False, soft_wrap=True)
-    for links in store_links(get_client(uri), base):
-        console.print(f"{links.name}\n  runs    {links.runs}", highlight=False, soft_wrap=True)
-        if links.curves:
-            console.print(f"  curves  {links.curves}\n          ({links.curves_of}: test accuracy "
-                          "against labels)", highlight=False, soft_wrap=True)
-    sys.stdout.flush()
+    _print_links(uri, base, f"MLflow UI for {uri} on {base} (Ctrl+C stops it)")
     while True:
         try:
             code = proc.wait(timeout=0.5)
@@ -570,6 +617,20 @@ def ui(tracking_uri: TrackingOption = None,
         except KeyboardInterrupt:
             stop()
     raise typer.Exit(0 if stopping else code)
+
+
+def _print_links(uri: str, base: str, headline: str) -> None:
+    """The UI's address and, per experiment, its runs and learning-curve links."""
+    from al4ml.tracking import get_client
+    from al4ml.ui import store_links
+
+    console.print(headline, highlight=False, soft_wrap=True)
+    for links in store_links(get_client(uri), base):
+        console.print(f"{links.name}\n  runs    {links.runs}", highlight=False, soft_wrap=True)
+        if links.curves:
+            console.print(f"  curves  {links.curves}\n          ({links.curves_of}: test accuracy "
+                          "against labels)", highlight=False, soft_wrap=True)
+    sys.stdout.flush()
 
 
 def _one_line_warnings() -> None:

@@ -212,7 +212,8 @@ def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
                    parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None,
                    progress: bool = True, console: Console | None = None,
                    observers: tuple[CellObserver, ...] = (), role: str = "run",
-                   axes: dict[str, object] | None = None) -> ExperimentResult:
+                   axes: dict[str, object] | None = None,
+                   cohort_observers: tuple[CohortObserver, ...] = ()) -> ExperimentResult:
     """Run (or resume) one active-learning experiment, logged as one MLflow run (a cohort of one).
 
     A failure mid-run marks the run FAILED and is raised as :class:`RunFailed` (its cause
@@ -221,7 +222,7 @@ def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
     """
     [result] = run_cohort([CellSpec(cfg, resume_run_id, role, axes, extra_tags)], tracking_uri,
                           dataset=dataset, parent_run_id=parent_run_id, progress=progress,
-                          console=console, observers=observers)
+                          console=console, observers=observers, cohort_observers=cohort_observers)
     if isinstance(result.error, Al4mlError):
         raise result.error
     if result.error is not None:

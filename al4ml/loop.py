@@ -217,7 +217,11 @@ class ActiveLearningLoop:
 
     def new_member(self, cell: Cell, round_: int) -> Classifier:
         """Cell's freshly initialised model for ``round_`` (seeded: the same as alone)."""
-        torch.manual_seed(derive_seed(cell.cfg.seed, round_, "init"))
+        return self.fresh_model(derive_seed(cell.cfg.seed, round_, "init"))
+
+    def fresh_model(self, seed: int) -> Classifier:
+        """A new model of the cohort's architecture, initialised from ``seed``, on the device."""
+        torch.manual_seed(seed)
         info = self.dataset.info
         return create_model(self.cfg.model.name, info.channels, info.num_classes,
                             **self.cfg.model.options).to(self.device, memory_format=torch.channels_last)
@@ -234,17 +238,12 @@ class ActiveLearningLoop:
             cell.policy = PolicyChoice(**last) if last else None
         if cell.policy is None or round_ % search.every == 0:
             rows = torch.nonzero(cell.state.labeled_mask).flatten()
-            info, seed = self.dataset.info, cell.cfg.seed
-
-            def new_model(j: int) -> Classifier:
-                torch.manual_seed(derive_seed(seed, round_, "search_init", j))
-                return create_model(self.cfg.model.name, info.channels, info.num_classes,
-                                    **self.cfg.model.options).to(self.device,
-                                                                memory_format=torch.channels_last)
-
-            cell.search = search_policy(search, cell.cfg.training, self.pool, rows.to(self.device),
-                                        cell.state.labels[rows], self.device, self.task, new_model,
-                                        lambda purpose, j: derive_seed(seed, round_, purpose, j))
+            seed = cell.cfg.seed
+            cell.search = search_policy(
+                search, cell.cfg.training, self.pool, rows.to(self.device), cell.state.labels[rows],
+                self.device, self.task,
+                lambda j: self.fresh_model(derive_seed(seed, round_, "search_init", j)),
+                lambda purpose, j: derive_seed(seed, round_, purpose, j))
             cell.policy = cell.search.chosen
         cell.augment = create_augmentation(cell.policy.name, **cell.policy.params)
 

@@ -16,6 +16,21 @@ from al4ml.records import CohortObserver, RoundRecord
 from al4ml.runs import COST_METRIC
 
 
+class RoundLines(CohortObserver):
+    """One plain line per finished round, for output that goes to a file or a pipe (where a
+    live display shows nothing until the end): ``round 2: 60 labels, test acc 0.512``."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def on_round_end(self, round_: int, records: list[RoundRecord]) -> None:
+        """Print the round's label count and test accuracy (per cell in a cohort)."""
+        if records:
+            acc = ", ".join(f"{r.metrics.get('test_accuracy', float('nan')):.4f}" for r in records)
+            self.console.print(f"round {round_}: {records[0].n_labeled} labels, test acc {acc}",
+                               highlight=False, soft_wrap=True)
+
+
 class RichProgress(CohortObserver):
     """Shows one bar for rounds (with the last test accuracy) and one for epochs.
 

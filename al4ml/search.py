@@ -35,10 +35,6 @@ from al4ml.models.stack import StackedClassifier
 from al4ml.task import Task
 from al4ml.train import fit
 
-SEARCH_METRICS = ("aug_choice", "aug_n", "aug_m", "search_seconds")
-"""What a searched round logs beside its metrics (steps = labels): the chosen candidate's
-index in the search space, its RandAugment numbers where it has them, the search's seconds."""
-
 
 @dataclass
 class Trial:
@@ -64,7 +60,9 @@ class SearchResult:
     seconds: float = 0.0
 
     def metrics(self) -> dict[str, float]:
-        """The round's search metrics (:data:`SEARCH_METRICS`)."""
+        """What a searched round logs beside its metrics (step = labels): the chosen
+        candidate's index (``aug_choice``), its RandAugment numbers where it has them
+        (``aug_n``, ``aug_m``) and the search's seconds."""
         out = {"aug_choice": float(self.index), "search_seconds": self.seconds}
         for key in ("n", "m"):
             if key in self.chosen.params:

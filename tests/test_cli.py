@@ -1,5 +1,6 @@
 import csv
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -512,3 +513,50 @@ def test_a_command_ends_with_everything_frozen():
     proc = python(code)
     assert proc.returncode == 0, proc.stderr
     assert "resnet18" in proc.stdout and proc.stdout.splitlines()[-1] == "frozen True", proc.stdout
+
+
+def test_runs_lists_run_ids_and_refuses_an_unknown_experiment(tmp_path):
+    import json
+
+    from al4ml.tracking import experiment_id
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = get_client(uri)
+    run = client.create_run(experiment_id(client, "listed"), tags={"al4ml.role": "run"},
+                            run_name="entropy+none/s0")
+    client.log_metric(run.info.run_id, "n_labeled", 40, step=40)
+    client.set_terminated(run.info.run_id)
+    listed = al4ml("runs", "--tracking-uri", uri, "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)
+    assert row == {"run_id": run.info.run_id, "experiment": "listed", "name": "entropy+none/s0",
+                   "role": "run", "status": "FINISHED", "labels": 40.0, "test_accuracy": None}
+    table = al4ml("runs", "listed", "--tracking-uri", uri, cwd=tmp_path)
+    assert table.returncode == 0 and run.info.run_id in table.stdout
+    assert_one_line_error(al4ml("runs", "lsted", "--tracking-uri", uri, cwd=tmp_path),
+                          "no experiment 'lsted'", "listed")
+
+
+@pytest.mark.slow
+def test_a_piped_run_writes_a_line_per_round_as_it_goes(tmp_path):
+    from procs import Gate, wait_until
+
+    gate = Gate(tmp_path / "gate")
+    gate.hold(2)  # the run waits at its second query: round 0 is over, the run is not
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "al4ml.cli", "run", str(QUICKSTART),
+                                 "--set", "budget.total=60", "--set", "training.min_steps=0",
+                                 "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", *gate.sets],
+                                cwd=tmp_path, stdout=out, stderr=subprocess.DEVNULL,
+                                env={**os.environ, **gate.env})
+        gate.wait_held(2)
+        line = wait_until(lambda: [ln for ln in log.read_text().splitlines() if ln.startswith("round ")],
+                          "the first round's line in the log")
+        assert line == [line[0]] and line[0].startswith("round 0: 20 labels, test acc 0."), line
+        gate.release(2)
+        assert proc.wait(timeout=600) == 0
+    text = log.read_text()
+    assert [ln.split(":")[0] for ln in text.splitlines() if ln.startswith("round ")] == [
+        "round 0", "round 1", "round 2"]
+    assert "Learning curve" in text  # the table still closes the output

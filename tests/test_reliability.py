@@ -69,16 +69,13 @@ def bad_empty_class_folder(tmp_path: Path) -> tuple[list[str], list[str]]:
             [str(tmp_path / "tree" / "train" / "malignant"), "holds no images"])
 
 
-def bad_yaml(tmp_path: Path) -> tuple[list[str], list[str]]:
-    path = tmp_path / "broken.yaml"
-    path.write_text("name: broken\ntraining:\n  epochs: [3, 4\nbudget: {}\n")
-    return ["run", str(path)], [f"{path}:4:7", "not valid YAML"]
-
-
-def bad_grid_without_axes(tmp_path: Path) -> tuple[list[str], list[str]]:
-    path = tmp_path / "grid.yaml"
-    path.write_text(yaml.safe_dump({"name": "g", "base": str(QUICKSTART), "axes": {}}))
-    return ["grid", str(path)], ["axes: no axis given"]
+def bad_file(name: str, text: str, command: str, *fragments: str):
+    """A case whose input is a file ``name`` holding ``text``; ``{path}`` in a fragment is its path."""
+    def case(tmp_path: Path) -> tuple[list[str], list[str]]:
+        path = tmp_path / name
+        path.write_text(text)
+        return [command, str(path)], [f.format(path=path) for f in fragments]
+    return case
 
 
 def bad_uri(uri: str, *fragments: str):
@@ -101,18 +98,6 @@ def bad_negative_seed(tmp_path: Path) -> tuple[list[str], list[str]]:
     return ["run", str(QUICKSTART), "--set", "seed=-1"], ["seed", "(got -1)", "≥ 0"]
 
 
-def bad_duplicated_key(tmp_path: Path) -> tuple[list[str], list[str]]:
-    path = tmp_path / "twice.yaml"
-    path.write_text("name: twice\ntraining:\n  epochs: 3\n  lr: 0.01\n  epochs: 4\n")
-    return ["run", str(path)], [f"{path}:5:3", "'epochs' is given twice (lines 3 and 5)"]
-
-
-def bad_repeated_axis_value(tmp_path: Path) -> tuple[list[str], list[str]]:
-    path = tmp_path / "grid.yaml"
-    path.write_text(yaml.safe_dump({"name": "g", "base": str(QUICKSTART), "axes": {"seed": [0, 1, 0]}}))
-    return ["grid", str(path)], ["axis 'seed' lists 0 twice"]
-
-
 def bad_one_class_folder(tmp_path: Path) -> tuple[list[str], list[str]]:
     from PIL import Image
 
@@ -128,15 +113,22 @@ def bad_one_class_folder(tmp_path: Path) -> tuple[list[str], list[str]]:
 BAD_INPUTS = {
     "truncated npz": (bad_truncated_npz, False),
     "negative seed": (bad_negative_seed, True),
-    "duplicated YAML key": (bad_duplicated_key, True),
-    "repeated axis value": (bad_repeated_axis_value, True),
+    "duplicated YAML key": (bad_file("twice.yaml", "name: twice\ntraining:\n  epochs: 3\n  lr: 0.01\n"
+                                     "  epochs: 4\n", "run", "{path}:5:3",
+                                     "'epochs' is given twice (lines 3 and 5)"), True),
+    "repeated axis value": (bad_file("grid.yaml", yaml.safe_dump({"name": "g", "base": str(QUICKSTART),
+                                                                   "axes": {"seed": [0, 1, 0]}}),
+                                     "grid", "axis 'seed' lists 0 twice"), True),
     "one class in an image folder": (bad_one_class_folder, False),
     "missing store folder": (bad_uri("sqlite:///{tmp}/nodir/sub/x.db", "{tmp}/nodir/sub does not exist",
                                      "--create-store"), True),
     "labels out of range": (bad_labels_out_of_range, False),
     "empty class folder": (bad_empty_class_folder, False),
-    "YAML syntax error": (bad_yaml, True),
-    "grid with axes: {}": (bad_grid_without_axes, True),
+    "YAML syntax error": (bad_file("broken.yaml", "name: broken\ntraining:\n  epochs: [3, 4\nbudget: {}\n",
+                                   "run", "{path}:4:7", "not valid YAML"), True),
+    "grid with axes: {}": (bad_file("grid.yaml", yaml.safe_dump({"name": "g", "base": str(QUICKSTART),
+                                                                  "axes": {}}),
+                                    "grid", "axes: no axis given"), True),
     "unknown URI scheme": (bad_uri("foo://bar", "unsupported scheme 'foo'"), True),
     "store under a regular file": (bad_uri_under_a_file, True),
     "read-only store folder": (bad_uri("sqlite:////proc/m.db", "cannot write in /proc"), True),
@@ -256,13 +248,13 @@ def test_a_budget_above_the_pool_says_so_in_one_line_and_logs_the_clamped_value(
     assert [m.step for m in client.get_metric_history(run.info.run_id, "n_labeled")] == [10, 20, 30]
 
 
-def tiny_digits(tmp_path: Path, name: str = "race") -> Path:
+def tiny_digits(tmp_path: Path, name: str = "race", total: int = 20) -> Path:
     path = tmp_path / f"{name}.yaml"
     tree = yaml.safe_load(QUICKSTART.read_text())
     tree.update(name=name, device="cpu")
     tree["model"]["options"] = {"width": 4}
     tree["training"].update(epochs=1, min_steps=0)
-    tree["budget"] = {"initial": 10, "per_round": 10, "total": 20}
+    tree["budget"] = {"initial": 10, "per_round": 10, "total": total}
     path.write_text(yaml.safe_dump(tree))
     return path
 
@@ -393,10 +385,7 @@ def test_a_store_locked_for_30_s_mid_run_loses_no_round(tmp_path):
     from al4ml.tracking import get_client
 
     gate = Gate(tmp_path / "gate")
-    config = tiny_digits(tmp_path, "locked")
-    tree = yaml.safe_load(config.read_text())
-    tree["budget"].update(total=40)
-    config.write_text(yaml.safe_dump(tree))
+    config = tiny_digits(tmp_path, "locked", total=40)
     reference = f"sqlite:///{tmp_path / 'ref.db'}"
     assert al4ml("run", str(config), "--tracking-uri", reference, "--no-progress", *gate.sets,
                  env=gate.env).returncode == 0
@@ -437,10 +426,7 @@ def test_a_run_that_fails_says_how_to_continue_in_one_line_and_continuing_comple
     from al4ml.tracking import get_client
 
     gate = Gate(tmp_path / "gate")
-    config = tiny_digits(tmp_path, "fails")
-    tree = yaml.safe_load(config.read_text())
-    tree["budget"].update(total=40)
-    config.write_text(yaml.safe_dump(tree))
+    config = tiny_digits(tmp_path, "fails", total=40)
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     gate.fail(2)
     proc = al4ml("-q", "run", str(config), "--tracking-uri", uri, "--no-progress", *gate.sets,
@@ -496,11 +482,7 @@ def server(tmp_path):
 
 def long_digits(tmp_path: Path, name: str) -> Path:
     """Eleven rounds (10 to 110 labels): a server can go away and come back between them."""
-    config = tiny_digits(tmp_path, name)
-    tree = yaml.safe_load(config.read_text())
-    tree["budget"].update(total=110)
-    config.write_text(yaml.safe_dump(tree))
-    return config
+    return tiny_digits(tmp_path, name, total=110)
 
 
 def rounds_in_store(client, name: str, rounds: int, where: str = ""):

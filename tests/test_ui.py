@@ -124,3 +124,30 @@ def test_the_ui_shows_a_grids_runs_and_learning_curves_over_labels(grid_store, t
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     assert (shots / "grid_charts.png").stat().st_size > 10_000
+
+
+def test_ui_of_a_tracking_server_prints_the_servers_links_and_starts_nothing(tmp_path):
+    """For a server the UI is the server: its links, exit 0, no second UI (an ``mlflow ui``
+    with the server's URL as its backend store died and left its links dead)."""
+    from procs import al4ml
+    from servers import MlflowServer
+
+    from al4ml.tracking import experiment_id
+
+    server = MlflowServer(tmp_path)
+    server.start()
+    try:
+        client = get_client(server.uri)
+        eid = experiment_id(client, "served")
+        run = client.create_run(eid, tags={"al4ml.role": "run"})
+        client.log_metric(run.info.run_id, "test_accuracy", 0.5, step=20)
+        proc = al4ml("ui", "--tracking-uri", server.uri, cwd=tmp_path, timeout=120)
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stderr
+    assert f"{server.uri} is a tracking server, and its UI" in proc.stdout
+    assert f"  runs    {server.uri}/#/experiments/{eid}/runs" in proc.stdout
+    assert f"  curves  {server.uri}/#/metric/test_accuracy" in proc.stdout
+    away = al4ml("ui", "--tracking-uri", server.uri, cwd=tmp_path, timeout=120)
+    lines = [ln for ln in away.stderr.splitlines() if ln.strip()]
+    assert away.returncode == 2 and len(lines) == 1 and "does not answer" in lines[0], away.stderr
