@@ -97,6 +97,16 @@ def _failed(error: RunFailed, uri: str) -> typer.Exit:
     return typer.Exit(code=EXIT_FAILED)
 
 
+def _assignment(text: str, option: str) -> tuple[str, str]:
+    """``KEY=VALUE`` of a repeatable option, split; a missing ``=`` is a one-line error."""
+    from al4ml.errors import ConfigError
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{option} expects AXIS=VALUE (e.g. augmentation=none), got {text!r}")
+    return key.strip(), value.strip()
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -105,10 +115,9 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 def _policy_label(policy: dict | None) -> str:
     """``randaugment(m=15, n=2)``: a chosen augmentation, as the rounds table shows it."""
-    if not policy:
-        return "-"
-    params = ", ".join(f"{k}={v}" for k, v in sorted(policy.get("params", {}).items()))
-    return f"{policy['name']}({params})" if params else policy["name"]
+    from al4ml.runs import policy_label
+
+    return policy_label(policy["name"], policy.get("params", {})) if policy else "-"
 
 
 def rounds_table(history: list) -> Table:
@@ -405,6 +414,11 @@ def report(
     x: Annotated[str, typer.Option(
         "--x", help="Budget axis: labels, or cost (the spent cost of runs with oracle.cost).")
     ] = "labels",
+    reference: Annotated[list[str] | None, typer.Option(
+        metavar="AXIS=VALUE",
+        help="Compare each axis against this value instead of its default (strategy random, "
+             "augmentation none, else the first value), e.g. --reference augmentation=trivialaugment; "
+             "repeatable.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Learning curves with 95 % bands, AULC table, labels to target, paired comparisons.
@@ -416,13 +430,14 @@ def report(
 
     try:
         check_x_axis(x)  # these before MLflow and SciPy are imported: no seconds lost
+        references = dict(_assignment(r, "--reference") for r in reference or [])
         uri = existing_store(resolve_tracking_uri(tracking_uri))
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out {out}: is a file; the report needs a folder (new or existing)")
         from al4ml.report import build_report
         from al4ml.tracking import get_client
 
-        md = build_report(get_client(uri), source, out, target, x=x)
+        md = build_report(get_client(uri), source, out, target, x=x, references=references)
     except Al4mlError as e:
         raise fail(str(e)) from None
     if as_json:
@@ -517,20 +532,23 @@ class Kind(str, Enum):
     augmentations = "augmentations"
     datasets = "datasets"
     models = "models"
+    searches = "searches"
 
 
 @app.command("list")
 def list_(kind: Annotated[Kind | None, typer.Argument(
-        help="strategies, augmentations, datasets or models (default: all).")] = None,
+        help="strategies, augmentations, datasets, models or searches (default: all).")] = None,
         as_json: JsonOption = False) -> None:
-    """List what is registered: strategies, augmentations, datasets, models, and their options."""
+    """List what is registered: strategies, augmentations, datasets, models, augmentation
+    search methods (augmentation.search.method), and their options."""
     from al4ml.augment import AUGMENTATIONS
     from al4ml.data import DATASETS
     from al4ml.models import MODELS
     from al4ml.query import STRATEGIES
+    from al4ml.search import SEARCHES
 
     registries = {Kind.strategies: STRATEGIES, Kind.augmentations: AUGMENTATIONS,
-                  Kind.datasets: DATASETS, Kind.models: MODELS}
+                  Kind.datasets: DATASETS, Kind.models: MODELS, Kind.searches: SEARCHES}
     kinds = [kind] if kind else list(Kind)
     if as_json:
         print(json.dumps({k.value: [

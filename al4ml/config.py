@@ -109,30 +109,62 @@ class RandAugmentGrid(_Section):
     m: list[Annotated[int, Field(ge=0, le=30)]] = Field(default_factory=lambda: [5, 15, 30])
 
 
+class TrivialAugmentGrid(_Section):
+    """TrivialAugment's space as a search space: every magnitude ``space`` with every ``top``
+    level (levels are drawn uniformly in ``[0, top]``)."""
+
+    space: list[Literal["standard", "wide"]] = Field(default_factory=lambda: ["standard"])
+    top: list[Annotated[int, Field(ge=0, le=30)]] = Field(default_factory=lambda: [10, 20, 30])
+
+
 class SearchConfig(_Section):
     """``augmentation.search``: choose the training policy every ``every`` rounds, on labeled data.
 
-    ``method: grid`` scores every candidate by stratified ``folds``-fold cross-validation
-    on the labeled set alone (train on k - 1 folds with the candidate, accuracy on the held-out
-    fold, never augmented); the candidates' K = candidates x folds models train together as
-    one cohort. The round's model then trains on all labeled data with the best candidate.
-    Candidates: ``policies`` (named, with options) plus every RandAugment(n, m) of
-    ``randaugment``. ``epochs``: of a candidate's training (default ``training.epochs``).
+    Candidates: ``policies`` (named, with options), every RandAugment(n, m) of
+    ``randaugment`` and every TrivialAugment(space, top) of ``trivialaugment``. ``method``
+    (``al4ml list searches``): ``grid`` scores every candidate by stratified ``folds``-fold
+    cross-validation on the labeled set (train on k - 1 folds with the candidate, accuracy on
+    the held-out fold, never augmented); ``density`` trains one model per fold without
+    augmentation and ranks candidates by that model's accuracy on its held-out fold augmented
+    by each (Fast AutoAugment: no training per candidate); ``optuna`` samples ``trials``
+    candidates with Optuna and prunes weak ones fold by fold (successive halving). Its options
+    go in ``options``. ``validation``: ``labeled`` (a k-fold of the labeled set, paid for
+    from the label budget) or ``official`` (the dataset's validation split: labels no budget
+    paid for, for comparison with the uncounted protocol only). ``epochs``: of a candidate's
+    training (default ``training.epochs``). ``stack``: train a search's models as one cohort
+    (false: one at a time). The round's model then trains on all labeled data with the
+    best candidate.
     """
 
-    method: Literal["grid"] = "grid"
+    method: str = "grid"
+    options: dict[str, Any] = Field(default_factory=dict)
     policies: list[PolicyChoice] = Field(default_factory=list)
     randaugment: RandAugmentGrid | None = None
+    trivialaugment: TrivialAugmentGrid | None = None
     every: int = Field(1, ge=1, le=1000)
     folds: int = Field(3, ge=2, le=20)
     epochs: int | None = Field(None, ge=1, le=10_000)
+    validation: Literal["labeled", "official"] = "labeled"
+    stack: bool = True
+
+    def families(self) -> list[tuple[str, list[PolicyChoice]]]:
+        """The search space by family, in order: each named policy alone (``policies[i]``),
+        then ``randaugment`` (n, m row by row), then ``trivialaugment`` (space, top)."""
+        out: list[tuple[str, list[PolicyChoice]]] = [
+            (f"policies[{i}]", [p]) for i, p in enumerate(self.policies)]
+        if self.randaugment is not None and self.randaugment.n and self.randaugment.m:
+            out.append(("randaugment", [PolicyChoice(name="randaugment", params={"n": n, "m": m})
+                                        for n in self.randaugment.n for m in self.randaugment.m]))
+        ta = self.trivialaugment
+        if ta is not None and ta.space and ta.top:
+            out.append(("trivialaugment", [
+                PolicyChoice(name="trivialaugment", params={"space": sp, "top": top})
+                for sp in ta.space for top in ta.top]))
+        return out
 
     def candidates(self) -> list[PolicyChoice]:
-        """The search space, in order: named policies, then RandAugment(n, m) row by row."""
-        grid = self.randaugment
-        ra = [PolicyChoice(name="randaugment", params={"n": n, "m": m})
-              for n in (grid.n if grid else []) for m in (grid.m if grid else [])]
-        return [*self.policies, *ra]
+        """The search space, in order (see :meth:`families`)."""
+        return [c for _, family in self.families() for c in family]
 
 
 class AugmentationConfig(_Section):
@@ -305,27 +337,35 @@ class ExperimentConfig(_Section):
         return self
 
     def _search_space(self, registry: Any) -> None:
-        """Every candidate of ``augmentation.search`` exists, takes its options, shares the fill."""
+        """The method and its options exist; every candidate of ``augmentation.search`` exists,
+        takes its options and shares the fill; the labeled set can be split."""
+        from al4ml.search import SEARCHES
+
         search = self.augmentation.search
-        found = search.candidates()
-        if not found:
+        if search.method not in SEARCHES:
+            raise ConfigError(f"augmentation.search.method: {SEARCHES.unknown_message(search.method)}")
+        SEARCHES.get(search.method).check(SEARCHES.kind, search.options, "augmentation.search.options")
+        if not search.candidates():
             raise ConfigError("augmentation.search: the search space is empty; list policies "
-                              "(policies: [{name: trivialaugment}, ...]) and/or randaugment: "
-                              "{n: [1, 2], m: [5, 15, 30]}")
+                              "(policies: [{name: trivialaugment}, ...]), randaugment: "
+                              "{n: [1, 2], m: [5, 15, 30]} and/or trivialaugment: {top: [10, 30]}")
         fill = float(self.augmentation.params.get("fill", 0.0))
-        for i, choice in enumerate(found):
-            where = f"augmentation.search.policies[{i}]" if i < len(search.policies) else \
-                "augmentation.search.randaugment"
-            if choice.name not in registry:
-                raise ConfigError(f"{where}.name: {registry.unknown_message(choice.name)}")
-            registry.get(choice.name).check(registry.kind, choice.params, f"{where}.params")
-            if float(choice.params.get("fill", fill)) != fill:
-                raise ConfigError(f"{where}.params.fill: {choice.params['fill']} differs from "
-                                  f"augmentation.params.fill ({fill:g}); candidates share the fill")
-        if self.budget.initial < 2 * search.folds:
+        for label, family in search.families():
+            where = f"augmentation.search.{label}"
+            for choice in family:
+                if choice.name not in registry:
+                    raise ConfigError(f"{where}.name: {registry.unknown_message(choice.name)}")
+                registry.get(choice.name).check(registry.kind, choice.params, f"{where}.params")
+                if float(choice.params.get("fill", fill)) != fill:
+                    raise ConfigError(f"{where}.params.fill: {choice.params['fill']} differs from "
+                                      f"augmentation.params.fill ({fill:g}); candidates share the fill")
+        if search.validation == "labeled" and self.budget.initial < 2 * search.folds:
             raise ConfigError(f"augmentation.search.folds: {search.folds} folds need at least "
                               f"{2 * search.folds} labeled items, and budget.initial is "
                               f"{self.budget.initial}; lower folds or raise budget.initial")
+        check = SEARCHES.get(search.method).meta.get("check")
+        if check is not None:
+            check(search)
 
     def _fits_task(self) -> None:
         """Strategy and oracle against the dataset's label kind (multi-label: ChestMNIST)."""

@@ -44,12 +44,14 @@ from al4ml.query.diversity import gradient_embeddings
 from al4ml.query.modal import EmbeddingClassifier
 from al4ml.records import CellObserver, CohortObserver, LoopState, RoundRecord
 from al4ml.runs import COST_METRIC, WRONG_LABELS_METRIC
-from al4ml.search import SearchResult, search_policy
+from al4ml.search import search_policy
+from al4ml.search.problem import SearchProblem, SearchResult
 from al4ml.task import Task
 from al4ml.train import fit
 
 _PURPOSES = {"init": 0, "initial_set": 1, "train": 2, "query": 3, "oracle_noise": 4,
-             "search_split": 5, "search_init": 6, "search_train": 7}
+             "search_split": 5, "search_init": 6, "search_train": 7, "search_views": 8,
+             "search_sampler": 9}
 SHARED = ("seed", "name", "query.", "augmentation.name", "augmentation.params.", "oracle.")
 """Keys in which the cells of one cohort may differ (the fill of geometric ops excepted)."""
 
@@ -239,11 +241,13 @@ class ActiveLearningLoop:
         if cell.policy is None or round_ % search.every == 0:
             rows = torch.nonzero(cell.state.labeled_mask).flatten()
             seed = cell.cfg.seed
-            cell.search = search_policy(
-                search, cell.cfg.training, self.pool, rows.to(self.device), cell.state.labels[rows],
-                self.device, self.task,
-                lambda j: self.fresh_model(derive_seed(seed, round_, "search_init", j)),
-                lambda purpose, j: derive_seed(seed, round_, purpose, j))
+            problem = SearchProblem.of(
+                search, cell.cfg.training, pool=self.pool, rows=rows.to(self.device),
+                labels=cell.state.labels[rows], device=self.device, task=self.task,
+                new_model=lambda j: self.fresh_model(derive_seed(seed, round_, "search_init", j)),
+                seed=lambda purpose, j: derive_seed(seed, round_, purpose, j),
+                val=self.val if search.validation == "official" else None)
+            cell.search = search_policy(search, problem)
             cell.policy = cell.search.chosen
         cell.augment = create_augmentation(cell.policy.name, **cell.policy.params)
 

@@ -57,6 +57,12 @@ ERROR_CHARS = 500
 
 STRATEGY, AUGMENTATION, FUNCTION = "query.strategy", "augmentation.name", "query.params.function"
 MODAL = "modal"
+SEARCH = "augmentation.search"
+"""A searched run's augmentation settings, folded into one key by :func:`setting`."""
+TRIALS_ARTIFACT = "search_trials.csv"
+"""A searched run's trial table: one row per candidate and search (round, labels, scores, chosen)."""
+VALIDATION_TAG = "al4ml.validation"
+"""Which held-out data picked the run's epochs or policies, and whether the budget paid for it."""
 
 
 def check_x_axis(x: str) -> None:
@@ -79,12 +85,34 @@ def error_line(error: BaseException) -> str:
 def setting(flat: Mapping[str, str]) -> dict[str, str]:
     """The flat config without the keys that do not change an experiment (seed, name).
 
-    A ``modal`` strategy is spelled out as ``modal:<function>`` under ``query.strategy``.
+    A ``modal`` strategy is spelled out as ``modal:<function>`` under ``query.strategy``; a
+    searched augmentation as ``search:<method>`` under ``augmentation.name`` (the fixed
+    policy's name is then only its fill's source), its other search keys folded into one
+    ``augmentation.search`` value, so that a search is one value of the augmentation axis.
     """
     out = {k: v for k, v in flat.items() if k not in NOT_SETTING}
     if out.get(STRATEGY) == MODAL:
         out[STRATEGY] = f"{MODAL}:{out.pop(FUNCTION, '')}"
+    search = {k[len(SEARCH) + 1:]: out.pop(k) for k in [k for k in out if k.startswith(SEARCH + ".")]}
+    if search:
+        out[AUGMENTATION] = f"search:{search.pop('method', 'grid')}"
+        out[SEARCH] = json.dumps(search, sort_keys=True)
     return out
+
+
+def validation(flat: Mapping[str, str]) -> str:
+    """Which held-out data a run read to choose (``training.select``, ``augmentation.search``)
+    and whether the label budget paid for it: ``none``, ``labeled k-fold (counted)`` or
+    ``official val (uncounted)``, joined where a run chooses twice."""
+    used = []
+    if flat.get("training.select") == "best_val":
+        used.append("epochs: official val (uncounted)")
+    if any(k.startswith(SEARCH + ".") for k in flat):
+        if flat.get(SEARCH + ".validation", "labeled") == "official":
+            used.append("policy: official val (uncounted)")
+        else:
+            used.append(f"policy: labeled {flat.get(SEARCH + '.folds', '3')}-fold (counted)")
+    return "; ".join(used) or "none"
 
 
 def setting_hash(flat: Mapping[str, str]) -> str:
@@ -128,9 +156,12 @@ def label(values: Mapping[str, Any]) -> str:
 
 
 def run_name(flat: Mapping[str, str], axes: Iterable[str] = ()) -> str:
-    """``entropy+trivialaugment/s2``, with every other non-seed grid axis after the two."""
+    """``entropy+trivialaugment/s2``, with every other non-seed grid axis after the two (an
+    axis over a whole section that holds them, ``augmentation: [{name: none}, {search: ...}]``,
+    is named by them)."""
     s = setting(flat)
-    keys = [STRATEGY, AUGMENTATION] + [k for k in axes if k not in (STRATEGY, AUGMENTATION, "seed")]
+    keys = [STRATEGY, AUGMENTATION] + [k for k in axes if k not in ("seed", SEARCH) and not any(
+        (named + ".").startswith(k + ".") for named in (STRATEGY, AUGMENTATION))]
     return f"{label({k: s.get(k, '?') for k in keys})}/s{flat.get('seed', '0')}"
 
 
@@ -167,3 +198,9 @@ def run_color(axes: Mapping[str, list[Any]], values: Mapping[str, Any]) -> str:
     seeds = list(axes.get("seed", [values.get("seed")]))
     white = 0.55 * seeds.index(values.get("seed")) / max(1, len(seeds) - 1)
     return to_hex(tuple(c + (1 - c) * white for c in palette[index % len(palette)]))
+
+
+def policy_label(name: str, params: Mapping[str, Any]) -> str:
+    """``randaugment(m=10, n=2)``: a policy and its options, for tables and plot axes."""
+    inner = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return f"{name}({inner})" if inner else name

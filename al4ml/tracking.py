@@ -40,11 +40,14 @@ from al4ml.runs import (
     GRID_TAG,
     ROLE_TAG,
     SETTING_TAG,
+    TRIALS_ARTIFACT,
+    VALIDATION_TAG,
     baseline_name,
     error_line,
     run_name,
     setting,
     setting_hash,
+    validation,
 )
 from al4ml.store import artifact_root, check_store, resolve_tracking_uri, sqlite_file
 
@@ -59,7 +62,6 @@ KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 STATE_ARTIFACT = "state/loop_state.pt"
 MODEL_ARTIFACT = "model"
 QUERIES_ARTIFACT = "queries.csv"
-TRIALS_ARTIFACT = "search_trials.csv"
 """Every candidate of every augmentation search: round, labels, policy, fold scores, chosen."""
 CONFIG_ARTIFACT = "config.yaml"
 
@@ -169,8 +171,9 @@ def run_tags(cfg: ExperimentConfig, role: str = "run") -> dict[str, str]:
     tags = {"dataset": cfg.dataset.name if cfg.dataset.name != "medmnist"
             else str(cfg.dataset.options.get("flag", "medmnist")),
             "model": cfg.model.name, "strategy": setting(flat)["query.strategy"],
-            "augmentation": cfg.augmentation.name, "seed": str(cfg.seed),
-            "al4ml_version": al4ml.__version__, ROLE_TAG: role, SETTING_TAG: setting_hash(flat)}
+            "augmentation": setting(flat)["augmentation.name"], "seed": str(cfg.seed),
+            "al4ml_version": al4ml.__version__, ROLE_TAG: role, SETTING_TAG: setting_hash(flat),
+            VALIDATION_TAG: validation(flat)}
     if role == "baseline":
         del tags["strategy"]
     return tags
@@ -289,7 +292,7 @@ class MlflowTracker(CellObserver):
         import json
 
         buf = io.StringIO()
-        fields = ["round", "n_labeled", "candidate", "policy", "params", "fold_scores", "score",
+        fields = ["round", "n_labeled", "candidate", "policy", "params", "fold_scores", "score", "pruned",
                   "chosen"]
         writer = csv.DictWriter(buf, fieldnames=fields)
         writer.writeheader()

@@ -313,6 +313,18 @@ def test_report_json_summary(tmp_path):
     assert not missing.exists()
     unpriced = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--x", "cost")
     assert_one_line_error(unpriced, "logged no oracle_cost", "--x labels")
+    against = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "a"), "--json",
+                    "--reference", "strategy=entropy")
+    assert against.returncode == 0, against.stderr
+    [comparison] = json.loads(against.stdout)["comparisons"]
+    assert (comparison["cell"], comparison["against"], comparison["verdict"]) == (
+        "random+none", "entropy+none", "worse")
+    for value, fragment in (
+            ("strategy", "--reference expects AXIS=VALUE"),
+            ("strategy=margin", "no cell has query.strategy = 'margin'; choose from: random, entropy")):
+        bad = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "b"),
+                    "--reference", value)
+        assert_one_line_error(bad, fragment)
 
 
 @pytest.mark.slow

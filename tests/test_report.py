@@ -364,3 +364,35 @@ def test_table_intervals_stay_within_the_scores_range(tmp_path):
     for shown in (aulc, final):  # mean ± half-width would leave [0, 1]: the ends, clipped
         m = re.fullmatch(r"(\d\.\d{3}) \[(\d\.\d{3}), (\d\.\d{3})\]", shown)
         assert m and 0.0 <= float(m[2]) <= float(m[1]) <= float(m[3]) <= 1.0, row
+
+
+def test_fixed_policies_and_searches_are_values_of_one_augmentation_axis(tmp_path):
+    """A fixed RandAugment's options and a search's settings belong to the augmentation's
+    value: the cells compare along one axis, against --reference where one is named, and
+    every cell says which validation chose for it."""
+    uri = f"sqlite:///{tmp_path}/m.db"
+    client = get_client(uri)
+    exp = experiment_id(client, "mixed")
+    search = '{"method": "grid", "policies": [{"name": "none"}, {"name": "trivialaugment"}], "folds": 2}'
+    arms = {"none": ({}, 0.0), "ra": ({"augmentation.name": "randaugment", "augmentation.params.n": 2,
+                                       "augmentation.params.m": 30}, -0.03),
+            "search": ({"augmentation.search": search}, 0.04)}
+    for seed in range(4):
+        for overrides, lift in arms.values():
+            rng = np.random.default_rng(seed)
+            curve = BASE + lift + rng.normal(0, 0.004, 5)
+            log_run(client, exp, {**overrides, "seed": seed}, curve.tolist())
+    build_report(client, "mixed", tmp_path / "r", references={"augmentation": "randaugment(m=30, n=2)"})
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert {c["label"]: c["validation"] for c in summary["cells"]} == {
+        "entropy+none": "none", "entropy+randaugment(m=30, n=2)": "none",
+        "entropy+search:grid": "policy: labeled 2-fold (counted)"}
+    assert {(c["cell"], c["against"], c["verdict"]) for c in summary["comparisons"]} == {
+        ("entropy+none", "entropy+randaugment(m=30, n=2)", "better"),
+        ("entropy+search:grid", "entropy+randaugment(m=30, n=2)", "better")}
+    assert "validation" in (tmp_path / "r" / "report.md").read_text()
+    with pytest.raises(ConfigError, match=r"--reference augmentation=trivialaugment: no cell has "
+                                          r"augmentation.name = 'trivialaugment'; choose from: "):
+        build_report(client, "mixed", tmp_path / "r", references={"augmentation": "trivialaugment"})
+    with pytest.raises(ConfigError, match=r"--reference colour=red: 'colour' is no axis"):
+        build_report(client, "mixed", tmp_path / "r", references={"colour": "red"})

@@ -11,7 +11,10 @@ from al4ml.runs import (
     setting,
     setting_hash,
     training_setting,
+    validation,
 )
+
+SEARCH = '{"method": "density", "policies": [{"name": "none"}, {"name": "trivialaugment"}], "folds": 2}'
 
 
 def test_setting_drops_seed_and_name_and_spells_out_modal():
@@ -64,3 +67,31 @@ def test_run_colors_give_each_setting_its_own_hue_and_each_seed_a_shade_of_it():
         assert (color == base[(s, a)]) == (seed == 0)
     wide = {"query.strategy": [f"s{i}" for i in range(12)]}
     assert len({run_color(wide, {"query.strategy": f"s{i}"}) for i in range(12)}) == 12
+
+
+def test_a_search_is_one_value_of_the_augmentation_axis():
+    """A searched run's setting names its method under augmentation.name and folds the rest
+    of the search into one key; another search space is another setting."""
+    flat = tiny_config(**{"augmentation.search": SEARCH, "seed": 3}).flat()
+    s = setting(flat)
+    assert s["augmentation.name"] == "search:density"
+    assert not any(k.startswith("augmentation.search.") for k in s)
+    assert '"folds": "2"' in s["augmentation.search"]
+    assert run_name(flat) == "entropy+search:density/s3"
+    assert run_name(flat, {"augmentation": [{"name": "none"}, {"search": {}}], "seed": [3]}) == \
+        "entropy+search:density/s3"
+    other = tiny_config(**{"augmentation.search": SEARCH.replace('"folds": 2', '"folds": 3')}).flat()
+    assert setting_hash(flat) != setting_hash(other)
+    plain = tiny_config().flat()
+    assert setting(plain)["augmentation.name"] == "none" and "augmentation.search" not in setting(plain)
+
+
+def test_validation_says_which_held_out_data_chose_and_whether_it_was_paid_for():
+    assert validation(tiny_config().flat()) == "none"
+    assert validation(tiny_config(**{"training.select": "best_val"}).flat()) == \
+        "epochs: official val (uncounted)"
+    assert validation(tiny_config(**{"augmentation.search": SEARCH}).flat()) == \
+        "policy: labeled 2-fold (counted)"
+    official = SEARCH.replace('"folds": 2', '"folds": 2, "validation": "official"')
+    both = tiny_config(**{"augmentation.search": official, "training.select": "best_val"}).flat()
+    assert validation(both) == "epochs: official val (uncounted); policy: official val (uncounted)"

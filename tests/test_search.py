@@ -15,6 +15,7 @@ from al4ml.config import SearchConfig, TrainingConfig
 from al4ml.errors import ConfigError
 from al4ml.models import create_model
 from al4ml.search import search_policy
+from al4ml.search.problem import SearchProblem
 from al4ml.task import Task
 
 CPU = torch.device("cpu")
@@ -46,26 +47,95 @@ def inverting_policy():
     AUGMENTATIONS._entries.pop("test_invert")
 
 
-def search(seed: int, candidates: list[dict]) -> object:
+def search(seed: int, candidates: list[dict], steps: int = 20, **settings: object) -> object:
     pool, labels = brightness_pool(seed=seed)
     rows = torch.arange(40)  # the labeled part of the pool: 20 per class
-    cfg = SearchConfig(policies=candidates, folds=4, epochs=2)
-    training = TrainingConfig(epochs=2, min_steps=20, batch_size=16)
+    cfg = SearchConfig(**{"policies": candidates, "folds": 4, "epochs": 2, **settings})
+    training = TrainingConfig(epochs=2, min_steps=steps, batch_size=16, lr=0.003 if steps > 20 else 0.001)
 
     def new_model(j: int) -> torch.nn.Module:
         torch.manual_seed(1000 * seed + j)
         return create_model("tiny_cnn", 1, 2, width=4)
 
-    return search_policy(cfg, training, pool, rows, labels[rows], CPU, Task.of("multi-class"),
-                         new_model, lambda purpose, j: zlib.crc32(f"{seed}/{purpose}/{j}".encode()))
+    problem = SearchProblem.of(cfg, training, pool=pool, rows=rows, labels=labels[rows], device=CPU,
+                               task=Task.of("multi-class"), new_model=new_model,
+                               seed=lambda purpose, j: zlib.crc32(f"{seed}/{purpose}/{j}".encode()))
+    return search_policy(cfg, problem)
 
 
 @pytest.mark.slow
-def test_the_search_picks_a_label_keeping_policy_in_9_of_10_seeds(inverting_policy):
+@pytest.mark.parametrize("method", ["grid", "density", "optuna"])
+def test_the_search_picks_a_label_keeping_policy_in_9_of_10_seeds(inverting_policy, method):
     # The destroying candidate comes first: a tie would pick it.
-    chosen = [search(seed, [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}]).chosen.name
+    chosen = [search(seed, [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}],
+                     method=method, options={"trials": 4} if method == "optuna" else {}).chosen.name
               for seed in range(10)]
     assert sum(name != "test_invert" for name in chosen) >= 9, chosen
+
+
+def test_density_scores_candidates_on_augmented_held_out_folds_without_training_them(inverting_policy):
+    """Fast AutoAugment's ranking: the fold models never saw augmentation; inverting their
+    held-out images flips every brightness class, so the inverting candidate scores lowest
+    and ``none`` (the held-out data as it is) highest."""
+    result = search(1, [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}],
+                    method="density", options={"views": 2}, steps=80)
+    by_name = {t.name: t.score for t in result.trials}
+    assert by_name["test_invert"] < by_name["trivialaugment"] <= by_name["none"], by_name
+    assert by_name["none"] >= 0.9 and result.chosen.name == "none"
+
+
+def test_optuna_trials_score_as_the_grid_does_and_prune_fold_by_fold(inverting_policy):
+    """A trial's fold models are the grid's members of that candidate (same seeds, exact
+    cohorts on CPU), so unpruned trials have the grid's fold scores; a pruned one has fewer."""
+    space = [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}]
+    ra = {"n": [1, 2], "m": [10, 30]}
+    grid = {t.candidate: t.fold_scores for t in search(0, space, randaugment=ra).trials}
+    found = search(0, space, randaugment=ra, method="optuna", options={"trials": 12})
+    assert found.trials and all(t.fold_scores == grid[t.candidate][:len(t.fold_scores)] for t in found.trials)
+    assert all(len(t.fold_scores) == 4 for t in found.trials if not t.pruned)
+    assert all(len(t.fold_scores) < 4 for t in found.trials if t.pruned)
+    done = [t for t in found.trials if not t.pruned]
+    [chosen] = [t for t in found.trials if t.candidate == found.index]
+    assert chosen.score == max(t.score for t in done)
+    again = search(0, space, randaugment=ra, method="optuna", options={"trials": 12})
+    assert [(t.candidate, t.fold_scores) for t in again.trials] == [
+        (t.candidate, t.fold_scores) for t in found.trials]
+
+
+def test_candidates_trained_one_at_a_time_score_as_a_cohort_does(inverting_policy):
+    space = [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}]
+    assert [t.fold_scores for t in search(2, space, stack=False).trials] == [
+        t.fold_scores for t in search(2, space).trials]
+
+
+def test_the_search_space_comes_in_families_in_order():
+    cfg = SearchConfig(policies=[{"name": "none"}], randaugment={"n": [1], "m": [5, 30]},
+                       trivialaugment={"space": ["standard", "wide"], "top": [10]})
+    assert [(label, [(c.name, c.params) for c in fam]) for label, fam in cfg.families()] == [
+        ("policies[0]", [("none", {})]),
+        ("randaugment", [("randaugment", {"n": 1, "m": 5}), ("randaugment", {"n": 1, "m": 30})]),
+        ("trivialaugment", [("trivialaugment", {"space": "standard", "top": 10}),
+                            ("trivialaugment", {"space": "wide", "top": 10})])]
+    assert len(cfg.candidates()) == 5
+
+
+def test_trivialaugment_top_bounds_the_levels_it_draws():
+    """``top`` caps TrivialAugment's uniform level: at top 0 every op is at its weakest level,
+    at 30 (the default) the draws are those of the uncapped policy."""
+    from al4ml.augment import create_augmentation
+
+    x = torch.randint(0, 256, (256, 1, 12, 12), dtype=torch.uint8)
+    weakest = create_augmentation("trivialaugment", top=0).stages(x, torch.Generator().manual_seed(0))
+    capped = create_augmentation("trivialaugment", top=30).stages(x, torch.Generator().manual_seed(0))
+    plain = create_augmentation("trivialaugment").stages(x, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for sa, sb in zip(capped, plain, strict=True)
+               for a, b in zip(sa, sb, strict=True))
+    from al4ml.augment.policy import space
+
+    sp = space("standard")
+    [(op, value)] = weakest
+    level0 = sp.on(op.device)["values"][op, 0].float() + sp.on(op.device)["offset"][op].float()
+    assert torch.allclose(value.abs(), level0.abs()) or torch.allclose(value, level0)
 
 
 def test_a_search_reports_every_candidate_and_its_folds(inverting_policy):
@@ -90,6 +160,17 @@ def test_a_search_reports_every_candidate_and_its_folds(inverting_policy):
     ({"augmentation.search": {"policies": [{"name": "none"}], "folds": 6}}, "6 folds need at least 12"),
     ({"augmentation.search": {"policies": [{"name": "randaugment", "params": {"fill": 9}}]}},
      "candidates share the fill"),
+    ({"augmentation.search": {"policies": [{"name": "none"}], "method": "bayes"}},
+     "augmentation.search.method: unknown search method 'bayes'; choose from: density, grid, optuna"),
+    ({"augmentation.search": {"policies": [{"name": "none"}], "method": "density", "options": {"views": 0}}},
+     "augmentation.search.options.views"),
+    ({"augmentation.search": {"policies": [{"name": "none"}], "method": "grid", "options": {"trials": 5}}},
+     "unknown option 'trials' for search method 'grid'"),
+    ({"augmentation.search": {"trivialaugment": {"top": [99]}}}, "augmentation.search.trivialaugment.top"),
+    ({"augmentation.search": {"trivialaugment": {"space": ["huge"]}}},
+     "augmentation.search.trivialaugment.space"),
+    ({"augmentation.search": {"policies": [{"name": "none"}], "validation": "test"}},
+     "augmentation.search.validation"),
 ])
 def test_a_bad_search_is_one_line(overrides, fragment):
     import json
@@ -139,31 +220,113 @@ def test_a_searched_run_logs_its_choices_per_round_and_resumes_to_the_same_ones(
         assert ours == sorted((m.step, m.value) for m in client.get_metric_history(full.run_id, name))
 
 
-@pytest.mark.slow
-def test_poisoned_validation_test_and_unrevealed_labels_change_no_choice_and_no_query(tracking_uri):
-    """The search and the queries read only revealed labels: poison every other label and
-    nothing they decide changes (the test metrics do, which shows the poison took)."""
+def poisoned_run(cfg, tracking_uri: str):
+    """``cfg`` run twice: on digits, and on digits whose validation labels, test labels and
+    pool labels the clean run never revealed are all wrong (another class, never the true one)."""
     from al4ml.data import create_dataset
     from al4ml.data.base import ActiveDataset, LabeledSplit
     from al4ml.experiment import run_experiment
 
-    cfg = tiny_config(**SEARCHED)
     clean = run_experiment(cfg, tracking_uri, progress=False)
     revealed = clean.state.labeled_mask
     real = create_dataset("digits", None)
     pool_labels = real._pool_labels.clone()
     g = torch.Generator().manual_seed(7)
 
-    def flip(y: torch.Tensor) -> torch.Tensor:  # another class, never the true one
+    def flip(y: torch.Tensor) -> torch.Tensor:
         return (y + 1 + torch.randint(0, 9, y.shape, generator=g)) % 10
 
     pool_labels[~revealed] = flip(pool_labels[~revealed])
     poisoned = ActiveDataset(real.info, real.pool_images, pool_labels,
                              LabeledSplit(real.val.images, flip(real.val.labels)),
                              LabeledSplit(real.test.images, flip(real.test.labels)))
-    dirty = run_experiment(cfg, tracking_uri, dataset=poisoned, progress=False)
-    assert [r.policy for r in dirty.state.history] == [r.policy for r in clean.state.history]
-    assert [r.trials for r in dirty.state.history] == [r.trials for r in clean.state.history]
-    assert [r.queried for r in dirty.state.history] == [r.queried for r in clean.state.history]
+    return clean, run_experiment(cfg, tracking_uri, dataset=poisoned, progress=False)
+
+
+def same_decisions(a, b) -> bool:
+    """Every search choice, every trial's scores and every query of two runs agree."""
+    return ([r.policy for r in a.state.history] == [r.policy for r in b.state.history]
+            and [r.trials for r in a.state.history] == [r.trials for r in b.state.history]
+            and [r.queried for r in a.state.history] == [r.queried for r in b.state.history])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["grid", "density"])
+def test_poisoned_validation_test_and_unrevealed_labels_change_no_choice_and_no_query(tracking_uri, method):
+    """The search and the queries read only revealed labels: poison every other label and
+    nothing they decide changes (the test metrics do, which shows the poison took)."""
+    import json
+
+    cfg = tiny_config(**{**SEARCHED, "augmentation.search": json.dumps(
+        {**json.loads(SEARCHED["augmentation.search"]), "method": method})})
+    clean, dirty = poisoned_run(cfg, tracking_uri)
+    assert same_decisions(clean, dirty)
     assert [r.metrics["test_accuracy"] for r in dirty.state.history] != [
         r.metrics["test_accuracy"] for r in clean.state.history]
+
+
+@pytest.mark.slow
+def test_the_poison_check_catches_a_search_that_reads_the_validation_split(tracking_uri):
+    """The converse: with ``validation: official`` the search scores candidates on the
+    validation split, so poisoning it changes the search's scores, and the same check fails."""
+    import json
+
+    cfg = tiny_config(**{**SEARCHED, "augmentation.search": json.dumps(
+        {**json.loads(SEARCHED["augmentation.search"]), "validation": "official"})})
+    clean, dirty = poisoned_run(cfg, tracking_uri)
+    assert not same_decisions(clean, dirty)
+    assert [r.trials for r in dirty.state.history] != [r.trials for r in clean.state.history]
+
+
+def brightness_dataset(seed: int = 0):
+    """A planted task for whole runs: the class is the image's brightness (grey 80 or 170),
+    so a policy that inverts images teaches every class as the other one."""
+    from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
+
+    pool, pool_y = brightness_pool(160, seed)
+    val, val_y = brightness_pool(40, seed + 100)
+    test, test_y = brightness_pool(80, seed + 200)
+    info = DatasetInfo("brightness", ("dark", "bright"), 1, (28, 28), source="test")
+    return ActiveDataset(info, pool, pool_y, LabeledSplit(val, val_y), LabeledSplit(test, test_y))
+
+
+@pytest.mark.slow
+def test_searched_runs_beat_the_label_destroying_policy_by_the_reports_own_test(inverting_policy,
+                                                                                tracking_uri, tmp_path):
+    """Whole runs on the planted set, 10 seeds: the grid and density searches (whose space
+    holds the inverting policy, first) beat a run fixed on it, paired over seeds and resolved
+    by the report's t-test with Holm's correction; and each search chose a label-keeping
+    policy in at least 9 of the 10 seeds."""
+    import json
+
+    from al4ml.experiment import run_experiment
+    from al4ml.report import build_report
+    from al4ml.tracking import get_client
+
+    space = {"policies": [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}],
+             "folds": 2, "every": 3, "epochs": 2}
+    arms = {"fixed": {"augmentation.name": "test_invert"},
+            "grid": {"augmentation.search": json.dumps({**space, "method": "grid"})},
+            "density": {"augmentation.search": json.dumps({**space, "method": "density"})}}
+    chosen: dict[str, list[str]] = {"grid": [], "density": []}
+    for seed in range(10):
+        data = brightness_dataset(seed)
+        for arm, overrides in arms.items():
+            cfg = tiny_config(**overrides, seed=seed, name="planted", **{
+                "budget.initial": 10, "budget.per_round": 10, "budget.total": 30,
+                "training.epochs": 2, "training.min_steps": 30, "model.options.width": 4})
+            result = run_experiment(cfg, tracking_uri, dataset=data, progress=False)
+            if arm in chosen:
+                chosen[arm].append(result.state.history[0].policy["name"])
+    for arm, names in chosen.items():
+        assert sum(n != "test_invert" for n in names) >= 9, (arm, names)
+    build_report(get_client(tracking_uri), "planted", tmp_path / "report",
+                 references={"augmentation": "test_invert"})
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    verdicts = {c["cell"]: (c["verdict"], c["against"]) for c in summary["comparisons"]}
+    assert verdicts == {"entropy+search:density": ("better", "entropy+test_invert"),
+                        "entropy+search:grid": ("better", "entropy+test_invert")}, verdicts
+    assert (tmp_path / "report" / "policies.png").exists()
+    assert {c["label"]: c["validation"] for c in summary["cells"]} == {
+        "entropy+search:density": "policy: labeled 2-fold (counted)",
+        "entropy+search:grid": "policy: labeled 2-fold (counted)", "entropy+test_invert": "none"}

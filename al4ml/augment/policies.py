@@ -46,12 +46,13 @@ def none() -> Policy:
 
 
 @register_augmentation("trivialaugment")
-def trivialaugment(space: SpaceName = "standard", fill: Fill = 0.0) -> Policy:
-    """TrivialAugment: one uniform op at one uniform level per image (space standard|wide)."""
+def trivialaugment(space: SpaceName = "standard", top: Level = 30, fill: Fill = 0.0) -> Policy:
+    """TrivialAugment: one uniform op at one uniform level in [0, top] per image (space standard|wide)."""
     from al4ml.augment import policy as pol
 
     sp = pol.space(space)
-    return pol.Policy("trivialaugment", lambda b, h, w, g, d: [pol.uniform_stage(sp, b, g, d)], fill)
+    return pol.Policy("trivialaugment",
+                      lambda b, h, w, g, d: [pol.uniform_stage(sp, b, g, d, top=top)], fill)
 
 
 @register_augmentation("randaugment")

@@ -111,10 +111,12 @@ def _coin(p: float, b: int, g: torch.Generator, device: torch.device) -> torch.T
 
 
 def uniform_stage(sp: Space, b: int, g: torch.Generator, device: torch.device,
-                  level: int | None = None, p: float = 1.0) -> Stage:
-    """One op drawn uniformly from ``sp``; a uniform level unless ``level`` is fixed."""
+                  level: int | None = None, p: float = 1.0, top: int | None = None) -> Stage:
+    """One op drawn uniformly from ``sp``; a uniform level in ``[0, top]`` (default: every
+    level of ``sp``) unless ``level`` is fixed."""
     op = sp.op_ids(device)[_randint(len(sp.ops), b, g, device)]
-    lv = (_randint(sp.levels, b, g, device) if level is None
+    levels = sp.levels if top is None else min(top + 1, sp.levels)
+    lv = (_randint(levels, b, g, device) if level is None
           else torch.full((b,), level, device=device, dtype=torch.int64))
     value = sp.value(op, lv, _coin(0.5, b, g, device))
     if p < 1.0:
