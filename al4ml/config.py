@@ -183,13 +183,16 @@ class QueryConfig(_Section):
 
     ``strategy: modal:<module.function>`` is shorthand for ``strategy: modal`` with
     ``params.function``. ``mc_samples`` and ``aug_views`` size the inputs of strategies that
-    need MC-dropout samples or augmented views.
+    need MC-dropout samples or augmented views. ``augmentation`` (a registered policy and its
+    options) draws those views, apart from the training policy; unset, the views use the
+    policy the round trained with.
     """
 
     strategy: str = "entropy"
     params: dict[str, Any] = Field(default_factory=dict)
     mc_samples: int = Field(20, ge=2, le=1000)
     aug_views: int = Field(8, ge=2, le=256)
+    augmentation: PolicyChoice | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -324,6 +327,11 @@ class ExperimentConfig(_Section):
             registry.get(name).check(registry.kind, options[1], f"{section}.{options[0]}")
         if self.augmentation.search is not None:
             self._search_space(AUGMENTATIONS)
+        views = self.query.augmentation
+        if views is not None:
+            if views.name not in AUGMENTATIONS:
+                raise ConfigError(f"query.augmentation.name: {AUGMENTATIONS.unknown_message(views.name)}")
+            AUGMENTATIONS.get(views.name).check(AUGMENTATIONS.kind, views.params, "query.augmentation.params")
         needs = STRATEGIES.get(self.query.strategy).meta["needs"]
         if "mc_probs" in needs and float(self.model.options.get("dropout", 0.0)) <= 0:
             raise ConfigError(f"query.strategy: {self.query.strategy!r} needs MC-dropout samples; "
@@ -385,11 +393,14 @@ class ExperimentConfig(_Section):
                               "flipped with probability rate)")
 
     def dump(self) -> dict[str, Any]:
-        """The resolved config as a plain tree; ``augmentation.search`` only where it is set
-        (so that runs without a search keep the params and hashes they always had)."""
+        """The resolved config as a plain tree; ``augmentation.search`` and
+        ``query.augmentation`` only where they are set (so that runs without them keep the
+        params and hashes they always had)."""
         tree = self.model_dump(mode="json")
         if tree["augmentation"]["search"] is None:
             del tree["augmentation"]["search"]
+        if tree["query"]["augmentation"] is None:
+            del tree["query"]["augmentation"]
         return tree
 
     def flat(self) -> dict[str, str]:

@@ -149,6 +149,8 @@ class Cell:
     """The augmentation a search chose last (``augmentation.search``)."""
     search: SearchResult | None = None
     """This round's search, if it searched."""
+    views: Policy | None = None
+    """The policy of the query's augmented views (``query.augmentation``; unset: ``augment``)."""
 
     def emit(self, event: str, *args: Any) -> None:
         """Tell this cell's observers."""
@@ -185,6 +187,9 @@ class ActiveLearningLoop:
                                                             **cfg.augmentation.params), obs)
                       for cfg, oracle, obs in zip(cfgs, dataset.make_oracles(
                           [noise(c) for c in cfgs], [price_list(c) for c in cfgs]), observers, strict=True)]
+        for cell in self.cells:
+            views = cell.cfg.query.augmentation
+            cell.views = create_augmentation(views.name, **views.params) if views else None
         self.pool = dataset.pool_images.to(device)
         self.val = (dataset.val.images.to(device), dataset.val.labels)
         self.test = (dataset.test.images.to(device), dataset.test.labels)
@@ -321,8 +326,9 @@ class ActiveLearningLoop:
             "grad_embeddings": lambda: gradient_embeddings(rows(scored.probs, unlabeled),
                                                            rows(scored.embeddings, unlabeled),
                                                            self.task),
-            "aug_probs": lambda: augmented_probs(model(), self.pool[unlabeled.to(dev)], cell.augment,
-                                                 q.aug_views, g, dev, batch, bf16),
+            "aug_probs": lambda: augmented_probs(model(), self.pool[unlabeled.to(dev)],
+                                                 cell.views or cell.augment, q.aug_views, g, dev,
+                                                 batch, bf16),
             "classifier": lambda: EmbeddingClassifier(
                 model().head, rows(scored.embeddings, labeled).float().cpu().numpy(), dev),
         }

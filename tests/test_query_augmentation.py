@@ -29,3 +29,52 @@ def test_unknown_measure_is_refused_by_the_strategy_options():
     entry = STRATEGIES.get("aug_consistency")
     with pytest.raises(ConfigError, match=r"query.params.measure: .*'js'.*one of: kl, variation_ratio"):
         entry.check("strategy", {"measure": "js"}, "query.params")
+
+
+def test_view_scores_aggregate_as_named():
+    """Row 0 is confident in five views and undecided in one; row 1 is mildly unsure in all:
+    ``max`` ranks row 0 first, ``min`` and ``mean`` row 1."""
+    v = torch.full((5, 6, 3), 0.0)
+    v[:, :, 0], v[:, :, 1:] = 0.98, 0.01
+    v[0, 2] = 1 / 3
+    v[1] = torch.tensor([0.6, 0.2, 0.2])
+    for aggregate, first in (("max", 0), ("min", 1), ("mean", 1)):
+        idx, _ = run_strategy("aug_uncertainty", 1, torch.Generator().manual_seed(0),
+                              {"aug_probs": lambda: v}, {"aggregate": aggregate})
+        assert idx.tolist() == [first], aggregate
+    idx, _ = run_strategy("aug_uncertainty", 2, torch.Generator().manual_seed(0),
+                          {"aug_probs": lambda: v}, {"measure": "margin", "aggregate": "max"})
+    assert sorted(idx.tolist()) == [0, 1]
+
+
+@pytest.mark.slow
+def test_the_query_draws_its_views_with_its_own_policy(tracking_uri):
+    """Views drawn with ``none`` are the image itself, so no item's views disagree (scores
+    0): so it is when query.augmentation is ``none`` under a TrivialAugment training, and when
+    it is unset under a training without augmentation; a strong query.augmentation under that
+    same training makes them disagree."""
+    from conftest import tiny_config
+
+    from al4ml.experiment import run_experiment
+
+    settings = {"query.strategy": "aug_consistency", "budget.total": 20, "query.aug_views": 3,
+                "training.epochs": 10, "training.min_steps": 60}
+
+    def scores(**overrides: object) -> list[float]:
+        result = run_experiment(tiny_config(**settings, **overrides), tracking_uri, progress=False)
+        return [s for r in result.state.history for s in r.scores]
+
+    assert max(map(abs, scores(**{"augmentation.name": "trivialaugment",
+                                  "query.augmentation": "{name: none}"}))) < 1e-5
+    assert max(map(abs, scores())) < 1e-5
+    assert max(scores(**{"query.augmentation": "{name: randaugment, params: {n: 3, m: 30}}"})) > 1e-2
+
+
+def test_an_unknown_query_augmentation_is_one_line():
+    from conftest import tiny_config
+
+    with pytest.raises(ConfigError, match=r"^query.augmentation.name: unknown augmentation 'flip'; "
+                                          r"choose from: .*trivialaugment"):
+        tiny_config(**{"query.augmentation": "{name: flip}"})
+    with pytest.raises(ConfigError, match=r"^query.augmentation.params.n: "):
+        tiny_config(**{"query.augmentation": "{name: randaugment, params: {n: 99}}"})

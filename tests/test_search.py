@@ -310,12 +310,11 @@ def test_searched_runs_beat_the_label_destroying_policy_by_the_reports_own_test(
             "density": {"augmentation.search": json.dumps({**space, "method": "density"})}}
     chosen: dict[str, list[str]] = {"grid": [], "density": []}
     for seed in range(10):
-        data = brightness_dataset(seed)
         for arm, overrides in arms.items():
             cfg = tiny_config(**overrides, seed=seed, name="planted", **{
                 "budget.initial": 10, "budget.per_round": 10, "budget.total": 30,
                 "training.epochs": 2, "training.min_steps": 30, "model.options.width": 4})
-            result = run_experiment(cfg, tracking_uri, dataset=data, progress=False)
+            result = run_experiment(cfg, tracking_uri, dataset=brightness_dataset(seed), progress=False)
             if arm in chosen:
                 chosen[arm].append(result.state.history[0].policy["name"])
     for arm, names in chosen.items():
