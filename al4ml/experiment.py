@@ -28,11 +28,10 @@ from al4ml.runs import (
     COHORT_SIZE_TAG,
     COHORT_TAG,
     ROLE_TAG,
-    baseline_name,
+    display_name,
     error_line,
-    run_name,
 )
-from al4ml.tracking import MlflowTracker, get_client, load_state
+from al4ml.tracking import MlflowTracker, get_client, load_state, missing_steps
 
 
 @dataclass
@@ -107,12 +106,11 @@ def _has_holes(client: MlflowClient, run: Run, state: LoopState) -> bool:
     before reads were retried) is resumed, not refused: its saved rounds are logged from the
     state and the missing last ones trained again.
     """
-    steps = {r.n_labeled for r in state.history}
+    steps = [r.n_labeled for r in state.history]
     if state.history and state.history[-1].queried:
-        steps.add(state.history[-1].n_labeled + len(state.history[-1].queried))
+        steps.append(state.history[-1].n_labeled + len(state.history[-1].queried))
     prefix = CEILING_PREFIX if run.data.tags.get(ROLE_TAG) == "baseline" else ""
-    stored = {m.step for m in client.get_metric_history(run.info.run_id, f"{prefix}n_labeled")}
-    return not steps <= stored
+    return bool(missing_steps(client, run.info.run_id, steps, prefix))
 
 
 def load_dataset(cfg: ExperimentConfig) -> ActiveDataset:
@@ -172,12 +170,12 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
                                               cohort_observers), strict=True):
                 results[i] = res
         return [results[i] for i in range(len(specs))]
-    names = [baseline_name(s.cfg.flat()) if s.role == "baseline" else run_name(s.cfg.flat(), s.axes or {})
-             for s in specs]
+    names = [display_name(s.cfg.flat(), s.role, s.axes or {}) for s in specs]
     cohort = {COHORT_SIZE_TAG: str(len(specs)), COHORT_TAG: ", ".join(names)[:5000]}
     trackers = [MlflowTracker(client, s.cfg, run_id=s.resume_run_id, parent_run_id=parent_run_id,
-                              extra_tags=s.extra_tags, role=s.role, axes=s.axes, cohort=cohort)
-                for s in specs]
+                              extra_tags=s.extra_tags, role=s.role, axes=s.axes, cohort=cohort,
+                              name=name)
+                for s, name in zip(specs, names, strict=True)]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="al4ml-tracking") as writer:
         deferred = [Deferred(t, writer) for t in trackers]
         for cell, tracker in zip(loop.cells, deferred, strict=True):

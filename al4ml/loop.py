@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import numpy as np
 import torch
 
 from al4ml.augment import create_augmentation
@@ -46,26 +45,12 @@ from al4ml.records import CellObserver, CohortObserver, LoopState, RoundRecord
 from al4ml.runs import COST_METRIC, WRONG_LABELS_METRIC
 from al4ml.search import search_policy
 from al4ml.search.problem import SearchProblem, SearchResult
-from al4ml.task import Task
+from al4ml.seeds import derive_seed, generator
+from al4ml.selection import holdout_rows, selector
 from al4ml.train import fit
 
-_PURPOSES = {"init": 0, "initial_set": 1, "train": 2, "query": 3, "oracle_noise": 4,
-             "search_split": 5, "search_init": 6, "search_train": 7, "search_views": 8,
-             "search_sampler": 9}
 SHARED = ("seed", "name", "query.", "augmentation.name", "augmentation.params.", "oracle.")
 """Keys in which the cells of one cohort may differ (the fill of geometric ops excepted)."""
-
-
-def derive_seed(seed: int, round_: int, purpose: str, index: int | None = None) -> int:
-    """A 63-bit seed for one purpose in one round (independent streams via SeedSequence);
-    ``index`` tells apart the members of one purpose (a search's trial models)."""
-    entropy = [seed, round_, _PURPOSES[purpose]] + ([] if index is None else [index])
-    state = np.random.SeedSequence(entropy).generate_state(2)
-    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
-
-
-def _generator(seed: int, device: torch.device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
 
 
 def noise(cfg: ExperimentConfig) -> LabelNoise:
@@ -97,41 +82,6 @@ def cohort_key(cfg: ExperimentConfig) -> str:
         if not cfg.oracle.cost.uniform:  # the whole config: no other cell shares it
             shared["alone"] = json.dumps(flat, sort_keys=True)
     return json.dumps(shared, sort_keys=True)
-
-
-class BestOnVal:
-    """``training.select: best_val``: each cell's model from its epoch with the best val AUC.
-
-    After every epoch the stack is scored on the validation split (never augmented); a
-    model whose AUC beats its best so far is copied out. Ties keep the earlier epoch.
-    """
-
-    def __init__(self, val: tuple[torch.Tensor, torch.Tensor], cells: list[Cell],
-                 training: Any, device: torch.device, task: Task) -> None:
-        self.val, self.training, self.device, self.task = val, training, device, task
-        self.models = [cell.member for cell in cells]
-        self.best = [-1.0] * len(cells)
-        self.epochs = [0] * len(cells)
-        self.epoch = 0
-
-    def observe(self, stack: StackedClassifier) -> None:
-        """Score ``stack`` on val; keep each improved model (``[K]`` AUCs, one pass)."""
-        import copy
-
-        self.epoch += 1
-        t = self.training
-        stack.eval()
-        probs = predict(stack, self.val[0], self.device, t.eval_batch_size, bf16=t.bf16,
-                        task=self.task).probs
-        for k in range(stack.k):
-            auc = metrics(probs[k], self.val[1], self.task).auc
-            if auc > self.best[k]:
-                self.best[k], self.epochs[k] = auc, self.epoch
-                self.models[k] = stack.member(k, copy.deepcopy(self.models[k]))
-
-    def stack(self, device: torch.device) -> StackedClassifier:
-        """The selected models as one stack on ``device``."""
-        return StackedClassifier(self.models, exact=exact_cohorts(device)).to(device)
 
 
 @dataclass
@@ -210,7 +160,7 @@ class ActiveLearningLoop:
         shape = self.task.label_shape(self.dataset.info.num_classes)
         cell.state = LoopState(torch.full((n,), -1, dtype=torch.int64),
                                torch.full((n, *shape), -1, dtype=torch.int64))
-        g = _generator(derive_seed(cell.cfg.seed, 0, "initial_set"), torch.device("cpu"))
+        g = generator(derive_seed(cell.cfg.seed, 0, "initial_set"), torch.device("cpu"))
         self._label(cell, torch.randperm(n, generator=g)[: min(cell.cfg.budget.initial, n)], 0)
         return cell.state
 
@@ -266,11 +216,13 @@ class ActiveLearningLoop:
                 cell.member = self.new_member(cell, round_)
             stack = StackedClassifier([c.member for c in cells], exact=exact_cohorts(dev))
             rows = torch.stack([torch.nonzero(c.state.labeled_mask).flatten() for c in cells])
+            held = None
+            if self.cfg.training.select == "best_holdout":
+                rows, held = holdout_rows(cells, rows, self.cfg.training.holdout, round_)
             labels = torch.stack([c.state.labels[r] for c, r in zip(cells, rows, strict=True)])
             augment = CohortAugment([c.augment for c in cells], [
-                _generator(derive_seed(c.cfg.seed, round_, "train"), dev) for c in cells])
-            best = (BestOnVal(self.val, cells, self.cfg.training, dev, self.task)
-                    if self.cfg.training.select == "best_val" else None)
+                generator(derive_seed(c.cfg.seed, round_, "train"), dev) for c in cells])
+            best = selector(self.cfg.training, cells, self.pool, self.val, held, dev, self.task)
             result = fit(stack, self.pool, rows.to(dev), labels.to(dev), self.cfg.training,
                          augment, dev, on_epoch=lambda e, n: self._emit("on_epoch", e, n),
                          after_epoch=(lambda _: best.observe(stack)) if best else None,
@@ -307,7 +259,7 @@ class ActiveLearningLoop:
         unlabeled = torch.nonzero(~state.labeled_mask).flatten()
         labeled = torch.nonzero(state.labeled_mask).flatten()
         batch, bf16 = self.cfg.training.eval_batch_size, self.cfg.training.bf16
-        g = _generator(derive_seed(cell.cfg.seed, round_, "query"), dev)
+        g = generator(derive_seed(cell.cfg.seed, round_, "query"), dev)
 
         @cache
         def model() -> Classifier:
@@ -406,7 +358,7 @@ class ActiveLearningLoop:
                     record = RoundRecord(round_, n_labeled, {
                         **evals[i], "train_loss": losses[i], "train_seconds": train_seconds,
                         "n_labeled": float(n_labeled)})
-                    if self.selected_epochs is not None:  # training.select: best_val
+                    if self.selected_epochs is not None:  # training.select: best_val, best_holdout
                         record.metrics["selected_epoch"] = float(self.selected_epochs[i])
                     if cell.policy is not None:  # augmentation.search: what trained, and why
                         record.policy = cell.policy.model_dump()

@@ -102,11 +102,13 @@ def setting(flat: Mapping[str, str]) -> dict[str, str]:
 
 def validation(flat: Mapping[str, str]) -> str:
     """Which held-out data a run read to choose (``training.select``, ``augmentation.search``)
-    and whether the label budget paid for it: ``none``, ``labeled k-fold (counted)`` or
-    ``official val (uncounted)``, joined where a run chooses twice."""
+    and whether the label budget paid for it: ``none``, a labeled k-fold or holdout
+    (counted) or the official val split (uncounted), joined where a run chooses twice."""
     used = []
     if flat.get("training.select") == "best_val":
         used.append("epochs: official val (uncounted)")
+    if flat.get("training.select") == "best_holdout":
+        used.append(f"epochs: labeled {flat.get('training.holdout', '0.2')} holdout (counted)")
     if any(k.startswith(SEARCH + ".") for k in flat):
         if flat.get(SEARCH + ".validation", "labeled") == "official":
             used.append("policy: official val (uncounted)")
@@ -168,6 +170,11 @@ def run_name(flat: Mapping[str, str], axes: Iterable[str] = ()) -> str:
 def baseline_name(flat: Mapping[str, str]) -> str:
     """``baseline+trivialaugment/s0``."""
     return f"baseline+{flat.get(AUGMENTATION, '?')}/s{flat.get('seed', '0')}"
+
+
+def display_name(flat: Mapping[str, str], role: str = "run", axes: Iterable[str] = ()) -> str:
+    """A run's name in MLflow: :func:`baseline_name` for a baseline, else :func:`run_name`."""
+    return baseline_name(flat) if role == "baseline" else run_name(flat, axes)
 
 
 def training_setting(flat: Mapping[str, str]) -> dict[str, str]:

@@ -42,9 +42,8 @@ from al4ml.runs import (
     SETTING_TAG,
     TRIALS_ARTIFACT,
     VALIDATION_TAG,
-    baseline_name,
+    display_name,
     error_line,
-    run_name,
     setting,
     setting_hash,
     validation,
@@ -191,12 +190,13 @@ class MlflowTracker(CellObserver):
         role: ``run``, ``cell`` (of a grid) or ``baseline`` (metrics as ``ceiling_*``).
         axes: A grid cell's axis values (tags ``axis.<key>``; other axes join the run name).
         cohort: Tags naming the cohort this start trains in (set again on resume).
+        name: The new run's name (default: :func:`al4ml.runs.display_name`).
     """
 
     def __init__(self, client: MlflowClient, cfg: ExperimentConfig, run_id: str | None = None,
                  parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None,
                  role: str = "run", axes: dict[str, object] | None = None,
-                 cohort: dict[str, str] | None = None) -> None:
+                 cohort: dict[str, str] | None = None, name: str | None = None) -> None:
         self.client = client
         self.cfg = cfg
         self.prefix = CEILING_PREFIX if role == "baseline" else ""
@@ -209,8 +209,7 @@ class MlflowTracker(CellObserver):
         if run_id is None:
             exp = experiment_id(client, cfg.name)
             flat = cfg.flat()
-            name = baseline_name(flat) if role == "baseline" else run_name(flat, axes)
-            run = client.create_run(exp, tags=tags, run_name=name)
+            run = client.create_run(exp, tags=tags, run_name=name or display_name(flat, role, axes))
             self.run_id = run.info.run_id
             params = [Param(k, v[:6000]) for k, v in flat.items()]
             for i in range(0, len(params), 100):
@@ -267,8 +266,7 @@ class MlflowTracker(CellObserver):
 
     def missing_rounds(self, history: list[RoundRecord]) -> list[int]:
         """Steps of ``history``'s rounds whose metrics the store does not hold (read back)."""
-        stored = {m.step for m in self.client.get_metric_history(self.run_id, f"{self.prefix}n_labeled")}
-        return sorted({r.n_labeled for r in history} - stored)
+        return missing_steps(self.client, self.run_id, [r.n_labeled for r in history], self.prefix)
 
     @staticmethod
     def _query_rows(record: RoundRecord) -> list[tuple[int, int, int, float]]:
@@ -401,6 +399,13 @@ def learning_curve_figure(state: LoopState) -> Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def missing_steps(client: MlflowClient, run_id: str, steps: list[int], prefix: str = "") -> list[int]:
+    """Which of ``steps`` (label counts) the store holds no round of for run ``run_id``: its
+    ``n_labeled`` metric (``ceiling_n_labeled`` for a baseline's ``prefix``) read back."""
+    stored = {m.step for m in client.get_metric_history(run_id, f"{prefix}n_labeled")}
+    return sorted(set(steps) - stored)
 
 
 def load_state(client: MlflowClient, run_id: str) -> LoopState:

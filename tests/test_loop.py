@@ -6,11 +6,12 @@ from conftest import tiny_config, write_multilabel_npz
 
 from al4ml.data import ActiveDataset, LabeledSplit, create_dataset
 from al4ml.infer import predict
-from al4ml.loop import ActiveLearningLoop, derive_seed
+from al4ml.loop import ActiveLearningLoop
 from al4ml.models.stack import StackedClassifier
 from al4ml.query import strategies_for
 from al4ml.query.uncertainty import entropy_scores
 from al4ml.records import LoopState
+from al4ml.seeds import derive_seed
 
 CPU = torch.device("cpu")
 TIMINGS = ("train_seconds", "query_seconds")

@@ -314,6 +314,15 @@ if point == "scoring":  # round 1's model is trained and evaluated, the pool hal
             die()
         return out
     loop.ActiveLearningLoop.score_pool = score_pool
+if point == "search":  # round 1's search has split the labeled set and trains its models
+    from al4ml.search import problem
+    fit, fits = problem.SearchProblem.fit, []
+    def search_fit(self, members):
+        fits.append(len(members))
+        if len(fits) == 2:
+            die()
+        return fit(self, members)
+    problem.SearchProblem.fit = search_fit
 if point == "before_finished":  # every round and state saved, the run not closed yet
     tracking.MlflowTracker.on_finish = lambda self, model, state: die()
 observers = (FirstRound(),) if point == "first_round" else ()

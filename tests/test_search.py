@@ -329,3 +329,52 @@ def test_searched_runs_beat_the_label_destroying_policy_by_the_reports_own_test(
     assert {c["label"]: c["validation"] for c in summary["cells"]} == {
         "entropy+search:density": "policy: labeled 2-fold (counted)",
         "entropy+search:grid": "policy: labeled 2-fold (counted)", "entropy+test_invert": "none"}
+
+
+@pytest.mark.slow
+def test_a_run_killed_during_a_search_resumes_to_the_uninterrupted_choices(tmp_path):
+    """SIGKILL in the middle of round 1's search (its models training), then ``--resume``:
+    the same choices, trials, queries and metrics as a run that was never killed."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+    from procs import al4ml
+    from test_reliability import KILLER, REPO, histories, tiny_digits
+
+    from al4ml.tracking import QUERIES_ARTIFACT, TRIALS_ARTIFACT, get_client
+
+    config = tiny_digits(tmp_path, "searched", total=40)
+    tree = yaml.safe_load(config.read_text())
+    tree["training"].update(epochs=2, min_steps=20)
+    tree["augmentation"]["search"] = {"policies": [{"name": "none"}, {"name": "trivialaugment"}],
+                                      "randaugment": {"n": [2], "m": [30]}, "folds": 2}
+    config.write_text(yaml.safe_dump(tree))
+    reference = f"sqlite:///{tmp_path / 'ref.db'}"
+    assert al4ml("run", str(config), "--tracking-uri", reference, "--no-progress").returncode == 0
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    (tmp_path / "killer.py").write_text(KILLER)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PYTHONPATH"] = str(REPO)
+    killed = subprocess.run([sys.executable, str(tmp_path / "killer.py"), str(config), uri, "search"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    client = get_client(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("searched").experiment_id])
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "aug_choice")] == [10]
+    resumed = al4ml("run", str(config), "--resume", run.info.run_id, "--tracking-uri", uri,
+                    "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    ref_client = get_client(reference)
+    [ref] = ref_client.search_runs([ref_client.get_experiment_by_name("searched").experiment_id])
+    ours, theirs = histories(client, run.info.run_id), histories(ref_client, ref.info.run_id)
+    ours.pop("search_seconds")
+    theirs.pop("search_seconds")
+    assert ours == theirs and [s for s, _ in ours["aug_choice"]] == [10, 20, 30, 40]
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+    for artifact in (QUERIES_ARTIFACT, TRIALS_ARTIFACT):
+        texts = [Path(c.download_artifacts(r, artifact, str(tmp_path / d))).read_text()
+                 for c, r, d in ((client, run.info.run_id, "a"), (ref_client, ref.info.run_id, "b"))]
+        assert texts[0] == texts[1], artifact
