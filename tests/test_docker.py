@@ -21,21 +21,53 @@ def instructions() -> list[tuple[str, str]]:
 
 def test_the_dockerfile_builds_on_cuda_pytorch_and_installs_as_the_readme_says():
     steps = instructions()
-    assert steps[0][0] == "FROM"
-    image = steps[0][1]
+    args = {a.split("=")[0]: a.split("=", 1)[1] for op, a in steps if op == "ARG" and "=" in a}
+    assert steps[1] == ("FROM", "${BASE}")
+    image = args["BASE"]
     assert image.startswith("pytorch/pytorch:") and "cuda" in image and "runtime" in image
-    copied = [shlex.split(args)[0] for op, args in steps if op == "COPY"]
+    copied = [shlex.split(a)[0] for op, a in steps if op == "COPY"]
     for path in copied:
         assert (REPO / path).exists(), path
     assert {"pyproject.toml", "al4ml", "experiments"} <= set(copied)
-    [install] = [args for op, args in steps if op == "RUN" and "pip install" in args]
-    words = shlex.split(install)
-    spec = words[words.index("-e") + 1]
+    # Dependencies are installed from the packaging files before the code is copied, so a
+    # code change reuses that layer; al4ml itself is installed without them, not editable.
+    installs = [(i, a) for i, (op, a) in enumerate(steps) if op == "RUN" and "pip install" in a]
+    (deps_at, deps), (code_at, code) = installs
+    first_code = min(i for i, (op, a) in enumerate(steps) if op == "COPY" and a.startswith("al4ml"))
+    assert deps_at < first_code < code_at
+    spec = re.search(r'"(\.\[[a-z,]+\])"', deps).group(1)
     readme = (REPO / "README.md").read_text()
     assert f'pip install -e "{spec}"' in readme, f"the README does not show pip install -e {spec!r}"
     extras = re.fullmatch(r"\.\[(.*)\]", spec).group(1).split(",")
     assert set(extras) <= set(metadata("al4ml").get_all("Provides-Extra"))
+    assert "--no-deps ." in code and "-e" not in shlex.split(code)
+    users = [a for op, a in steps if op == "USER"]
+    assert users and users[-1] not in ("root", "0")
     assert dict(steps)["ENTRYPOINT"] == '["al4ml"]'
+
+
+def test_the_docker_build_context_is_only_what_the_image_copies():
+    """``.dockerignore`` lets through the copied paths and keeps out virtual environments,
+    stores and the git history (a local .venv alone can be gigabytes)."""
+    import fnmatch
+
+    rules = [ln.strip() for ln in (REPO / ".dockerignore").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#")]
+
+    def sent(path: str) -> bool:  # Docker's rule: the last matching pattern wins
+        keep = True
+        for rule in rules:
+            negated = rule.startswith("!")
+            pattern = rule.lstrip("!").rstrip("/")
+            if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/"):
+                keep = negated
+        return keep
+
+    for op, a in instructions():
+        if op == "COPY":
+            assert sent(shlex.split(a)[0]), a
+    for path in (".venv", ".git", "mlruns.db", "tests", "al4ml/__pycache__"):
+        assert not sent(path), path
 
 
 def compose() -> dict:
@@ -66,6 +98,7 @@ def test_compose_runs_a_grid_against_an_mlflow_server_on_postgresql():
     assert f"mlflow:{port}" in ctx.params["allowed_hosts"].split(",")
     assert mlflow["depends_on"]["db"]["condition"] == "service_healthy"
 
+    assert "torch" not in (DOCKER / mlflow["build"]["dockerfile"]).read_text().split("FROM", 1)[1]
     assert app["environment"]["MLFLOW_TRACKING_URI"] == f"http://mlflow:{port}"
     assert app["depends_on"]["mlflow"]["condition"] == "service_healthy"
     assert app["build"]["dockerfile"] == "docker/Dockerfile"
@@ -73,7 +106,7 @@ def test_compose_runs_a_grid_against_an_mlflow_server_on_postgresql():
         DOCKER / "Dockerfile")
 
     named = {v.split(":")[0] for s in services.values() for v in s.get("volumes", [])
-             if not v.startswith((".", "/"))}
+             if not v.startswith((".", "/", "${"))}
     assert named <= set(spec["volumes"])
 
 
@@ -91,3 +124,32 @@ def test_the_compose_grid_command_is_a_valid_al4ml_grid():
     assert params["workers"] >= 2
     grid = load_grid(REPO / params["grid_file"])  # the image's working directory is the repo's root
     assert len(grid.cells) > 1
+
+
+def test_the_data_mount_is_where_the_configs_look():
+    """The al4ml service mounts the data folder where a config's dataset.root resolves inside
+    the image (relative roots are taken from the config file's folder, /app/experiments)."""
+    import posixpath
+
+    mounts = [v.rsplit(":", 2) if v.endswith(":ro") else v.rsplit(":", 1)
+              for v in compose()["services"]["al4ml"]["volumes"]]
+    [target] = [m[1] for m in mounts if "data" in m[1]]
+    for name in ("breastmnist.yaml", "search_breastmnist.yaml"):
+        root = yaml.safe_load((REPO / "experiments" / name).read_text())["dataset"]["root"]
+        assert posixpath.normpath(posixpath.join("/app/experiments", root)) == target, name
+
+
+def test_docker_compose_accepts_the_file():
+    import shutil
+    import subprocess
+
+    import pytest
+
+    docker = shutil.which("docker")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True) if docker else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("docker compose is not installed here (the compose file is checked with "
+                    "MLflow's and al4ml's own parsers above)")
+    done = subprocess.run([docker, "compose", "-f", str(DOCKER / "compose.yaml"), "config", "-q"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
