@@ -340,6 +340,7 @@ class ActiveLearningLoop:
         total = min(oracle.pool_size, budget.total if budget.unit == "labels"
                     else int(budget.total // oracle.cost.cheapest))
         rounds = 1 + max(0, -(-(total - budget.initial) // budget.per_round))  # an upper bound
+        self._emit("on_data", self.dataset.summary())
         self._emit("on_cohort_start", len(active), rounds, round_)
         while active:
             self._emit("on_round_start", round_, n_labeled)

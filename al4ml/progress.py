@@ -23,6 +23,10 @@ class RoundLines(CohortObserver):
     def __init__(self, console: Console) -> None:
         self.console = console
 
+    def on_data(self, summary: str) -> None:
+        """Print the dataset's summary line."""
+        self.console.print(summary, highlight=False, soft_wrap=True)
+
     def on_round_end(self, round_: int, records: list[RoundRecord]) -> None:
         """Print the round's label count and test accuracy (per cell in a cohort)."""
         if records:
@@ -52,6 +56,10 @@ class RichProgress(CohortObserver):
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+
+    def on_data(self, summary: str) -> None:
+        """Print the dataset's summary line above the bars."""
+        self.progress.console.print(summary, highlight=False, soft_wrap=True)
 
     def on_cohort_start(self, cells: int, rounds: int, done: int) -> None:
         """Size the rounds bar from the budget (under a cost budget, the most rounds it can

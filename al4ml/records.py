@@ -91,6 +91,9 @@ class CellObserver:
 class CohortObserver:
     """Hears about the cohort's shared progress (all no-ops here)."""
 
+    def on_data(self, summary: str) -> None:
+        """Once, before anything trains: a one-line summary of the dataset."""
+
     def on_cohort_start(self, cells: int, rounds: int, done: int) -> None:
         """Before the first round: ``cells`` trained together, ``rounds`` in all, ``done`` already."""
 

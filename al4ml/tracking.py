@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import tempfile
 import time
@@ -61,6 +62,7 @@ KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 STATE_ARTIFACT = "state/loop_state.pt"
 MODEL_ARTIFACT = "model"
 QUERIES_ARTIFACT = "queries.csv"
+CLASSES_ARTIFACT = "classes.json"
 """Every candidate of every augmentation search: round, labels, policy, fold scores, chosen."""
 CONFIG_ARTIFACT = "config.yaml"
 
@@ -221,6 +223,7 @@ class MlflowTracker(CellObserver):
             if cohort:
                 client.log_batch(run_id, tags=[RunTag(k, v) for k, v in cohort.items()])
         self._rows: list[tuple[int, int, int, float]] = []
+        self._files: tuple[str, ...] | None = None
         self._trials: list[dict[str, Any]] = []
         self.finished = False
         self.writer = Writer(client, self.run_id)
@@ -235,8 +238,12 @@ class MlflowTracker(CellObserver):
             "al4ml.budget_effective": str(min(cfg.budget.total, dataset.pool_size)
                                           if cfg.budget.unit == "labels" else cfg.budget.total)}})
         self._input_shape = (1, dataset.info.channels, *dataset.info.size)
+        self._files = dataset.pool_files
         if not state.history:
             self.writer.write({"op": "inputs", "datasets": dataset_inputs(dataset)})
+            classes = json.dumps(list(dataset.info.classes))
+            self.writer.write({"op": "tags", "tags": {"classes": classes[:5000]}})
+            self._artifact(CLASSES_ARTIFACT, lambda path: path.write_text(classes))
         for record in state.history:  # a resumed run fills the holes its saved rounds explain
             self._log_metrics(record)
         self._rows = [row for r in state.history for row in self._query_rows(r)]
@@ -274,21 +281,22 @@ class MlflowTracker(CellObserver):
                 for i, s in zip(record.queried, record.scores, strict=True)]
 
     def queries_csv(self) -> str:
-        """Every query so far: ``round,n_labeled,pool_index,score``.
+        """Every query so far: ``round,n_labeled,pool_index,score`` (and ``path``).
 
         ``round`` is the round whose model picked the item, ``n_labeled`` the labels that
-        model was trained on, ``score`` the strategy's score (empty for random).
+        model was trained on, ``score`` the strategy's score (empty for random); for a dataset
+        of files (image folders) ``path`` is the queried image's file under the dataset root,
+        what an expert would be sent.
         """
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["round", "n_labeled", "pool_index", "score"])
-        writer.writerows(self._rows)
+        files = self._files
+        writer.writerow(["round", "n_labeled", "pool_index", "score"] + ["path"] * bool(files))
+        writer.writerows([*row, files[row[2]]] if files else row for row in self._rows)
         return buf.getvalue()
 
     def trials_csv(self) -> str:
         """Every search trial so far (:data:`TRIALS_ARTIFACT`); params and fold scores as JSON."""
-        import json
-
         buf = io.StringIO()
         fields = ["round", "n_labeled", "candidate", "policy", "params", "fold_scores", "score", "pruned",
                   "chosen"]

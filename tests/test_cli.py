@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -486,10 +487,23 @@ def test_the_lc25000_setup_runs_on_a_generated_tree_and_records_its_split(tmp_pa
     config = str(REPO / "experiments" / "lc25000.yaml")
     proc = al4ml("run", config, *sets, "--tracking-uri", uri, "--no-progress")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    [run] = get_client(uri).search_runs([get_client(uri).get_experiment_by_name("lc25000").experiment_id])
+    # Piped, the run says what it learns from first: classes and split sizes.
+    assert proc.stdout.splitlines()[0] == ("lc: 5 classes (colon_aca, colon_n, lung_aca, lung_n, "
+                                           "lung_scc), pool 20, val 5, test 5 images of 3x32x32")
+    client = get_client(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("lc25000").experiment_id])
     assert run.data.params["dataset.options.split"] == "[0.7, 0.15, 0.15]"
     assert run.data.params["model.name"] == "simple_cnn"
     assert run.data.metrics["n_labeled"] == 10
+    classes = ["colon_aca", "colon_n", "lung_aca", "lung_n", "lung_scc"]
+    assert json.loads(run.data.tags["classes"]) == classes
+    assert json.loads(Path(client.download_artifacts(run.info.run_id, "classes.json", str(tmp_path))
+                           ).read_text()) == classes
+    # The queried images, by file: what an expert would be sent.
+    text = Path(client.download_artifacts(run.info.run_id, "queries.csv", str(tmp_path))).read_text()
+    queries = list(csv.DictReader(io.StringIO(text)))
+    assert len(queries) == 5 and all((tree / q["path"]).is_file() for q in queries)
+    assert {q["path"].split("/")[0] for q in queries} <= set(classes)
     unsplit = al4ml("run", config, *sets, "--set", "dataset.options.split=null", "--tracking-uri", uri)
     assert_one_line_error(unsplit, "set dataset.options.split")
 

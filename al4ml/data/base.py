@@ -55,10 +55,13 @@ class ActiveDataset:
         pool_labels: int64 ``[N]``, or ``[N, L]`` for a multi-label set (given to the oracle).
         val: Validation split.
         test: Test split.
+        pool_files: Where each pool image came from, relative to the dataset's root (image
+            folders: what an expert is sent for a queried item); ``None`` where there are no files.
     """
 
     def __init__(self, info: DatasetInfo, pool_images: torch.Tensor, pool_labels: torch.Tensor,
-                 val: LabeledSplit, test: LabeledSplit) -> None:
+                 val: LabeledSplit, test: LabeledSplit,
+                 pool_files: tuple[str, ...] | None = None) -> None:
         for split, images in (("pool", pool_images), ("val", val.images), ("test", test.images)):
             if images.dtype != torch.uint8 or images.ndim != 4:
                 raise ValueError(f"{split} images must be uint8 [N, C, H, W], got "
@@ -84,8 +87,11 @@ class ActiveDataset:
                 raise DataError(f"dataset {info.name}: the {split} split holds one class only "
                                 f"({info.classes[int(present[0])] if len(present) else 'none'}); "
                                 f"a classifier needs images of at least two classes in every split")
+        if pool_files is not None and len(pool_files) != len(pool_images):
+            raise ValueError("pool images and files differ in length")
         self.info = info
         self.pool_images = pool_images
+        self.pool_files = pool_files
         self.val = val
         self.test = test
         self._pool_labels: torch.Tensor | None = pool_labels.to(torch.int64)
@@ -94,6 +100,17 @@ class ActiveDataset:
     def pool_size(self) -> int:
         """Number of pool items."""
         return len(self.pool_images)
+
+    def summary(self) -> str:
+        """One line on what a run learns from: ``digits: 10 classes (0, 1, 2, 3, 4, 5, …),
+        pool 1257, val 180, test 360 images of 1x28x28``."""
+        classes = self.info.classes
+        names = ", ".join(classes[:6]) + (", …" if len(classes) > 6 else "")
+        kind = "findings" if self.info.label_task.multi_label else "classes"
+        h, w = self.info.size
+        return (f"{self.info.name}: {len(classes)} {kind} ({names}), pool {self.pool_size}, "
+                f"val {len(self.val.images)}, test {len(self.test.images)} images of "
+                f"{self.info.channels}x{h}x{w}")
 
     def make_oracle(self, noise: LabelNoise | None = None, cost: LabelCost | None = None
                     ) -> SimulatedOracle:

@@ -170,6 +170,7 @@ def imagefolder(root: Path | None, size: Annotated[int, Field(ge=8, le=1024)] = 
     mode = "L" if channels == 1 else "RGB"
     if isinstance(files, dict):
         parts = {s: _decode(files[s], root, size, mode) for s in SPLITS}
+        pool_files = tuple(p.relative_to(root).as_posix() for p, _ in files["train"])
     else:
         images, labels = _decode(files, root, size, mode)
         too_small = [classes[c] for c, n in enumerate(np.bincount(labels, minlength=len(classes)))
@@ -179,10 +180,11 @@ def imagefolder(root: Path | None, size: Annotated[int, Field(ge=8, le=1024)] = 
                             "train/val/test split needs at least one per split")
         index = stratified_split(labels, split, split_seed)
         parts = {s: (images[i], labels[i]) for s, i in index.items()}
+        pool_files = tuple(files[i][0].relative_to(root).as_posix() for i in index["train"])
     tensors = {s: (torch.from_numpy(x), torch.from_numpy(y)) for s, (x, y) in parts.items()}
     info = DatasetInfo(root.name, tuple(classes), channels, (size, size), source=str(root))
     return ActiveDataset(info, *tensors["train"], LabeledSplit(*tensors["val"]),
-                         LabeledSplit(*tensors["test"]))
+                         LabeledSplit(*tensors["test"]), pool_files=pool_files)
 
 
 def write_synthetic_tree(root: Path, classes: tuple[str, ...] = LC25000_CLASSES, per_class: int = 4,
