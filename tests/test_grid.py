@@ -56,6 +56,11 @@ def test_grid_errors_name_the_bad_cell(tmp_path):
 def test_shipped_grids_resolve():
     assert len(load_grid(REPO / "experiments" / "grid_digits.yaml").cells) == 18
     assert len(load_grid(REPO / "experiments" / "grid_breastmnist.yaml").cells) == 27
+    assert len(load_grid(REPO / "experiments" / "grid_medmnist12_augment.yaml").cells) == 144
+    searched = load_grid(REPO / "experiments" / "grid_search_digits.yaml")
+    assert len(searched.cells) == 50
+    assert {c.label.split("/")[0].split("+")[1] for c in searched.cells} == {
+        "none", "trivialaugment", "randaugment", "search:grid", "search:density"}
     noisy = load_grid(REPO / "experiments" / "grid_noise_digits.yaml")
     assert {c.config.oracle.noise.rate for c in noisy.cells} == {0.0, 0.2}
 
@@ -465,3 +470,46 @@ def test_a_cohort_whose_store_stopped_answering_says_so_in_one_line(tmp_path):
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "a cohort could not run" in lines[0] and "does not answer" in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_twelve_medmnist_sets_grid_runs_on_cpu_on_medmnist_shaped_files(tmp_path):
+    """experiments/grid_medmnist12_augment.yaml, CPU-sized: its 12 flags and 4 augmentations
+    (one seed) on small files in the official layout, each with its flag's channels, classes
+    and label kind (ChestMNIST's 14 findings), read by medmnist's own classes."""
+    from conftest import write_medmnist_npz, write_multilabel_npz
+    from medmnist import INFO
+
+    from al4ml.tracking import get_client
+
+    real = yaml.safe_load((REPO / "experiments" / "grid_medmnist12_augment.yaml").read_text())
+    flags = real["axes"]["dataset.options.flag"]
+    assert len(flags) == 12 and len(real["axes"]["augmentation"]) == 4
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, flag in enumerate(flags):
+        info = INFO[flag]
+        if info["task"].startswith("multi-label"):
+            write_multilabel_npz(data / f"{flag}.npz", n=(40, 16, 16), findings=len(info["label"]))
+        else:
+            write_medmnist_npz(data / f"{flag}.npz", n=(40, 16, 16), channels=info["n_channels"],
+                               classes=len(info["label"]), seed=i)
+    base = yaml.safe_load((REPO / "experiments" / "breastmnist.yaml").read_text())
+    base["dataset"]["root"] = str(data)
+    base["model"] = {"name": "tiny_cnn", "options": {"width": 4}}
+    base["training"].update(epochs=1, batch_size=16)
+    base["budget"] = {"initial": 6, "per_round": 6, "total": 12}
+    base["device"] = "cpu"
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    grid = {**real, "base": "base.yaml", "axes": {**real["axes"], "seed": [0]}}
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump(grid, sort_keys=False))
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    proc = al4ml("-q", "grid", str(tmp_path / "grid.yaml"), "--workers", "2", "--tracking-uri", uri)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = get_client(uri)
+    runs = [r for r in client.search_runs(
+        [client.get_experiment_by_name("grid_medmnist12_augment").experiment_id])
+        if r.data.tags.get("al4ml.role") == "cell"]
+    assert len(runs) == 48 and {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.tags["dataset"] for r in runs} == set(flags)
+    assert {r.data.metrics["n_labeled"] for r in runs} == {12}
