@@ -15,7 +15,7 @@ import subprocess
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -81,6 +81,9 @@ def _progress(requested: bool) -> bool:
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
+ResultJsonOption = Annotated[bool, typer.Option(
+    "--json", help="No tables or progress: print one JSON object (run ids, status, final "
+                   "metrics) as the only output on stdout.")]
 
 
 def fail(message: str) -> typer.Exit:
@@ -157,12 +160,14 @@ def run(
         help="Continue a crashed or interrupted run from its last finished round.")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     create_store: CreateStoreOption = False,
+    as_json: ResultJsonOption = False,
 ) -> None:
     """Run one active-learning experiment and log every round to MLflow.
 
     Example: al4ml run experiments/digits_quickstart.yaml --set query.strategy=margin
     """
-    _run(config, set_, tracking_uri, resume, _progress(progress), create_store)
+    _run(config, set_, tracking_uri, resume, _progress(progress) and not as_json, create_store,
+         as_json)
 
 
 @app.command()
@@ -170,16 +175,26 @@ def resume(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to continue.")],
     tracking_uri: TrackingOption = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    as_json: ResultJsonOption = False,
 ) -> None:
     """Continue a crashed or interrupted run from its last finished round, with its own config.
 
     Example: al4ml resume 3f9c... --tracking-uri sqlite:///mlruns.db
     """
-    _run(None, None, tracking_uri, run_id, _progress(progress))
+    _run(None, None, tracking_uri, run_id, _progress(progress) and not as_json, as_json=as_json)
+
+
+def _result(run_id: str, uri: str, history: list, journaled: bool) -> dict[str, Any]:
+    """What ``--json`` prints for one finished run: its id, store, status and last metrics."""
+    last = history[-1] if history else None
+    return {"run_id": run_id, "tracking_uri": uri, "status": "JOURNALED" if journaled else "FINISHED",
+            "rounds": len(history), "n_labeled": last.n_labeled if last else 0,
+            "metrics": dict(last.metrics) if last else {}}
 
 
 def _run(config: Path | None, set_: list[str] | None, tracking_uri: str | None,
-         resume_id: str | None, progress: bool, create_store: bool = False) -> None:
+         resume_id: str | None, progress: bool, create_store: bool = False,
+         as_json: bool = False) -> None:
     from al4ml.config import build_config, load_config
     from al4ml.errors import ConfigError, RunInterrupted
 
@@ -196,7 +211,7 @@ def _run(config: Path | None, set_: list[str] | None, tracking_uri: str | None,
         from al4ml.experiment import run_experiment  # torch, MLflow: once config and store are fine
         from al4ml.progress import RoundLines
 
-        lines = () if console.is_terminal or QUIET["on"] else (RoundLines(console),)
+        lines = () if console.is_terminal or QUIET["on"] or as_json else (RoundLines(console),)
         result = run_experiment(cfg, uri, resume_run_id=resume_id, progress=progress,
                                 cohort_observers=lines)
     except Al4mlError as e:
@@ -207,9 +222,12 @@ def _run(config: Path | None, set_: list[str] | None, tracking_uri: str | None,
         raise typer.Exit(code=130) from None
     except RunFailed as e:
         raise _failed(e, uri) from None
-    console.print(rounds_table(result.state.history))
-    console.print(f"MLflow run [bold]{result.run_id}[/] in {uri} "
-                  f"(browse: al4ml ui --tracking-uri {uri})", highlight=False)
+    if as_json:
+        print(json.dumps(_result(result.run_id, uri, result.state.history, result.journal is not None)))
+    else:
+        console.print(rounds_table(result.state.history))
+        console.print(f"MLflow run [bold]{result.run_id}[/] in {uri} "
+                      f"(browse: al4ml ui --tracking-uri {uri})", highlight=False)
     if result.journal is not None:  # the line saying how to send it was printed at the end
         raise typer.Exit(code=EXIT_JOURNALED)
 
@@ -223,6 +241,7 @@ def baseline(
     tracking_uri: TrackingOption = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     create_store: CreateStoreOption = False,
+    as_json: ResultJsonOption = False,
 ) -> None:
     """Train on the full training split (no active learning): the ceiling for reports.
 
@@ -240,11 +259,17 @@ def baseline(
         uri = check_store(resolve_tracking_uri(tracking_uri), create=create_store)
         from al4ml.experiment import run_baselines  # torch, MLflow: once config and store are fine
 
-        results = run_baselines(cfgs, uri, progress=_progress(progress))
+        results = run_baselines(cfgs, uri, progress=_progress(progress) and not as_json)
     except Al4mlError as e:
         raise fail(str(e)) from None
     except RunFailed as e:
         raise _failed(e, uri) from None
+    if as_json:
+        print(json.dumps({"tracking_uri": uri, "skipped": len(cfgs) - len(results), "runs": [
+            _result(r.run_id, uri, r.state.history, r.journal is not None) for r in results]}))
+        if any(r.journal is not None for r in results):
+            raise typer.Exit(code=EXIT_JOURNALED)
+        return
     for result in results:
         console.print(rounds_table(result.state.history))
     skipped = len(cfgs) - len(results)
@@ -315,6 +340,7 @@ def grid(
         "--gpus-per-cohort", "--gpus-per-cell", min=0,
         help="GPUs each Ray task (one cohort) reserves (fractions share a GPU).")] = 0.0,
     create_store: CreateStoreOption = False,
+    as_json: ResultJsonOption = False,
 ) -> None:
     """Run a strategy x augmentation x seed grid: one MLflow parent run, one child per cell.
 
@@ -333,8 +359,9 @@ def grid(
     except Al4mlError as e:
         raise fail(str(e)) from None
     spec, found, parent, todo = run.grid, run.parent, run.parent_run_id, run.todo
+    out = err_console if as_json else console  # --json: stdout holds the JSON object alone
     if found.new_version_because:
-        console.print(f"grid [bold]{spec.name}[/]: the shared config differs from the last run of "
+        out.print(f"grid [bold]{spec.name}[/]: the shared config differs from the last run of "
                       f"this grid ({escape(found.new_version_because)}); this is version "
                       f"{found.version}, a new parent run", highlight=False)
     busy = [st for st in run.statuses if st.action == "busy"]
@@ -342,7 +369,7 @@ def grid(
         err_console.print(f"cell {st.cell.label}: {st.error}; left to it (run {st.run_id})",
                           highlight=False, soft_wrap=True)
     cohorts = run.cohorts
-    console.print(f"grid [bold]{spec.name}[/] v{found.version}: {len(run.statuses)} cells, "
+    out.print(f"grid [bold]{spec.name}[/] v{found.version}: {len(run.statuses)} cells, "
                   f"{len(run.statuses) - len(todo) - len(busy)} already done, {len(todo)} to run"
                   + (f" ({sum(st.action == 'resume' for st in todo)} resumed) in {len(cohorts)} "
                      f"cohort(s) of {', '.join(str(len(c)) for c in cohorts)}" if todo else "")
@@ -376,7 +403,7 @@ def grid(
                               soft_wrap=True)
 
     try:
-        if QUIET["on"] or not todo:
+        if QUIET["on"] or as_json or not todo:
             execute(run, executor.value, workers, ray_address, gpus_per_cell, lambda _: None)
         elif not console.is_terminal:
             execute(run, executor.value, workers, ray_address, gpus_per_cell, tell)
@@ -387,14 +414,17 @@ def grid(
                         lambda _: live.update(table()))
     except Al4mlError as e:
         raise fail(str(e)) from None
-    console.print((f"{len(todo) - len(run.failed)} cells finished, {len(run.failed)} failed" if todo
-                   else "nothing to run") + f"; report: al4ml report {parent} --tracking-uri "
-                  f"{run.tracking_uri}", highlight=False)
+    if as_json:
+        print(json.dumps(_grid_result(run)))
+    else:
+        console.print((f"{len(todo) - len(run.failed)} cells finished, {len(run.failed)} failed"
+                       if todo else "nothing to run") + f"; report: al4ml report {parent} "
+                      f"--tracking-uri {run.tracking_uri}", highlight=False)
     if not run.closed:
         err_console.print(f"tracking store {run.tracking_uri} did not answer at the end: the grid's "
                           "run stays open; re-run the grid once it answers (finished cells are "
                           "skipped)", highlight=False, markup=False, soft_wrap=True)
-    if run.failed and QUIET["on"]:  # the live table, which shows why, was not drawn
+    if run.failed and (QUIET["on"] or as_json):  # the live table, which shows why, was not drawn
         for st in run.failed:
             err_console.print(f"cell {st.cell.label} failed: {st.error}", highlight=False,
                               markup=False, soft_wrap=True)
@@ -402,6 +432,29 @@ def grid(
         raise typer.Exit(code=EXIT_FAILED)
     if run.failed or not run.closed:  # what is missing waits in journals, or for a re-run
         raise typer.Exit(code=EXIT_JOURNALED)
+
+
+def _grid_result(run: Any) -> dict[str, Any]:
+    """What ``al4ml grid --json`` prints: the parent run and every cell's run, status and
+    last metrics, read back from the store."""
+    from al4ml.grid import child_runs
+    from al4ml.runs import CELL_TAG
+    from al4ml.tracking import get_client
+
+    client = get_client(run.tracking_uri)
+    runs: dict[str, Any] = {}
+    for r in sorted(child_runs(client, run.parent_run_id), key=lambda r: r.info.start_time or 0):
+        runs[r.data.tags.get(CELL_TAG, "")] = r  # the newest run of a cell wins
+    cells = []
+    for st in run.statuses:
+        r = runs.get(st.cell.key)
+        cells.append({"cell": st.cell.label, "run_id": r.info.run_id if r else st.run_id,
+                      "status": r.info.status if r else "MISSING", "action": st.action,
+                      "error": st.error or None,
+                      "n_labeled": r.data.metrics.get("n_labeled") if r else None,
+                      "test_accuracy": r.data.metrics.get("test_accuracy") if r else None})
+    return {"grid": run.grid.name, "version": run.parent.version, "parent_run_id": run.parent_run_id,
+            "tracking_uri": run.tracking_uri, "failed": len(run.failed), "cells": cells}
 
 
 @app.command()

@@ -586,3 +586,35 @@ def test_a_piped_run_writes_a_line_per_round_as_it_goes(tmp_path):
     assert [ln.split(":")[0] for ln in text.splitlines() if ln.startswith("round ")] == [
         "round 0", "round 1", "round 2"]
     assert "Learning curve" in text  # the table still closes the output
+
+
+@pytest.mark.slow
+def test_json_results_are_the_only_stdout_of_run_grid_and_baseline(tmp_path):
+    """--json: scripts read one JSON object from stdout (run ids, status, final metrics);
+    everything else a command says goes to stderr or is not said."""
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    small = [a for s in ("budget.total=40", "training.min_steps=0", "training.epochs=2")
+             for a in ("--set", s)]
+    proc = al4ml("run", str(QUICKSTART), *small, "--tracking-uri", uri, "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)  # the whole of stdout is one object
+    assert result["status"] == "FINISHED" and result["n_labeled"] == 40 and result["rounds"] == 2
+    assert 0 <= result["metrics"]["test_accuracy"] <= 1
+    assert get_client(uri).get_run(result["run_id"]).info.status == "FINISHED"
+    grid = tmp_path / "g.yaml"
+    grid.write_text(f"name: g\nbase: {QUICKSTART}\nset: {{budget.total: 40, training.min_steps: 0, "
+                    "training.epochs: 2}\naxes:\n  seed: [0, 1]\n")
+    first = al4ml("grid", str(grid), "--tracking-uri", uri, "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["grid"] == "g" and summary["failed"] == 0
+    assert [(c["status"], c["action"], c["n_labeled"]) for c in summary["cells"]] == [
+        ("FINISHED", "new", 40.0)] * 2
+    again = json.loads(al4ml("grid", str(grid), "--tracking-uri", uri, "--json", cwd=tmp_path).stdout)
+    assert [c["run_id"] for c in again["cells"]] == [c["run_id"] for c in summary["cells"]]
+    assert {c["action"] for c in again["cells"]} == {"done"}
+    base = al4ml("baseline", str(QUICKSTART), "--set", "training.epochs=1", "--tracking-uri", uri,
+                 "--json", cwd=tmp_path)
+    assert base.returncode == 0, base.stderr
+    [run] = json.loads(base.stdout)["runs"]
+    assert run["status"] == "FINISHED" and run["n_labeled"] > 1000
