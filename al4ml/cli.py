@@ -123,6 +123,21 @@ def _policy_label(policy: dict | None) -> str:
     return policy_label(policy["name"], policy.get("params", {})) if policy else "-"
 
 
+def baselines_table(results: list) -> Table:
+    """One row per baseline run: its name (the settings it differs in), test and val scores."""
+    table = Table(title=f"{len(results)} baseline run(s): the full training split")
+    for col, justify in (("baseline", "left"), ("test acc", "right"), ("test AUC", "right"),
+                         ("val AUC", "right"), ("epochs", "right"), ("run id", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in results:
+        m = r.state.history[-1].metrics if r.state and r.state.history else {}
+        epochs = m.get("selected_epoch")
+        table.add_row(r.name, _fmt(m.get("test_accuracy")), _fmt(m.get("test_auc")),
+                      _fmt(m.get("val_auc")), "last" if epochs is None else f"{epochs:.0f} (best)",
+                      r.run_id)
+    return table
+
+
 def rounds_table(history: list) -> Table:
     """A rich table with one row per round; a priced or erring oracle's final bill and wrong
     answers in its caption."""
@@ -254,12 +269,16 @@ def baseline(
     from al4ml.grid import baseline_configs, is_grid_file, load_grid
 
     try:
-        cfgs = (baseline_configs(load_grid(config, set_)) if is_grid_file(config)
-                else [load_config(config, set_)])
+        axes: list[str] = []
+        if is_grid_file(config):
+            spec = load_grid(config, set_)
+            cfgs, axes = baseline_configs(spec), list(spec.axes)
+        else:
+            cfgs = [load_config(config, set_)]
         uri = check_store(resolve_tracking_uri(tracking_uri), create=create_store)
         from al4ml.experiment import run_baselines  # torch, MLflow: once config and store are fine
 
-        results = run_baselines(cfgs, uri, progress=_progress(progress) and not as_json)
+        results = run_baselines(cfgs, uri, progress=_progress(progress) and not as_json, axes=axes)
     except Al4mlError as e:
         raise fail(str(e)) from None
     except RunFailed as e:
@@ -270,8 +289,8 @@ def baseline(
         if any(r.journal is not None for r in results):
             raise typer.Exit(code=EXIT_JOURNALED)
         return
-    for result in results:
-        console.print(rounds_table(result.state.history))
+    if results:
+        console.print(baselines_table(results))
     skipped = len(cfgs) - len(results)
     console.print(f"{len(results)} baseline run(s) in {uri}"
                   + (f"; {skipped} already finished there" if skipped else "")

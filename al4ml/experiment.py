@@ -43,6 +43,8 @@ class ExperimentResult:
     error: BaseException | None = None
     journal: Path | None = None
     """Where writes the store did not take wait for ``al4ml sync`` (``None``: all stored)."""
+    name: str = ""
+    """The run's name in MLflow."""
 
 
 @dataclass
@@ -201,8 +203,9 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
         except Exception as e:  # a tracking write failed after the loop had moved on
             cell.error = cell.error or e
             tracker.on_fail(e)
-    return [ExperimentResult(t.run_id, c.state, c.error, t.writer.folder if t.writer.offline else None)
-            for t, c in zip(trackers, cells, strict=True)]
+    return [ExperimentResult(t.run_id, c.state, c.error, t.writer.folder if t.writer.offline else None,
+                             name)
+            for t, c, name in zip(trackers, cells, names, strict=True)]
 
 
 def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
@@ -229,26 +232,30 @@ def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
 
 
 def run_baseline(cfg: ExperimentConfig, tracking_uri: str | None = None,
-                 dataset: ActiveDataset | None = None, progress: bool = True) -> ExperimentResult:
+                 dataset: ActiveDataset | None = None, progress: bool = True,
+                 axes: dict[str, object] | None = None) -> ExperimentResult:
     """Supervised training on the whole training split: the ceiling for learning curves.
 
     It is the loop with a budget that buys every pool label up front (one round, no query),
-    logged as a baseline: named ``baseline+<augmentation>/s<seed>``, no strategy tag, and its
-    metrics as ``ceiling_*`` at step = pool size, so learning-curve charts never show it.
+    logged as a baseline: named ``baseline+<augmentation>/s<seed>`` (plus the other grid
+    ``axes`` its training depends on), no strategy tag, and its metrics as ``ceiling_*`` at
+    step = pool size, so learning-curve charts never show it.
     """
     dataset = dataset if dataset is not None else load_dataset(cfg)
     n = dataset.pool_size
     full = cfg.model_copy(update={"budget": cfg.budget.model_copy(
         update={"initial": n, "per_round": n, "total": n, "unit": "labels"})})
-    return run_experiment(full, tracking_uri, dataset=dataset, progress=progress, role="baseline")
+    return run_experiment(full, tracking_uri, dataset=dataset, progress=progress, role="baseline",
+                          axes=axes)
 
 
 def run_baselines(cfgs: list[ExperimentConfig], tracking_uri: str | None = None,
-                  progress: bool = True) -> list[ExperimentResult]:
+                  progress: bool = True, axes: list[str] | None = None) -> list[ExperimentResult]:
     """:func:`run_baseline` for each config that has no FINISHED baseline in its experiment yet.
 
     A baseline counts as done for a config when it shares the config's training setting
-    (everything but query, budget, seed and name) and seed.
+    (everything but query, budget, seed and name) and seed. ``axes``: the grid's axis keys
+    (those a baseline's training depends on join its name and its ``axis.*`` tags).
     """
     from al4ml.runs import CEILING_PREFIX, ROLE_TAG, logged_config, training_setting
 
@@ -266,5 +273,7 @@ def run_baselines(cfgs: list[ExperimentConfig], tracking_uri: str | None = None,
             for r in client.search_runs([exp.experiment_id], f"tags.`{ROLE_TAG}` = 'baseline'",
                                         max_results=5000))
         if not done:
-            results.append(run_baseline(cfg, tracking_uri, progress=progress))
+            values = {k: flat[k] for k in axes or [] if k in flat and k != "seed"
+                      and not k.startswith(("query.", "budget."))}
+            results.append(run_baseline(cfg, tracking_uri, progress=progress, axes=values))
     return results

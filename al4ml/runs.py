@@ -167,14 +167,19 @@ def run_name(flat: Mapping[str, str], axes: Iterable[str] = ()) -> str:
     return f"{label({k: s.get(k, '?') for k in keys})}/s{flat.get('seed', '0')}"
 
 
-def baseline_name(flat: Mapping[str, str]) -> str:
-    """``baseline+trivialaugment/s0``."""
-    return f"baseline+{flat.get(AUGMENTATION, '?')}/s{flat.get('seed', '0')}"
+def baseline_name(flat: Mapping[str, str], axes: Iterable[str] = ()) -> str:
+    """``baseline+trivialaugment/s0``, with every other grid axis that a baseline's training
+    depends on (``baseline+none+select=best_val/s0``): baselines of one grid never share a name."""
+    s = setting(flat)
+    others = [k for k in axes if k in s and k not in (STRATEGY, AUGMENTATION, "seed", SEARCH)
+              and not k.startswith(("query.", "budget."))]
+    parts = "".join(f"+{short(k)}={s[k]}" for k in others)
+    return f"baseline+{s.get(AUGMENTATION, '?')}{parts}/s{flat.get('seed', '0')}"
 
 
 def display_name(flat: Mapping[str, str], role: str = "run", axes: Iterable[str] = ()) -> str:
     """A run's name in MLflow: :func:`baseline_name` for a baseline, else :func:`run_name`."""
-    return baseline_name(flat) if role == "baseline" else run_name(flat, axes)
+    return baseline_name(flat, axes) if role == "baseline" else run_name(flat, axes)
 
 
 def training_setting(flat: Mapping[str, str]) -> dict[str, str]:

@@ -618,3 +618,31 @@ def test_json_results_are_the_only_stdout_of_run_grid_and_baseline(tmp_path):
     assert base.returncode == 0, base.stderr
     [run] = json.loads(base.stdout)["runs"]
     assert run["status"] == "FINISHED" and run["n_labeled"] > 1000
+
+
+@pytest.mark.slow
+def test_baselines_of_a_grid_are_named_by_what_differs_and_reported_together(shared_data, tmp_path):
+    """experiments/grid_baselines_breastmnist.yaml on the real BreastMNIST file: six runs,
+    six names (last vs best_val, three seeds), one summary table, and al4ml report on the
+    experiment gives the last-vs-best_val table."""
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    grid = REPO / "experiments" / "grid_baselines_breastmnist.yaml"
+    small = [a for s in ("training.epochs=2", "model.name=tiny_cnn", "training.batch_size=64")
+             for a in ("--set", s)]
+    proc = al4ml("baseline", str(grid), *small, "--tracking-uri", uri, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "6 baseline run(s): the full training split" in proc.stdout
+    client = get_client(uri)
+    runs = client.search_runs([client.get_experiment_by_name("baselines_breastmnist").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == sorted(
+        f"baseline+none+select={s}/s{seed}" for s in ("last", "best_val") for seed in range(3))
+    assert {r.data.tags["axis.training.select"] for r in runs} == {"last", "best_val"}
+    report = al4ml("report", "baselines_breastmnist", "--tracking-uri", uri, "--out",
+                   str(tmp_path / "r"), "--json", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    rows = {b["values"]["training.select"]: b for b in json.loads(report.stdout)["baselines"]}
+    assert set(rows) == {"last", "best_val"} and all(b["seeds"] == ["0", "1", "2"] for b in rows.values())
+    assert all(e is None for e in rows["last"]["selected_epoch"])
+    assert all(1 <= e <= 2 for e in rows["best_val"]["selected_epoch"])
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "| training.select | seeds | test accuracy (mean ± sd) |" in text.replace("augmentation | ", "")

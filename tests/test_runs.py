@@ -46,6 +46,9 @@ def test_names_and_labels():
     assert run_name(flat) == "margin+randaugment/s2"
     assert run_name(flat, {"augmentation.params.m": 9, "seed": 2}) == "margin+randaugment+m=9/s2"
     assert baseline_name(flat) == "baseline+randaugment/s2"
+    selected = tiny_config(**{"training.select": "best_val", "seed": 1}).flat()
+    assert baseline_name(selected, ["training.select", "seed", "query.strategy"]) == \
+        "baseline+none+select=best_val/s1"
     assert label({"query.strategy": "entropy", "model.options.width": "8"}) == "entropy+width=8"
     assert "query.strategy" not in training_setting(flat) and "budget.total" not in training_setting(flat)
 

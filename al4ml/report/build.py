@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from al4ml.report.collect import METRIC, build_cells, chosen_policies, collect, resolve_source
+from al4ml.report.baselines import build_baseline_report
+from al4ml.report.collect import METRIC, NoCurves, build_cells, chosen_policies, collect, resolve_source
 from al4ml.report.plots import plot_curves, plot_policies, plot_win_matrix
 from al4ml.report.render import (
     Block,
@@ -57,11 +58,17 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
             "trivialaugment"}``); unnamed axes keep the defaults (``random``, ``none``, first).
 
     Returns:
-        The path of ``report.md``.
+        The path of ``report.md``. An experiment that holds full-data baselines and no
+        active-learning runs gets the baselines' report (:mod:`al4ml.report.baselines`).
     """
     check_x_axis(x)
     src = resolve_source(client, source)
-    curves, baselines = collect(client, src, metric, x)
+    try:
+        curves, baselines = collect(client, src, metric, x)
+    except NoCurves:
+        if src.parent:
+            raise
+        return build_baseline_report(client, src, out)  # an experiment of baselines alone
     cells = build_cells(curves, src.axes, baselines)
     keys = list(cells[0].values)
     heads = [_head(k) for k in keys]

@@ -31,6 +31,11 @@ from al4ml.runs import (
 )
 
 METRIC = "test_accuracy"
+
+
+class NoCurves(ConfigError):
+    """A source without a finished active-learning run (it may hold baselines only)."""
+
 PARAMS = "augmentation.params."
 
 
@@ -184,7 +189,7 @@ def collect(client: MlflowClient, source: Source, metric: str = METRIC, x: str =
             curves.append(Curve(r.info.run_id, config.get("seed", "0"), config, steps, values,
                                 labels))
     if not curves:
-        raise ConfigError(f"no finished active-learning runs found for {source.title!r}")
+        raise NoCurves(f"no finished active-learning runs found for {source.title!r}")
     if x == "cost":
         curves = common_grid(curves)
     baselines = []
