@@ -53,3 +53,33 @@ def test_no_al4ml_module_switches_the_matplotlib_backend_on_import():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={"MPLBACKEND": "svg", "PATH": "/usr/bin:/bin"})
     assert proc.stdout.strip() == "True", proc.stderr
+
+
+@pytest.mark.slow
+def test_the_readme_notebook_command_runs_and_writes_nothing_into_the_repository(tmp_path):
+    """The README's ``jupyter nbconvert`` command, as written, from a copy's root: it passes
+    with the dev install, and leaves only git-ignored files behind."""
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    readme = (REPO / "README.md").read_text()
+    [command] = re.findall(r"`(jupyter nbconvert [^`]+)`", readme.replace("\n", " "))
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "notebooks", repo / "notebooks")
+    shutil.copy(REPO / ".gitignore", repo / ".gitignore")
+    before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
+    jupyter = Path(sys.executable).with_name("jupyter")
+    words = shlex.split(command)
+    done = subprocess.run([str(jupyter), *words[1:]], cwd=repo, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    new = sorted(p.relative_to(repo) for p in repo.rglob("*") if p.relative_to(repo) not in before)
+    assert any(p.suffix == ".ipynb" and p.parts[0] == "out" for p in new), new
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    untracked = {line[3:] for line in status}
+    assert untracked == {".gitignore", *(str(p.relative_to(repo)) for p in
+                                        (repo / "notebooks").glob("*.ipynb"))}, untracked
