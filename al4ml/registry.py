@@ -15,6 +15,7 @@ a fraction of a second.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -140,7 +141,8 @@ class Registry(Generic[F]):
     def register(self, name: str | None = None, **meta: Any) -> Callable[[F], F]:
         """Decorator filing ``fn`` under ``name`` (default: the function's name).
 
-        The first line of the function's docstring becomes its description.
+        The first line of the function's docstring becomes its description (reStructuredText
+        literals shown as plain text).
         """
 
         def deco(fn: F) -> F:
@@ -149,7 +151,8 @@ class Registry(Generic[F]):
                 raise ValueError(f"{self.kind} {key!r} is registered twice")
             doc = (fn.__doc__ or "").strip().splitlines()
             inputs = frozenset(self.inputs) | frozenset(meta.get("needs", ()))
-            self._entries[key] = Entry(key, fn, doc[0] if doc else "", dict(meta), inputs)
+            line = re.sub(r"``([^`]*)``", r"\1", doc[0]) if doc else ""  # plain text in listings
+            self._entries[key] = Entry(key, fn, line, dict(meta), inputs)
             return fn
 
         return deco

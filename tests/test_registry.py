@@ -62,3 +62,16 @@ def test_a_broken_plugin_is_one_warning_and_al4ml_still_works(tmp_path):
     assert listed.returncode == 0 and "entropy" in listed.stdout
     warnings = [ln for ln in listed.stderr.splitlines() if ln.startswith("warning:")]
     assert len(warnings) == 1 and "'smallest'" in warnings[0] and "missing dependency foo" in warnings[0]
+
+
+def test_listed_descriptions_are_plain_text():
+    """``al4ml list`` shows each entry's first docstring line without reStructuredText literals."""
+    from al4ml.augment import AUGMENTATIONS
+    from al4ml.data import DATASETS
+    from al4ml.models import MODELS
+    from al4ml.query import STRATEGIES
+    from al4ml.search import SEARCHES
+
+    entries = [e for r in (AUGMENTATIONS, DATASETS, MODELS, STRATEGIES, SEARCHES) for e in r.entries()]
+    assert entries and not [e.name for e in entries if "``" in e.description or not e.description]
+    assert "trials candidates" in SEARCHES.get("optuna").description
