@@ -646,3 +646,18 @@ def test_baselines_of_a_grid_are_named_by_what_differs_and_reported_together(sha
     assert all(1 <= e <= 2 for e in rows["best_val"]["selected_epoch"])
     text = (tmp_path / "r" / "report.md").read_text()
     assert "| training.select | seeds | test accuracy (mean ± sd) |" in text.replace("augmentation | ", "")
+
+
+def test_the_help_lists_every_command_in_one_sentence_each():
+    """``al4ml --help``: running commands first, then reading ones; each command's summary is
+    one sentence, not a line broken where its docstring's source line ended."""
+    from typer.main import get_command
+
+    from al4ml.cli import app
+
+    group = get_command(app)
+    assert list(group.commands) == ["run", "resume", "baseline", "show", "grid", "report", "runs",
+                                    "sync", "list", "ui"]
+    for name, command in group.commands.items():
+        first = (command.help or "").strip().split("\n\n")[0]
+        assert "\n" not in first and first.endswith("."), (name, first)
