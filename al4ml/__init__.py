@@ -2,12 +2,12 @@
 
 The Python API (imported on first use, so ``import al4ml`` stays light)::
 
-    from al4ml import load_config, run_experiment, run_grid, report
+    from al4ml import load_config, run_experiment, run_grid, write_report
 
     cfg = load_config("experiments/digits_quickstart.yaml", ["budget.total=60"])
     run = run_experiment(cfg, "sqlite:///mlruns.db")           # one experiment
     grid = run_grid("experiments/grid_digits.yaml", workers=2)  # a grid, as cohorts
-    report(grid.parent_run_id, out="report")                    # its report
+    write_report(grid.parent_run_id, out="report")              # its report
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ _API = {"load_config": "al4ml.config", "run_experiment": "al4ml.experiment",
         "run_grid": "al4ml.grid"}
 
 
-def report(source: str, out: str | Path = "report", tracking_uri: str | None = None,
+def write_report(source: str, out: str | Path = "report", tracking_uri: str | None = None,
            target: float = 0.9, x: str = "labels") -> Path:
     """Write the report of a grid (its parent run id) or an experiment (its name) into ``out``
     (``x="cost"``: over the spent cost of priced runs instead of labels).
@@ -42,9 +42,6 @@ def report(source: str, out: str | Path = "report", tracking_uri: str | None = N
                         Path(out), target, x=x)
 
 
-_report = report  # stays reachable once ``import al4ml.report`` rebinds the name to the module
-
-
 def __getattr__(name: str) -> Any:
     if name in _API:
         import importlib
@@ -53,4 +50,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'al4ml' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "load_config", "report", "run_experiment", "run_grid"]
+__all__ = ["__version__", "load_config", "run_experiment", "run_grid", "write_report"]

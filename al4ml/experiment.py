@@ -32,6 +32,7 @@ from al4ml.runs import (
     error_line,
 )
 from al4ml.tracking import MlflowTracker, get_client, load_state, missing_steps
+from al4ml.tracking.client import as_logged, tag_value
 
 
 @dataclass
@@ -84,7 +85,7 @@ def _resumable_state(client: MlflowClient, run_id: str, cfg: ExperimentConfig) -
         raise ConfigError(f"--resume: no run {run_id!r} in {client.tracking_uri}") from None
     logged = run.data.params
     for key, value in cfg.flat().items():
-        if key in logged and logged[key] != value[:6000]:
+        if key in logged and logged[key] != as_logged(value):
             raise ConfigError(f"--resume: run {run_id} was started with {key}={logged[key]}, "
                               f"not {value}; resume it with its own config")
     try:
@@ -173,7 +174,7 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
                 results[i] = res
         return [results[i] for i in range(len(specs))]
     names = [display_name(s.cfg.flat(), s.role, s.axes or {}) for s in specs]
-    cohort = {COHORT_SIZE_TAG: str(len(specs)), COHORT_TAG: ", ".join(names)[:5000]}
+    cohort = {COHORT_SIZE_TAG: str(len(specs)), COHORT_TAG: tag_value(", ".join(names))}
     trackers = [MlflowTracker(client, s.cfg, run_id=s.resume_run_id, parent_run_id=parent_run_id,
                               extra_tags=s.extra_tags, role=s.role, axes=s.axes, cohort=cohort,
                               name=name)

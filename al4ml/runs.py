@@ -140,7 +140,9 @@ def logged_as(params: Mapping[str, str], config: Mapping[str, str],
     Keys the run did not log (options added to al4ml after it ran) must be at their default,
     which keeps the behaviour of the version that ran it.
     """
-    return bool(params) and all(params[k] == v[:6000] if k in params else v == defaults.get(k)
+    from al4ml.tracking.client import as_logged  # MLflow: only where logged params are read
+
+    return bool(params) and all(params[k] == as_logged(v) if k in params else v == defaults.get(k)
                                 for k, v in config.items())
 
 

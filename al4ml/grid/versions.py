@@ -46,9 +46,11 @@ def _grid_parents(client: MlflowClient, exp: str, name: str) -> list[Any]:
 
 def _difference(params: dict[str, str], shared: dict[str, str], defaults: dict[str, str]) -> str:
     """The first shared key whose value differs from a parent's, as ``key: old -> new``."""
+    from al4ml.tracking.client import as_logged
+
     for key, value in shared.items():
         old = params.get(key, defaults.get(key))
-        if old != value[:6000]:
+        if old != as_logged(value):
             return f"{key}: {old} -> {value}"
     return ""
 
@@ -59,9 +61,10 @@ def parent_run(client: MlflowClient, grid: Grid) -> Parent:
     The parent logs the shared config as params and the axes (the union over re-runs, so
     a grid extended by seeds or axis values stays one version) as a JSON tag.
     """
-    from mlflow.entities import Param, RunTag
+    from mlflow.entities import RunTag
 
     from al4ml.tracking import experiment_id
+    from al4ml.tracking.client import log_params
 
     exp = experiment_id(client, grid.name)
     shared = grid.shared()
@@ -79,9 +82,7 @@ def parent_run(client: MlflowClient, grid: Grid) -> Parent:
     run = client.create_run(exp, run_name=name, tags={
         ROLE_TAG: "grid", GRID_TAG: grid.name, VERSION_TAG: str(version),
         AXES_TAG: json.dumps(grid.axes), COLOR_TAG: "#7f7f7f"})  # grey: no curve of its own
-    params = [Param(k, v[:6000]) for k, v in shared.items()]
-    for i in range(0, len(params), 100):
-        client.log_batch(run.info.run_id, params=params[i:i + 100])
+    log_params(client, run.info.run_id, shared)
     client.log_batch(run.info.run_id, tags=[RunTag("mlflow.note.content", (
         f"al4ml grid {grid.name}, version {version}: axes "
         + " x ".join(f"{k} ({len(v)})" for k, v in grid.axes.items())))])

@@ -39,11 +39,6 @@ Statistics (seeds are the replicates):
 
 from __future__ import annotations
 
-import sys
-import types
-from pathlib import Path
-from typing import Any
-
 from al4ml.report.build import build_report
 from al4ml.report.collect import (
     METRIC,
@@ -86,20 +81,3 @@ __all__ = ["ALPHA", "MAX_SEEDS", "METRIC", "MIN_SEEDS", "POWER", "Cell", "CellSu
            "label_keys", "labels_to_reach", "mean_ci", "on_cost_axis", "paired_power",
            "plot_curves", "plot_win_matrix", "render_html", "render_markdown", "resolve_source",
            "seeds_needed", "summarize", "win_matrix"]
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as the API's ``al4ml.report(...)``.
-
-    Importing ``al4ml.report`` binds the package attribute ``report`` to this module, shadowing
-    the API function of the same name; calling the module calls that function, so
-    ``from al4ml import report`` works whichever was imported first.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Path:
-        from al4ml import _report
-
-        return _report(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

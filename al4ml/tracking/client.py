@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
+from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -79,6 +80,30 @@ for _name in ("log_batch", "create_run", "update_run", "set_terminated", "set_ta
               "search_runs", "search_experiments", "get_experiment_by_name", "list_artifacts"):
     setattr(RetryingClient, _name, _retrying(_name, RetryingClient.LOCKED))
 RetryingClient.log_inputs = _retrying("log_inputs", RetryingClient.LOCKED + RetryingClient.RACED)
+
+
+def as_logged(value: str) -> str:
+    """A param value as MLflow stores it (cut at ``MAX_PARAM_VAL_LENGTH``): what a logged
+    param is compared with."""
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+    return value[:MAX_PARAM_VAL_LENGTH]
+
+
+def tag_value(value: str) -> str:
+    """A tag value cut to what MLflow takes (``MAX_TAG_VAL_LENGTH``)."""
+    from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
+
+    return value[:MAX_TAG_VAL_LENGTH]
+
+
+def log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> None:
+    """Log a flat config as params, each value as :func:`as_logged`, in MLflow's largest batches."""
+    from mlflow.utils.validation import MAX_PARAMS_TAGS_PER_BATCH
+
+    items = [Param(k, as_logged(v)) for k, v in params.items()]
+    for i in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+        client.log_batch(run_id, params=items[i:i + MAX_PARAMS_TAGS_PER_BATCH])
 
 
 def get_client(uri: str | None = None) -> MlflowClient:

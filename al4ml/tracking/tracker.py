@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlflow.entities import Param, RunTag
+from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
@@ -49,6 +49,8 @@ from al4ml.tracking.client import (
     QUERIES_ARTIFACT,
     STATE_ARTIFACT,
     experiment_id,
+    log_params,
+    tag_value,
 )
 from al4ml.tracking.reads import missing_steps
 
@@ -104,9 +106,7 @@ class MlflowTracker(CellObserver):
             flat = cfg.flat()
             run = client.create_run(exp, tags=tags, run_name=name or display_name(flat, role, axes))
             self.run_id = run.info.run_id
-            params = [Param(k, v[:6000]) for k, v in flat.items()]
-            for i in range(0, len(params), 100):
-                client.log_batch(self.run_id, params=params[i:i + 100])
+            log_params(client, self.run_id, flat)
             client.log_text(self.run_id, cfg.to_yaml(), CONFIG_ARTIFACT)
         else:
             self.run_id = run_id
@@ -133,7 +133,7 @@ class MlflowTracker(CellObserver):
         if not state.history:
             self.writer.write({"op": "inputs", "datasets": dataset_inputs(dataset)})
             classes = json.dumps(list(dataset.info.classes))
-            self.writer.write({"op": "tags", "tags": {"classes": classes[:5000]}})
+            self.writer.write({"op": "tags", "tags": {"classes": tag_value(classes)}})
             self._artifact(CLASSES_ARTIFACT, lambda path: path.write_text(classes))
         for record in state.history:  # a resumed run fills the holes its saved rounds explain
             self._log_metrics(record)
