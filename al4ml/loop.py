@@ -85,7 +85,7 @@ def cohort_key(cfg: ExperimentConfig) -> str:
 
 
 @dataclass
-class Cell:
+class CohortMember:
     """One experiment inside a cohort."""
 
     cfg: ExperimentConfig
@@ -133,7 +133,7 @@ class ActiveLearningLoop:
         self.dataset, self.device = dataset, device
         self.cohort_observers = cohort_observers
         observers = observers or [() for _ in cfgs]
-        self.cells = [Cell(cfg, oracle, create_augmentation(cfg.augmentation.name,
+        self.cells = [CohortMember(cfg, oracle, create_augmentation(cfg.augmentation.name,
                                                             **cfg.augmentation.params), obs)
                       for cfg, oracle, obs in zip(cfgs, dataset.make_oracles(
                           [noise(c) for c in cfgs], [price_list(c) for c in cfgs]), observers, strict=True)]
@@ -149,12 +149,12 @@ class ActiveLearningLoop:
             getattr(obs, event)(*args)
 
     @staticmethod
-    def _label(cell: Cell, pool_idx: torch.Tensor, round_: int) -> None:
+    def _label(cell: CohortMember, pool_idx: torch.Tensor, round_: int) -> None:
         idx = pool_idx.cpu()
         cell.state.labels[idx] = cell.oracle.label(idx)
         cell.state.labeled_round[idx] = round_
 
-    def initial_state(self, cell: Cell) -> LoopState:
+    def initial_state(self, cell: CohortMember) -> LoopState:
         """A seeded random initial set of ``budget.initial`` items, labeled in round 0."""
         n = cell.oracle.pool_size
         shape = self.task.label_shape(self.dataset.info.num_classes)
@@ -165,15 +165,15 @@ class ActiveLearningLoop:
         return cell.state
 
     @staticmethod
-    def resume_state(cell: Cell, state: LoopState) -> LoopState:
+    def resume_state(cell: CohortMember, state: LoopState) -> LoopState:
         """Re-buy a saved state's labels from the cell's oracle (they were paid before the crash)."""
         labeled = torch.nonzero(state.labeled_mask).flatten()
         state.labels[labeled] = cell.oracle.label(labeled)
         cell.state = state
         return state
 
-    def new_member(self, cell: Cell, round_: int) -> Classifier:
-        """Cell's freshly initialised model for ``round_`` (seeded: the same as alone)."""
+    def new_member(self, cell: CohortMember, round_: int) -> Classifier:
+        """The member's freshly initialised model for ``round_`` (seeded: the same as alone)."""
         return self.fresh_model(derive_seed(cell.cfg.seed, round_, "init"))
 
     def fresh_model(self, seed: int) -> Classifier:
@@ -183,7 +183,7 @@ class ActiveLearningLoop:
         return create_model(self.cfg.model.name, info.channels, info.num_classes,
                             **self.cfg.model.options).to(self.device, memory_format=torch.channels_last)
 
-    def choose_policy(self, cell: Cell, round_: int) -> None:
+    def choose_policy(self, cell: CohortMember, round_: int) -> None:
         """``augmentation.search``: search every ``every`` rounds (and wherever no choice is
         known), else keep the last choice (a resumed run reads it from its saved rounds)."""
         search = cell.cfg.augmentation.search
@@ -206,7 +206,8 @@ class ActiveLearningLoop:
             cell.policy = cell.search.chosen
         cell.augment = create_augmentation(cell.policy.name, **cell.policy.params)
 
-    def train_round(self, cells: list[Cell], round_: int) -> tuple[StackedClassifier, list[float], float]:
+    def train_round(self, cells: list[CohortMember], round_: int
+                    ) -> tuple[StackedClassifier, list[float], float]:
         """Train the cells' fresh models together; returns the stack, losses and seconds."""
         dev = self.device
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
@@ -243,7 +244,7 @@ class ActiveLearningLoop:
                 out[k].update(metrics(probs[k], labels, self.task).as_metrics(prefix))
         return out
 
-    def score_pool(self, stack: StackedClassifier, cells: list[Cell]) -> Predictions | None:
+    def score_pool(self, stack: StackedClassifier, cells: list[CohortMember]) -> Predictions | None:
         """The whole pool scored by every model (no augmentation), if any strategy needs it."""
         needs = {n for c in cells for n in STRATEGIES.get(c.cfg.query.strategy).meta["needs"]}
         if not needs - {"n"}:
@@ -252,7 +253,7 @@ class ActiveLearningLoop:
         return predict(stack, self.pool, self.device, t.eval_batch_size, embeddings=True, bf16=t.bf16,
                        task=self.task)
 
-    def query(self, cell: Cell, k_model: int, stack: StackedClassifier, scored: Predictions | None,
+    def query(self, cell: CohortMember, k_model: int, stack: StackedClassifier, scored: Predictions | None,
               round_: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Pick ``k`` of the cell's unlabeled pool items with the cell's strategy (and scores)."""
         state, q, dev = cell.state, cell.cfg.query, self.device
@@ -288,7 +289,7 @@ class ActiveLearningLoop:
         return unlabeled[picked.cpu()], scores.detach().float().cpu()
 
     @staticmethod
-    def affordable(cell: Cell) -> int:
+    def affordable(cell: CohortMember) -> int:
         """Labels the cell may still buy: the rest of the pool, capped by ``budget.total``
         labels, or under a cost budget by what the rest of the money surely pays."""
         budget, oracle = cell.cfg.budget, cell.oracle
@@ -303,14 +304,14 @@ class ActiveLearningLoop:
         return cfg.budget.unit == "cost" or not cfg.oracle.cost.default
 
     @staticmethod
-    def _fail(cell: Cell, error: BaseException) -> None:
+    def _fail(cell: CohortMember, error: BaseException) -> None:
         """Close a failed cell: its error is kept; its observers are told once, best effort."""
         cell.error = error
         for obs in cell.observers:
             with contextlib.suppress(Exception):  # closing one cell must not stop the others
                 obs.on_fail(error)
 
-    def run(self, states: list[LoopState | None] | None = None) -> list[Cell]:
+    def run(self, states: list[LoopState | None] | None = None) -> list[CohortMember]:
         """Run rounds until ``budget.total`` labels are spent (or the pool is exhausted).
 
         Args:

@@ -21,7 +21,7 @@ from al4ml.seeds import derive_seed
 from al4ml.task import Task
 
 if TYPE_CHECKING:
-    from al4ml.loop import Cell
+    from al4ml.loop import CohortMember
 
 
 class BestOnVal:
@@ -34,7 +34,8 @@ class BestOnVal:
     """
 
     def __init__(self, images: torch.Tensor, labels: list[torch.Tensor], spans: list[tuple[int, int]],
-                 cells: list[Cell], training: TrainingConfig, device: torch.device, task: Task) -> None:
+                 cells: list[CohortMember], training: TrainingConfig, device: torch.device,
+                 task: Task) -> None:
         self.images, self.labels, self.spans = images, labels, spans
         self.training, self.device, self.task = training, device, task
         self.models = [cell.member for cell in cells]
@@ -62,7 +63,7 @@ class BestOnVal:
         return StackedClassifier(self.models, exact=exact_cohorts(device)).to(device)
 
 
-def holdout_rows(cells: list[Cell], rows: torch.Tensor, fraction: float, round_: int
+def holdout_rows(cells: list[CohortMember], rows: torch.Tensor, fraction: float, round_: int
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """``best_holdout``: split each cell's labeled rows ``[K, n]`` into the rows it trains on
     and the rows that pick its epoch (``[K, n - h]``, ``[K, h]``; seeded per cell and round,
@@ -83,7 +84,7 @@ def holdout_rows(cells: list[Cell], rows: torch.Tensor, fraction: float, round_:
     return torch.stack(train), torch.stack(held)
 
 
-def selector(training: TrainingConfig, cells: list[Cell], pool: torch.Tensor,
+def selector(training: TrainingConfig, cells: list[CohortMember], pool: torch.Tensor,
              val: tuple[torch.Tensor, torch.Tensor], held: torch.Tensor | None,
              device: torch.device, task: Task) -> BestOnVal | None:
     """What picks each cell's epoch: the validation split ``val`` (``best_val``), each cell's

@@ -29,7 +29,7 @@ from pathlib import Path
 from al4ml.errors import ConfigError
 from al4ml.grid.cohorts import cells_per_device, plan_cohorts
 from al4ml.grid.executors import _outcomes, execute_local, execute_ray, finalize
-from al4ml.grid.spec import Cell, Grid, GridFile, baseline_configs, is_grid_file, load_grid
+from al4ml.grid.spec import Grid, GridCell, GridFile, baseline_configs, is_grid_file, load_grid
 from al4ml.grid.versions import (
     CellStatus,
     Parent,
@@ -41,7 +41,7 @@ from al4ml.grid.versions import (
 )
 from al4ml.grid.workers import Listener, _cohort_process, _task, run_cohort_task
 
-__all__ = ["Cell", "CellStatus", "Grid", "GridFile", "GridRun", "Listener", "Parent",
+__all__ = ["GridCell", "CellStatus", "Grid", "GridFile", "GridRun", "Listener", "Parent",
            "_cohort_process", "_outcomes", "_task", "baseline_configs", "cells_per_device",
            "child_runs", "execute", "execute_local", "execute_ray", "finalize", "is_grid_file",
            "load_grid", "parent_run", "pid_alive", "plan", "plan_cohorts", "prepare_grid",

@@ -36,7 +36,7 @@ class GridFile(BaseModel):
 
 
 @dataclass(frozen=True)
-class Cell:
+class GridCell:
     """One grid cell: its axis values and fully resolved config."""
 
     values: dict[str, Any]
@@ -61,7 +61,7 @@ class Grid:
 
     name: str
     axes: dict[str, list[Any]] = field(default_factory=dict)
-    cells: list[Cell] = field(default_factory=list)
+    cells: list[GridCell] = field(default_factory=list)
 
     def shared(self) -> dict[str, str]:
         """The flat config every cell shares, without the axis keys: what versions the grid."""
@@ -133,6 +133,6 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
         except ConfigError as e:
             label = " ".join(f"{k}={v}" for k, v in values.items())
             raise ConfigError(f"grid cell [{label}]: {e}") from None
-        cells.append(Cell(values, cfg, run_color(spec.axes, values)))
+        cells.append(GridCell(values, cfg, run_color(spec.axes, values)))
     return Grid(spec.name, dict(spec.axes), cells)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from al4ml.config import ExperimentConfig
-from al4ml.grid.spec import Cell, Grid
+from al4ml.grid.spec import Grid, GridCell
 from al4ml.runs import (
     AXES_TAG,
     CELL_TAG,
@@ -100,7 +100,7 @@ def child_runs(client: MlflowClient, parent_id: str) -> list[Any]:
 class CellStatus:
     """What a grid run decided for one cell."""
 
-    cell: Cell
+    cell: GridCell
     action: str  # "done" (skipped), "new", "resume", "busy" (another live process writes it)
     run_id: str | None = None
     started: bool = False

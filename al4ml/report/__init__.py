@@ -42,8 +42,8 @@ from __future__ import annotations
 from al4ml.report.build import build_report
 from al4ml.report.collect import (
     METRIC,
-    Cell,
     Curve,
+    ReportCell,
     Source,
     build_cells,
     collect,
@@ -75,7 +75,7 @@ from al4ml.report.stats import (
     win_matrix,
 )
 
-__all__ = ["ALPHA", "MAX_SEEDS", "METRIC", "MIN_SEEDS", "POWER", "Cell", "CellSummary", "Comparison",
+__all__ = ["ALPHA", "MAX_SEEDS", "METRIC", "MIN_SEEDS", "POWER", "ReportCell", "CellSummary", "Comparison",
            "Curve", "Source", "aligned", "aulc", "build_cells", "build_report", "censored_median",
            "collect", "common_grid", "comparisons", "config_summary", "history", "holm",
            "label_keys", "labels_to_reach", "mean_ci", "on_cost_axis", "paired_power",

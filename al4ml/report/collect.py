@@ -53,7 +53,7 @@ class Curve:
 
 
 @dataclass
-class Cell:
+class ReportCell:
     """Replicates of one setting: their curves by seed and the cell's label values."""
 
     key: str
@@ -225,16 +225,16 @@ def _folded(settings: list[dict[str, str]], varying: list[str]) -> list[str]:
 
 
 def build_cells(curves: list[Curve], axes: dict[str, list[Any]],
-                baselines: list[tuple[dict[str, str], str, float]] = ()) -> list[Cell]:
+                baselines: list[tuple[dict[str, str], str, float]] = ()) -> list[ReportCell]:
     """Group curves by setting (config minus seed), label the cells, attach their ceilings.
 
     A fixed policy's options that only it has are named in its augmentation value
     (``randaugment(m=30, n=2)``).
     """
-    by_key: dict[str, Cell] = {}
+    by_key: dict[str, ReportCell] = {}
     for c in curves:
         key = setting_hash(c.config)
-        cell = by_key.setdefault(key, Cell(key, setting(c.config), {}, validation=validation(c.config)))
+        cell = by_key.setdefault(key, ReportCell(key, setting(c.config), {}, validation=validation(c.config)))
         if c.seed in cell.curves:  # the same seed twice: keep the newest run (runs come newest first)
             continue
         cell.curves[c.seed] = c

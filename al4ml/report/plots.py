@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from al4ml.report.collect import METRIC, Cell
+from al4ml.report.collect import METRIC, ReportCell
 from al4ml.report.stats import MIN_SEEDS, aligned, mean_ci
 from al4ml.runs import (
     AUGMENTATION,
@@ -15,7 +15,7 @@ from al4ml.runs import (
 )
 
 
-def plot_curves(cells: list[Cell], path: Path, metric: str = METRIC, x: str = "labels") -> None:
+def plot_curves(cells: list[ReportCell], path: Path, metric: str = METRIC, x: str = "labels") -> None:
     """Mean learning curve with its 95 % band (clipped to [0, 1]) per cell, one panel per
     augmentation when augmentations vary; full-data ceilings dashed."""
     panel_key = AUGMENTATION if len({c.values[AUGMENTATION] for c in cells}) > 1 else None
@@ -57,7 +57,7 @@ def plot_curves(cells: list[Cell], path: Path, metric: str = METRIC, x: str = "l
     fig.savefig(path, dpi=110)
 
 
-def _line(cell: Cell, panel_key: str | None) -> str:
+def _line(cell: ReportCell, panel_key: str | None) -> str:
     return label({k: v for k, v in cell.values.items() if k != panel_key})
 
 

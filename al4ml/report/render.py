@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from al4ml.report.collect import Cell, Source
+from al4ml.report.collect import ReportCell, Source
 from al4ml.report.stats import MAX_SEEDS, CellSummary, Comparison, mean_ci
 from al4ml.runs import (
     AUGMENTATION,
@@ -107,7 +107,7 @@ def render_html(blocks: list[Block], title: str) -> str:
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
 
 
-def config_summary(cells: list[Cell]) -> str:
+def config_summary(cells: list[ReportCell]) -> str:
     """The config the cells share, in one line (what varies is in the cell labels)."""
     shared = {k: v for k, v in cells[0].setting.items() if all(c.setting.get(k) == v for c in cells)}
 
@@ -173,7 +173,7 @@ def _number(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _write_summary(out: Path, src: Source, cells: list[Cell], summaries: list[CellSummary],
+def _write_summary(out: Path, src: Source, cells: list[ReportCell], summaries: list[CellSummary],
                    pairs: list[Comparison], target: float, metric: str, x: str = "labels") -> None:
     """``summary.json``: the report's tables for programs (``al4ml report --json``); with
     ``x: cost`` the ``labels_to_target_*`` fields hold the cost to the target."""

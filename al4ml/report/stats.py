@@ -12,7 +12,7 @@ import numpy as np
 from scipy import stats
 
 from al4ml.errors import ConfigError
-from al4ml.report.collect import Cell
+from al4ml.report.collect import ReportCell
 from al4ml.runs import (
     AUGMENTATION,
     STRATEGY,
@@ -50,7 +50,7 @@ def labels_to_reach(steps: np.ndarray, values: np.ndarray, target: float) -> flo
     return float(steps[hit[0]]) if len(hit) else math.inf
 
 
-def aligned(cell: Cell, seeds: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def aligned(cell: ReportCell, seeds: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Steps common to the given seeds' curves and a ``[seeds, steps]`` value matrix."""
     seeds = seeds or sorted(cell.curves)
     common = sorted(set.intersection(*(set(cell.curves[s].steps.tolist()) for s in seeds)))
@@ -63,7 +63,7 @@ def aligned(cell: Cell, seeds: list[str] | None = None) -> tuple[np.ndarray, np.
 class CellSummary:
     """A cell's AULC, final value and labels to the target."""
 
-    cell: Cell
+    cell: ReportCell
     budget: float
     aulc_mean: float
     aulc_ci: float
@@ -77,7 +77,7 @@ class CellSummary:
     """Where the median is censored (``reach_median`` is inf): the value it is known to exceed."""
 
 
-def summarize(cells: list[Cell], target: float) -> list[CellSummary]:
+def summarize(cells: list[ReportCell], target: float) -> list[CellSummary]:
     """One :class:`CellSummary` per cell."""
     out = []
     for cell in cells:
@@ -167,8 +167,8 @@ def seeds_needed(diffs: np.ndarray, power: float = POWER, alpha: float = ALPHA) 
 class Comparison:
     """A paired comparison of AULC over the seeds two cells share."""
 
-    cell: Cell
-    against: Cell
+    cell: ReportCell
+    against: ReportCell
     axis: str
     diffs: np.ndarray
     p_t: float = math.nan
@@ -219,7 +219,7 @@ def _reference(key: str, values: list[str], chosen: Mapping[str, str]) -> str:
     return ref if ref in values else values[0]
 
 
-def resolve_references(cells: list[Cell], references: Mapping[str, str]) -> dict[str, str]:
+def resolve_references(cells: list[ReportCell], references: Mapping[str, str]) -> dict[str, str]:
     """Chosen references by axis key: each names a labelled axis (its key, or the short name
     a report's table heads it with: ``augmentation``, ``strategy``) and one of its values.
 
@@ -242,7 +242,7 @@ def resolve_references(cells: list[Cell], references: Mapping[str, str]) -> dict
     return out
 
 
-def comparisons(cells: list[Cell], references: Mapping[str, str] | None = None) -> list[Comparison]:
+def comparisons(cells: list[ReportCell], references: Mapping[str, str] | None = None) -> list[Comparison]:
     """Every cell against the reference value of each labelled axis, the rest equal.
 
     The reference is the value ``references`` names for an axis, else ``random`` for
@@ -276,7 +276,7 @@ def comparisons(cells: list[Cell], references: Mapping[str, str] | None = None) 
     return out
 
 
-def win_matrix(cells: list[Cell], key: str) -> tuple[list[str], np.ndarray]:
+def win_matrix(cells: list[ReportCell], key: str) -> tuple[list[str], np.ndarray]:
     """Ash et al.'s pairwise win matrix of the values of ``key`` (settings: the other keys).
 
     Returns:
@@ -284,7 +284,7 @@ def win_matrix(cells: list[Cell], key: str) -> tuple[list[str], np.ndarray]:
         at which i beats j in a paired two-sided t-test at 95 % over seeds.
     """
     names = list(dict.fromkeys(c.values[key] for c in cells))
-    rest: dict[tuple, dict[str, Cell]] = defaultdict(dict)
+    rest: dict[tuple, dict[str, ReportCell]] = defaultdict(dict)
     for c in cells:
         rest[tuple((k, v) for k, v in c.values.items() if k != key)][c.values[key]] = c
     p = np.zeros((len(names), len(names)))
