@@ -136,14 +136,56 @@ def test_an_exact_stack_runs_layers_that_cannot_stack():
         assert torch.equal(logits[k], m(x[k]))
 
 
-def test_a_stack_refuses_layers_it_cannot_stack():
-    from al4ml.models.classifier import Classifier
-    from al4ml.models.stack import StackedClassifier
+class DenseBlock(torch.nn.Module):
+    """DenseNet's pattern: a convolution's output concatenated to its input along channels."""
 
-    members = [Classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LayerNorm(784)), 784, 2)
-               for _ in range(2)]
-    with pytest.raises(ValueError, match="cannot stack a LayerNorm"):
-        StackedClassifier(members)
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 3, 3, padding=1)
+        self.pool = torch.nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(torch.cat([x, self.conv(x)], dim=1)).flatten(1)
+
+
+def layer_norm_net() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.LayerNorm(4 * 26 * 26),
+                               torch.nn.Linear(4 * 26 * 26, 8))
+
+
+@pytest.mark.parametrize("features, dim, reason", [
+    (DenseBlock, 4, "mixes the members' channel groups"),
+    (layer_norm_net, 8, "cannot stack a LayerNorm layer"),
+])
+def test_an_architecture_that_does_not_stack_runs_apart_with_one_warning(features, dim, reason):
+    """Stacked as it is, a channel-concatenating trunk mixes the members' channel groups and a
+    LayerNorm cannot be lowered: both are found before they train, said in one warning, and
+    the cohort's members then compute exactly what they compute alone."""
+    from al4ml.errors import Al4mlWarning
+    from al4ml.models.classifier import Classifier
+    from al4ml.models.stack import StackedClassifier, stack_refusal
+
+    members = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        members.append(Classifier(features(), dim, 2))
+    with pytest.warns(Al4mlWarning, match=reason):
+        assert reason in stack_refusal(members[0])
+    stack = StackedClassifier(members)
+    assert stack.apart is not None
+    x = torch.randn(2, 4, 1, 28, 28)
+    logits = stack(stack.pack(x))
+    for k, m in enumerate(members):
+        assert torch.equal(logits[k], m(x[k]))
+
+
+@pytest.mark.parametrize("name", ["tiny_cnn", "simple_cnn", "resnet18"])
+def test_the_registered_models_stack(name):
+    from al4ml.models.stack import StackedClassifier, stack_refusal
+
+    model = create_model(name, 3, 4)
+    assert stack_refusal(model) is None
+    assert StackedClassifier([model, create_model(name, 3, 4)]).apart is None
 
 
 def test_simple_cnn_has_about_12m_parameters_at_224_px_and_takes_any_size():

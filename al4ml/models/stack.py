@@ -17,16 +17,26 @@ buffers that acts per channel (activations, pooling, dropout, flatten, identity)
 With ``exact=True`` the K networks stay apart and run one after the other on their channel
 groups: the same packed input and ``[K, B, ...]`` outputs, any architecture, and each member
 bit-identical to its lone run (what al4ml uses on CPU, see :func:`al4ml.device.exact_cohorts`).
+
+Stacking is checked, not assumed (:func:`stack_refusal`): an architecture whose stacked form
+would not compute its members' own outputs (a layer the lowering does not know, such as
+LayerNorm, or a forward that concatenates along channels, as DenseNet's does) runs apart,
+with one warning line, so a cell's numbers never depend on its cohort.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 from torch import nn
 
+from al4ml.errors import Al4mlWarning
 from al4ml.models.classifier import Classifier
+
+_VERDICTS: dict[str, str | None] = {}
+"""Stacking verdicts per architecture (the module tree's repr)."""
 
 
 class StackedLinear(nn.Module):
@@ -124,9 +134,13 @@ class StackedClassifier(nn.Module):
             flip rounds later). Costs little on CPU, where the grouped kernels save little.
     """
 
-    def __init__(self, members: list[Classifier], exact: bool = False) -> None:
+    def __init__(self, members: list[Classifier], exact: bool = False, check: bool = True) -> None:
         super().__init__()
         self.k = len(members)
+        if not exact and self.k > 1 and check:
+            refused = stack_refusal(members[0])
+            if refused is not None:
+                exact = True  # apart: each member exactly as alone, whatever the architecture
         if exact and self.k > 1:  # K networks side by side, no stacked layer anywhere
             self.apart: nn.ModuleList | None = nn.ModuleList(copy.deepcopy(m) for m in members)
             self.net: nn.Module | None = None
@@ -188,3 +202,55 @@ class StackedClassifier(nn.Module):
         """Load model ``k``'s weights into ``into`` (a classifier of the same architecture)."""
         into.load_state_dict({n: t.detach().clone() for n, t in self.member_state(k).items()})
         return into
+
+
+def stack_refusal(model: Classifier) -> str | None:
+    """Why K models of ``model``'s architecture must not run as one stacked network (``None``:
+    they may).
+
+    Checked on CPU in float64: two members with different weights are stacked and fed one
+    small batch (eval mode, and train mode with dropout off); the stacked outputs must equal
+    the members' own. A layer the lowering does not know (LayerNorm, attention) or a forward
+    that mixes channel groups (``torch.cat`` along channels) fails. The first refusal of an
+    architecture is one warning line; verdicts are cached per architecture.
+    """
+    key = repr(model)
+    if key not in _VERDICTS:
+        _VERDICTS[key] = _check_stacking(model)
+        if _VERDICTS[key] is not None:
+            warnings.warn(Al4mlWarning(
+                f"model {type(model.features).__name__} does not stack ({_VERDICTS[key]}): a "
+                "cohort's models run one after another instead, each exactly as alone"), stacklevel=3)
+    return _VERDICTS[key]
+
+
+def _check_stacking(model: Classifier, size: int = 32) -> str | None:
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    channels = conv.in_channels * conv.groups if conv is not None else 3
+    g = torch.Generator().manual_seed(0)
+    members = [copy.deepcopy(model).to("cpu", torch.float64) for _ in range(2)]
+    with torch.no_grad():
+        for p in members[1].parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    for m in members:
+        for layer in m.modules():
+            if isinstance(layer, nn.modules.dropout._DropoutNd):
+                layer.p = 0.0
+    try:
+        stack = StackedClassifier(members, check=False)
+    except ValueError as e:
+        return str(e).split(":")[0]
+    x = torch.randn(2, 4, channels, size, size, generator=g, dtype=torch.float64)  # [K, B, C, H, W]
+    for train in (False, True):
+        stack.train(train)
+        alone = []
+        for k, m in enumerate(members):
+            m.train(train)
+            alone.append(m(x[k]))
+        try:
+            together = stack(stack.pack(x))
+        except RuntimeError as e:  # shapes the lowering does not keep
+            return f"its stacked forward fails: {str(e).splitlines()[0]}"
+        if not torch.allclose(together, torch.stack(alone), rtol=1e-6, atol=1e-8):
+            return "its forward mixes the members' channel groups"
+    return None
