@@ -54,7 +54,7 @@ def test_unknown_top_level_key():
     (["training.epochs=0"], "training.epochs"),
     (["budget.total=5", "budget.initial=10"], "total (5) must be >= initial (10)"),
     (["augmentation.name=trivialaugment", "augmentation.params.spaec=wide"],
-     "unknown option 'spaec' for augmentation 'trivialaugment'; valid options: space, fill"),
+     "unknown option 'spaec' for augmentation 'trivialaugment'; valid options: space, top, fill"),
     (["model.options.depth=3"], "unknown option 'depth' for model 'tiny_cnn'"),
     (["query.params.beta=1"], "unknown option 'beta' for strategy 'entropy'"),
     (["budget.unit=cost", "budget.total=50", "oracle.cost.per_class=[1, 3]"],

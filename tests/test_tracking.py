@@ -7,7 +7,8 @@ from conftest import tiny_config
 
 from al4ml.experiment import run_experiment
 from al4ml.runs import setting_hash
-from al4ml.tracking import CONFIG_ARTIFACT, QUERIES_ARTIFACT, experiment_id, get_client, resolve_tracking_uri
+from al4ml.store import resolve_tracking_uri
+from al4ml.tracking import CONFIG_ARTIFACT, QUERIES_ARTIFACT, experiment_id, get_client
 
 METRICS = ("test_accuracy", "test_auc", "val_accuracy", "train_loss", "n_labeled",
            "train_seconds", "query_seconds")
