@@ -561,6 +561,21 @@ def test_runs_lists_run_ids_and_refuses_an_unknown_experiment(tmp_path):
     assert table.returncode == 0 and run.info.run_id in table.stdout
     assert_one_line_error(al4ml("runs", "lsted", "--tracking-uri", uri, cwd=tmp_path),
                           "no experiment 'lsted'", "listed")
+    parent = client.create_run(experiment_id(client, "listed"), tags={"al4ml.role": "grid"})
+    cell = client.create_run(experiment_id(client, "listed"), run_name="random+none/s0",
+                             tags={"al4ml.role": "cell", "mlflow.parentRunId": parent.info.run_id})
+    client.set_terminated(cell.info.run_id, "FAILED")
+
+    def ids(*options: str) -> list[str]:
+        proc = al4ml("runs", "--tracking-uri", uri, "--json", *options, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return [r["run_id"] for r in json.loads(proc.stdout)]
+
+    assert ids("--status", "FAILED") == [cell.info.run_id]
+    assert ids("--grid", parent.info.run_id) == [cell.info.run_id]
+    assert ids("--status", "FINISHED") == [run.info.run_id]
+    assert_one_line_error(al4ml("runs", "--tracking-uri", uri, "--status", "DONE", cwd=tmp_path),
+                          "'DONE' is not one of", "FINISHED")
 
 
 @pytest.mark.slow

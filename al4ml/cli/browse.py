@@ -71,12 +71,24 @@ def report(
                       f"summary.json) in {out}", highlight=False)
 
 
+class Status(str, Enum):
+    """MLflow run statuses ``al4ml runs --status`` filters by."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
 @app.command("runs")
 def runs_(
     experiment: Annotated[str | None, typer.Argument(
         help="An experiment name (default: every experiment).")] = None,
     tracking_uri: TrackingOption = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")] = 50,
+    status: Annotated[Status | None, typer.Option(help="Only runs with this status.")] = None,
+    grid: Annotated[str | None, typer.Option(
+        metavar="GRID_RUN_ID", help="Only the cells of this grid (its parent run id).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the runs of a store, newest first, with the ids that resume and report take.
@@ -97,7 +109,11 @@ def runs_(
             raise ConfigError(f"no experiment {experiment!r} in {uri}; it has: "
                               f"{', '.join(sorted(experiments.values())) or 'none'}")
         ids = [i for i, name in experiments.items() if experiment in (None, name)]
-        found = client.search_runs(ids, order_by=["attributes.start_time DESC"], max_results=limit)
+        where = [f"attributes.status = '{status.value}'"] if status else []
+        if grid is not None:
+            where.append(f"tags.mlflow.parentRunId = '{grid}'")
+        found = client.search_runs(ids, " and ".join(where), order_by=["attributes.start_time DESC"],
+                                   max_results=limit)
     except Al4mlError as e:
         raise fail(str(e)) from None
     rows = [{"run_id": r.info.run_id, "experiment": experiments.get(r.info.experiment_id, "?"),
