@@ -362,7 +362,10 @@ def test_a_run_killed_during_a_search_resumes_to_the_uninterrupted_choices(tmp_p
     assert killed.returncode == -9, killed.stderr[-2000:]
     client = get_client(uri)
     [run] = client.search_runs([client.get_experiment_by_name("searched").experiment_id])
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "aug_choice")] == [10]
+    # Killed in round 1's search: round 0 may or may not have reached the store (its writes
+    # overlap the next round); either way the run is unfinished and resumes from what it saved.
+    assert run.info.status == "RUNNING"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "aug_choice")] in ([], [10])
     resumed = al4ml("run", str(config), "--resume", run.info.run_id, "--tracking-uri", uri,
                     "--no-progress")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
