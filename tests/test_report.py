@@ -396,3 +396,15 @@ def test_fixed_policies_and_searches_are_values_of_one_augmentation_axis(tmp_pat
         build_report(client, "mixed", tmp_path / "r", references={"augmentation": "trivialaugment"})
     with pytest.raises(ConfigError, match=r"--reference colour=red: 'colour' is no axis"):
         build_report(client, "mixed", tmp_path / "r", references={"colour": "red"})
+
+
+def test_cells_with_the_same_curves_at_every_seed_are_identical_not_unresolved(tmp_path):
+    """A search that always chose no augmentation trains what the fixed 'none' cell trains:
+    Δ = 0 at every seed is no open question, and no number of seeds would resolve it."""
+    uri, pid = planted_store(tmp_path, {"entropy": [0.0, 0.0, 0.0], "margin": [0.05, 0.06, 0.04]})
+    out = tmp_path / "report"
+    text = build_report(get_client(uri), pid, out).read_text()
+    rows = {r["cell"]: r for r in csv.DictReader((out / "comparisons.csv").open())}
+    assert rows["entropy+none"]["verdict"] == "identical" and rows["entropy+none"]["seeds_needed"] == "nan"
+    assert rows["margin+none"]["verdict"] == "better"
+    assert "1 of 2 comparisons are not resolved" not in text

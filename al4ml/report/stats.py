@@ -158,9 +158,12 @@ def seeds_needed(diffs: np.ndarray, power: float = POWER, alpha: float = ALPHA) 
         return math.nan
     if sd == 0:
         return 2.0
-    n = np.arange(2, MAX_SEEDS + 1)
-    ok = np.flatnonzero(paired_power(mean / sd, n, alpha) >= power)
-    return float(n[ok[0]]) if len(ok) else math.inf
+    for lo, hi in ((2, 64), (65, 1024), (1025, MAX_SEEDS)):  # power grows with n: stop at the first
+        n = np.arange(lo, hi + 1)
+        ok = np.flatnonzero(paired_power(mean / sd, n, alpha) >= power)
+        if len(ok):
+            return float(n[ok[0]])
+    return math.inf
 
 
 @dataclass
@@ -186,9 +189,12 @@ class Comparison:
     def verdict(self) -> str:
         """``better`` / ``worse`` by the paired t-test at alpha after Holm's correction, else
         ``not resolved``; ``too few seeds`` below :data:`MIN_SEEDS` pairs (with 2 pairs the
-        t-test has one degree of freedom, and a tiny spread would decide)."""
+        t-test has one degree of freedom, and a tiny spread would decide); ``identical`` when
+        every pair's AULC is the same (the two cells ran the same training: nothing to resolve)."""
         if self.seeds < MIN_SEEDS:
             return "too few seeds"
+        if not np.any(self.diffs):
+            return "identical"
         if not self.p_t_holm < ALPHA:
             return "not resolved"
         return "better" if np.mean(self.diffs) > 0 else "worse"
@@ -198,9 +204,10 @@ class Comparison:
         """For an unresolved comparison: pairs a t-test needs for 80 % power at the level of
         Holm's strictest step (alpha / number of comparisons), so that the difference resolves
         after the correction whatever its rank (at least :data:`MIN_SEEDS`); else NaN."""
-        if self.verdict in ("better", "worse"):
+        if self.verdict in ("better", "worse", "identical"):
             return math.nan
-        return max(float(MIN_SEEDS), seeds_needed(self.diffs, alpha=ALPHA / self.family))
+        need = seeds_needed(self.diffs, alpha=ALPHA / self.family)
+        return need if math.isnan(need) else max(float(MIN_SEEDS), need)
 
 
 def _paired_tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
