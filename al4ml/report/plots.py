@@ -83,21 +83,27 @@ def plot_policies(choices: dict[str, dict[str, list[tuple[int, str]]]], path: Pa
     """The policy each search chose, per round: one panel per searched cell (``choices``:
     cell label -> seed -> ``(labels, policy)``), one line per seed, policies on the y axis."""
     cells = list(choices)
-    fig = Figure(figsize=(5.6 * len(cells), 4.2))
-    axes = fig.subplots(1, len(cells), squeeze=False)[0]
-    for ax, cell in zip(axes, cells, strict=True):
+    cols = min(2, len(cells))
+    rows = -(-len(cells) // cols)
+    fig = Figure(figsize=(6.4 * cols, 3.2 * rows))
+    grid = fig.subplots(rows, cols, squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[len(cells):]:
+        ax.set_visible(False)
+    for ax, cell in zip(axes, cells, strict=False):
         names = sorted({p for seed in choices[cell].values() for _, p in seed})
         y = {p: i for i, p in enumerate(names)}
         seeds = sorted(choices[cell], key=lambda s: (len(s), s))
         for i, seed in enumerate(seeds):
             points = sorted(choices[cell][seed])
-            jitter = (i - (len(seeds) - 1) / 2) * 0.06
+            jitter = (i - (len(seeds) - 1) / 2) * 0.3 / max(1, len(seeds))
             ax.step([n for n, _ in points], [y[p] + jitter for _, p in points], where="post",
                     marker="o", ms=4, lw=1, alpha=0.8, label=f"seed {seed}")
         ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_ylim(-0.5, len(names) - 0.5)
         ax.set_title(f"{cell}: policy chosen per round", fontsize=10)
         ax.set_xlabel("labeled images")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=6, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
