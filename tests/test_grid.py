@@ -276,12 +276,14 @@ def test_grid_cells_are_their_configs_reports_never_merge_versions_and_baselines
     assert sorted((r["model.options.width"], r["training.epochs"], r["seeds"]) for r in rows) == [
         ("4", "1", "2"), ("4", "2", "2"), ("8", "1", "2"), ("8", "2", "2")]
 
-    # Baselines of the grid: named as baselines, no strategy tag, metrics off the label axis.
+    # Baselines of the grid: named as baselines and by the axes their training depends on (never
+    # two of one name), no strategy tag, metrics off the label axis.
     base = al4ml("baseline", str(path), "--tracking-uri", uri, "--no-progress")
     assert base.returncode == 0, base.stderr
     baselines = client.search_runs([exp], "tags.`al4ml.role` = 'baseline'")
-    assert sorted(r.info.run_name for r in baselines) == ["baseline+none/s0", "baseline+none/s0",
-                                                          "baseline+none/s1", "baseline+none/s1"]
+    assert sorted(r.info.run_name for r in baselines) == [
+        "baseline+none+width=4/s0", "baseline+none+width=4/s1", "baseline+none+width=8/s0",
+        "baseline+none+width=8/s1"]
     assert all("strategy" not in r.data.tags for r in baselines)
     curve_metrics = set(children[0].data.metrics)
     for r in client.search_runs([exp]):
