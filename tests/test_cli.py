@@ -541,6 +541,7 @@ def test_a_command_ends_with_everything_frozen():
     assert "resnet18" in proc.stdout and proc.stdout.splitlines()[-1] == "frozen True", proc.stdout
 
 
+@pytest.mark.slow
 def test_runs_lists_run_ids_and_refuses_an_unknown_experiment(tmp_path):
     import json
 
