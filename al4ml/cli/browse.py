@@ -204,7 +204,9 @@ def list_(kind: Annotated[Kind | None, typer.Argument(
         return
     for k in kinds:
         table = Table(title=k.value)
-        table.add_column("name", style="bold")
+        # Names are what users type: never cut, whatever the width (the description wraps).
+        table.add_column("name", style="bold", no_wrap=True,
+                         min_width=max((len(e.name) for e in registries[k].entries()), default=4))
         table.add_column("description")
         table.add_column("options")
         labels = k == Kind.strategies
