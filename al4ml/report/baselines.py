@@ -13,10 +13,10 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 
 from al4ml.errors import ConfigError
-from al4ml.report.collect import Source, label_keys
+from al4ml.report.collect import Source, finished_baselines, label_keys
 from al4ml.report.render import _head, render_html, render_markdown
 from al4ml.report.stats import mean_ci
-from al4ml.runs import CEILING_PREFIX, ROLE_TAG, logged_config, setting_hash, training_setting
+from al4ml.runs import CEILING_PREFIX, setting_hash, training_setting
 
 COLUMNS = ("test_accuracy", "test_auc")
 
@@ -24,15 +24,10 @@ COLUMNS = ("test_accuracy", "test_auc")
 def baseline_rows(client: MlflowClient, source: Source) -> tuple[list[str], list[dict[str, Any]]]:
     """The finished baselines of ``source`` grouped by training setting: the label keys, and
     per setting its label values, seeds, per-seed test scores and selected epochs."""
-    from al4ml.config import ExperimentConfig
-
-    defaults = ExperimentConfig().flat()
     groups: dict[str, dict[str, Any]] = {}
-    for r in client.search_runs([source.experiment_id], f"tags.`{ROLE_TAG}` = 'baseline'",
-                                max_results=5000, order_by=["attributes.start_time DESC"]):
-        if r.info.status != "FINISHED" or f"{CEILING_PREFIX}test_accuracy" not in r.data.metrics:
+    for r, config in finished_baselines(client, source):
+        if f"{CEILING_PREFIX}test_accuracy" not in r.data.metrics:
             continue
-        config = logged_config(r.data.params, defaults)
         key = setting_hash(training_setting(config))
         group = groups.setdefault(key, {"setting": training_setting(config), "seeds": {}})
         seed = config.get("seed", "0")

@@ -193,13 +193,21 @@ def collect(client: MlflowClient, source: Source, metric: str = METRIC, x: str =
     if x == "cost":
         curves = common_grid(curves)
     baselines = []
-    for r in client.search_runs([source.experiment_id], f"tags.`{ROLE_TAG}` = 'baseline'",
-                                max_results=5000):
+    for r, config in finished_baselines(client, source):
         value = r.data.metrics.get(CEILING_PREFIX + metric, r.data.metrics.get(metric))
-        if r.info.status == "FINISHED" and value is not None:
-            config = logged_config(r.data.params, defaults)
+        if value is not None:
             baselines.append((training_setting(config), config.get("seed", "0"), float(value)))
     return curves, baselines
+
+
+def finished_baselines(client: MlflowClient, source: Source) -> list[tuple[Any, dict[str, str]]]:
+    """The source experiment's FINISHED full-data baselines, newest first, each with its flat
+    config (keys it did not log at their defaults)."""
+    defaults = _defaults()
+    return [(r, logged_config(r.data.params, defaults))
+            for r in client.search_runs([source.experiment_id], f"tags.`{ROLE_TAG}` = 'baseline'",
+                                        max_results=5000, order_by=["attributes.start_time DESC"])
+            if r.info.status == "FINISHED"]
 
 
 def label_keys(settings: list[dict[str, str]], axes: dict[str, list[Any]]) -> list[str]:
@@ -210,17 +218,21 @@ def label_keys(settings: list[dict[str, str]], axes: dict[str, list[Any]]) -> li
     (:func:`build_cells` names them in it), so that fixed policies and searches are values of
     one augmentation axis, compared along it.
     """
-    keys = sorted({k for s in settings for k in s})
-    varying = [k for k in keys if len({s.get(k) for s in settings}) > 1]
-    varying = [k for k in varying if k not in _folded(settings, varying)]
+    folded = _folded(settings)
+    varying = [k for k in _varying(settings) if k not in folded]
     ordered = [STRATEGY, AUGMENTATION] + [k for k in axes if k in varying]
     return ordered + [k for k in varying if k not in ordered]
 
 
-def _folded(settings: list[dict[str, str]], varying: list[str]) -> list[str]:
+def _varying(settings: list[dict[str, str]]) -> list[str]:
+    """The keys whose value differs between ``settings`` (missing counts as a value), sorted."""
+    return [k for k in sorted({k for s in settings for k in s}) if len({s.get(k) for s in settings}) > 1]
+
+
+def _folded(settings: list[dict[str, str]]) -> list[str]:
     """Varying augmentation keys whose value each augmentation name fixes."""
     names = {s.get(AUGMENTATION) for s in settings}
-    return [k for k in varying if (k in (SEARCH, PARAMS[:-1]) or k.startswith(PARAMS))
+    return [k for k in _varying(settings) if (k in (SEARCH, PARAMS[:-1]) or k.startswith(PARAMS))
             and all(len({s.get(k) for s in settings if s.get(AUGMENTATION) == a}) == 1 for a in names)]
 
 
@@ -241,8 +253,7 @@ def build_cells(curves: list[Curve], axes: dict[str, list[Any]],
     cells = list(by_key.values())
     settings = [c.setting for c in cells]
     keys = label_keys(settings, axes)
-    varying = [k for k in sorted({k for s in settings for k in s}) if len({s.get(k) for s in settings}) > 1]
-    options = [k for k in _folded(settings, varying) if k.startswith(PARAMS)]
+    options = [k for k in _folded(settings) if k.startswith(PARAMS)]
     for cell in cells:
         cell.values = {k: cell.setting.get(k, "-") for k in keys}
         if AUGMENTATION in cell.values:
