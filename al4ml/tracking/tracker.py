@@ -62,10 +62,11 @@ def run_tags(cfg: ExperimentConfig, role: str = "run") -> dict[str, str]:
     baselines have none, so grouping by strategy shows learning curves only.
     """
     flat = cfg.flat()
+    named = setting(flat)
     tags = {"dataset": cfg.dataset.name if cfg.dataset.name != "medmnist"
             else str(cfg.dataset.options.get("flag", "medmnist")),
-            "model": cfg.model.name, "strategy": setting(flat)["query.strategy"],
-            "augmentation": setting(flat)["augmentation.name"], "seed": str(cfg.seed),
+            "model": cfg.model.name, "strategy": named["query.strategy"],
+            "augmentation": named["augmentation.name"], "seed": str(cfg.seed),
             "al4ml_version": al4ml.__version__, ROLE_TAG: role, SETTING_TAG: setting_hash(flat),
             VALIDATION_TAG: validation(flat)}
     if role == "baseline":
