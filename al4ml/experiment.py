@@ -22,7 +22,7 @@ from al4ml.device import resolve_device
 from al4ml.errors import Al4mlError, Al4mlWarning, ConfigError, RunFailed, RunInterrupted
 from al4ml.loop import ActiveLearningLoop
 from al4ml.progress import RichProgress
-from al4ml.records import CellObserver, CohortObserver, Deferred, LoopState
+from al4ml.records import CellObserver, CohortObserver, Deferred, LoopState, RoundRecord
 from al4ml.runs import (
     CEILING_PREFIX,
     COHORT_SIZE_TAG,
@@ -46,6 +46,11 @@ class ExperimentResult:
     """Where writes the store did not take wait for ``al4ml sync`` (``None``: all stored)."""
     name: str = ""
     """The run's name in MLflow."""
+
+    @property
+    def history(self) -> list[RoundRecord]:
+        """The rounds it logged (none if it failed before its first)."""
+        return self.state.history if self.state else []
 
 
 @dataclass
@@ -150,7 +155,8 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
     cfgs = [s.cfg for s in specs]
     device = resolve_device(cfgs[0].device)
     given = dataset is not None
-    dataset = dataset if given else load_dataset(cfgs[0])  # bad data fails before a store exists
+    if dataset is None:
+        dataset = load_dataset(cfgs[0])  # bad data fails before a store exists
     budget = cfgs[0].budget.total
     if cfgs[0].budget.unit == "labels" and budget > dataset.pool_size:
         warnings.warn(Al4mlWarning(
@@ -181,8 +187,8 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
                 for s, name in zip(specs, names, strict=True)]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="al4ml-tracking") as writer:
         deferred = [Deferred(t, writer) for t in trackers]
-        for cell, tracker in zip(loop.cells, deferred, strict=True):
-            cell.observers = (tracker, *observers)
+        for cell, later in zip(loop.cells, deferred, strict=True):
+            cell.observers = (later, *observers)
         try:
             if progress:
                 with RichProgress(console) as bar:
@@ -193,8 +199,8 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
                 cells = loop.run(states)
         except BaseException as e:
             stopped = RuntimeError(f"the cohort stopped: {error_line(e)}")
-            for tracker in deferred:
-                tracker.on_fail(stopped)
+            for later in deferred:
+                later.on_fail(stopped)
             if isinstance(e, KeyboardInterrupt) and not isinstance(e, RunInterrupted):
                 raise RunInterrupted([t.run_id for t in trackers]) from None
             raise
@@ -274,7 +280,7 @@ def run_baselines(cfgs: list[ExperimentConfig], tracking_uri: str | None = None,
             for r in client.search_runs([exp.experiment_id], f"tags.`{ROLE_TAG}` = 'baseline'",
                                         max_results=5000))
         if not done:
-            values = {k: flat[k] for k in axes or [] if k in flat and k != "seed"
+            values: dict[str, object] = {k: flat[k] for k in axes or [] if k in flat and k != "seed"
                       and not k.startswith(("query.", "budget."))}
             results.append(run_baseline(cfg, tracking_uri, progress=progress, axes=values))
     return results

@@ -15,8 +15,9 @@ import torch.nn.functional as tnf
 from scipy.stats import rankdata
 from torch import nn
 
-from al4ml.augment import Augmentation
+from al4ml.augment.policy import Policy
 from al4ml.device import autocast, to_input
+from al4ml.models.classifier import Classifier
 from al4ml.models.stack import StackedClassifier
 from al4ml.task import MULTI_CLASS_TASK, Task
 
@@ -59,7 +60,7 @@ def predict(net: StackedClassifier, images: torch.Tensor, device: torch.device,
 
 
 @torch.inference_mode()
-def mc_dropout_probs(model: nn.Module, embeddings: torch.Tensor, samples: int,
+def mc_dropout_probs(model: Classifier, embeddings: torch.Tensor, samples: int,
                      generator: torch.Generator) -> torch.Tensor:
     """MC-dropout probabilities ``[N, S, C]`` from pool embeddings ``[N, D]`` of one model.
 
@@ -77,7 +78,7 @@ def mc_dropout_probs(model: nn.Module, embeddings: torch.Tensor, samples: int,
 
 
 @torch.inference_mode()
-def augmented_probs(model: nn.Module, images: torch.Tensor, augment: Augmentation, views: int,
+def augmented_probs(model: nn.Module, images: torch.Tensor, augment: Policy, views: int,
                     generator: torch.Generator, device: torch.device, batch_size: int = 4096,
                     bf16: bool = True) -> torch.Tensor:
     """Probabilities ``[N, V, C]`` of V augmented views of each image (the cell's policy)."""

@@ -173,9 +173,9 @@ class Writer:
 
     def write(self, op: dict[str, Any], file: Path | None = None) -> None:
         """Send ``op`` (and ``file`` for an artifact) now, or keep it in order in the journal."""
-        if self.offline:
+        if self.journal is not None:
             self._try_replay()
-        if not self.offline:
+        if self.journal is None:
             try:
                 apply(self.client, self.run_id, op if file is None else {**op, "file": file.name},
                       file.parent if file is not None else self.folder)
@@ -192,6 +192,8 @@ class Writer:
         if not force and time.monotonic() - self.last_probe < PROBE_SECONDS:
             return
         self.last_probe = time.monotonic()
+        if self.journal is None:
+            return
         try:
             self.client.get_run(self.run_id)
             sent = self.journal.replay(self.client)
@@ -211,7 +213,7 @@ class Writer:
         if not self.offline:
             return True
         self._try_replay(force=True)
-        if self.offline:
+        if self.journal is not None:
             sys.stderr.write(f"al4ml: run {self.run_id}: {len(self.journal.pending())} write(s) could "
                              f"not reach {self.client.tracking_uri}; send them later with: al4ml sync "
                              f"{self.folder}\n")

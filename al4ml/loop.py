@@ -19,7 +19,6 @@ own; the others go on.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,9 +48,6 @@ from al4ml.seeds import derive_seed, generator
 from al4ml.selection import holdout_rows, selector
 from al4ml.train import fit
 
-SHARED = ("seed", "name", "query.", "augmentation.name", "augmentation.params.", "oracle.")
-"""Keys in which the cells of one cohort may differ (the fill of geometric ops excepted)."""
-
 
 def noise(cfg: ExperimentConfig) -> LabelNoise:
     """The cell's oracle noise (``oracle.noise``), seeded by its seed (inactive at rate 0)."""
@@ -64,24 +60,6 @@ def price_list(cfg: ExperimentConfig) -> LabelCost:
     """The cell's oracle prices (``oracle.cost``)."""
     c = cfg.oracle.cost
     return LabelCost(c.per_label, tuple(c.per_class) if c.per_class else None)
-
-
-def cohort_key(cfg: ExperimentConfig) -> str:
-    """What cells must share to train as one cohort: everything but seed, name, query and
-    augmentation (the ``fill`` of geometric ops stays shared).
-
-    Cells of a cohort buy the same number of labels every round. Under a cost budget that
-    holds when they share one uniform price; with prices per class each cell's spending
-    depends on its own answers, so such a cell trains alone.
-    """
-    flat = cfg.flat()
-    shared = {k: v for k, v in flat.items() if not k.startswith(SHARED) and k not in SHARED}
-    shared["augmentation.params.fill"] = str(float(cfg.augmentation.params.get("fill", 0.0)))
-    if cfg.budget.unit == "cost":
-        shared.update({k: v for k, v in flat.items() if k.startswith("oracle.cost.")})
-        if not cfg.oracle.cost.uniform:  # the whole config: no other cell shares it
-            shared["alone"] = json.dumps(flat, sort_keys=True)
-    return json.dumps(shared, sort_keys=True)
 
 
 @dataclass
@@ -102,6 +80,20 @@ class CohortMember:
     views: Policy | None = None
     """The policy of the query's augmented views (``query.augmentation``; unset: ``augment``)."""
 
+    @property
+    def model(self) -> Classifier:
+        """The module this round's trained member is loaded into (``train_round`` sets it)."""
+        if self.member is None:
+            raise RuntimeError(f"cell {self.cfg.name!r} has no model yet")
+        return self.member
+
+    @property
+    def current(self) -> LoopState:
+        """The cell's state, which ``initial_state`` or ``resume_state`` sets before round 0."""
+        if self.state is None:
+            raise RuntimeError(f"cell {self.cfg.name!r} has no loop state yet")
+        return self.state
+
     def emit(self, event: str, *args: Any) -> None:
         """Tell this cell's observers."""
         for obs in self.observers:
@@ -112,7 +104,7 @@ class ActiveLearningLoop:
     """Runs a cohort of active-learning experiments in lockstep (one experiment: K = 1).
 
     Args:
-        cfgs: The cells' validated configs; they must share :func:`cohort_key`.
+        cfgs: The cells' validated configs; they must share their ``cohort_key()``.
         dataset: Pool + val + test; its pool labels go to one fresh oracle per cell here.
         device: Where data, training and scoring live.
         observers: Per cell, the observers of that cell (tracking).
@@ -123,7 +115,7 @@ class ActiveLearningLoop:
                  device: torch.device, observers: list[tuple[CellObserver, ...]] | None = None,
                  cohort_observers: tuple[CohortObserver, ...] = ()) -> None:
         cfgs = [cfgs] if isinstance(cfgs, ExperimentConfig) else list(cfgs)
-        if len({cohort_key(c) for c in cfgs}) > 1:
+        if len({c.cohort_key() for c in cfgs}) > 1:
             raise ValueError("the cells of a cohort must share dataset, model, training and budget")
         self.cfg = cfgs[0]
         graphs_enabled(self.cfg.training, device)  # a config error, before any work
@@ -151,8 +143,8 @@ class ActiveLearningLoop:
     @staticmethod
     def _label(cell: CohortMember, pool_idx: torch.Tensor, round_: int) -> None:
         idx = pool_idx.cpu()
-        cell.state.labels[idx] = cell.oracle.label(idx)
-        cell.state.labeled_round[idx] = round_
+        cell.current.labels[idx] = cell.oracle.label(idx)
+        cell.current.labeled_round[idx] = round_
 
     def initial_state(self, cell: CohortMember) -> LoopState:
         """A seeded random initial set of ``budget.initial`` items, labeled in round 0."""
@@ -181,7 +173,7 @@ class ActiveLearningLoop:
         torch.manual_seed(seed)
         info = self.dataset.info
         return create_model(self.cfg.model.name, info.channels, info.num_classes,
-                            **self.cfg.model.options).to(self.device, memory_format=torch.channels_last)
+                            **self.cfg.model.options).to(self.device).to(memory_format=torch.channels_last)
 
     def choose_policy(self, cell: CohortMember, round_: int) -> None:
         """``augmentation.search``: search every ``every`` rounds (and wherever no choice is
@@ -190,15 +182,15 @@ class ActiveLearningLoop:
         cell.search = None
         if search is None:
             return
-        if cell.policy is None and round_ % search.every and cell.state.history:
-            last = cell.state.history[-1].policy
+        if cell.policy is None and round_ % search.every and cell.current.history:
+            last = cell.current.history[-1].policy
             cell.policy = PolicyChoice(**last) if last else None
         if cell.policy is None or round_ % search.every == 0:
-            rows = torch.nonzero(cell.state.labeled_mask).flatten()
+            rows = torch.nonzero(cell.current.labeled_mask).flatten()
             seed = cell.cfg.seed
             problem = SearchProblem.of(
                 search, cell.cfg.training, pool=self.pool, rows=rows.to(self.device),
-                labels=cell.state.labels[rows], device=self.device, task=self.task,
+                labels=cell.current.labels[rows], device=self.device, task=self.task,
                 new_model=lambda j: self.fresh_model(derive_seed(seed, round_, "search_init", j)),
                 seed=lambda purpose, j: derive_seed(seed, round_, purpose, j),
                 val=self.val if search.validation == "official" else None)
@@ -215,12 +207,12 @@ class ActiveLearningLoop:
                 self.choose_policy(cell, round_)
             for cell in cells:
                 cell.member = self.new_member(cell, round_)
-            stack = StackedClassifier([c.member for c in cells], exact=exact_cohorts(dev))
-            rows = torch.stack([torch.nonzero(c.state.labeled_mask).flatten() for c in cells])
+            stack = StackedClassifier([c.model for c in cells], exact=exact_cohorts(dev))
+            rows = torch.stack([torch.nonzero(c.current.labeled_mask).flatten() for c in cells])
             held = None
             if self.cfg.training.select == "best_holdout":
                 rows, held = holdout_rows(cells, rows, self.cfg.training.holdout, round_)
-            labels = torch.stack([c.state.labels[r] for c, r in zip(cells, rows, strict=True)])
+            labels = torch.stack([c.current.labels[r] for c, r in zip(cells, rows, strict=True)])
             augment = CohortAugment([c.augment for c in cells], [
                 generator(derive_seed(c.cfg.seed, round_, "train"), dev) for c in cells])
             best = selector(self.cfg.training, cells, self.pool, self.val, held, dev, self.task)
@@ -256,7 +248,7 @@ class ActiveLearningLoop:
     def query(self, cell: CohortMember, k_model: int, stack: StackedClassifier, scored: Predictions | None,
               round_: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Pick ``k`` of the cell's unlabeled pool items with the cell's strategy (and scores)."""
-        state, q, dev = cell.state, cell.cfg.query, self.device
+        state, q, dev = cell.current, cell.cfg.query, self.device
         unlabeled = torch.nonzero(~state.labeled_mask).flatten()
         labeled = torch.nonzero(state.labeled_mask).flatten()
         batch, bf16 = self.cfg.training.eval_batch_size, self.cfg.training.bf16
@@ -264,26 +256,30 @@ class ActiveLearningLoop:
 
         @cache
         def model() -> Classifier:
-            return stack.member(k_model, cell.member).eval()
+            return stack.member(k_model, cell.model).eval()
 
-        def rows(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        def rows(field: str, idx: torch.Tensor) -> torch.Tensor:
+            """Model k's scores ``field`` (``probs`` or ``embeddings``) at pool rows ``idx``."""
+            t = getattr(scored, field, None)
+            if t is None:
+                raise RuntimeError(f"strategy {q.strategy!r} needs the pool's {field}, not scored")
             return t[k_model][idx.to(t.device)]
 
         inputs: dict[str, Callable[[], Any]] = {
             "n": lambda: len(unlabeled),
-            "probs": lambda: rows(scored.probs, unlabeled),
-            "embeddings": lambda: rows(scored.embeddings, unlabeled),
-            "labeled_embeddings": lambda: rows(scored.embeddings, labeled),
-            "mc_probs": lambda: mc_dropout_probs(model(), rows(scored.embeddings, unlabeled),
+            "probs": lambda: rows("probs", unlabeled),
+            "embeddings": lambda: rows("embeddings", unlabeled),
+            "labeled_embeddings": lambda: rows("embeddings", labeled),
+            "mc_probs": lambda: mc_dropout_probs(model(), rows("embeddings", unlabeled),
                                                  q.mc_samples, g),
-            "grad_embeddings": lambda: gradient_embeddings(rows(scored.probs, unlabeled),
-                                                           rows(scored.embeddings, unlabeled),
+            "grad_embeddings": lambda: gradient_embeddings(rows("probs", unlabeled),
+                                                           rows("embeddings", unlabeled),
                                                            self.task),
             "aug_probs": lambda: augmented_probs(model(), self.pool[unlabeled.to(dev)],
                                                  cell.views or cell.augment, q.aug_views, g, dev,
                                                  batch, bf16),
             "classifier": lambda: EmbeddingClassifier(
-                model().head, rows(scored.embeddings, labeled).float().cpu().numpy(), dev),
+                model().head, rows("embeddings", labeled).float().cpu().numpy(), dev),
         }
         picked, scores = run_strategy(q.strategy, k, g, inputs, q.params)
         return unlabeled[picked.cpu()], scores.detach().float().cpu()
@@ -293,9 +289,9 @@ class ActiveLearningLoop:
         """Labels the cell may still buy: the rest of the pool, capped by ``budget.total``
         labels, or under a cost budget by what the rest of the money surely pays."""
         budget, oracle = cell.cfg.budget, cell.oracle
-        left = oracle.pool_size - cell.state.n_labeled
+        left = oracle.pool_size - cell.current.n_labeled
         if budget.unit == "labels":
-            return min(left, budget.total - cell.state.n_labeled)
+            return min(left, budget.total - cell.current.n_labeled)
         return min(left, int((budget.total - oracle.spent) // oracle.cost.dearest + 1e-9))
 
     @staticmethod
@@ -326,7 +322,7 @@ class ActiveLearningLoop:
         states = states or [None] * len(self.cells)
         for cell, saved in zip(self.cells, states, strict=True):
             self.initial_state(cell) if saved is None else self.resume_state(cell, saved)
-        if len({(len(c.state.history), c.state.n_labeled) for c in self.cells}) > 1:
+        if len({(len(c.current.history), c.current.n_labeled) for c in self.cells}) > 1:
             raise ValueError("the cells of a cohort must resume from the same round")
         active = []
         for cell in self.cells:
@@ -335,8 +331,8 @@ class ActiveLearningLoop:
                 active.append(cell)
             except Exception as e:  # one cell's tracker must not stop the others
                 self._fail(cell, e)
-        round_ = len(self.cells[0].state.history)
-        n_labeled = self.cells[0].state.n_labeled
+        round_ = len(self.cells[0].current.history)
+        n_labeled = self.cells[0].current.n_labeled
         oracle = self.cells[0].oracle
         total = min(oracle.pool_size, budget.total if budget.unit == "labels"
                     else int(budget.total // oracle.cost.cheapest))
@@ -378,10 +374,10 @@ class ActiveLearningLoop:
                         record.queried, record.scores = picked.tolist(), scores.tolist()
                     record.metrics["query_seconds"] = (
                         time.perf_counter() - start + shared_seconds if k > 0 else 0.0)
-                    cell.state.history.append(record)
+                    cell.current.history.append(record)
                     cell.emit("on_round", record, cell.state)
                     if k <= 0:
-                        cell.emit("on_finish", stack.member(i, cell.member), cell.state)
+                        cell.emit("on_finish", stack.member(i, cell.model), cell.state)
                     records.append(record)
                     still.append(cell)
                 except Exception as e:  # a failing cell is closed; the rest go on
@@ -390,5 +386,5 @@ class ActiveLearningLoop:
             if k <= 0:
                 break
             active, round_ = still, round_ + 1
-            n_labeled = active[0].state.n_labeled if active else n_labeled
+            n_labeled = active[0].current.n_labeled if active else n_labeled
         return self.cells

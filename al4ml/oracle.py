@@ -116,7 +116,7 @@ class SimulatedOracle:
                                   f"this dataset has {classes} classes (one price per class)")
         self.__spent = 0.0
         self.noisy = noise is not None and noise.active
-        if self.noisy:
+        if noise is not None and self.noisy:
             classes = n_classes or int(self.__labels.max()) + 1
             self.__answers = noise.answers(self.__labels, classes)
         else:

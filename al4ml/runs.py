@@ -208,10 +208,11 @@ def run_color(axes: Mapping[str, list[Any]], values: Mapping[str, Any]) -> str:
     for key, options in axes.items():
         if key != "seed":
             index, settings = index * len(options) + options.index(values[key]), settings * len(options)
-    palette = colormaps["tab10" if settings <= 10 else "tab20"].colors
+    palette = colormaps["tab10" if settings <= 10 else "tab20"]
+    r, g, b, _ = palette(index % palette.N)
     seeds = list(axes.get("seed", [values.get("seed")]))
     white = 0.55 * seeds.index(values.get("seed")) / max(1, len(seeds) - 1)
-    return to_hex(tuple(c + (1 - c) * white for c in palette[index % len(palette)]))
+    return to_hex((r + (1 - r) * white, g + (1 - g) * white, b + (1 - b) * white))
 
 
 def policy_label(name: str, params: Mapping[str, Any]) -> str:

@@ -38,7 +38,7 @@ class BestOnVal:
                  task: Task) -> None:
         self.images, self.labels, self.spans = images, labels, spans
         self.training, self.device, self.task = training, device, task
-        self.models = [cell.member for cell in cells]
+        self.models = [cell.model for cell in cells]
         self.best = [-1.0] * len(cells)
         self.epochs = [0] * len(cells)
         self.epoch = 0
@@ -73,9 +73,9 @@ def holdout_rows(cells: list[CohortMember], rows: torch.Tensor, fraction: float,
     h = holdout_size(rows.shape[1], fraction)
     train, held = [], []
     for cell, r in zip(cells, rows, strict=True):
-        y = cell.state.labels[r].numpy()
-        classes, counts = np.unique(y, return_counts=True) if y.ndim == 1 else ([], [])
-        stratify = (y if len(classes) and min(counts) >= 2 and h >= len(classes)
+        y = cell.current.labels[r].numpy()
+        classes, counts = np.unique(y, return_counts=True) if y.ndim == 1 else (np.zeros(0), np.zeros(0))
+        stratify = (y if len(classes) and counts.min() >= 2 and h >= len(classes)
                     and len(r) - h >= len(classes) else None)
         keep, out = train_test_split(r.numpy(), test_size=h, stratify=stratify,
                                      random_state=derive_seed(cell.cfg.seed, round_, "holdout") % 2**32)
@@ -97,5 +97,5 @@ def selector(training: TrainingConfig, cells: list[CohortMember], pool: torch.Te
         return None
     h = held.shape[1]
     return BestOnVal(pool[held.flatten().to(pool.device)],
-                     [c.state.labels[r] for c, r in zip(cells, held, strict=True)],
+                     [c.current.labels[r] for c, r in zip(cells, held, strict=True)],
                      [(k * h, (k + 1) * h) for k in range(len(cells))], cells, training, device, task)

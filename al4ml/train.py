@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -69,8 +70,8 @@ class _Step:
     alone.
     """
 
-    def __init__(self, net: nn.Module, stack: StackedClassifier, opt: torch.optim.Optimizer,
-                 images: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor,
+    def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], stack: StackedClassifier,
+                 opt: torch.optim.Optimizer, images: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor,
                  augment: CohortAugment, device: torch.device, bf16: bool = True,
                  task: Task = MULTI_CLASS_TASK) -> None:
         self.net, self.stack, self.opt, self.device, self.bf16 = net, stack, opt, device, bf16
@@ -110,7 +111,7 @@ class _GraphedStep(_Step):
 
     WARMUP = 3
 
-    def __init__(self, *args: object, batch: tuple[int, int], **kwargs: object) -> None:
+    def __init__(self, *args: Any, batch: tuple[int, int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.static_idx = torch.zeros(batch, dtype=torch.int64, device=self.device)
         self.side = torch.cuda.Stream(self.device)
@@ -200,7 +201,7 @@ def fit(stack: StackedClassifier, images: torch.Tensor, rows: torch.Tensor, labe
             seen += idx.shape[1]
             steps += 1
         sched.step()
-        if graphed:
+        if isinstance(step, _GraphedStep):
             step.check_lr()
         if after_epoch is not None:
             after_epoch(epoch + 1)

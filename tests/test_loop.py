@@ -241,12 +241,10 @@ def test_a_mixed_cohort_gives_each_cell_its_own_strategy_and_augmentation(monkey
 
 
 def test_a_noisy_oracle_feeds_the_loop_wrong_labels_and_the_run_counts_them():
-    from al4ml.loop import cohort_key
-
     base = create_dataset("digits")
     truth = base.make_oracle().label(torch.arange(base.pool_size))
     cfg = tiny_config(**{"oracle.noise.rate": 0.3, "budget.total": 60})
-    assert cohort_key(cfg) == cohort_key(tiny_config(**{"budget.total": 60}))  # one cohort
+    assert cfg.cohort_key() == tiny_config(**{"budget.total": 60}).cohort_key()  # one cohort
     _, state = run(cfg)
     got = state.labels[state.labeled_mask]
     wrong = int((got != truth[state.labeled_mask]).sum())
@@ -347,10 +345,8 @@ def test_a_per_class_cost_budget_never_overspends_and_bills_what_was_answered():
 
 
 def test_cells_share_a_cohort_under_a_cost_budget_only_at_one_shared_price():
-    from al4ml.loop import cohort_key
-
     def key(**sets):
-        return cohort_key(tiny_config(**{"budget.unit": "cost", "budget.total": 100, **sets}))
+        return tiny_config(**{"budget.unit": "cost", "budget.total": 100, **sets}).cohort_key()
 
     flat = {"oracle.cost.per_label": 2.0}
     assert key(**flat) == key(**flat, **{"query.strategy": "margin", "seed": 3})
@@ -359,5 +355,5 @@ def test_cells_share_a_cohort_under_a_cost_budget_only_at_one_shared_price():
     assert key(**by_class) != key(**by_class, seed=1)
     assert key(**by_class) != key(**by_class, **{"query.strategy": "margin"})
     # counted in labels, prices are logged only: cells still share a cohort
-    assert cohort_key(tiny_config(**by_class)) == cohort_key(tiny_config(**by_class, seed=1))
+    assert tiny_config(**by_class).cohort_key() == tiny_config(**by_class, seed=1).cohort_key()
 

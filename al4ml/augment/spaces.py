@@ -9,8 +9,9 @@ torchvision itself so that the two never drift apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache, partial
 
 import torch
 
@@ -63,6 +64,7 @@ class Space:
     values: torch.Tensor
     signed: torch.Tensor
     offset: torch.Tensor
+    _tables: DeviceTables = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ids = torch.tensor([OP_INDEX[o] for o in self.ops])
@@ -90,10 +92,10 @@ class Space:
         return (t["offset"][op] + v).to(torch.float32)
 
 
-def _table(levels: int, fns: dict[str, object]) -> torch.Tensor:
+def _table(levels: int, fns: Mapping[str, Callable[[int], float]]) -> torch.Tensor:
     table = torch.zeros(len(OPS), levels, dtype=torch.float64)
     for name, fn in fns.items():
-        table[OP_INDEX[name]] = torch.tensor([float(fn(lv)) for lv in range(levels)],  # type: ignore[operator]
+        table[OP_INDEX[name]] = torch.tensor([float(fn(lv)) for lv in range(levels)],
                                              dtype=torch.float64)
     return table
 
@@ -128,20 +130,23 @@ def standard() -> Space:
     return Space("standard", STANDARD_OPS, _table(31, fns), _signed(signed), _offset(()))
 
 
+def _magnitude(mags: torch.Tensor, scale: float, integer: bool, level: int) -> float:
+    """torchvision's magnitude at ``level``, scaled (solarize: 0-1 -> 0-255), truncated for
+    pixel-count ops."""
+    value = scale * float(mags[level])
+    return int(value) if integer else value
+
+
 def _from_torchvision(name: str, space: dict, levels: int, height: int, width: int) -> Space:
-    fns: dict[str, object] = {}
+    fns: dict[str, Callable[[int], float]] = {}
     signed = []
     for tv_name, (magnitudes_fn, is_signed) in space.items():
         op = TV_NAMES[tv_name]
         mags = magnitudes_fn(levels, height, width)
         if mags is None:
             continue
-        if op in ("translate_x", "translate_y", "posterize"):
-            fns[op] = lambda lv, m=mags: int(m[lv])
-        elif op == "solarize":
-            fns[op] = lambda lv, m=mags: 255.0 * float(m[lv])
-        else:
-            fns[op] = lambda lv, m=mags: float(m[lv])
+        integer = op in ("translate_x", "translate_y", "posterize")
+        fns[op] = partial(_magnitude, mags, 255.0 if op == "solarize" else 1.0, integer)
         if is_signed:
             signed.append(op)
     ops = tuple(TV_NAMES[n] for n in space)

@@ -19,7 +19,7 @@ __all__ = ["app", "baselines_table", "main", "rounds_table"]
 
 ORDER = ("run", "resume", "baseline", "show", "grid", "report", "runs", "sync", "list", "ui")
 """The commands in the order ``al4ml --help`` lists them: running first, then reading."""
-app.registered_commands.sort(key=lambda c: ORDER.index(c.name or c.callback.__name__))
+app.registered_commands.sort(key=lambda c: ORDER.index(c.name or getattr(c.callback, "__name__", "")))
 
 
 def _one_line_warnings() -> None:

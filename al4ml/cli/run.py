@@ -103,9 +103,9 @@ def _run(config: Path | None, set_: list[str] | None, tracking_uri: str | None,
     except RunFailed as e:
         raise _failed(e, uri) from None
     if as_json:
-        print(json.dumps(_result(result.run_id, uri, result.state.history, result.journal is not None)))
+        print(json.dumps(_result(result.run_id, uri, result.history, result.journal is not None)))
     else:
-        console.print(rounds_table(result.state.history))
+        console.print(rounds_table(result.history))
         console.print(f"MLflow run [bold]{result.run_id}[/] in {uri} "
                       f"(browse: al4ml ui --tracking-uri {uri})", highlight=False)
     if result.journal is not None:  # the line saying how to send it was printed at the end
@@ -150,7 +150,7 @@ def baseline(
         raise _failed(e, uri) from None
     if as_json:
         print(json.dumps({"tracking_uri": uri, "skipped": len(cfgs) - len(results), "runs": [
-            _result(r.run_id, uri, r.state.history, r.journal is not None) for r in results]}))
+            _result(r.run_id, uri, r.history, r.journal is not None) for r in results]}))
         if any(r.journal is not None for r in results):
             raise typer.Exit(code=EXIT_JOURNALED)
         return

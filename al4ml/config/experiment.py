@@ -3,6 +3,7 @@ YAML forms (what every run logs)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import yaml
@@ -20,6 +21,9 @@ from al4ml.config.sections import (
     holdout_size,
 )
 from al4ml.errors import ConfigError
+
+COHORT_FREE = ("seed", "name", "query.", "augmentation.name", "augmentation.params.", "oracle.")
+"""Keys in which the cells of one cohort may differ (the fill of geometric ops excepted)."""
 
 
 class ExperimentConfig(_Section):
@@ -85,6 +89,8 @@ class ExperimentConfig(_Section):
         from al4ml.search import SEARCHES
 
         search = self.augmentation.search
+        if search is None:
+            return
         if search.method not in SEARCHES:
             raise ConfigError(f"augmentation.search.method: {SEARCHES.unknown_message(search.method)}")
         SEARCHES.get(search.method).check(SEARCHES.kind, search.options, "augmentation.search.options")
@@ -141,6 +147,23 @@ class ExperimentConfig(_Section):
     def flat(self) -> dict[str, str]:
         """The resolved config as ``{"a.b": "value"}`` (MLflow params)."""
         return flatten(self.dump())
+
+    def cohort_key(self) -> str:
+        """What cells must share to train as one cohort: everything but seed, name, query,
+        oracle and augmentation (the ``fill`` of geometric ops stays shared).
+
+        Cells of a cohort buy the same number of labels every round. Under a cost budget that
+        holds when they share one uniform price; with prices per class each cell's spending
+        depends on its own answers, so such a cell trains alone.
+        """
+        flat = self.flat()
+        shared = {k: v for k, v in flat.items() if not k.startswith(COHORT_FREE) and k not in COHORT_FREE}
+        shared["augmentation.params.fill"] = str(float(self.augmentation.params.get("fill", 0.0)))
+        if self.budget.unit == "cost":
+            shared.update({k: v for k, v in flat.items() if k.startswith("oracle.cost.")})
+            if not self.oracle.cost.uniform:  # the whole config: no other cell shares it
+                shared["alone"] = json.dumps(flat, sort_keys=True)
+        return json.dumps(shared, sort_keys=True)
 
     def to_yaml(self) -> str:
         """The resolved config as YAML (logged as an artifact with every run)."""

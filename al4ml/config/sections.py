@@ -105,11 +105,14 @@ class RandAugmentGrid(_Section):
     m: list[Annotated[int, Field(ge=0, le=30)]] = Field(default_factory=lambda: [5, 15, 30])
 
 
+SpaceName = Literal["standard", "wide"]
+
+
 class TrivialAugmentGrid(_Section):
     """TrivialAugment's space as a search space: every magnitude ``space`` with every ``top``
     level (levels are drawn uniformly in ``[0, top]``)."""
 
-    space: list[Literal["standard", "wide"]] = Field(default_factory=lambda: ["standard"])
+    space: list[SpaceName] = Field(default_factory=lambda: list[SpaceName](["standard"]))
     top: list[Annotated[int, Field(ge=0, le=30)]] = Field(default_factory=lambda: [10, 20, 30])
 
 

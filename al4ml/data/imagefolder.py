@@ -164,6 +164,7 @@ def imagefolder(root: Path | None, size: Annotated[int, Field(ge=8, le=1024)] = 
     if split is not None and abs(sum(split) - 1) > 1e-6:
         raise DataError(f"dataset.options.split must sum to 1, got {list(split)} (sum {sum(split):g})")
     classes, files = _layout(root, split)
+    assert root is not None  # _layout refuses a missing root
     if len(classes) < 2:  # before anything is decoded or cached
         raise DataError(f"{root}: the tree holds one class only ({classes[0]}); a classifier "
                         "needs class folders for at least two")
@@ -172,6 +173,7 @@ def imagefolder(root: Path | None, size: Annotated[int, Field(ge=8, le=1024)] = 
         parts = {s: _decode(files[s], root, size, mode) for s in SPLITS}
         pool_files = tuple(p.relative_to(root).as_posix() for p, _ in files["train"])
     else:
+        assert split is not None  # _layout refuses class folders without a split
         images, labels = _decode(files, root, size, mode)
         too_small = [classes[c] for c, n in enumerate(np.bincount(labels, minlength=len(classes)))
                      if n < 3]

@@ -38,6 +38,8 @@ def medmnist_info() -> dict[str, dict[str, Any]]:
         raise DataError("the medmnist package is not installed (pip install medmnist)")
     path = Path(next(iter(spec.submodule_search_locations))) / "info.py"
     info_spec = importlib.util.spec_from_file_location("al4ml_medmnist_info", path)
+    if info_spec is None or info_spec.loader is None:
+        raise DataError(f"the medmnist package has no readable {path}")
     module = importlib.util.module_from_spec(info_spec)
     info_spec.loader.exec_module(module)
     return module.INFO

@@ -69,15 +69,13 @@ def plan_cohorts(todo: list[CellStatus], size: int | None, workers: int) -> list
     """Group the cells to run into cohorts of cells that can train together.
 
     Cells share a cohort when they share dataset, model, training and budget
-    (:func:`al4ml.loop.cohort_key`); at most ``size`` per cohort, or with ``size=None``, as
+    (``ExperimentConfig.cohort_key``); at most ``size`` per cohort, or with ``size=None``, as
     many as fit one CUDA device (measured, shared by ``workers`` processes) or, on CPU, as
     evenly as keeps every worker busy. Compatible cells are split into cohorts of equal size.
     """
-    from al4ml.loop import cohort_key
-
     groups: dict[str, list[CellStatus]] = {}
     for st in todo:
-        groups.setdefault(cohort_key(st.cell.config), []).append(st)
+        groups.setdefault(st.cell.config.cohort_key(), []).append(st)
     out = []
     for members in groups.values():
         cap = size

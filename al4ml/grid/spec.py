@@ -119,8 +119,8 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
     empty = [k for k, v in spec.axes.items() if not v]
     if empty:
         raise ConfigError(f"{path}: axis {empty[0]!r} has no values")
-    for key, values in spec.axes.items():
-        shown = [json.dumps(v, sort_keys=True) for v in values]
+    for key, options in spec.axes.items():
+        shown = [json.dumps(v, sort_keys=True) for v in options]
         if repeated := next((v for i, v in enumerate(shown) if v in shown[:i]), None):
             raise ConfigError(f"{path}: axis {key!r} lists {repeated} twice; each value once "
                               "(a repeated value would train the same cell twice)")

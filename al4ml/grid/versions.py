@@ -118,7 +118,7 @@ def plan(client: MlflowClient, parent_id: str, grid: Grid) -> list[CellStatus]:
     """
     keys = {cell.key for cell in grid.cells}
     by_key: dict[str, list[Any]] = {}
-    legacy = []
+    legacy: list[Any] = []
     for run in child_runs(client, parent_id):
         key = run.data.tags.get(CELL_TAG, "")
         (by_key.setdefault(key, []) if key in keys else legacy).append(run)

@@ -74,7 +74,7 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="al4ml-parent-watch").start()
 
 
-def worker_context(augmenting: bool = True) -> mp.context.BaseContext:
+def worker_context(augmenting: bool = True) -> mp.context.SpawnContext | mp.context.ForkServerContext:
     """How grid workers start: forked from a server process that imported torch, MLflow and
     al4ml once (``forkserver``, where the platform has it), so a worker starts in milliseconds
     instead of importing for seconds (7 s on 2 CPU cores), and never inherits the grid

@@ -9,7 +9,7 @@ Builders import torch in their bodies, so this registry loads without it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from pydantic import Field
 
@@ -146,7 +146,7 @@ def timm_model(in_channels: int, num_classes: int, arch: Annotated[str, Field(mi
     net = timm.create_model(arch, pretrained=False, num_classes=0, in_chans=in_channels)
     if weights:
         _load_weights(net, weights)
-    return Classifier(net, net.num_features, num_classes, dropout)
+    return Classifier(net, cast(int, net.num_features), num_classes, dropout)
 
 
 load_plugins("al4ml.models")

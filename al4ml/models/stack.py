@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -63,16 +64,20 @@ class StackedLinear(nn.Module):
         return y.transpose(0, 1).reshape(b, self.k * self.out_features)
 
 
-def _cat(tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
-    return None if tensors[0] is None else torch.cat([t.detach() for t in tensors])
+def _cat(tensors: list[Any]) -> torch.Tensor:
+    """One tensor of one layer of each member (``[n, ...]`` each), as ``[K * n, ...]``."""
+    if any(not isinstance(t, torch.Tensor) for t in tensors):
+        raise ValueError("the members' layers differ: one lacks a tensor the others have")
+    return torch.cat([t.detach() for t in tensors])
 
 
 def _stack_layer(layers: list[nn.Module]) -> nn.Module:
     """One layer computing ``layers`` side by side on K channel groups."""
     first, k = layers[0], len(layers)
     if isinstance(first, nn.Conv2d):
-        conv = nn.Conv2d(first.in_channels * k, first.out_channels * k, first.kernel_size,
-                         first.stride, first.padding, first.dilation, groups=first.groups * k,
+        geometry: dict[str, Any] = {"kernel_size": first.kernel_size, "stride": first.stride,
+                                    "padding": first.padding, "dilation": first.dilation}
+        conv = nn.Conv2d(first.in_channels * k, first.out_channels * k, **geometry, groups=first.groups * k,
                          bias=first.bias is not None, padding_mode=first.padding_mode,
                          device=first.weight.device, dtype=first.weight.dtype)
         conv.weight = nn.Parameter(_cat([m.weight for m in layers]))
@@ -89,7 +94,7 @@ def _stack_layer(layers: list[nn.Module]) -> nn.Module:
         if first.track_running_stats:
             bn.running_mean = _cat([m.running_mean for m in layers])
             bn.running_var = _cat([m.running_var for m in layers])
-            bn.num_batches_tracked = first.num_batches_tracked.detach().clone()
+            bn.num_batches_tracked = cast(torch.Tensor, first.num_batches_tracked).detach().clone()
         return bn
     if isinstance(first, nn.Linear):
         return StackedLinear(layers)  # type: ignore[arg-type]
@@ -110,7 +115,7 @@ def _member_layer(layer: nn.Module, k: int, models: int) -> dict[str, torch.Tens
         if layer.bias is not None:
             out["bias"] = layer.bias[k, 0]
         return out
-    size = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.num_features
+    size = layer.out_channels if isinstance(layer, nn.Conv2d) else cast(nn.BatchNorm2d, layer).num_features
     part = size // models
     out = {}
     for name, t in [*layer.named_parameters(recurse=False), *layer.named_buffers(recurse=False)]:
@@ -143,7 +148,7 @@ class StackedClassifier(nn.Module):
                 exact = True  # apart: each member exactly as alone, whatever the architecture
         if exact and self.k > 1:  # K networks side by side, no stacked layer anywhere
             self.apart: nn.ModuleList | None = nn.ModuleList(copy.deepcopy(m) for m in members)
-            self.net: nn.Module | None = None
+            self.net: Classifier | None = None
             return
         self.apart = None
         net = copy.deepcopy(members[0])
@@ -156,6 +161,13 @@ class StackedClassifier(nn.Module):
                 parent, _, child = name.rpartition(".")
                 setattr(net.get_submodule(parent) if parent else net, child, stacked)
         self.net = net
+
+    @property
+    def whole(self) -> Classifier:
+        """The one network computing all K members (unless they are kept apart)."""
+        if self.net is None:
+            raise RuntimeError("the members are kept apart: there is no one network")
+        return self.net
 
     def pack(self, x: torch.Tensor) -> torch.Tensor:
         """Per-model batches ``[K, B, C, H, W]`` -> packed input ``[B, K * C, H, W]``."""
@@ -172,11 +184,13 @@ class StackedClassifier(nn.Module):
             fmt = (torch.channels_last if x.dim() == 4 and not x.is_contiguous()
                    and x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
             groups = [g.contiguous(memory_format=fmt) for g in x.chunk(self.k, dim=1)]
-            embs = [m.features(g) for m, g in zip(self.apart, groups, strict=True)]
-            logits = [m.head(m.dropout(e)) for m, e in zip(self.apart, embs, strict=True)]
+            apart = cast(list[Classifier], list(self.apart))
+            embs = [m.features(g) for m, g in zip(apart, groups, strict=True)]
+            logits = [m.head(m.dropout(e)) for m, e in zip(apart, embs, strict=True)]
             return torch.stack(logits), torch.stack(embs)
-        emb = self.net.features(x)
-        logits = self.net.head(self.net.dropout(emb))
+        net = self.whole
+        emb = net.features(x)
+        logits = net.head(net.dropout(emb))
         b = x.shape[0]
         return (logits.reshape(b, self.k, -1).transpose(0, 1),
                 emb.reshape(b, self.k, -1).transpose(0, 1))
@@ -187,12 +201,12 @@ class StackedClassifier(nn.Module):
 
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
         """Model ``k``'s weights and buffers as a single classifier's ``state_dict``."""
-        if self.k == 1:
-            return dict(self.net.state_dict())
         if self.apart is not None:
             return dict(self.apart[k].state_dict())
+        if self.k == 1:
+            return dict(self.whole.state_dict())
         state = {}
-        for name, module in self.net.named_modules():
+        for name, module in self.whole.named_modules():
             if name and _has_state(module):
                 for key, t in _member_layer(module, k, self.k).items():
                     state[f"{name}.{key}"] = t

@@ -31,7 +31,7 @@ from al4ml.report.stats import (
     MIN_SEEDS,
     POWER,
     comparisons,
-    mean_ci,
+    mean_ci_scalar,
     resolve_references,
     summarize,
     win_matrix,
@@ -144,7 +144,7 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
             ("table", (["cell", "against", "axis", "seeds", "Δ AULC (95 % CI)", "p (t)",
                         "p (t, Holm)", "p (Wilcoxon, Holm)", "verdict", "seeds needed"],
                        [[p.cell.label, p.against.label, _head(p.axis), p.seeds,
-                         _fmt_in(*mean_ci(p.diffs), -bounds[1], bounds[1]), _fmt_p(p.p_t),
+                         _fmt_in(*mean_ci_scalar(p.diffs), -bounds[1], bounds[1]), _fmt_p(p.p_t),
                          _fmt_p(p.p_t_holm),
                          _fmt_p(p.p_wilcoxon_holm), p.verdict, _fmt_seeds(p.seeds_needed)]
                         for p in pairs]))]

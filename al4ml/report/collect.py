@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,7 +238,7 @@ def _folded(settings: list[dict[str, str]]) -> list[str]:
 
 
 def build_cells(curves: list[Curve], axes: dict[str, list[Any]],
-                baselines: list[tuple[dict[str, str], str, float]] = ()) -> list[ReportCell]:
+                baselines: Sequence[tuple[dict[str, str], str, float]] = ()) -> list[ReportCell]:
     """Group curves by setting (config minus seed), label the cells, attach their ceilings.
 
     A fixed policy's options that only it has are named in its augmentation value

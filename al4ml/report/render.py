@@ -118,9 +118,9 @@ def config_summary(cells: list[ReportCell]) -> str:
     dataset = get("dataset.name")
     if dataset:
         parts.append(get("dataset.options.flag") or dataset)
-    if get("model.name"):
+    if model := get("model.name"):
         opts = [f"{short(k)} {v}" for k, v in shared.items() if k.startswith("model.options.")]
-        parts.append(get("model.name") + (f" ({', '.join(opts)})" if opts else ""))
+        parts.append(model + (f" ({', '.join(opts)})" if opts else ""))
     train = [f"{get('training.epochs')} epochs" if get("training.epochs") else None,
              f"≥ {get('training.min_steps')} steps" if get("training.min_steps") not in (None, "0")
              else None,

@@ -36,6 +36,12 @@ def mean_ci(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return mean, half
 
 
+def mean_ci_scalar(x: np.ndarray) -> tuple[float, float]:
+    """:func:`mean_ci` of a 1-D sample, as two floats."""
+    mean, half = mean_ci(x)
+    return float(mean), float(half)
+
+
 def aulc(steps: np.ndarray, values: np.ndarray) -> float:
     """Normalised area under a learning curve (label axis scaled to [0, 1], trapezoid)."""
     if len(steps) == 1:
@@ -268,7 +274,9 @@ def comparisons(cells: list[ReportCell], references: Mapping[str, str] | None = 
             if cell.values[key] == ref:
                 continue
             base = by_values.get(tuple({**cell.values, key: ref}.items()))
-            seeds = sorted(set(cell.curves) & set(base.curves)) if base else []
+            if base is None:
+                continue
+            seeds = sorted(set(cell.curves) & set(base.curves))
             if not seeds:
                 continue
             a = np.array([aulc(cell.curves[s].steps, cell.curves[s].values) for s in seeds])

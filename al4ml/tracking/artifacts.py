@@ -23,15 +23,17 @@ def dataset_inputs(dataset: ActiveDataset) -> list[dict[str, Any]]:
     """
     import warnings
 
-    import mlflow.data
+    from mlflow.data.numpy_dataset import from_numpy
 
     out = []
     for context, images in (("pool", dataset.pool_images), ("val", dataset.val.images),
                             ("test", dataset.test.images)):
         with warnings.catch_warnings():  # a local path matches two equivalent source types
             warnings.simplefilter("ignore", UserWarning)
-            entity = mlflow.data.from_numpy(images.numpy(), source=dataset.info.source or None,
-                                            name=f"{dataset.info.name}-{context}")._to_mlflow_entity()
+            # MLflow's own default for no source is None (its annotation omits it).
+            source = dataset.info.source or None
+            entity = from_numpy(images.numpy(), source=source,  # type: ignore[arg-type]
+                                name=f"{dataset.info.name}-{context}")._to_mlflow_entity()
         out.append({"name": entity.name, "digest": entity.digest, "source_type": entity.source_type,
                     "source": entity.source, "schema": entity.schema, "profile": entity.profile,
                     "context": context})
@@ -51,7 +53,7 @@ def save_mlflow_model(model: Classifier, input_shape: tuple[int, ...], folder: P
     import mlflow.pytorch
     import torch
 
-    cpu = copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format).eval()
+    cpu = copy.deepcopy(model).to("cpu").to(memory_format=torch.contiguous_format).eval()
     example = torch.zeros(input_shape).numpy()
     quiet = logging.getLogger("mlflow.pytorch")
     level = quiet.level

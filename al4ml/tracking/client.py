@@ -77,9 +77,10 @@ def _retrying(name: str, markers: tuple[str, ...]) -> Any:
 
 for _name in ("log_batch", "create_run", "update_run", "set_terminated", "set_tag",
               "set_experiment_tag", "create_experiment", "get_run", "get_metric_history",
-              "search_runs", "search_experiments", "get_experiment_by_name", "list_artifacts"):
-    setattr(RetryingClient, _name, _retrying(_name, RetryingClient.LOCKED))
-RetryingClient.log_inputs = _retrying("log_inputs", RetryingClient.LOCKED + RetryingClient.RACED)
+              "search_runs", "search_experiments", "get_experiment_by_name", "list_artifacts",
+              "log_inputs"):
+    setattr(RetryingClient, _name, _retrying(_name, RetryingClient.LOCKED + (
+        RetryingClient.RACED if _name == "log_inputs" else ())))
 
 
 def as_logged(value: str) -> str:
