@@ -20,7 +20,7 @@ class Labeled:
 
     def __init__(self, seed: int, labels: torch.Tensor) -> None:
         self.cfg = tiny_config(seed=seed)
-        self.state = type("State", (), {"labels": labels})()
+        self.current = type("State", (), {"labels": labels})()
 
 
 def test_the_holdout_is_a_seeded_stratified_part_of_each_cells_labeled_rows():
