@@ -357,3 +357,12 @@ def test_cells_share_a_cohort_under_a_cost_budget_only_at_one_shared_price():
     # counted in labels, prices are logged only: cells still share a cohort
     assert tiny_config(**by_class).cohort_key() == tiny_config(**by_class, seed=1).cohort_key()
 
+
+
+def test_policies_with_and_without_options_share_a_cohort_and_a_fill_does_not():
+    plain = tiny_config()  # augmentation none: no options at all (flat: augmentation.params = {})
+    strong = tiny_config(**{"augmentation": '{"name": "randaugment", "params": {"n": 2, "m": 30}}'})
+    assert plain.flat()["augmentation.params"] == "{}" and "augmentation.params" not in strong.flat()
+    assert plain.cohort_key() == strong.cohort_key()
+    filled = tiny_config(**{"augmentation": '{"name": "trivialaugment", "params": {"fill": 128}}'})
+    assert filled.cohort_key() != plain.cohort_key()

@@ -22,8 +22,9 @@ from al4ml.config.sections import (
 )
 from al4ml.errors import ConfigError
 
-COHORT_FREE = ("seed", "name", "query.", "augmentation.name", "augmentation.params.", "oracle.")
-"""Keys in which the cells of one cohort may differ (the fill of geometric ops excepted)."""
+COHORT_FREE = ("seed", "name", "query.", "augmentation.name", "augmentation.params", "oracle.")
+"""Keys (prefixes) in which the cells of one cohort may differ (the fill of geometric ops
+excepted); ``augmentation.params`` also covers a policy without options (flat: ``{}``)."""
 
 
 class ExperimentConfig(_Section):
