@@ -63,6 +63,9 @@ TRIALS_ARTIFACT = "search_trials.csv"
 """A searched run's trial table: one row per candidate and search (round, labels, scores, chosen)."""
 VALIDATION_TAG = "al4ml.validation"
 """Which held-out data picked the run's epochs or policies, and whether the budget paid for it."""
+DESIGN_TAG = "al4ml.design"
+"""A sequential grid's design on its parent run (JSON: seed batch, max seeds, alpha, futility,
+compared axes), so that a re-run continues it and the report applies it."""
 
 
 def check_x_axis(x: str) -> None:

@@ -67,7 +67,8 @@ def report(
     if as_json:
         print((out / "summary.json").read_text())
     else:
-        console.print(f"wrote {md} (and report.html, PNG plots, aulc.csv, comparisons.csv, "
+        extra = ", sequential.csv" if (out / "sequential.csv").is_file() else ""
+        console.print(f"wrote {md} (and report.html, PNG plots, aulc.csv, comparisons.csv{extra}, "
                       f"summary.json) in {out}", highlight=False)
 
 

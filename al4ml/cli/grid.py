@@ -67,39 +67,107 @@ def grid(
         help="GPUs each Ray task (one cohort) reserves (fractions share a GPU).")] = 0.0,
     create_store: CreateStoreOption = False,
     as_json: ResultJsonOption = False,
+    until_resolved: Annotated[bool, typer.Option(
+        "--until-resolved", rich_help_panel="Sequential seeds",
+        help="Run seeds in batches (0..B-1, then B..2B-1, ...; the file's seed axis is "
+             "replaced) until every comparison of the report is decided by a group-sequential "
+             "design (O'Brien-Fleming alpha spending over the looks, Bonferroni over the "
+             "comparisons, futility by conditional power); later batches train only the cells "
+             "an open comparison needs. A re-run continues the same design.")] = False,
+    seed_batch: Annotated[int, typer.Option(
+        min=2, rich_help_panel="Sequential seeds",
+        help="Seeds per look (--until-resolved).")] = 3,
+    max_seeds: Annotated[int, typer.Option(
+        min=2, rich_help_panel="Sequential seeds",
+        help="Seeds at the last look; what it leaves undecided is reported as such.")] = 12,
+    compare: Annotated[list[str] | None, typer.Option(
+        metavar="AXIS", rich_help_panel="Sequential seeds",
+        help="Only comparisons along this axis decide (strategy, augmentation or a config "
+             "key; repeatable; default: every comparison the report makes).")] = None,
 ) -> None:
     """Run a strategy x augmentation x seed grid: one MLflow parent run, one child per cell.
 
     Compatible cells train together as cohorts (--cohort-size); each cell is still its own
     MLflow run. Cells that already FINISHED in this grid (same resolved config) are skipped;
     failed or killed cells resume from their last finished round. A failed cell never stops
-    the others.
+    the others. With --until-resolved the grid adds seeds until its comparisons are decided.
     """
-    from rich.live import Live
+    from al4ml.grid import GridRun, prepare_grid
 
-    from al4ml.grid import execute, prepare_grid
-
+    out = err_console if as_json else console  # --json: stdout holds the JSON object alone
+    size = None
     try:
-        run = prepare_grid(grid_file, set_, tracking_uri, _cohort_size(cohort_size), workers,
-                           create_store)
+        size = _cohort_size(cohort_size)
+        if not until_resolved:
+            run = _shown(prepare_grid(grid_file, set_, tracking_uri, size, workers, create_store),
+                         out, executor, workers, ray_address, gpus_per_cell, as_json)
+            looks: list[Any] = []
+        else:
+            from al4ml.grid.sequential import run_until_resolved
+            from al4ml.report.design import SequentialPlan, compare_keys
+            from al4ml.report.sequential import Design
+
+            try:
+                design = Design(seed_batch, max_seeds)
+            except ValueError as e:
+                raise fail(f"--max-seeds {max_seeds}: {e}") from None
+            plan = SequentialPlan(design, compare_keys(compare))
+
+            def shown(run: GridRun) -> GridRun:
+                return _shown(run, out, executor, workers, ray_address, gpus_per_cell, as_json,
+                              f"look {run.grid.axes['seed'][-1] // seed_batch + 1}: ")
+
+            looks = run_until_resolved(grid_file, plan, shown, set_, tracking_uri, size, workers,
+                                       create_store, on_look=lambda look: _tell_look(out, look))
+            run = looks[-1].run
     except Al4mlError as e:
         raise fail(str(e)) from None
+    todo = [st for look in looks for st in look.run.todo] if looks else run.todo
+    failed = [st for st in todo if st.ok is False]
+    if as_json:
+        print(json.dumps({**_grid_result(run), **({"looks": [_look_result(k) for k in looks]}
+                                                  if looks else {})}))
+    else:
+        console.print((f"{len(todo) - len(failed)} cells finished, {len(failed)} failed"
+                       if todo else "nothing to run") + f"; report: al4ml report {run.parent_run_id} "
+                      f"--tracking-uri {run.tracking_uri}", highlight=False)
+    if not run.closed:
+        err_console.print(f"tracking store {run.tracking_uri} did not answer at the end: the grid's "
+                          "run stays open; re-run the grid once it answers (finished cells are "
+                          "skipped)", highlight=False, markup=False, soft_wrap=True)
+    if failed and (QUIET["on"] or as_json):  # the live table, which shows why, was not drawn
+        for st in failed:
+            err_console.print(f"cell {st.cell.label} failed: {st.error}", highlight=False,
+                              markup=False, soft_wrap=True)
+    if any(not st.journaled for st in failed):
+        raise typer.Exit(code=EXIT_FAILED)
+    if failed or not run.closed:  # what is missing waits in journals, or for a re-run
+        raise typer.Exit(code=EXIT_JOURNALED)
+
+
+def _shown(run: Any, out: Any, executor: Executor, workers: int, ray_address: str | None,
+           gpus_per_cell: float, as_json: bool, prefix: str = "") -> Any:
+    """Train a prepared grid (or a sequential grid's look) with its header line and a live
+    table, piped lines, or nothing (``-q``, ``--json``); returns the run with its outcomes."""
+    from rich.live import Live
+
+    from al4ml.grid import execute
+
     spec, found, parent, todo = run.grid, run.parent, run.parent_run_id, run.todo
-    out = err_console if as_json else console  # --json: stdout holds the JSON object alone
     if found.new_version_because:
         out.print(f"grid [bold]{spec.name}[/]: the shared config differs from the last run of "
-                      f"this grid ({escape(found.new_version_because)}); this is version "
-                      f"{found.version}, a new parent run", highlight=False)
+                  f"this grid ({escape(found.new_version_because)}); this is version "
+                  f"{found.version}, a new parent run", highlight=False)
     busy = [st for st in run.statuses if st.action == "busy"]
     for st in busy:
         err_console.print(f"cell {st.cell.label}: {st.error}; left to it (run {st.run_id})",
                           highlight=False, soft_wrap=True)
     cohorts = run.cohorts
-    out.print(f"grid [bold]{spec.name}[/] v{found.version}: {len(run.statuses)} cells, "
-                  f"{len(run.statuses) - len(todo) - len(busy)} already done, {len(todo)} to run"
-                  + (f" ({sum(st.action == 'resume' for st in todo)} resumed) in {len(cohorts)} "
-                     f"cohort(s) of {', '.join(str(len(c)) for c in cohorts)}" if todo else "")
-                  + f"; parent run {parent}", highlight=False)
+    out.print(f"{prefix}grid [bold]{spec.name}[/] v{found.version}: {len(run.statuses)} cells, "
+              f"{len(run.statuses) - len(todo) - len(busy)} already done, {len(todo)} to run"
+              + (f" ({sum(st.action == 'resume' for st in todo)} resumed) in {len(cohorts)} "
+                 f"cohort(s) of {', '.join(str(len(c)) for c in cohorts)}" if todo else "")
+              + f"; parent run {parent}", highlight=False)
 
     def table() -> Table:
         t = Table(title=f"grid {spec.name}")
@@ -128,36 +196,36 @@ def grid(
                 console.print(f"cell {st.cell.label}: {word}", highlight=False, markup=False,
                               soft_wrap=True)
 
-    try:
-        if QUIET["on"] or as_json or not todo:
-            execute(run, executor.value, workers, ray_address, gpus_per_cell, lambda _: None)
-        elif not console.is_terminal:
-            execute(run, executor.value, workers, ray_address, gpus_per_cell, tell)
-            console.print(table())
-        else:
-            with Live(table(), console=console, refresh_per_second=4) as live:
-                execute(run, executor.value, workers, ray_address, gpus_per_cell,
-                        lambda _: live.update(table()))
-    except Al4mlError as e:
-        raise fail(str(e)) from None
-    if as_json:
-        print(json.dumps(_grid_result(run)))
-    else:
-        console.print((f"{len(todo) - len(run.failed)} cells finished, {len(run.failed)} failed"
-                       if todo else "nothing to run") + f"; report: al4ml report {parent} "
-                      f"--tracking-uri {run.tracking_uri}", highlight=False)
-    if not run.closed:
-        err_console.print(f"tracking store {run.tracking_uri} did not answer at the end: the grid's "
-                          "run stays open; re-run the grid once it answers (finished cells are "
-                          "skipped)", highlight=False, markup=False, soft_wrap=True)
-    if run.failed and (QUIET["on"] or as_json):  # the live table, which shows why, was not drawn
-        for st in run.failed:
-            err_console.print(f"cell {st.cell.label} failed: {st.error}", highlight=False,
-                              markup=False, soft_wrap=True)
-    if any(not st.journaled for st in run.failed):
-        raise typer.Exit(code=EXIT_FAILED)
-    if run.failed or not run.closed:  # what is missing waits in journals, or for a re-run
-        raise typer.Exit(code=EXIT_JOURNALED)
+    if QUIET["on"] or as_json or not todo:
+        return execute(run, executor.value, workers, ray_address, gpus_per_cell, lambda _: None)
+    if not console.is_terminal:
+        execute(run, executor.value, workers, ray_address, gpus_per_cell, tell)
+        console.print(table())
+        return run
+    with Live(table(), console=console, refresh_per_second=4) as live:
+        return execute(run, executor.value, workers, ray_address, gpus_per_cell,
+                       lambda _: live.update(table()))
+
+
+def _tell_look(out: Any, look: Any) -> None:
+    """One line per look: seeds so far, and the comparisons by state."""
+    from al4ml.report.design import summary
+
+    states = summary(look.decided)
+    made = max([d.look for _, d in look.decided], default=look.number)  # a re-run reads later looks
+    seeds = max([d.seeds for _, d in look.decided], default=look.seeds)
+    out.print(f"look {made} at {seeds} seeds: "
+              + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+              + (f"; {look.open} open: the next look adds seeds to their cells" if look.open
+                 else "; no comparison is open"), highlight=False, soft_wrap=True)
+
+
+def _look_result(look: Any) -> dict[str, Any]:
+    """A look for ``--json``: seeds and each counted comparison's decision."""
+    return {"look": look.number, "seeds": look.seeds, "trained": len(look.run.todo),
+            "comparisons": [{"cell": c.cell.label, "against": c.against.label, "axis": c.axis,
+                             "state": d.state, "looks": d.look, "seeds": d.seeds,
+                             "p": d.p, "level": d.level} for c, d in look.decided]}
 
 
 def _grid_result(run: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ configured cells under the old one. More seeds or more axis values extend the sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,17 +79,21 @@ class GridRun:
 
 def prepare_grid(path: str | Path, overrides: list[str] | None = None,
                  tracking_uri: str | None = None, cohort_size: int | None = None,
-                 workers: int = 1, create_store: bool = False) -> GridRun:
+                 workers: int = 1, create_store: bool = False, seeds: list[int] | None = None,
+                 keep: Callable[[GridCell], bool] | None = None) -> GridRun:
     """Load a grid file, find or start its parent run, and plan its cells and cohorts.
 
-    ``create_store`` makes a missing store folder instead of refusing it.
+    ``create_store`` makes a missing store folder instead of refusing it; ``seeds`` replace
+    the file's seed axis and ``keep`` picks the cells to plan (a sequential grid's look).
 
     Raises:
         ConfigError: a bad grid file, config value or store, as one line.
     """
     from al4ml.store import check_store, resolve_tracking_uri
 
-    grid = load_grid(path, overrides)
+    grid = load_grid(path, overrides, seeds)
+    if keep is not None:
+        grid.cells = [c for c in grid.cells if keep(c)]
     uri = check_store(resolve_tracking_uri(tracking_uri), create=create_store)
     from al4ml.tracking import get_client  # MLflow: once grid and store are fine
 

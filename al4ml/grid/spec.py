@@ -92,8 +92,10 @@ def baseline_configs(grid: Grid) -> list[ExperimentConfig]:
     return list(seen.values())
 
 
-def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
-    """Read a grid file and resolve every cell's config (``overrides`` apply to all cells).
+def load_grid(path: str | Path, overrides: list[str] | None = None,
+              seeds: list[int] | None = None) -> Grid:
+    """Read a grid file and resolve every cell's config (``overrides`` apply to all cells;
+    ``seeds``, if given, replace the file's seed axis: a sequential grid's seeds so far).
 
     Raises:
         ConfigError: unreadable file, unknown keys, or any cell with an invalid config.
@@ -108,6 +110,8 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"{path}: {where}: {first['msg']} (grid keys: name, base, set, "
                           "axes)") from None
+    if seeds is not None:
+        spec.axes = {**{k: v for k, v in spec.axes.items() if k != "seed"}, "seed": list(seeds)}
     if not spec.axes:
         raise ConfigError(f"{path}: axes: no axis given; name at least one config key with a "
                           "list of values (e.g. seed: [0, 1, 2])")

@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from al4ml.report.baselines import build_baseline_report
 from al4ml.report.collect import METRIC, NoCurves, build_cells, chosen_policies, collect, resolve_source
+from al4ml.report.design import SequentialPlan, decisions, report_blocks, to_json, write_csv
 from al4ml.report.plots import plot_curves, plot_policies, plot_win_matrix
 from al4ml.report.render import (
     Block,
@@ -77,6 +78,8 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
     bounds = (0.0, 1.0) if "loss" not in metric else (-math.inf, math.inf)  # scores live in [0, 1]
     references = resolve_references(cells, references or {})
     pairs = comparisons(cells, references)
+    plan = SequentialPlan.from_tag(src.design) if src.design else None
+    decided = decisions(pairs, plan) if plan else []
     plot_curves(cells, out / "learning_curves.png", metric, x)
     seeds = sorted({s for c in cells for s in c.curves}, key=lambda s: (len(s), s))
     what = (f"grid parent run {src.parent} (version {src.version})" if src.parent
@@ -124,7 +127,11 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
                               _fmt_labels(s.reach_median, s.reach_above), f"{s.reached}/{s.cell.seeds}"]
                            + [_fmt(s.labels_mean, digits=1)] * (x == "cost")
                            + [_fmt(s.cell.ceiling), s.cell.validation] for s in summaries]))]
-    if pairs:
+    (out / "sequential.csv").unlink(missing_ok=True)  # a folder's earlier report of another grid
+    if plan:
+        blocks += report_blocks(decided, plan)
+        write_csv(out / "sequential.csv", decided)
+    elif pairs:
         blocks += [
             ("h2", "Paired comparisons (AULC, paired over seeds)"),
             ("p", "Each cell against the reference value of one axis ("
@@ -169,7 +176,8 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
                        ("table", ([_head(key)] + names, [[n] + [f"{v:.2f}" for v in row]
                                                          for n, row in zip(names, p, strict=True)]))]
     _write_tables(out, keys, summaries, pairs)
-    _write_summary(out, src, cells, summaries, pairs, target, metric, x)
+    _write_summary(out, src, cells, summaries, pairs, target, metric, x,
+                   to_json(decided, plan) if plan else None)
     md = out / "report.md"
     md.write_text(render_markdown(blocks))
     (out / "report.html").write_text(render_html(blocks, f"{src.title}: al4ml report"))

@@ -17,6 +17,7 @@ from al4ml.runs import (
     AXES_TAG,
     CEILING_PREFIX,
     COST_METRIC,
+    DESIGN_TAG,
     GRID_TAG,
     ROLE_TAG,
     SEARCH,
@@ -85,6 +86,8 @@ class Source:
     parent: str | None = None
     version: int | None = None
     axes: dict[str, list[Any]] = field(default_factory=dict)
+    design: str | None = None
+    """A sequential grid's design tag (``al4ml grid --until-resolved``)."""
 
 
 def history(client: MlflowClient, run_id: str, metric: str = METRIC) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +128,7 @@ def resolve_source(client: MlflowClient, source: str) -> Source:
     else:  # grids logged before the axes tag: key names only
         axes = {k.strip(): [] for k in run.data.params.get("axes", "").split(",") if k.strip()}
     return Source(tags.get(GRID_TAG, source), run.info.experiment_id, run.info.run_id,
-                  int(tags.get(VERSION_TAG, "1")), axes)
+                  int(tags.get(VERSION_TAG, "1")), axes, tags.get(DESIGN_TAG))
 
 
 def on_cost_axis(client: MlflowClient, run_id: str, name: str, steps: np.ndarray) -> np.ndarray:
