@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from mlflow.tracking import MlflowClient
 
 from al4ml.report.baselines import build_baseline_report
 from al4ml.report.collect import METRIC, NoCurves, build_cells, chosen_policies, collect, resolve_source
+from al4ml.report.datasets import rank_tests, ranks_blocks, ranks_json
 from al4ml.report.design import SequentialPlan, decisions, report_blocks, to_json, write_csv
 from al4ml.report.plots import plot_curves, plot_policies, plot_win_matrix
 from al4ml.report.render import (
@@ -176,8 +178,12 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
                        ("table", ([_head(key)] + names, [[n] + [f"{v:.2f}" for v in row]
                                                          for n, row in zip(names, p, strict=True)]))]
     _write_tables(out, keys, summaries, pairs)
-    _write_summary(out, src, cells, summaries, pairs, target, metric, x,
-                   to_json(decided, plan) if plan else None)
+    ranked = rank_tests(cells)
+    blocks += ranks_blocks(ranked, out)
+    extra: dict[str, Any] = {"sequential": to_json(decided, plan)} if plan else {}
+    if ranked:
+        extra["across_datasets"] = ranks_json(ranked)
+    _write_summary(out, src, cells, summaries, pairs, target, metric, x, extra)
     md = out / "report.md"
     md.write_text(render_markdown(blocks))
     (out / "report.html").write_text(render_html(blocks, f"{src.title}: al4ml report"))

@@ -175,9 +175,10 @@ def _number(x: float) -> float | None:
 
 def _write_summary(out: Path, src: Source, cells: list[ReportCell], summaries: list[CellSummary],
                    pairs: list[Comparison], target: float, metric: str, x: str = "labels",
-                   sequential: dict[str, Any] | None = None) -> None:
+                   extra: dict[str, Any] | None = None) -> None:
     """``summary.json``: the report's tables for programs (``al4ml report --json``); with
-    ``x: cost`` the ``labels_to_target_*`` fields hold the cost to the target."""
+    ``x: cost`` the ``labels_to_target_*`` fields hold the cost to the target; ``extra``
+    sections (a sequential design, tests across datasets) are added as given."""
     summary = {
         "title": src.title, "grid_run": src.parent, "version": src.version,
         "config": config_summary(cells), "metric": metric, "target": target, "x": x,
@@ -198,7 +199,7 @@ def _write_summary(out: Path, src: Source, cells: list[ReportCell], summaries: l
                          "seeds_needed": _number(p.seeds_needed),
                          "seeds_needed_over_limit": math.isinf(p.seeds_needed)}
                         for p in pairs],
-        **({"sequential": sequential} if sequential else {}),
+        **(extra or {}),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
 
