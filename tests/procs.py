@@ -28,8 +28,14 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **(extra or {})}
 
 
+HANG = 3600.0
+"""Seconds after which a command or an awaited event counts as hung: a guard against hangs,
+never a speed bound (a Ray grid took over 15 min to start its tasks with three suites and two
+busy loops sharing 2 cores; such a run is slow, not wrong)."""
+
+
 def al4ml(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None,
-          timeout: float = 900) -> subprocess.CompletedProcess:
+          timeout: float = HANG) -> subprocess.CompletedProcess:
     """Run ``al4ml ARGS`` to its end in a fresh interpreter."""
     return subprocess.run([sys.executable, "-m", "al4ml.cli", *args], cwd=cwd, env=cli_env(env),
                           capture_output=True, text=True, timeout=timeout)
@@ -55,14 +61,14 @@ def al4ml_imports(*args: str, cwd: Path = REPO) -> tuple[subprocess.CompletedPro
             "try:\n    main()\nfinally:\n"
             f"    print('\\nIMPORTED ' + json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=cli_env(), capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=HANG)
     head, _, tail = proc.stdout.rpartition("\nIMPORTED ")
     assert tail, proc.stdout + proc.stderr
     proc.stdout = head
     return proc, json.loads(tail)
 
 
-def wait_until(check: Callable[[], T], what: str, timeout: float = 300, every: float = 0.3) -> T:
+def wait_until(check: Callable[[], T], what: str, timeout: float = HANG, every: float = 0.3) -> T:
     """Poll ``check`` until it returns something truthy, and return that.
 
     Raises:
@@ -127,7 +133,7 @@ class Gate:
         """Pids of the processes that reached query ``call`` while it was held."""
         return sorted(int(p.name.rsplit("-", 1)[1]) for p in self.folder.glob(f"held-{call}-*"))
 
-    def wait_held(self, call: int, count: int = 1, timeout: float = 600) -> list[int]:
+    def wait_held(self, call: int, count: int = 1, timeout: float = HANG) -> list[int]:
         def reached() -> list[int]:
             pids = self.held(call)
             return pids if len(pids) >= count else []

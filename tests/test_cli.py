@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from procs import al4ml, al4ml_imports
+from procs import HANG, al4ml, al4ml_imports
 
 from al4ml.query import STRATEGIES
 from al4ml.tracking import QUERIES_ARTIFACT, get_client
@@ -597,7 +597,7 @@ def test_a_piped_run_writes_a_line_per_round_as_it_goes(tmp_path):
                           "the first round's line in the log")
         assert line == [line[0]] and line[0].startswith("round 0: 20 labels, test acc 0."), line
         gate.release(2)
-        assert proc.wait(timeout=600) == 0
+        assert proc.wait(timeout=HANG) == 0
     text = log.read_text()
     assert [ln.split(":")[0] for ln in text.splitlines() if ln.startswith("round ")] == [
         "round 0", "round 1", "round 2"]

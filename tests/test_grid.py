@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from procs import Gate, al4ml, start, wait_until
+from procs import HANG, Gate, al4ml, start, wait_until
 
 from al4ml.errors import ConfigError
 from al4ml.grid import child_runs, load_grid, parent_run, plan
@@ -187,7 +187,7 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
     victim = wait_until(stored_round, "the held cell's first round and state in the store")
     os.kill(pid, signal.SIGKILL)
     gate.release(2)
-    out, err = driver.communicate(timeout=600)
+    out, err = driver.communicate(timeout=HANG)
     assert driver.returncode == 1, out + err
     assert f"cell {victim.info.run_name} failed: worker exited with code -9" in err, err
     runs = {r.info.run_id: r for r in client.search_runs(
@@ -362,7 +362,7 @@ def test_a_killed_cohort_resumes_every_cell_from_its_last_round(tmp_path):
     assert next(iter(runs.values())).data.tags[PID_TAG] == str(pid)
     os.kill(pid, signal.SIGKILL)
     gate.release(9)
-    out, err = driver.communicate(timeout=600)
+    out, err = driver.communicate(timeout=HANG)
     assert driver.returncode == 1, out + err
     assert {r.info.status for r in cell_runs(client).values()} == {"FAILED"}
     again = al4ml(*args, env=gate.env)

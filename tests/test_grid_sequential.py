@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from procs import Gate, al4ml, pid_alive, start, wait_until
+from procs import HANG, Gate, al4ml, pid_alive, start, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 ARGS = ("--until-resolved", "--seed-batch", "3", "--max-seeds", "12", "--workers", "1",
@@ -19,7 +19,7 @@ def write_grid(tmp_path: Path) -> Path:
     images beyond recognition: decided at the second look), one cohort per look (3 seeds of
     both cells), two queries per cell."""
     spec = {"name": "seqgrid", "base": str(REPO / "experiments" / "digits_quickstart.yaml"),
-            "set": {"training.epochs": 4, "training.min_steps": 30, "budget.initial": 10,
+            "set": {"training.epochs": 4, "training.min_steps": 100, "budget.initial": 10,
                     "budget.per_round": 10, "budget.total": 30, "model.options.width": 8},
             "axes": {"augmentation": [{"name": "none"},
                                       {"name": "randaugment", "params": {"n": 14, "m": 30}}],
@@ -56,7 +56,7 @@ def test_a_killed_sequential_grid_continues_its_design_and_the_report_states_it(
     gate.release(12)
     [worker] = gate.wait_held(1)  # look 1 decided "open", look 2's cohort is at its first query
     os.kill(driver.pid, signal.SIGKILL)
-    driver.communicate(timeout=120)
+    driver.communicate(timeout=HANG)
     wait_until(lambda: not pid_alive(worker), "the killed grid's worker to end with it")
     gate.release(1)
     again = outcome(al4ml("grid", str(path), *ARGS, "--tracking-uri", uri, *gate.sets,

@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from procs import HANG
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -14,7 +15,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 def execute(notebook: Path, cwd: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(notebook, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
+    NotebookClient(nb, timeout=HANG, kernel_name="python3",
                    resources={"metadata": {"path": str(cwd)}}).execute()
     return nb
 
@@ -73,7 +74,7 @@ def test_the_readme_notebook_command_runs_and_writes_nothing_into_the_repository
     jupyter = Path(sys.executable).with_name("jupyter")
     words = shlex.split(command)
     done = subprocess.run([str(jupyter), *words[1:]], cwd=repo, capture_output=True, text=True,
-                          timeout=900)
+                          timeout=HANG)
     assert done.returncode == 0, done.stderr[-3000:]
     new = sorted(p.relative_to(repo) for p in repo.rglob("*") if p.relative_to(repo) not in before)
     assert any(p.suffix == ".ipynb" and p.parts[0] == "out" for p in new), new

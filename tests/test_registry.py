@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from procs import HANG
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "experiments" / "digits_quickstart.yaml"
@@ -33,7 +34,7 @@ def al4ml(*args: str, path: Path, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, "-m", "al4ml.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=HANG)
 
 
 @pytest.mark.slow

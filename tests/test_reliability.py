@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import write_medmnist_npz
-from procs import Gate, al4ml, al4ml_imports, pid_alive, start, wait_until
+from procs import HANG, Gate, al4ml, al4ml_imports, pid_alive, start, wait_until
 from servers import MlflowServer, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -267,7 +267,7 @@ def test_eight_runs_started_together_on_a_new_store_all_finish(tmp_path):
     uri = f"sqlite:///{tmp_path / 'new' / 'store.db'}"
     procs = [start("run", str(config), "--set", f"seed={s}", "--tracking-uri", uri, "--create-store",
                    "--no-progress", cwd=tmp_path) for s in range(8)]
-    outputs = [p.communicate(timeout=600) for p in procs]
+    outputs = [p.communicate(timeout=HANG) for p in procs]
     for p, (_out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
     client = get_client(uri)
@@ -362,7 +362,7 @@ def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(point, uninte
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = str(REPO)
     killed = subprocess.run([sys.executable, str(tmp_path / "killer.py"), str(config), uri, point],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG)
     assert killed.returncode == -9, killed.stderr[-2000:]
     client = get_client(uri)
     [run] = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
@@ -409,7 +409,7 @@ def test_a_store_locked_for_30_s_mid_run_loses_no_round(tmp_path):
     lock.execute("BEGIN EXCLUSIVE")
     threading.Timer(30.0, lock.rollback).start()
     gate.release(2)
-    _, err = proc.communicate(timeout=600)
+    _, err = proc.communicate(timeout=HANG)
     if proc.returncode != 0:  # not closed: it says how to continue, and continuing completes it
         assert client.get_run(run.info.run_id).info.status != "FINISHED"
         line = one_line_error_with_code(proc.returncode, err, 1)
@@ -546,7 +546,7 @@ def test_a_run_outlives_a_60_s_server_outage_and_sends_every_point_once(server, 
         run_proc.wait(timeout=max(0.0, 60 - (time.monotonic() - outage)))
     server.start()
     gate.release(4)
-    _, err = run_proc.communicate(timeout=600)
+    _, err = run_proc.communicate(timeout=HANG)
     assert run_proc.returncode == 0, err[-3000:]
     status = [ln for ln in err.splitlines() if ln.startswith("al4ml: tracking store")]
     assert len(status) == 2 and "unreachable" in status[0] and "answers again" in status[1], err
@@ -558,7 +558,7 @@ def test_a_run_outlives_a_60_s_server_outage_and_sends_every_point_once(server, 
 def test_a_server_that_never_returns_leaves_a_journal_that_sync_sends_once(server, tmp_path):
     run_proc, client, run = lose_server_mid_run(server, tmp_path, "lost", Gate(tmp_path / "gate"),
                                                 rounds=2)
-    _, err = run_proc.communicate(timeout=600)
+    _, err = run_proc.communicate(timeout=HANG)
     assert run_proc.returncode == 3, err[-3000:]  # ended, but its writes wait in the journal
     journal = tmp_path / ".al4ml" / "journal" / run.info.run_id
     hint = [ln for ln in err.splitlines() if "al4ml sync" in ln]
@@ -597,7 +597,7 @@ def test_a_grid_outlives_a_server_that_goes_away_and_a_sync_and_rerun_complete_i
                "the short cell's first round in the store")
     server.stop()
     gate.release(2)
-    _, err = proc.communicate(timeout=600)
+    _, err = proc.communicate(timeout=HANG)
     assert "Traceback" not in err, err[-3000:]
     assert proc.returncode == 3, err[-3000:]  # no cell failed; what they sent waits in journals
     failed = [ln for ln in err.splitlines() if ln.startswith("cell ")]
@@ -612,6 +612,6 @@ def test_a_grid_outlives_a_server_that_goes_away_and_a_sync_and_rerun_complete_i
     assert_complete(client, long_cell.info.run_id, list(range(10, 111, 10)))
     again = start("-q", "grid", str(grid), "--tracking-uri", server.uri, *gate.sets, cwd=tmp_path,
                   env=gate.env)
-    out, err = again.communicate(timeout=600)
+    out, err = again.communicate(timeout=HANG)
     assert again.returncode == 0, err
     assert "2 already done, 0 to run" in " ".join(out.split())

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_config
+from procs import HANG
 
 from al4ml.config import SearchConfig, TrainingConfig
 from al4ml.errors import ConfigError
@@ -358,7 +359,7 @@ def test_a_run_killed_during_a_search_resumes_to_the_uninterrupted_choices(tmp_p
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = str(REPO)
     killed = subprocess.run([sys.executable, str(tmp_path / "killer.py"), str(config), uri, "search"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG)
     assert killed.returncode == -9, killed.stderr[-2000:]
     client = get_client(uri)
     [run] = client.search_runs([client.get_experiment_by_name("searched").experiment_id])

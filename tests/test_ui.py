@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from procs import HANG
 from servers import free_port, wait_for
 from test_grid import write_grid
 
@@ -45,7 +46,7 @@ def grid_store(tmp_path_factory) -> str:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     proc = subprocess.run([sys.executable, "-m", "al4ml.cli", "-q", "grid", str(path),
                            "--tracking-uri", uri], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=HANG)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return uri
 
