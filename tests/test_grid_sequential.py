@@ -1,5 +1,6 @@
 """``al4ml grid --until-resolved`` end to end on digits: looks, a kill mid-look, the report."""
 
+import csv
 import json
 import os
 import signal
@@ -73,7 +74,8 @@ def test_a_killed_sequential_grid_continues_its_design_and_the_report_states_it(
     md = (tmp_path / "report" / "report.md").read_text()
     assert "## Sequential comparisons" in md and "## Paired comparisons" not in md
     assert "looks at 3, 6, 9, 12 seeds" in md
-    rows = (tmp_path / "report" / "sequential.csv").read_text().splitlines()
-    assert len(rows) == 2 and rows[1].split(",")[3] == last[0]["state"]
+    with (tmp_path / "report" / "sequential.csv").open() as f:
+        [row] = csv.DictReader(f)
+    assert row["state"] == last[0]["state"] and row["seeds"] == str(last[0]["seeds"])
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["sequential"]["looks"] == [3, 6, 9, 12]
