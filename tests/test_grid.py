@@ -515,3 +515,23 @@ def test_the_twelve_medmnist_sets_grid_runs_on_cpu_on_medmnist_shaped_files(tmp_
     assert len(runs) == 48 and {r.info.status for r in runs} == {"FINISHED"}
     assert {r.data.tags["dataset"] for r in runs} == set(flags)
     assert {r.data.metrics["n_labeled"] for r in runs} == {12}
+
+
+def test_a_sequential_look_over_some_cells_stays_in_the_grids_version(tmp_path):
+    """A later look plans only the cells an open comparison needs; with a whole-section axis
+    (``augmentation: [{name: none}, {name: trivialaugment}, {name: randaugment, params: ...}]``)
+    those cells share keys the whole grid does not, which must not make a new version."""
+    from al4ml.grid import prepare_grid
+    from al4ml.runs import setting_hash
+
+    path = write_grid(tmp_path, {"augmentation": [
+        {"name": "none"}, {"name": "trivialaugment"}, {"name": "randaugment", "params": {"n": 2, "m": 30}}]})
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    first = prepare_grid(path, tracking_uri=uri, seeds=[0, 1, 2])
+    kept = {setting_hash(c.config.flat()) for c in first.grid.cells
+            if c.config.augmentation.name in ("none", "trivialaugment")}
+    later = prepare_grid(path, tracking_uri=uri, seeds=list(range(6)),
+                         keep=lambda c: setting_hash(c.config.flat()) in kept)
+    assert later.parent_run_id == first.parent_run_id and later.parent.version == 1
+    assert {c.config.augmentation.name for c in later.grid.cells} == {"none", "trivialaugment"}
+    assert len(later.grid.cells) == 12

@@ -92,13 +92,13 @@ def prepare_grid(path: str | Path, overrides: list[str] | None = None,
     from al4ml.store import check_store, resolve_tracking_uri
 
     grid = load_grid(path, overrides, seeds)
-    if keep is not None:
-        grid.cells = [c for c in grid.cells if keep(c)]
     uri = check_store(resolve_tracking_uri(tracking_uri), create=create_store)
     from al4ml.tracking import get_client  # MLflow: once grid and store are fine
 
     client = get_client(uri)
-    parent = parent_run(client, grid)
+    parent = parent_run(client, grid)  # the whole grid's shared config names its version
+    if keep is not None:
+        grid.cells = [c for c in grid.cells if keep(c)]
     client.update_run(parent.run_id, status="RUNNING")
     statuses = plan(client, parent.run_id, grid)
     run = GridRun(grid, parent, statuses, [], uri)
