@@ -518,20 +518,22 @@ def test_the_twelve_medmnist_sets_grid_runs_on_cpu_on_medmnist_shaped_files(tmp_
 
 
 def test_a_sequential_look_over_some_cells_stays_in_the_grids_version(tmp_path):
-    """A later look plans only the cells an open comparison needs; with a whole-section axis
-    (``augmentation: [{name: none}, {name: trivialaugment}, {name: randaugment, params: ...}]``)
-    those cells share keys the whole grid does not, which must not make a new version."""
+    """A later look plans only the cells an open comparison needs. With a whole-section axis
+    (``augmentation: [{name: none}, {name: randaugment, params: ...}]``) and a comparison along
+    the strategy under RandAugment, those cells share augmentation keys the whole grid does
+    not: that must not make a new version of the grid."""
     from al4ml.grid import prepare_grid
     from al4ml.runs import setting_hash
 
-    path = write_grid(tmp_path, {"augmentation": [
-        {"name": "none"}, {"name": "trivialaugment"}, {"name": "randaugment", "params": {"n": 2, "m": 30}}]})
+    path = write_grid(tmp_path, {"augmentation": [{"name": "none"},
+                                                  {"name": "randaugment", "params": {"n": 2, "m": 30}}],
+                                 "query.strategy": ["random", "entropy"]})
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     first = prepare_grid(path, tracking_uri=uri, seeds=[0, 1, 2])
     kept = {setting_hash(c.config.flat()) for c in first.grid.cells
-            if c.config.augmentation.name in ("none", "trivialaugment")}
+            if c.config.augmentation.name == "randaugment"}
     later = prepare_grid(path, tracking_uri=uri, seeds=list(range(6)),
                          keep=lambda c: setting_hash(c.config.flat()) in kept)
     assert later.parent_run_id == first.parent_run_id and later.parent.version == 1
-    assert {c.config.augmentation.name for c in later.grid.cells} == {"none", "trivialaugment"}
+    assert {c.config.augmentation.name for c in later.grid.cells} == {"randaugment"}
     assert len(later.grid.cells) == 12
