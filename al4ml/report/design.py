@@ -136,7 +136,7 @@ def verdict(d: Decision) -> str:
 
 def report_blocks(decided: list[tuple[Comparison, Decision]], plan: SequentialPlan) -> list[Block]:
     """The report's section for a sequential grid, in place of fixed-sample verdicts."""
-    from al4ml.report.render import _fmt_p, _head
+    from al4ml.report.render import _head
 
     family = len(decided)
     rows = []
@@ -145,7 +145,7 @@ def report_blocks(decided: list[tuple[Comparison, Decision]], plan: SequentialPl
         mean = float(np.mean(diffs)) if len(diffs) else math.nan
         rows.append([c.cell.label, c.against.label, _head(c.axis), d.look, d.seeds,
                      f"{mean:+.3f} [{d.ci[0]:+.3f}, {d.ci[1]:+.3f}]" if len(diffs) > 1 else "-",
-                     _fmt_p(d.p), f"{d.level:.2g}", verdict(d)])
+                     f"{d.p:.2g}", f"{d.level:.2g}", verdict(d)])  # p beside its level, both in full
     return [
         ("h2", "Sequential comparisons (AULC, paired over seeds)"),
         ("p", f"This grid ran with --until-resolved ({plan.describe()}). Design: "
