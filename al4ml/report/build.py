@@ -136,7 +136,9 @@ def build_report(client: MlflowClient, source: str, out: Path, target: float = 0
     elif pairs:
         blocks += [
             ("h2", "Paired comparisons (AULC, paired over seeds)"),
-            ("p", "Each cell against the reference value of one axis ("
+            ("p", "Design: fixed (the seeds run are tested once, as they are; a grid run with "
+                  "--until-resolved gets sequential comparisons instead). "
+                  "Each cell against the reference value of one axis ("
                   + "".join(f"{_head(k)} {v} as chosen; elsewhere " for k, v in references.items())
                   + "strategy random, augmentation none, else the axis' first value), everything "
                   "else equal. "
