@@ -79,3 +79,13 @@ def test_a_killed_sequential_grid_continues_its_design_and_the_report_states_it(
     assert row["state"] == last[0]["state"] and row["seeds"] == str(last[0]["seeds"])
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["sequential"]["looks"] == [3, 6, 9, 12]
+
+
+def test_a_compare_axis_the_grid_lacks_is_one_line_before_anything_runs(tmp_path):
+    store = tmp_path / "m.db"
+    proc = al4ml("grid", str(write_grid(tmp_path)), "--until-resolved", "--compare", "strategy",
+                 "--tracking-uri", f"sqlite:///{store}")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert "--compare query.strategy" in line and "choose from: augmentation" in line
+    assert not store.exists() and "Traceback" not in proc.stderr

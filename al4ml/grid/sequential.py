@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from al4ml.grid import GridCell, GridRun, prepare_grid
+from al4ml.errors import ConfigError
+from al4ml.grid import GridCell, GridRun, load_grid, prepare_grid
 
 if TYPE_CHECKING:
     from al4ml.report.design import SequentialPlan
@@ -80,6 +81,11 @@ def run_until_resolved(path: str | Path, plan: SequentialPlan, execute_look: Cal
     from al4ml.runs import DESIGN_TAG
     from al4ml.tracking import get_client
 
+    axes = [a for a in load_grid(path, overrides).axes if a != "seed"]
+    bad = [k for k in plan.compare if not any(k == a or k.startswith(a + ".") for a in axes)]
+    if bad:  # before anything trains
+        raise ConfigError(f"--compare {bad[0]}: no axis of this grid; choose from: "
+                          f"{', '.join(axes) or '(none: the grid varies only the seed)'}")
     keep: Callable[[GridCell], bool] | None = None
     looks: list[Look] = []
     for number, n in enumerate(plan.design.looks, start=1):
