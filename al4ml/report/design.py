@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,10 +119,7 @@ def open_settings(decided: list[tuple[Comparison, Decision]]) -> set[str]:
 
 def summary(decided: list[tuple[Comparison, Decision]]) -> dict[str, Any]:
     """Counts by state, for progress lines and JSON."""
-    states: dict[str, int] = {}
-    for _, d in decided:
-        states[d.state] = states.get(d.state, 0) + 1
-    return states
+    return dict(Counter(d.state for _, d in decided))
 
 
 def verdict(d: Decision) -> str:
