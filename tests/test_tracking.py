@@ -50,6 +50,9 @@ def test_params_tags_and_artifacts(logged, tmp_path):
         "digits", "tiny_cnn", "margin", "randaugment", "0")
     assert tags["al4ml_version"] and tags["al4ml.role"] == "run"
     assert run.info.run_name == "margin+randaugment/s0"
+    assert tags["setting"] == "margin+randaugment"  # MLflow's UI groups seeds by it
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experiment.primaryMetric.name"] == "test_accuracy"
     assert tags["al4ml.setting"] == setting_hash(cfg.flat())
     assert setting_hash(tiny_config(**{"query.strategy": "margin", "augmentation.name": "randaugment",
                                        "seed": 5}).flat()) == tags["al4ml.setting"]

@@ -37,17 +37,20 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def grid_store(tmp_path_factory) -> str:
-    """A two-strategy, two-seed digits grid: four cells of 20, 40 and 60 labels."""
+    """A user's store: a three-strategy, four-seed digits grid (12 cells of 20, 40 and 60
+    labels) and the grid's full-data baselines in the same experiment."""
     folder = tmp_path_factory.mktemp("ui")
-    path = write_grid(folder, {"query.strategy": ["random", "entropy"], "seed": [0, 1]}, name="ui",
+    path = write_grid(folder, {"query.strategy": ["random", "entropy", "margin"],
+                               "seed": [0, 1, 2, 3]}, name="ui",
                       **{"budget.initial": 20, "budget.per_round": 20, "budget.total": 60,
                          "training.epochs": 1, "model.options.width": 4})
     uri = f"sqlite:///{folder / 'mlruns.db'}"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    proc = subprocess.run([sys.executable, "-m", "al4ml.cli", "-q", "grid", str(path),
-                           "--tracking-uri", uri], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=HANG)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for command in (["grid", str(path)], ["baseline", str(path), "--set", "training.epochs=1"]):
+        proc = subprocess.run([sys.executable, "-m", "al4ml.cli", "-q", *command,
+                               "--tracking-uri", uri], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=HANG)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
     return uri
 
 
@@ -68,7 +71,22 @@ def start_ui(uri: str, log: Path) -> tuple[subprocess.Popen, str, dict[str, str]
     return proc, base, links
 
 
-def test_the_ui_shows_a_grids_runs_and_learning_curves_over_labels(grid_store, tmp_path):
+def rgb(color: str) -> str:
+    """``#1f77b4`` as the browser writes a stroke: ``rgb(31, 119, 180)``."""
+    return "rgb({}, {}, {})".format(*(int(color[i:i + 2], 16) for i in (1, 3, 5)))
+
+
+def line_colors(card) -> set[str]:
+    """The stroke colours of the lines a chart card draws, once it has drawn one."""
+    lines = card.locator(".scatterlayer .trace .js-line")
+    lines.first.wait_for(timeout=60_000)
+    return set(lines.evaluate_all("els => els.map(e => e.style.stroke)"))
+
+
+def test_the_ui_opens_on_the_grids_learning_curves_with_every_cell_shown(grid_store, tmp_path):
+    """The printed runs link: the newest grid's 12 cells unfolded and all shown, the learning
+    curve the first chart with a line per cell (baselines' ``ceiling_*`` charts nowhere);
+    the bands link: a setting's four seeds as one line with a band; the curves link."""
     from playwright.sync_api import expect, sync_playwright
 
     executable = chromium()
@@ -76,46 +94,63 @@ def test_the_ui_shows_a_grids_runs_and_learning_curves_over_labels(grid_store, t
     shots = shots if shots.is_absolute() else REPO / shots
     shots.mkdir(parents=True, exist_ok=True)
     client = get_client(grid_store)
-    cells = {r.info.run_name: r for r in client.search_runs(
-        [client.get_experiment_by_name("ui").experiment_id], "tags.`al4ml.role` = 'cell'")}
+    eid = client.get_experiment_by_name("ui").experiment_id
+    cells = {r.info.run_name: r for r in client.search_runs([eid], "tags.`al4ml.role` = 'cell'")}
     names = sorted(cells)
-    assert names == ["entropy+none/s0", "entropy+none/s1", "random+none/s0", "random+none/s1"]
+    assert len(names) == 12 and names[0] == "entropy+none/s0", names
+    colors = {name: cells[name].data.tags["mlflow.runColor"] for name in names}
+    assert len(set(colors.values())) == 12
+    assert len(client.search_runs([eid], "tags.`al4ml.role` = 'baseline'")) == 4
     proc, base, links = start_ui(grid_store, tmp_path / "ui.log")
     try:
         assert links["runs"].startswith(base) and "workflowType=machine_learning" in links["runs"]
+        assert "compareRunsMode=CHART" in links["runs"]
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=executable,
                                         args=["--no-sandbox", "--disable-dev-shm-usage"])
             page = browser.new_page(viewport={"width": 1400, "height": 900})
 
             page.goto(links["runs"])  # the training view, not MLflow 3's GenAI overview
-            parent = page.locator(".ag-row", has_text="grid ui").first
-            parent.wait_for(timeout=60_000)
-            assert page.get_by_text("Model training").count()
-            parent.locator('[col-id="attributes.`Run Name`"] button').first.click()  # expand
-            for name in names:
+            for name in names:  # unfolded, in name order, each in its colour
                 row = page.locator(".ag-row", has_text=name).first
-                row.wait_for(timeout=30_000)
+                row.wait_for(timeout=60_000)
                 swatch = row.locator("[data-testid=experiment-view-table-run-color] input")
-                assert swatch.get_attribute("value") == cells[name].data.tags["mlflow.runColor"]
+                assert swatch.get_attribute("value") == colors[name]
+            assert page.get_by_text("Model training").count()
+            assert page.locator(".ag-row", has_text="baseline+").count() == 0
             close = page.get_by_role("button", name="Close")
             if close.count():  # MLflow's assistant panel covers the charts
                 close.first.click()
-            page.goto(links["runs"] + "&compareRunsMode=CHART")
-            accuracy = page.get_by_text("test_accuracy", exact=True).first
-            accuracy.wait_for(timeout=60_000)
-            for name in names:  # plotly draws the legends after the cards appear
-                page.get_by_text(f"{name} (test_accuracy)").first.wait_for(timeout=60_000)
+            cards = page.locator("[data-testid=experiment-view-compare-runs-card]")
+            first = cards.first
+            expect(first.locator("h4").first).to_have_text("test_accuracy", timeout=60_000)
+            expect(first.locator(".xtitle")).to_have_text("Step", timeout=60_000)
+            for tick in ("20", "40", "60"):  # step = labels
+                expect(first.locator(".xtick text", has_text=re.compile(f"^{tick}$")).first
+                       ).to_be_visible(timeout=60_000)
+            expect(first.locator(".scatterlayer .trace .js-line")).to_have_count(
+                2 * len(names), timeout=60_000)  # MLflow draws each run's line twice
+            assert line_colors(first) == {rgb(c) for c in colors.values()}
+            titles = cards.locator("h4").all_inner_texts()
+            assert not [t for t in titles if t.startswith("ceiling_")], titles
             page.screenshot(path=str(shots / "grid_charts.png"))
+
+            page.goto(links["bands"])
+            groups = page.locator(".ag-row", has_text="Group: ")
+            expect(groups).to_have_count(3, timeout=60_000)
+            assert sorted(t.split("Group: ")[1].split()[0] for t in groups.all_inner_texts()) \
+                == ["entropy+none", "margin+none", "random+none"]
+            first = page.locator("[data-testid=experiment-view-compare-runs-card]").first
+            expect(first.locator("h4").first).to_have_text("test_accuracy", timeout=60_000)
+            expect(first.locator(".scatterlayer .trace .js-fill")).to_have_count(3,
+                                                                              timeout=60_000)
+            page.screenshot(path=str(shots / "grid_bands.png"))
 
             page.goto(links["curves"])
             plot = page.locator(".js-plotly-plot").first
             plot.wait_for(timeout=60_000)
             points = plot.locator(".scatterlayer .point")
-            expect(points).to_have_count(4 * 3, timeout=60_000)  # 4 runs, 3 rounds
-            for tick in ("20", "40", "60"):
-                expect(plot.locator(".xtick text", has_text=re.compile(f"^{tick}$")).first
-                       ).to_be_visible(timeout=60_000)
+            expect(points).to_have_count(len(names) * 3, timeout=60_000)  # 3 rounds each
             expect(plot.locator(".xtitle")).to_have_text("Step", timeout=60_000)
             for name in names:  # MLflow's legend, under the plot
                 page.get_by_text(f"{name} (test_accuracy)").first.wait_for(timeout=60_000)

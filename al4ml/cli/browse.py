@@ -291,6 +291,8 @@ def _print_links(uri: str, base: str, headline: str) -> None:
     console.print(headline, highlight=False, soft_wrap=True)
     for links in store_links(get_client(uri), base):
         console.print(f"{links.name}\n  runs    {links.runs}", highlight=False, soft_wrap=True)
+        if links.bands:
+            console.print(f"  bands   {links.bands}", highlight=False, soft_wrap=True)
         if links.curves:
             console.print(f"  curves  {links.curves}\n          ({links.curves_of}: test accuracy "
                           "against labels)", highlight=False, soft_wrap=True)

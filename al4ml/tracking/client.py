@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # torch and matplotlib load where a run needs them: a report 
 
 
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
+PRIMARY_METRIC_TAG, PRIMARY_METRIC = "mlflow.experiment.primaryMetric.name", "test_accuracy"
+"""MLflow's UI draws an experiment's primary metric as its first chart: the learning curve."""
 """MLflow 3 opens experiments of this kind in its training-runs view (not the GenAI one)."""
 STATE_ARTIFACT = "state/loop_state.pt"
 MODEL_ARTIFACT = "model"
@@ -135,12 +137,15 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     """
     exp = client.get_experiment_by_name(name)
     if exp is not None:
-        if KIND_TAG not in exp.tags:  # made by an older al4ml or by hand
-            client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
+        for key, value in ((KIND_TAG, KIND), (PRIMARY_METRIC_TAG, PRIMARY_METRIC)):
+            if key not in exp.tags:  # made by hand or by MLflow itself
+                client.set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id
     try:
         return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri),
-                                        tags={KIND_TAG: KIND, "mlflow.note.content": (
+                                        tags={KIND_TAG: KIND,
+                                              PRIMARY_METRIC_TAG: PRIMARY_METRIC,
+                                              "mlflow.note.content": (
                                             "al4ml active-learning runs: one run per experiment "
                                             "(grid cells nested under their grid), metrics at "
                                             "step = number of labels.")})

@@ -26,6 +26,7 @@ from al4ml.runs import (
     CEILING_PREFIX,
     ERROR_TAG,
     ROLE_TAG,
+    SETTING_NAME_TAG,
     SETTING_TAG,
     TRIALS_ARTIFACT,
     VALIDATION_TAG,
@@ -105,7 +106,9 @@ class MlflowTracker(CellObserver):
         if run_id is None:
             exp = experiment_id(client, cfg.name)
             flat = cfg.flat()
-            run = client.create_run(exp, tags=tags, run_name=name or display_name(flat, role, axes))
+            name = name or display_name(flat, role, axes)
+            tags[SETTING_NAME_TAG] = name.rsplit("/s", 1)[0]
+            run = client.create_run(exp, tags=tags, run_name=name)
             self.run_id = run.info.run_id
             log_params(client, self.run_id, flat)
             client.log_text(self.run_id, cfg.to_yaml(), CONFIG_ARTIFACT)
