@@ -677,3 +677,19 @@ def test_the_help_lists_every_command_in_one_sentence_each():
     for name, command in group.commands.items():
         first = (command.help or "").strip().split("\n\n")[0]
         assert "\n" not in first and first.endswith("."), (name, first)
+
+
+def test_help_shows_flags_as_flags():
+    """``--json``, ``--progress/--no-progress``, ``--help``: no ``<bool>`` type after them, as
+    if they took a value; options that take one still name it."""
+    from typer.testing import CliRunner
+
+    from al4ml.cli import app
+
+    runner = CliRunner()
+    for command in ([], ["run"], ["grid"], ["report"], ["ui"], ["baseline"], ["runs"]):
+        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "100"})
+        assert result.exit_code == 0, result.output
+        assert "<bool>" not in result.output and "--help" in result.output, result.output
+    run_help = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "100"}).output
+    assert "--json" in run_help and "KEY=VALUE" in run_help and "URI" in run_help

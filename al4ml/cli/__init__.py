@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from al4ml.cli import browse, grid, run  # noqa: F401  (register the commands)
-from al4ml.cli.app import QUIET_FLAGS, app, err_console
+from al4ml.cli.app import QUIET_FLAGS, Command, app, err_console
 from al4ml.cli.tables import baselines_table, rounds_table
 
 __all__ = ["app", "baselines_table", "main", "rounds_table"]
@@ -20,6 +20,8 @@ __all__ = ["app", "baselines_table", "main", "rounds_table"]
 ORDER = ("run", "resume", "baseline", "show", "grid", "report", "runs", "sync", "list", "ui")
 """The commands in the order ``al4ml --help`` lists them: running first, then reading."""
 app.registered_commands.sort(key=lambda c: ORDER.index(c.name or getattr(c.callback, "__name__", "")))
+for _command in app.registered_commands:
+    _command.cls = Command
 
 
 def _one_line_warnings() -> None:

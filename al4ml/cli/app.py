@@ -6,15 +6,41 @@ import logging
 import math
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from al4ml.errors import EXIT_BAD_INPUT, EXIT_FAILED, RunFailed
 
+
+def _flags_as_flags(params: list[Any]) -> list[Any]:
+    """On/off options (``--json``, ``--progress/--no-progress``, ``--help``) with no type in
+    help: typer would show each as ``<bool>``, as if it took a value."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """A command whose help shows flags as flags (:func:`_flags_as_flags`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_as_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """``al4ml`` itself, its flags shown as flags (its commands are :class:`Command`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_as_flags(super().get_params(ctx))
+
+
 app = typer.Typer(
+    cls=Group,
     help="al4ml: simulate active learning for image classification. Compare query strategies "
          "and training augmentations by how many labels they need; every round is logged to "
          "MLflow (step = number of labels).",
@@ -31,7 +57,7 @@ SetOption = Annotated[list[str] | None, typer.Option(
     help="Override a config value, e.g. --set budget.total=60 --set query.strategy=margin "
          "(values are parsed as YAML; repeatable).")]
 TrackingOption = Annotated[str | None, typer.Option(
-    "--tracking-uri", "-t", envvar="MLFLOW_TRACKING_URI",
+    "--tracking-uri", "-t", envvar="MLFLOW_TRACKING_URI", metavar="URI",
     help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db in the "
          "current directory.")]
 
