@@ -257,3 +257,34 @@ def test_a_timm_model_trains_in_the_loop():
     cfg = ExperimentConfig.model_validate({**tree, "model": {"name": "timm:resnet18"}})
     [cell] = ActiveLearningLoop(cfg, create_dataset("digits"), torch.device("cpu")).run()
     assert cell.error is None and [r.n_labeled for r in cell.state.history] == [10, 20]
+
+
+def test_on_cuda_an_unstackable_model_is_planned_as_cohorts_of_one_before_anything_trains(
+        monkeypatch, tmp_path):
+    """``al4ml grid`` sizes cohorts on CUDA with a probe that trains; a model that does not
+    stack is planned as cohorts of one with its one warning, and nothing is probed (the device
+    is mocked to CUDA: anything that ran on it would fail here)."""
+    from test_grid import write_grid
+
+    import al4ml.device
+    from al4ml.errors import Al4mlWarning
+    from al4ml.grid import load_grid, plan_cohorts
+    from al4ml.grid.versions import CellStatus
+    from al4ml.models import MODELS, register_model
+    from al4ml.models.classifier import Classifier
+
+    @register_model("test_dense_block")
+    def test_dense_block(in_channels: int, num_classes: int, width: int = 8) -> Classifier:
+        """DenseNet's channel concatenation (does not stack); ``width`` is not used."""
+        return Classifier(DenseBlock(), 4, num_classes)
+
+    try:
+        monkeypatch.setattr(al4ml.device, "resolve_device", lambda name: torch.device("cuda"))
+        grid = load_grid(write_grid(tmp_path, {"seed": [0, 1, 2]},
+                                    **{"model.name": "test_dense_block"}))
+        with pytest.warns(Al4mlWarning, match="DenseBlock does not stack") as caught:
+            cohorts = plan_cohorts([CellStatus(c, "new") for c in grid.cells], None, workers=1)
+        assert [len(c) for c in cohorts] == [1, 1, 1]
+        assert len([w for w in caught if issubclass(w.category, Al4mlWarning)]) == 1
+    finally:
+        MODELS._entries.pop("test_dense_block")

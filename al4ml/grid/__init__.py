@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from al4ml.errors import ConfigError
-from al4ml.grid.cohorts import cells_per_device, plan_cohorts
+from al4ml.grid.cohorts import plan_cohorts
 from al4ml.grid.executors import _outcomes, execute_local, execute_ray, finalize
 from al4ml.grid.spec import Grid, GridCell, GridFile, baseline_configs, is_grid_file, load_grid
 from al4ml.grid.versions import (
@@ -41,6 +41,7 @@ from al4ml.grid.versions import (
     writer_alive,
 )
 from al4ml.grid.workers import Listener, _cohort_process, _task, run_cohort_task
+from al4ml.probe import cells_per_device
 
 __all__ = ["GridCell", "CellStatus", "Grid", "GridFile", "GridRun", "Listener", "Parent",
            "_cohort_process", "_outcomes", "_task", "baseline_configs", "cells_per_device",
