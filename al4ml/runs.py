@@ -53,7 +53,8 @@ X_AXES = ("labels", "cost")
 CEILING_PREFIX = "ceiling_"
 """Baseline runs log their metrics under this prefix, off the learning-curve charts."""
 
-NOT_SETTING = ("seed", "name")
+NOT_SETTING = ("seed", "name", "dataset.options.download")
+"""Keys that do not change an experiment: how a dataset's file was fetched is not its data."""
 ERROR_CHARS = 500
 
 
@@ -88,7 +89,7 @@ def error_line(error: BaseException) -> str:
 
 
 def setting(flat: Mapping[str, str]) -> dict[str, str]:
-    """The flat config without the keys that do not change an experiment (seed, name).
+    """The flat config without the keys that do not change an experiment (:data:`NOT_SETTING`).
 
     A ``modal`` strategy is spelled out as ``modal:<function>`` under ``query.strategy``; a
     searched augmentation as ``search:<method>`` under ``augmentation.name`` (the fixed

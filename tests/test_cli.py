@@ -51,6 +51,15 @@ def test_missing_data_file_exits_2_naming_the_path(tmp_path):
     assert_one_line_error(proc, str(tmp_path / "breastmnist.npz"))
 
 
+def test_the_breastmnist_config_looks_in_medmnists_folder_and_says_how_to_get_the_file(tmp_path):
+    """``al4ml run experiments/breastmnist.yaml`` on a machine without the file: one line with
+    where it looked (medmnist's ``~/.medmnist``) and the two ways to get it."""
+    proc = al4ml("run", str(REPO / "experiments" / "breastmnist.yaml"), "--tracking-uri",
+                 f"sqlite:///{tmp_path / 'm.db'}", env={"HOME": str(tmp_path)}, cwd=tmp_path)
+    assert_one_line_error(proc, str(tmp_path / ".medmnist" / "breastmnist.npz"),
+                          "--set dataset.root=", "--set dataset.options.download=true")
+
+
 @pytest.mark.parametrize("command", [["report", "some-grid"], ["ui"]])
 def test_reading_commands_refuse_a_missing_store_without_creating_it(tmp_path, command):
     uri = f"sqlite:///{tmp_path / 'typo.db'}"
@@ -386,13 +395,17 @@ def test_an_interrupted_run_names_itself_and_resumes_by_id_alone(tmp_path):
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
-def test_the_readme_breastmnist_command_finds_its_data_from_the_repo_root(shared_data):
+def test_a_relative_dataset_root_is_taken_from_the_config_files_folder(tmp_path):
     import yaml
 
-    shown = yaml.safe_load(al4ml("show", "experiments/breastmnist.yaml", cwd=REPO).stdout)
-    assert Path(shown["dataset"]["root"]) == shared_data.resolve()
-    elsewhere = yaml.safe_load(al4ml("show", str(REPO / "experiments" / "breastmnist.yaml"),
-                                     cwd=shared_data).stdout)
+    folder = tmp_path / "experiments"
+    folder.mkdir()
+    config = yaml.safe_load((REPO / "experiments" / "breastmnist.yaml").read_text())
+    config["dataset"]["root"] = "../data"
+    (folder / "mine.yaml").write_text(yaml.safe_dump(config))
+    shown = yaml.safe_load(al4ml("show", "experiments/mine.yaml", cwd=tmp_path).stdout)
+    assert Path(shown["dataset"]["root"]) == (tmp_path / "data").resolve()
+    elsewhere = yaml.safe_load(al4ml("show", str(folder / "mine.yaml"), cwd=REPO).stdout)
     assert elsewhere["dataset"]["root"] == shown["dataset"]["root"]
 
 
@@ -643,8 +656,8 @@ def test_baselines_of_a_grid_are_named_by_what_differs_and_reported_together(sha
     experiment gives the last-vs-best_val table."""
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     grid = REPO / "experiments" / "grid_baselines_breastmnist.yaml"
-    small = [a for s in ("training.epochs=2", "model.name=tiny_cnn", "training.batch_size=64")
-             for a in ("--set", s)]
+    small = [a for s in ("training.epochs=2", "model.name=tiny_cnn", "training.batch_size=64",
+                         f"dataset.root={shared_data}") for a in ("--set", s)]
     proc = al4ml("baseline", str(grid), *small, "--tracking-uri", uri, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "6 baseline run(s): the full training split" in proc.stdout

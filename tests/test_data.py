@@ -55,6 +55,50 @@ def test_medmnist_missing_file_names_the_expected_path(tmp_path):
     with pytest.raises(DataError) as e:
         create_dataset("medmnist", tmp_path, flag="dermamnist")
     assert str(tmp_path / "dermamnist.npz") in str(e.value) and "zenodo" in str(e.value)
+    assert "dataset.options.download=true" in str(e.value)
+
+
+def test_medmnist_defaults_to_medmnists_own_folder(tmp_path, monkeypatch):
+    """No root: the file is read where medmnist keeps its files (``~/.medmnist``)."""
+    from al4ml.data.medmnist import default_root
+
+    monkeypatch.setattr("al4ml.data.medmnist.default_root", lambda: tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    write_medmnist_npz(tmp_path / "home" / "breastmnist.npz")
+    assert create_dataset("medmnist", None, flag="breastmnist").info.source == str(
+        tmp_path / "home" / "breastmnist.npz")
+    assert default_root().name == ".medmnist"
+
+
+def test_medmnist_download_uses_medmnists_own_download(tmp_path, monkeypatch):
+    """``download: true`` calls medmnist's download for a missing file (mocked: offline here)
+    into ``root`` and reads it; a file already there is not fetched again; a failed download
+    is one line naming the file's address."""
+    from medmnist.dataset import MedMNIST
+
+    calls = []
+
+    def download(self):
+        calls.append((self.flag, self.root))
+        write_medmnist_npz(Path(self.root) / f"{self.flag}.npz", channels=3, classes=9)
+
+    monkeypatch.setattr(MedMNIST, "download", download)
+    root = tmp_path / "new" / "folder"
+    ds = create_dataset("medmnist", root, flag="pathmnist", download=True)
+    assert calls == [("pathmnist", str(root.resolve()))]
+    assert ds.pool_images.shape == (40, 3, 28, 28)
+    create_dataset("medmnist", root, flag="pathmnist", download=True)
+    assert len(calls) == 1
+
+    def offline(self):
+        raise RuntimeError("\n    Automatic download failed! Please download it manually.\n  1. ...")
+
+    monkeypatch.setattr(MedMNIST, "download", offline)
+    with pytest.raises(DataError) as e:
+        create_dataset("medmnist", root, flag="dermamnist", download=True)
+    message = str(e.value)
+    assert "\n" not in message and "Automatic download failed" in message
+    assert "dermamnist.npz" in message and "zenodo" in message and "dataset.root" in message
 
 
 def test_medmnist_unknown_flag_lists_the_2d_flags(tmp_path):

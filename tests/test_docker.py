@@ -127,16 +127,20 @@ def test_the_compose_grid_command_is_a_valid_al4ml_grid():
 
 
 def test_the_data_mount_is_where_the_configs_look():
-    """The al4ml service mounts the data folder where a config's dataset.root resolves inside
-    the image (relative roots are taken from the config file's folder, /app/experiments)."""
-    import posixpath
+    """The al4ml service mounts the data folder at medmnist's own folder (``~/.medmnist``) of
+    the image's user, and the MedMNIST configs name no other root."""
+    import re
 
     mounts = [v.rsplit(":", 2) if v.endswith(":ro") else v.rsplit(":", 1)
               for v in compose()["services"]["al4ml"]["volumes"]]
-    [target] = [m[1] for m in mounts if "data" in m[1]]
-    for name in ("breastmnist.yaml", "search_breastmnist.yaml"):
-        root = yaml.safe_load((REPO / "experiments" / name).read_text())["dataset"]["root"]
-        assert posixpath.normpath(posixpath.join("/app/experiments", root)) == target, name
+    [target] = [m[1] for m in mounts if m[0].startswith("${AL4ML_DATA")]
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    [user] = re.findall(r"^USER (\S+)", dockerfile, re.M)
+    assert "useradd --create-home" in dockerfile and target == f"/home/{user}/.medmnist"
+    for path in sorted((REPO / "experiments").glob("*.yaml")):
+        config = yaml.safe_load(path.read_text())
+        if config.get("dataset", {}).get("name") == "medmnist":
+            assert "root" not in config["dataset"], path.name
 
 
 def test_docker_compose_accepts_the_file():

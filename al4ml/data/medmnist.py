@@ -23,16 +23,27 @@ if TYPE_CHECKING:
 SOURCE = "https://zenodo.org/records/10519652"
 
 
-@cache
 def medmnist_info() -> dict[str, dict[str, Any]]:
-    """``medmnist.INFO`` (flags, tasks, labels).
+    """``medmnist.INFO`` (flags, tasks, labels)."""
+    return _info_module().INFO
 
-    The table lives in ``medmnist/info.py``, which imports nothing heavy; the package's
-    ``__init__`` imports its torch datasets. Unless medmnist is already imported, the table is
-    read from that one file, so that checking a flag takes milliseconds.
+
+def default_root() -> Path:
+    """Where ``medmnist`` keeps its files unless told otherwise (``~/.medmnist``)."""
+    root = _info_module().DEFAULT_ROOT
+    return Path(root) if root else Path.home() / ".medmnist"
+
+
+@cache
+def _info_module() -> Any:
+    """``medmnist.info``: the flag table and default folder.
+
+    It lives in ``medmnist/info.py``, which imports nothing heavy; the package's ``__init__``
+    imports its torch datasets. Unless medmnist is already imported, that one file is read,
+    so that checking a flag takes milliseconds.
     """
     if "medmnist" in sys.modules:
-        return sys.modules["medmnist"].INFO
+        return sys.modules["medmnist.info"]
     spec = importlib.util.find_spec("medmnist")
     if spec is None or not spec.submodule_search_locations:
         raise DataError("the medmnist package is not installed (pip install medmnist)")
@@ -42,7 +53,7 @@ def medmnist_info() -> dict[str, dict[str, Any]]:
         raise DataError(f"the medmnist package has no readable {path}")
     module = importlib.util.module_from_spec(info_spec)
     info_spec.loader.exec_module(module)
-    return module.INFO
+    return module
 
 
 def flags_2d() -> list[str]:
@@ -75,11 +86,25 @@ def _split(cls: type, split: str, root: Path, size: int) -> tuple[torch.Tensor, 
     return x.contiguous(), np.asarray(ds.labels)
 
 
+def _download(cls: type, root: Path, size: int, filename: str, url: str) -> None:
+    """``medmnist``'s own download of one file into ``root``; one line when it fails."""
+    kwargs = {"size": size} if size != 28 else {}
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        cls(split="train", root=str(root), download=True, **kwargs)
+    except (RuntimeError, OSError) as e:
+        first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+        raise DataError(f"could not download {filename} to {root} ({first}); get it from {url} "
+                        f"and pass --set dataset.root=<its folder>") from None
+
+
 @register_dataset("medmnist", task=task_of)
 def medmnist(root: Path | None, flag: Flag = "breastmnist",
-             size: Literal[28, 64, 128, 224] = 28) -> ActiveDataset:
-    """A 2D MedMNIST set (``flag``) read from ``root`` with download=False; task from its INFO.
+             size: Literal[28, 64, 128, 224] = 28, download: bool = False) -> ActiveDataset:
+    """A 2D MedMNIST set (``flag``) read by medmnist's own classes; task from its INFO.
 
+    Files are read from ``root`` (default: medmnist's own folder, ``~/.medmnist``); with
+    ``download`` a missing file is fetched by medmnist's download first (needs the internet).
     Labels are class ids ``[N]``, or for the multi-label ChestMNIST its 14 findings ``[N, 14]``.
     """
     import medmnist as mm
@@ -89,13 +114,15 @@ def medmnist(root: Path | None, flag: Flag = "breastmnist",
     from al4ml.data.base import ActiveDataset, DatasetInfo, LabeledSplit
 
     info = mm.INFO[flag]
-    root = Path(root if root is not None else Path.home() / ".medmnist").expanduser().resolve()
+    root = Path(root if root is not None else default_root()).expanduser().resolve()
     filename = f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
     path = root / filename
-    if not path.is_file():
-        raise DataError(f"MedMNIST file not found: {path} (get {filename} from {SOURCE} "
-                        "and set dataset.root to its folder)")
     cls = getattr(mm, info["python_class"])
+    if not path.is_file() and download:
+        _download(cls, root, size, filename, info["url" if size == 28 else f"url_{size}"])
+    if not path.is_file():
+        raise DataError(f"MedMNIST file not found: {path}; pass --set dataset.root=<folder with "
+                        f"{filename}> or --set dataset.options.download=true (from {SOURCE})")
     try:
         (xp, yp), (xv, yv), (xt, yt) = (_split(cls, s, root, size) for s in ("train", "val", "test"))
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
