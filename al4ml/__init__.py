@@ -22,12 +22,16 @@ if TYPE_CHECKING:
     from al4ml.experiment import run_experiment
     from al4ml.grid import run_grid
 
-_API = {"load_config": "al4ml.config", "run_experiment": "al4ml.experiment",
-        "run_grid": "al4ml.grid"}
+_API = {"load_config": "al4ml.config", "run_experiment": "al4ml.experiment", "run_grid": "al4ml.grid"}
 
 
-def write_report(source: str, out: str | Path = "report", tracking_uri: str | None = None,
-           target: float = 0.9, x: str = "labels") -> Path:
+def write_report(
+    source: str,
+    out: str | Path = "report",
+    tracking_uri: str | None = None,
+    target: float = 0.9,
+    x: str = "labels",
+) -> Path:
     """Write the report of a grid (its parent run id) or an experiment (its name) into ``out``
     (``x="cost"``: over the spent cost of priced runs instead of labels).
 
@@ -38,8 +42,9 @@ def write_report(source: str, out: str | Path = "report", tracking_uri: str | No
     from al4ml.store import existing_store, resolve_tracking_uri
     from al4ml.tracking import get_client
 
-    return build_report(get_client(existing_store(resolve_tracking_uri(tracking_uri))), source,
-                        Path(out), target, x=x)
+    return build_report(
+        get_client(existing_store(resolve_tracking_uri(tracking_uri))), source, Path(out), target, x=x
+    )
 
 
 def __getattr__(name: str) -> Any:

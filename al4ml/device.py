@@ -22,8 +22,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' requested but no CUDA device is available; "
-                          "choose from: auto, cpu")
+        raise ConfigError("device: 'cuda' requested but no CUDA device is available; choose from: auto, cpu")
     return torch.device(name)
 
 
@@ -37,8 +36,12 @@ def autocast(device: torch.device, bf16: bool = True) -> torch.autocast:
     """bf16 autocast on CUDA (unless ``bf16`` is off); plain fp32 elsewhere."""
     # No cast cache: a CUDA graph capture must not keep cached casts alive, and a training
     # step uses each weight once per autocast region anyway.
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                          enabled=bf16 and device.type == "cuda", cache_enabled=False)
+    return torch.autocast(
+        device_type=device.type,
+        dtype=torch.bfloat16,
+        enabled=bf16 and device.type == "cuda",
+        cache_enabled=False,
+    )
 
 
 def graphs_enabled(cfg: TrainingConfig, device: torch.device) -> bool:
@@ -56,9 +59,11 @@ def graphs_enabled(cfg: TrainingConfig, device: torch.device) -> bool:
         return True
     if "cuda_graph" not in cfg.model_fields_set:
         return False
-    raise ConfigError(f"training.cuda_graph: torch {torch.__version__} cannot replay random "
-                      "draws of a custom generator in a CUDA graph; upgrade torch or set "
-                      "training.cuda_graph=false")
+    raise ConfigError(
+        f"training.cuda_graph: torch {torch.__version__} cannot replay random "
+        "draws of a custom generator in a CUDA graph; upgrade torch or set "
+        "training.cuda_graph=false"
+    )
 
 
 def exact_cohorts(device: torch.device) -> bool:

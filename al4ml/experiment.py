@@ -91,8 +91,10 @@ def _resumable_state(client: MlflowClient, run_id: str, cfg: ExperimentConfig) -
     logged = run.data.params
     for key, value in cfg.flat().items():
         if key in logged and logged[key] != as_logged(value):
-            raise ConfigError(f"--resume: run {run_id} was started with {key}={logged[key]}, "
-                              f"not {value}; resume it with its own config")
+            raise ConfigError(
+                f"--resume: run {run_id} was started with {key}={logged[key]}, "
+                f"not {value}; resume it with its own config"
+            )
     try:
         state = load_state(client, run_id)
     except (MlflowException, OSError):
@@ -126,11 +128,16 @@ def load_dataset(cfg: ExperimentConfig) -> ActiveDataset:
     return create_dataset(cfg.dataset.name, cfg.dataset.root, **cfg.dataset.options)
 
 
-def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
-               dataset: ActiveDataset | None = None, parent_run_id: str | None = None,
-               progress: bool = True, console: Console | None = None,
-               observers: tuple[CellObserver, ...] = (),
-               cohort_observers: tuple[CohortObserver, ...] = ()) -> list[ExperimentResult]:
+def run_cohort(
+    specs: list[CellSpec],
+    tracking_uri: str | None = None,
+    dataset: ActiveDataset | None = None,
+    parent_run_id: str | None = None,
+    progress: bool = True,
+    console: Console | None = None,
+    observers: tuple[CellObserver, ...] = (),
+    cohort_observers: tuple[CohortObserver, ...] = (),
+) -> list[ExperimentResult]:
     """Run (or resume) K compatible experiments as one cohort, each logged as its own MLflow run.
 
     Everything that can fail on bad input (device, data, augmentation, resume state) is
@@ -159,14 +166,17 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
         dataset = load_dataset(cfgs[0])  # bad data fails before a store exists
     budget = cfgs[0].budget.total
     if cfgs[0].budget.unit == "labels" and budget > dataset.pool_size:
-        warnings.warn(Al4mlWarning(
-            f"budget.total={budget} is larger than the pool of {dataset.info.name} "
-            f"({dataset.pool_size} items): the run stops when the pool is labeled, at "
-            f"{dataset.pool_size} labels (logged as tag al4ml.budget_effective)"), stacklevel=2)
+        warnings.warn(
+            Al4mlWarning(
+                f"budget.total={budget} is larger than the pool of {dataset.info.name} "
+                f"({dataset.pool_size} items): the run stops when the pool is labeled, at "
+                f"{dataset.pool_size} labels (logged as tag al4ml.budget_effective)"
+            ),
+            stacklevel=2,
+        )
     loop = ActiveLearningLoop(cfgs, dataset, device)
     client = get_client(tracking_uri)
-    states = [_resumable_state(client, s.resume_run_id, s.cfg) if s.resume_run_id else None
-              for s in specs]
+    states = [_resumable_state(client, s.resume_run_id, s.cfg) if s.resume_run_id else None for s in specs]
     start = [len(s.history) if s else 0 for s in states]  # None: round 0 (in place, if resumed)
     if len(set(start)) > 1:  # cells resume from different rounds: one cohort per round, in turn
         if given:
@@ -174,17 +184,38 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
         results: dict[int, ExperimentResult] = {}
         for r in sorted(set(start)):
             idx = [i for i, x in enumerate(start) if x == r]
-            for i, res in zip(idx, run_cohort([specs[i] for i in idx], tracking_uri, None,
-                                              parent_run_id, progress, console, observers,
-                                              cohort_observers), strict=True):
+            for i, res in zip(
+                idx,
+                run_cohort(
+                    [specs[i] for i in idx],
+                    tracking_uri,
+                    None,
+                    parent_run_id,
+                    progress,
+                    console,
+                    observers,
+                    cohort_observers,
+                ),
+                strict=True,
+            ):
                 results[i] = res
         return [results[i] for i in range(len(specs))]
     names = [display_name(s.cfg.flat(), s.role, s.axes or {}) for s in specs]
     cohort = {COHORT_SIZE_TAG: str(len(specs)), COHORT_TAG: tag_value(", ".join(names))}
-    trackers = [MlflowTracker(client, s.cfg, run_id=s.resume_run_id, parent_run_id=parent_run_id,
-                              extra_tags=s.extra_tags, role=s.role, axes=s.axes, cohort=cohort,
-                              name=name)
-                for s, name in zip(specs, names, strict=True)]
+    trackers = [
+        MlflowTracker(
+            client,
+            s.cfg,
+            run_id=s.resume_run_id,
+            parent_run_id=parent_run_id,
+            extra_tags=s.extra_tags,
+            role=s.role,
+            axes=s.axes,
+            cohort=cohort,
+            name=name,
+        )
+        for s, name in zip(specs, names, strict=True)
+    ]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="al4ml-tracking") as writer:
         deferred = [Deferred(t, writer) for t in trackers]
         for cell, later in zip(loop.cells, deferred, strict=True):
@@ -210,27 +241,42 @@ def run_cohort(specs: list[CellSpec], tracking_uri: str | None = None,
         except Exception as e:  # a tracking write failed after the loop had moved on
             cell.error = cell.error or e
             tracker.on_fail(e)
-    return [ExperimentResult(t.run_id, c.state, c.error, t.writer.folder if t.writer.offline else None,
-                             name)
-            for t, c, name in zip(trackers, cells, names, strict=True)]
+    return [
+        ExperimentResult(t.run_id, c.state, c.error, t.writer.folder if t.writer.offline else None, name)
+        for t, c, name in zip(trackers, cells, names, strict=True)
+    ]
 
 
-def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
-                   dataset: ActiveDataset | None = None, resume_run_id: str | None = None,
-                   parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None,
-                   progress: bool = True, console: Console | None = None,
-                   observers: tuple[CellObserver, ...] = (), role: str = "run",
-                   axes: dict[str, object] | None = None,
-                   cohort_observers: tuple[CohortObserver, ...] = ()) -> ExperimentResult:
+def run_experiment(
+    cfg: ExperimentConfig,
+    tracking_uri: str | None = None,
+    dataset: ActiveDataset | None = None,
+    resume_run_id: str | None = None,
+    parent_run_id: str | None = None,
+    extra_tags: dict[str, str] | None = None,
+    progress: bool = True,
+    console: Console | None = None,
+    observers: tuple[CellObserver, ...] = (),
+    role: str = "run",
+    axes: dict[str, object] | None = None,
+    cohort_observers: tuple[CohortObserver, ...] = (),
+) -> ExperimentResult:
     """Run (or resume) one active-learning experiment, logged as one MLflow run (a cohort of one).
 
     A failure mid-run marks the run FAILED and is raised as :class:`RunFailed` (its cause
     chained); its logged rounds and saved state stay, and ``resume_run_id`` continues it.
     Arguments as :func:`run_cohort` and :class:`CellSpec`.
     """
-    [result] = run_cohort([CellSpec(cfg, resume_run_id, role, axes, extra_tags)], tracking_uri,
-                          dataset=dataset, parent_run_id=parent_run_id, progress=progress,
-                          console=console, observers=observers, cohort_observers=cohort_observers)
+    [result] = run_cohort(
+        [CellSpec(cfg, resume_run_id, role, axes, extra_tags)],
+        tracking_uri,
+        dataset=dataset,
+        parent_run_id=parent_run_id,
+        progress=progress,
+        console=console,
+        observers=observers,
+        cohort_observers=cohort_observers,
+    )
     if isinstance(result.error, Al4mlError):
         raise result.error
     if result.error is not None:
@@ -238,9 +284,13 @@ def run_experiment(cfg: ExperimentConfig, tracking_uri: str | None = None,
     return result
 
 
-def run_baseline(cfg: ExperimentConfig, tracking_uri: str | None = None,
-                 dataset: ActiveDataset | None = None, progress: bool = True,
-                 axes: dict[str, object] | None = None) -> ExperimentResult:
+def run_baseline(
+    cfg: ExperimentConfig,
+    tracking_uri: str | None = None,
+    dataset: ActiveDataset | None = None,
+    progress: bool = True,
+    axes: dict[str, object] | None = None,
+) -> ExperimentResult:
     """Supervised training on the whole training split: the ceiling for learning curves.
 
     It is the loop with a budget that buys every pool label up front (one round, no query),
@@ -250,14 +300,22 @@ def run_baseline(cfg: ExperimentConfig, tracking_uri: str | None = None,
     """
     dataset = dataset if dataset is not None else load_dataset(cfg)
     n = dataset.pool_size
-    full = cfg.model_copy(update={"budget": cfg.budget.model_copy(
-        update={"initial": n, "per_round": n, "total": n, "unit": "labels"})})
-    return run_experiment(full, tracking_uri, dataset=dataset, progress=progress, role="baseline",
-                          axes=axes)
+    full = cfg.model_copy(
+        update={
+            "budget": cfg.budget.model_copy(
+                update={"initial": n, "per_round": n, "total": n, "unit": "labels"}
+            )
+        }
+    )
+    return run_experiment(full, tracking_uri, dataset=dataset, progress=progress, role="baseline", axes=axes)
 
 
-def run_baselines(cfgs: list[ExperimentConfig], tracking_uri: str | None = None,
-                  progress: bool = True, axes: list[str] | None = None) -> list[ExperimentResult]:
+def run_baselines(
+    cfgs: list[ExperimentConfig],
+    tracking_uri: str | None = None,
+    progress: bool = True,
+    axes: list[str] | None = None,
+) -> list[ExperimentResult]:
     """:func:`run_baseline` for each config that has no FINISHED baseline in its experiment yet.
 
     A baseline counts as done for a config when it shares the config's training setting
@@ -277,10 +335,15 @@ def run_baselines(cfgs: list[ExperimentConfig], tracking_uri: str | None = None,
             and any(k.startswith(CEILING_PREFIX) for k in r.data.metrics)
             and training_setting(logged_config(r.data.params, defaults)) == training_setting(flat)
             and r.data.params.get("seed") == flat["seed"]
-            for r in client.search_runs([exp.experiment_id], f"tags.`{ROLE_TAG}` = 'baseline'",
-                                        max_results=5000))
+            for r in client.search_runs(
+                [exp.experiment_id], f"tags.`{ROLE_TAG}` = 'baseline'", max_results=5000
+            )
+        )
         if not done:
-            values: dict[str, object] = {k: flat[k] for k in axes or [] if k in flat and k != "seed"
-                      and not k.startswith(("query.", "budget."))}
+            values: dict[str, object] = {
+                k: flat[k]
+                for k in axes or []
+                if k in flat and k != "seed" and not k.startswith(("query.", "budget."))
+            }
             results.append(run_baseline(cfg, tracking_uri, progress=progress, axes=values))
     return results

@@ -31,9 +31,15 @@ class Predictions:
 
 
 @torch.inference_mode()
-def predict(net: StackedClassifier, images: torch.Tensor, device: torch.device,
-            batch_size: int = 4096, embeddings: bool = False, bf16: bool = True,
-            task: Task = MULTI_CLASS_TASK) -> Predictions:
+def predict(
+    net: StackedClassifier,
+    images: torch.Tensor,
+    device: torch.device,
+    batch_size: int = 4096,
+    embeddings: bool = False,
+    bf16: bool = True,
+    task: Task = MULTI_CLASS_TASK,
+) -> Predictions:
     """Score images with every model of ``net``, in eval mode, never augmented.
 
     Args:
@@ -50,7 +56,7 @@ def predict(net: StackedClassifier, images: torch.Tensor, device: torch.device,
     chunk = max(1, batch_size // net.k)
     probs, embs = [], []
     for start in range(0, len(images), chunk):
-        x = to_input(net.shared(images[start:start + chunk].to(device, non_blocking=True)))
+        x = to_input(net.shared(images[start : start + chunk].to(device, non_blocking=True)))
         with autocast(device, bf16):
             logits, emb = net.forward_with_embedding(x)
         probs.append(task.probs(logits))
@@ -60,8 +66,9 @@ def predict(net: StackedClassifier, images: torch.Tensor, device: torch.device,
 
 
 @torch.inference_mode()
-def mc_dropout_probs(model: Classifier, embeddings: torch.Tensor, samples: int,
-                     generator: torch.Generator) -> torch.Tensor:
+def mc_dropout_probs(
+    model: Classifier, embeddings: torch.Tensor, samples: int, generator: torch.Generator
+) -> torch.Tensor:
     """MC-dropout probabilities ``[N, S, C]`` from pool embeddings ``[N, D]`` of one model.
 
     Dropout sits only in front of the classifier head, so the trunk runs once (in eval mode,
@@ -78,14 +85,21 @@ def mc_dropout_probs(model: Classifier, embeddings: torch.Tensor, samples: int,
 
 
 @torch.inference_mode()
-def augmented_probs(model: nn.Module, images: torch.Tensor, augment: Policy, views: int,
-                    generator: torch.Generator, device: torch.device, batch_size: int = 4096,
-                    bf16: bool = True) -> torch.Tensor:
+def augmented_probs(
+    model: nn.Module,
+    images: torch.Tensor,
+    augment: Policy,
+    views: int,
+    generator: torch.Generator,
+    device: torch.device,
+    batch_size: int = 4096,
+    bf16: bool = True,
+) -> torch.Tensor:
     """Probabilities ``[N, V, C]`` of V augmented views of each image (the cell's policy)."""
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].to(device)
+        x = images[start : start + batch_size].to(device)
         per_view = []
         for _ in range(views):
             with autocast(device, bf16):
@@ -106,9 +120,12 @@ class EvalMetrics:
 
     def as_metrics(self, prefix: str) -> dict[str, float]:
         """``{prefix_accuracy: ..., prefix_balanced_accuracy: ..., prefix_auc: ..., prefix_loss: ...}``."""
-        return {f"{prefix}_accuracy": self.accuracy,
-                f"{prefix}_balanced_accuracy": self.balanced_accuracy,
-                f"{prefix}_auc": self.auc, f"{prefix}_loss": self.loss}
+        return {
+            f"{prefix}_accuracy": self.accuracy,
+            f"{prefix}_balanced_accuracy": self.balanced_accuracy,
+            f"{prefix}_auc": self.auc,
+            f"{prefix}_loss": self.loss,
+        }
 
 
 def _rank_auc(pos: np.ndarray, scores: np.ndarray) -> float:
@@ -156,10 +173,20 @@ def metrics(probs: torch.Tensor, labels: torch.Tensor, task: Task = MULTI_CLASS_
         loss = float(tnf.binary_cross_entropy(probs.double().clamp(1e-7, 1 - 1e-7), y.double()))
         pred = p64 > 0.5
         truth = yn.astype(bool)
-        recalls = [[float((pred[truth[:, j] == v, j] == v).mean()) for v in (False, True)
-                    if (truth[:, j] == v).any()] for j in range(yn.shape[1])]
-        return EvalMetrics(float((pred == truth).mean()), float(np.mean([np.mean(r) for r in recalls])),
-                           auc_score(yn, p64, task), loss)
+        recalls = [
+            [
+                float((pred[truth[:, j] == v, j] == v).mean())
+                for v in (False, True)
+                if (truth[:, j] == v).any()
+            ]
+            for j in range(yn.shape[1])
+        ]
+        return EvalMetrics(
+            float((pred == truth).mean()),
+            float(np.mean([np.mean(r) for r in recalls])),
+            auc_score(yn, p64, task),
+            loss,
+        )
     loss = float(tnf.nll_loss(torch.log(probs.clamp_min(1e-12)), y))
     pred = probs.argmax(1).numpy()
     present = np.unique(yn)
@@ -167,9 +194,15 @@ def metrics(probs: torch.Tensor, labels: torch.Tensor, task: Task = MULTI_CLASS_
     return EvalMetrics(float((pred == yn).mean()), float(np.mean(recall)), auc_score(yn, p64), loss)
 
 
-def evaluate(net: StackedClassifier, images: torch.Tensor, labels: torch.Tensor,
-             device: torch.device, batch_size: int = 4096, bf16: bool = True,
-             task: Task = MULTI_CLASS_TASK) -> list[EvalMetrics]:
+def evaluate(
+    net: StackedClassifier,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    device: torch.device,
+    batch_size: int = 4096,
+    bf16: bool = True,
+    task: Task = MULTI_CLASS_TASK,
+) -> list[EvalMetrics]:
     """Metrics of each of ``net``'s K models on one labeled split."""
     probs = predict(net, images, device, batch_size, bf16=bf16, task=task).probs
     return [metrics(p, labels, task) for p in probs]

@@ -28,9 +28,17 @@ from al4ml.errors import ConfigError
 
 JOURNAL_DIR = Path(".al4ml") / "journal"
 PROBE_SECONDS = 5.0
-UNREACHABLE = ("Max retries exceeded", "Connection refused", "Failed to establish",
-               "Connection aborted", "Read timed out", "RemoteDisconnected", "Connection reset",
-               "unable to open database file", "Name or service not known")
+UNREACHABLE = (
+    "Max retries exceeded",
+    "Connection refused",
+    "Failed to establish",
+    "Connection aborted",
+    "Read timed out",
+    "RemoteDisconnected",
+    "Connection reset",
+    "unable to open database file",
+    "Name or service not known",
+)
 
 
 def unreachable(error: BaseException) -> bool:
@@ -49,8 +57,11 @@ def notify(uri: str, offline: bool, detail: str = "") -> None:
     if _offline.get(uri, False) == offline:
         return
     _offline[uri] = offline
-    line = (f"tracking store {uri} is unreachable; training goes on and writes are kept in "
-            f"{detail}" if offline else f"tracking store {uri} answers again; {detail}")
+    line = (
+        f"tracking store {uri} is unreachable; training goes on and writes are kept in {detail}"
+        if offline
+        else f"tracking store {uri} answers again; {detail}"
+    )
     sys.stderr.write(f"al4ml: {line}\n")
     sys.stderr.flush()
 
@@ -68,8 +79,10 @@ class Journal:
             info = json.loads(meta.read_text())
             self.tracking_uri, self.run_id = info["tracking_uri"], info["run_id"]
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ConfigError(f"journal {folder}: {meta.name} is not readable ({type(e).__name__}: "
-                              f"{e}); it should be JSON with tracking_uri and run_id") from None
+            raise ConfigError(
+                f"journal {folder}: {meta.name} is not readable ({type(e).__name__}: "
+                f"{e}); it should be JSON with tracking_uri and run_id"
+            ) from None
 
     def append(self, op: dict[str, Any], file: Path | None = None) -> None:
         """Add a write at the end (an artifact's file is copied in)."""
@@ -100,8 +113,10 @@ class Journal:
             try:
                 op = json.loads(line)
             except ValueError:
-                raise ConfigError(f"journal {self.folder}: line {number} of ops.jsonl is not JSON "
-                                  f"({line[:40]!r}); the writes from there on cannot be sent") from None
+                raise ConfigError(
+                    f"journal {self.folder}: line {number} of ops.jsonl is not JSON "
+                    f"({line[:40]!r}); the writes from there on cannot be sent"
+                ) from None
             if str(op["seq"]) not in done:
                 ops.append(op)
         return ops
@@ -142,9 +157,16 @@ def apply(client: MlflowClient, run_id: str, op: dict[str, Any], files: Path) ->
     elif kind == "artifacts":  # a folder's content, at ``dir``
         client.log_artifacts(run_id, str(files / op["file"]), op.get("dir"))
     elif kind == "inputs":
-        client.log_inputs(run_id, datasets=[
-            DatasetInput(Dataset(**{k: v for k, v in d.items() if k != "context"}),
-                         [InputTag("mlflow.data.context", d["context"])]) for d in op["datasets"]])
+        client.log_inputs(
+            run_id,
+            datasets=[
+                DatasetInput(
+                    Dataset(**{k: v for k, v in d.items() if k != "context"}),
+                    [InputTag("mlflow.data.context", d["context"])],
+                )
+                for d in op["datasets"]
+            ],
+        )
     elif kind == "status":
         client.set_terminated(run_id, op["status"])
     else:
@@ -177,8 +199,12 @@ class Writer:
             self._try_replay()
         if self.journal is None:
             try:
-                apply(self.client, self.run_id, op if file is None else {**op, "file": file.name},
-                      file.parent if file is not None else self.folder)
+                apply(
+                    self.client,
+                    self.run_id,
+                    op if file is None else {**op, "file": file.name},
+                    file.parent if file is not None else self.folder,
+                )
                 return
             except Exception as e:  # only an unreachable store is journaled; anything else raises
                 if not unreachable(e):
@@ -214,8 +240,10 @@ class Writer:
             return True
         self._try_replay(force=True)
         if self.journal is not None:
-            sys.stderr.write(f"al4ml: run {self.run_id}: {len(self.journal.pending())} write(s) could "
-                             f"not reach {self.client.tracking_uri}; send them later with: al4ml sync "
-                             f"{self.folder}\n")
+            sys.stderr.write(
+                f"al4ml: run {self.run_id}: {len(self.journal.pending())} write(s) could "
+                f"not reach {self.client.tracking_uri}; send them later with: al4ml sync "
+                f"{self.folder}\n"
+            )
             sys.stderr.flush()
         return not self.offline

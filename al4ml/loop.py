@@ -52,8 +52,12 @@ from al4ml.train import fit
 def noise(cfg: ExperimentConfig) -> LabelNoise:
     """The cell's oracle noise (``oracle.noise``), seeded by its seed (inactive at rate 0)."""
     n = cfg.oracle.noise
-    return LabelNoise(n.rate, n.kind, tuple(map(tuple, n.matrix)) if n.matrix else None,
-                      derive_seed(cfg.seed, 0, "oracle_noise"))
+    return LabelNoise(
+        n.rate,
+        n.kind,
+        tuple(map(tuple, n.matrix)) if n.matrix else None,
+        derive_seed(cfg.seed, 0, "oracle_noise"),
+    )
 
 
 def price_list(cfg: ExperimentConfig) -> LabelCost:
@@ -111,9 +115,14 @@ class ActiveLearningLoop:
         cohort_observers: Observers of the shared rounds and epochs (progress).
     """
 
-    def __init__(self, cfgs: list[ExperimentConfig] | ExperimentConfig, dataset: ActiveDataset,
-                 device: torch.device, observers: list[tuple[CellObserver, ...]] | None = None,
-                 cohort_observers: tuple[CohortObserver, ...] = ()) -> None:
+    def __init__(
+        self,
+        cfgs: list[ExperimentConfig] | ExperimentConfig,
+        dataset: ActiveDataset,
+        device: torch.device,
+        observers: list[tuple[CellObserver, ...]] | None = None,
+        cohort_observers: tuple[CohortObserver, ...] = (),
+    ) -> None:
         cfgs = [cfgs] if isinstance(cfgs, ExperimentConfig) else list(cfgs)
         if len({c.cohort_key() for c in cfgs}) > 1:
             raise ValueError("the cells of a cohort must share dataset, model, training and budget")
@@ -125,10 +134,17 @@ class ActiveLearningLoop:
         self.dataset, self.device = dataset, device
         self.cohort_observers = cohort_observers
         observers = observers or [() for _ in cfgs]
-        self.cells = [CohortMember(cfg, oracle, create_augmentation(cfg.augmentation.name,
-                                                            **cfg.augmentation.params), obs)
-                      for cfg, oracle, obs in zip(cfgs, dataset.make_oracles(
-                          [noise(c) for c in cfgs], [price_list(c) for c in cfgs]), observers, strict=True)]
+        self.cells = [
+            CohortMember(
+                cfg, oracle, create_augmentation(cfg.augmentation.name, **cfg.augmentation.params), obs
+            )
+            for cfg, oracle, obs in zip(
+                cfgs,
+                dataset.make_oracles([noise(c) for c in cfgs], [price_list(c) for c in cfgs]),
+                observers,
+                strict=True,
+            )
+        ]
         for cell in self.cells:
             views = cell.cfg.query.augmentation
             cell.views = create_augmentation(views.name, **views.params) if views else None
@@ -150,8 +166,9 @@ class ActiveLearningLoop:
         """A seeded random initial set of ``budget.initial`` items, labeled in round 0."""
         n = cell.oracle.pool_size
         shape = self.task.label_shape(self.dataset.info.num_classes)
-        cell.state = LoopState(torch.full((n,), -1, dtype=torch.int64),
-                               torch.full((n, *shape), -1, dtype=torch.int64))
+        cell.state = LoopState(
+            torch.full((n,), -1, dtype=torch.int64), torch.full((n, *shape), -1, dtype=torch.int64)
+        )
         g = generator(derive_seed(cell.cfg.seed, 0, "initial_set"), torch.device("cpu"))
         self._label(cell, torch.randperm(n, generator=g)[: min(cell.cfg.budget.initial, n)], 0)
         return cell.state
@@ -172,8 +189,11 @@ class ActiveLearningLoop:
         """A new model of the cohort's architecture, initialised from ``seed``, on the device."""
         torch.manual_seed(seed)
         info = self.dataset.info
-        return create_model(self.cfg.model.name, info.channels, info.num_classes,
-                            **self.cfg.model.options).to(self.device).to(memory_format=torch.channels_last)
+        return (
+            create_model(self.cfg.model.name, info.channels, info.num_classes, **self.cfg.model.options)
+            .to(self.device)
+            .to(memory_format=torch.channels_last)
+        )
 
     def choose_policy(self, cell: CohortMember, round_: int) -> None:
         """``augmentation.search``: search every ``every`` rounds (and wherever no choice is
@@ -189,17 +209,24 @@ class ActiveLearningLoop:
             rows = torch.nonzero(cell.current.labeled_mask).flatten()
             seed = cell.cfg.seed
             problem = SearchProblem.of(
-                search, cell.cfg.training, pool=self.pool, rows=rows.to(self.device),
-                labels=cell.current.labels[rows], device=self.device, task=self.task,
+                search,
+                cell.cfg.training,
+                pool=self.pool,
+                rows=rows.to(self.device),
+                labels=cell.current.labels[rows],
+                device=self.device,
+                task=self.task,
                 new_model=lambda j: self.fresh_model(derive_seed(seed, round_, "search_init", j)),
                 seed=lambda purpose, j: derive_seed(seed, round_, purpose, j),
-                val=self.val if search.validation == "official" else None)
+                val=self.val if search.validation == "official" else None,
+            )
             cell.search = search_policy(search, problem)
             cell.policy = cell.search.chosen
         cell.augment = create_augmentation(cell.policy.name, **cell.policy.params)
 
-    def train_round(self, cells: list[CohortMember], round_: int
-                    ) -> tuple[StackedClassifier, list[float], float]:
+    def train_round(
+        self, cells: list[CohortMember], round_: int
+    ) -> tuple[StackedClassifier, list[float], float]:
         """Train the cells' fresh models together; returns the stack, losses and seconds."""
         dev = self.device
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
@@ -213,13 +240,23 @@ class ActiveLearningLoop:
             if self.cfg.training.select == "best_holdout":
                 rows, held = holdout_rows(cells, rows, self.cfg.training.holdout, round_)
             labels = torch.stack([c.current.labels[r] for c, r in zip(cells, rows, strict=True)])
-            augment = CohortAugment([c.augment for c in cells], [
-                generator(derive_seed(c.cfg.seed, round_, "train"), dev) for c in cells])
+            augment = CohortAugment(
+                [c.augment for c in cells],
+                [generator(derive_seed(c.cfg.seed, round_, "train"), dev) for c in cells],
+            )
             best = selector(self.cfg.training, cells, self.pool, self.val, held, dev, self.task)
-            result = fit(stack, self.pool, rows.to(dev), labels.to(dev), self.cfg.training,
-                         augment, dev, on_epoch=lambda e, n: self._emit("on_epoch", e, n),
-                         after_epoch=(lambda _: best.observe(stack)) if best else None,
-                         task=self.task)
+            result = fit(
+                stack,
+                self.pool,
+                rows.to(dev),
+                labels.to(dev),
+                self.cfg.training,
+                augment,
+                dev,
+                on_epoch=lambda e, n: self._emit("on_epoch", e, n),
+                after_epoch=(lambda _: best.observe(stack)) if best else None,
+                task=self.task,
+            )
         self.selected_epochs = best.epochs if best else None
         if best is not None:
             stack = best.stack(dev)
@@ -230,8 +267,7 @@ class ActiveLearningLoop:
         t = self.cfg.training
         out: list[dict[str, float]] = [{} for _ in range(stack.k)]
         for prefix, (images, labels) in (("val", self.val), ("test", self.test)):
-            probs = predict(stack, images, self.device, t.eval_batch_size, bf16=t.bf16,
-                            task=self.task).probs
+            probs = predict(stack, images, self.device, t.eval_batch_size, bf16=t.bf16, task=self.task).probs
             for k in range(stack.k):
                 out[k].update(metrics(probs[k], labels, self.task).as_metrics(prefix))
         return out
@@ -242,11 +278,19 @@ class ActiveLearningLoop:
         if not needs - {"n"}:
             return None
         t = self.cfg.training
-        return predict(stack, self.pool, self.device, t.eval_batch_size, embeddings=True, bf16=t.bf16,
-                       task=self.task)
+        return predict(
+            stack, self.pool, self.device, t.eval_batch_size, embeddings=True, bf16=t.bf16, task=self.task
+        )
 
-    def query(self, cell: CohortMember, k_model: int, stack: StackedClassifier, scored: Predictions | None,
-              round_: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def query(
+        self,
+        cell: CohortMember,
+        k_model: int,
+        stack: StackedClassifier,
+        scored: Predictions | None,
+        round_: int,
+        k: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Pick ``k`` of the cell's unlabeled pool items with the cell's strategy (and scores)."""
         state, q, dev = cell.current, cell.cfg.query, self.device
         unlabeled = torch.nonzero(~state.labeled_mask).flatten()
@@ -270,16 +314,23 @@ class ActiveLearningLoop:
             "probs": lambda: rows("probs", unlabeled),
             "embeddings": lambda: rows("embeddings", unlabeled),
             "labeled_embeddings": lambda: rows("embeddings", labeled),
-            "mc_probs": lambda: mc_dropout_probs(model(), rows("embeddings", unlabeled),
-                                                 q.mc_samples, g),
-            "grad_embeddings": lambda: gradient_embeddings(rows("probs", unlabeled),
-                                                           rows("embeddings", unlabeled),
-                                                           self.task),
-            "aug_probs": lambda: augmented_probs(model(), self.pool[unlabeled.to(dev)],
-                                                 cell.views or cell.augment, q.aug_views, g, dev,
-                                                 batch, bf16),
+            "mc_probs": lambda: mc_dropout_probs(model(), rows("embeddings", unlabeled), q.mc_samples, g),
+            "grad_embeddings": lambda: gradient_embeddings(
+                rows("probs", unlabeled), rows("embeddings", unlabeled), self.task
+            ),
+            "aug_probs": lambda: augmented_probs(
+                model(),
+                self.pool[unlabeled.to(dev)],
+                cell.views or cell.augment,
+                q.aug_views,
+                g,
+                dev,
+                batch,
+                bf16,
+            ),
             "classifier": lambda: EmbeddingClassifier(
-                model().head, rows("embeddings", labeled).float().cpu().numpy(), dev),
+                model().head, rows("embeddings", labeled).float().cpu().numpy(), dev
+            ),
         }
         picked, scores = run_strategy(q.strategy, k, g, inputs, q.params)
         return unlabeled[picked.cpu()], scores.detach().float().cpu()
@@ -334,8 +385,10 @@ class ActiveLearningLoop:
         round_ = len(self.cells[0].current.history)
         n_labeled = self.cells[0].current.n_labeled
         oracle = self.cells[0].oracle
-        total = min(oracle.pool_size, budget.total if budget.unit == "labels"
-                    else int(budget.total // oracle.cost.cheapest))
+        total = min(
+            oracle.pool_size,
+            budget.total if budget.unit == "labels" else int(budget.total // oracle.cost.cheapest),
+        )
         rounds = 1 + max(0, -(-(total - budget.initial) // budget.per_round))  # an upper bound
         self._emit("on_data", self.dataset.summary())
         self._emit("on_cohort_start", len(active), rounds, round_)
@@ -353,9 +406,16 @@ class ActiveLearningLoop:
             records, still = [], []
             for i, cell in enumerate(active):
                 try:
-                    record = RoundRecord(round_, n_labeled, {
-                        **evals[i], "train_loss": losses[i], "train_seconds": train_seconds,
-                        "n_labeled": float(n_labeled)})
+                    record = RoundRecord(
+                        round_,
+                        n_labeled,
+                        {
+                            **evals[i],
+                            "train_loss": losses[i],
+                            "train_seconds": train_seconds,
+                            "n_labeled": float(n_labeled),
+                        },
+                    )
                     if self.selected_epochs is not None:  # training.select: best_val, best_holdout
                         record.metrics["selected_epoch"] = float(self.selected_epochs[i])
                     if cell.policy is not None:  # augmentation.search: what trained, and why
@@ -373,7 +433,8 @@ class ActiveLearningLoop:
                         self._label(cell, picked, round_ + 1)
                         record.queried, record.scores = picked.tolist(), scores.tolist()
                     record.metrics["query_seconds"] = (
-                        time.perf_counter() - start + shared_seconds if k > 0 else 0.0)
+                        time.perf_counter() - start + shared_seconds if k > 0 else 0.0
+                    )
                     cell.current.history.append(record)
                     cell.emit("on_round", record, cell.state)
                     if k <= 0:

@@ -47,18 +47,25 @@ class LabelNoise:
         n = len(labels)
         if labels.ndim == 2:
             if self.kind != "symmetric":
-                raise ConfigError(f"oracle.noise.kind {self.kind!r} has no multi-label meaning; "
-                                  "use symmetric (each finding flipped with probability rate)")
+                raise ConfigError(
+                    f"oracle.noise.kind {self.kind!r} has no multi-label meaning; "
+                    "use symmetric (each finding flipped with probability rate)"
+                )
             return labels ^ (torch.rand(labels.shape, generator=g) < self.rate).to(labels.dtype)
         if self.kind == "confusion":
             m = torch.tensor(self.matrix, dtype=torch.float64)
             if m.shape != (n_classes, n_classes):
-                raise ConfigError(f"oracle.noise.matrix is {m.shape[0]} x {m.shape[1]}; this "
-                                  f"dataset has {n_classes} classes")
+                raise ConfigError(
+                    f"oracle.noise.matrix is {m.shape[0]} x {m.shape[1]}; this "
+                    f"dataset has {n_classes} classes"
+                )
             return torch.multinomial(m[labels], 1, generator=g).flatten()
         flip = torch.rand(n, generator=g) < self.rate
-        step = (torch.randint(1, n_classes, (n,), generator=g) if self.kind == "symmetric"
-                else torch.ones(n, dtype=torch.int64))
+        step = (
+            torch.randint(1, n_classes, (n,), generator=g)
+            if self.kind == "symmetric"
+            else torch.ones(n, dtype=torch.int64)
+        )
         return torch.where(flip, (labels + step) % n_classes, labels)
 
 
@@ -101,19 +108,28 @@ class SimulatedOracle:
         noise: How it errs; exact when ``None``.
     """
 
-    def __init__(self, labels: torch.Tensor, n_classes: int | None = None,
-                 noise: LabelNoise | None = None, cost: LabelCost | None = None) -> None:
+    def __init__(
+        self,
+        labels: torch.Tensor,
+        n_classes: int | None = None,
+        noise: LabelNoise | None = None,
+        cost: LabelCost | None = None,
+    ) -> None:
         self.__labels = labels.detach().to("cpu", torch.int64).clone()
         self.__revealed = torch.zeros(len(self.__labels), dtype=torch.bool)
         self.cost = cost or LabelCost()
         if self.cost.per_class is not None:
             classes = n_classes or int(self.__labels.max()) + 1
             if self.__labels.ndim != 1:
-                raise ConfigError("oracle.cost.per_class: a multi-label answer has no single class "
-                                  "to price; use oracle.cost.per_label")
+                raise ConfigError(
+                    "oracle.cost.per_class: a multi-label answer has no single class "
+                    "to price; use oracle.cost.per_label"
+                )
             if len(self.cost.per_class) != classes:
-                raise ConfigError(f"oracle.cost.per_class has {len(self.cost.per_class)} prices; "
-                                  f"this dataset has {classes} classes (one price per class)")
+                raise ConfigError(
+                    f"oracle.cost.per_class has {len(self.cost.per_class)} prices; "
+                    f"this dataset has {classes} classes (one price per class)"
+                )
         self.__spent = 0.0
         self.noisy = noise is not None and noise.active
         if noise is not None and self.noisy:

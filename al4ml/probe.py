@@ -29,30 +29,58 @@ def cells_per_device(cfg: ExperimentConfig) -> int | None:
     if device.type != "cuda":
         return None
     info = load_dataset(cfg).info
-    if stack_refusal(create_model(cfg.model.name, info.channels, info.num_classes,
-                                  **cfg.model.options)) is not None:
+    if (
+        stack_refusal(create_model(cfg.model.name, info.channels, info.num_classes, **cfg.model.options))
+        is not None
+    ):
         return 1  # its cohort's models would run one after another: nothing to share
     b = max(2, min(cfg.training.batch_size, cfg.budget.total))
     x = torch.randint(0, 256, (b, info.channels, *info.size), dtype=torch.uint8, device=device)
     task = info.label_task
-    y = torch.randint(0, 2 if task.multi_label else info.num_classes,
-                      (b, *task.label_shape(info.num_classes)), device=device)
-    once = cfg.training.model_copy(update={"epochs": 1, "min_steps": 0, "cuda_graph": False,
-                                           "compile": False})
+    y = torch.randint(
+        0,
+        2 if task.multi_label else info.num_classes,
+        (b, *task.label_shape(info.num_classes)),
+        device=device,
+    )
+    once = cfg.training.model_copy(
+        update={"epochs": 1, "min_steps": 0, "cuda_graph": False, "compile": False}
+    )
     free_before = torch.cuda.mem_get_info(device)[0]
     peaks = []
     for k in (1, 2):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-        stack = StackedClassifier([create_model(cfg.model.name, info.channels, info.num_classes,
-                                                **cfg.model.options).to(device) for _ in range(k)])
-        augment = CohortAugment([create_augmentation("none")] * k,
-                                [torch.Generator(device=device).manual_seed(i) for i in range(k)])
-        fit(stack, x, torch.arange(b, device=device).expand(k, b), y.expand(k, *y.shape), once,
-            augment, device, task=task)
-        predict(stack, x.repeat(-(-cfg.training.eval_batch_size // b), 1, 1, 1), device,
-                cfg.training.eval_batch_size, embeddings=True, bf16=cfg.training.bf16, task=task)
+        stack = StackedClassifier(
+            [
+                create_model(cfg.model.name, info.channels, info.num_classes, **cfg.model.options).to(device)
+                for _ in range(k)
+            ]
+        )
+        augment = CohortAugment(
+            [create_augmentation("none")] * k,
+            [torch.Generator(device=device).manual_seed(i) for i in range(k)],
+        )
+        fit(
+            stack,
+            x,
+            torch.arange(b, device=device).expand(k, b),
+            y.expand(k, *y.shape),
+            once,
+            augment,
+            device,
+            task=task,
+        )
+        predict(
+            stack,
+            x.repeat(-(-cfg.training.eval_batch_size // b), 1, 1, 1),
+            device,
+            cfg.training.eval_batch_size,
+            embeddings=True,
+            bf16=cfg.training.bf16,
+            task=task,
+        )
         peaks.append(torch.cuda.max_memory_allocated(device) - base)
         del stack, augment
     torch.cuda.empty_cache()

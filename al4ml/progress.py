@@ -31,8 +31,11 @@ class RoundLines(CohortObserver):
         """Print the round's label count and test accuracy (per cell in a cohort)."""
         if records:
             acc = ", ".join(f"{r.metrics.get('test_accuracy', float('nan')):.4f}" for r in records)
-            self.console.print(f"round {round_}: {records[0].n_labeled} labels, test acc {acc}",
-                               highlight=False, soft_wrap=True)
+            self.console.print(
+                f"round {round_}: {records[0].n_labeled} labels, test acc {acc}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 class RichProgress(CohortObserver):
@@ -43,10 +46,16 @@ class RichProgress(CohortObserver):
     """
 
     def __init__(self, console: Console | None = None) -> None:
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                                 TimeElapsedColumn(), TimeRemainingColumn(),
-                                 console=console or Console(stderr=True), transient=False)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+            transient=False,
+        )
         self._rounds = self.progress.add_task("rounds", total=None, info="")
         self._epochs = self.progress.add_task("epochs", total=None, info="")
 
@@ -83,8 +92,9 @@ class RichProgress(CohortObserver):
         shown = f"{acc[0]:.3f}" if len(acc) == 1 else f"{min(acc):.3f}-{max(acc):.3f}"
         cost = [r.metrics[COST_METRIC] for r in records if COST_METRIC in r.metrics]
         spent = f" (cost {max(cost):g})" if cost else ""
-        self.progress.update(self._rounds, advance=1,
-                             info=f"{records[0].n_labeled} labels{spent}: test acc {shown}")
+        self.progress.update(
+            self._rounds, advance=1, info=f"{records[0].n_labeled} labels{spent}: test acc {shown}"
+        )
         if not any(r.queried for r in records):  # the last round
             done = next(t.completed for t in self.progress.tasks if t.id == self._rounds)
             self.progress.update(self._rounds, total=done)

@@ -63,8 +63,11 @@ class LoopState:
 
     def to_dict(self) -> dict[str, Any]:
         """A picklable snapshot (for ``torch.save``)."""
-        return {"labeled_round": self.labeled_round.clone(), "labels": self.labels.clone(),
-                "history": [vars(r) for r in self.history]}
+        return {
+            "labeled_round": self.labeled_round.clone(),
+            "labels": self.labels.clone(),
+            "history": [vars(r) for r in self.history],
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LoopState:

@@ -49,9 +49,11 @@ class Entry(Generic[F]):
     @cached_property
     def options(self) -> dict[str, inspect.Parameter]:
         """The user options: keyword parameters of ``fn`` that are not inputs."""
-        return {p.name: p for p in inspect.signature(self.fn).parameters.values()
-                if p.name not in self.inputs
-                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        return {
+            p.name: p
+            for p in inspect.signature(self.fn).parameters.values()
+            if p.name not in self.inputs and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
 
     @cached_property
     def _schema(self) -> type[BaseModel]:
@@ -83,8 +85,9 @@ class Entry(Generic[F]):
             option = str(first["loc"][0]) if first["loc"] else "?"
             if first["type"] == "extra_forbidden":
                 choices = ", ".join(self.options) or "none"
-                raise ConfigError(f"{where}: unknown option {option!r} for {kind} {self.name!r}; "
-                                  f"valid options: {choices}") from None
+                raise ConfigError(
+                    f"{where}: unknown option {option!r} for {kind} {self.name!r}; valid options: {choices}"
+                ) from None
             msg = first["msg"].removeprefix("Value error, ")
             got = params.get(option, "<missing>")
             valid = self.describe(option)
@@ -120,7 +123,8 @@ def describe(annotation: Any) -> str:
     if base in (str, Any) and not bounds:
         return ""
     kind = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
-        base, getattr(base, "__name__", str(base)))
+        base, getattr(base, "__name__", str(base))
+    )
     return f"{kind} {' and '.join(bounds)}".strip()
 
 
@@ -198,5 +202,9 @@ def load_plugins(group: str) -> None:
         try:
             ep.load()
         except Exception as e:  # a broken plugin must not take al4ml down with it
-            warnings.warn(Al4mlWarning(f"plugin {ep.name!r} ({ep.value}) of {group} was not "
-                                       f"loaded: {type(e).__name__}: {e}"), stacklevel=2)
+            warnings.warn(
+                Al4mlWarning(
+                    f"plugin {ep.name!r} ({ep.value}) of {group} was not loaded: {type(e).__name__}: {e}"
+                ),
+                stacklevel=2,
+            )

@@ -99,7 +99,7 @@ def setting(flat: Mapping[str, str]) -> dict[str, str]:
     out = {k: v for k, v in flat.items() if k not in NOT_SETTING}
     if out.get(STRATEGY) == MODAL:
         out[STRATEGY] = f"{MODAL}:{out.pop(FUNCTION, '')}"
-    search = {k[len(SEARCH) + 1:]: out.pop(k) for k in [k for k in out if k.startswith(SEARCH + ".")]}
+    search = {k[len(SEARCH) + 1 :]: out.pop(k) for k in [k for k in out if k.startswith(SEARCH + ".")]}
     if search:
         out[AUGMENTATION] = f"search:{search.pop('method', 'grid')}"
         out[SEARCH] = json.dumps(search, sort_keys=True)
@@ -139,8 +139,7 @@ def logged_config(params: Mapping[str, str], defaults: Mapping[str, str]) -> dic
     return {**{k: v for k, v in defaults.items() if k not in sections}, **params}
 
 
-def logged_as(params: Mapping[str, str], config: Mapping[str, str],
-              defaults: Mapping[str, str]) -> bool:
+def logged_as(params: Mapping[str, str], config: Mapping[str, str], defaults: Mapping[str, str]) -> bool:
     """Whether a run that logged ``params`` ran the flat ``config``.
 
     Keys the run did not log (options added to al4ml after it ran) must be at their default,
@@ -148,8 +147,9 @@ def logged_as(params: Mapping[str, str], config: Mapping[str, str],
     """
     from al4ml.tracking.client import as_logged  # MLflow: only where logged params are read
 
-    return bool(params) and all(params[k] == as_logged(v) if k in params else v == defaults.get(k)
-                                for k, v in config.items())
+    return bool(params) and all(
+        params[k] == as_logged(v) if k in params else v == defaults.get(k) for k, v in config.items()
+    )
 
 
 def short(key: str) -> str:
@@ -170,8 +170,12 @@ def run_name(flat: Mapping[str, str], axes: Iterable[str] = ()) -> str:
     axis over a whole section that holds them, ``augmentation: [{name: none}, {search: ...}]``,
     is named by them)."""
     s = setting(flat)
-    keys = [STRATEGY, AUGMENTATION] + [k for k in axes if k not in ("seed", SEARCH) and not any(
-        (named + ".").startswith(k + ".") for named in (STRATEGY, AUGMENTATION))]
+    keys = [STRATEGY, AUGMENTATION] + [
+        k
+        for k in axes
+        if k not in ("seed", SEARCH)
+        and not any((named + ".").startswith(k + ".") for named in (STRATEGY, AUGMENTATION))
+    ]
     return f"{label({k: s.get(k, '?') for k in keys})}/s{flat.get('seed', '0')}"
 
 
@@ -179,8 +183,13 @@ def baseline_name(flat: Mapping[str, str], axes: Iterable[str] = ()) -> str:
     """``baseline+trivialaugment/s0``, with every other grid axis that a baseline's training
     depends on (``baseline+none+select=best_val/s0``): baselines of one grid never share a name."""
     s = setting(flat)
-    others = [k for k in axes if k in s and k not in (STRATEGY, AUGMENTATION, "seed", SEARCH)
-              and not k.startswith(("query.", "budget."))]
+    others = [
+        k
+        for k in axes
+        if k in s
+        and k not in (STRATEGY, AUGMENTATION, "seed", SEARCH)
+        and not k.startswith(("query.", "budget."))
+    ]
     parts = "".join(f"+{short(k)}={s[k]}" for k in others)
     return f"baseline+{s.get(AUGMENTATION, '?')}{parts}/s{flat.get('seed', '0')}"
 
@@ -192,8 +201,7 @@ def display_name(flat: Mapping[str, str], role: str = "run", axes: Iterable[str]
 
 def training_setting(flat: Mapping[str, str]) -> dict[str, str]:
     """The setting without query and budget keys: what a full-data baseline shares with a run."""
-    return {k: v for k, v in setting(flat).items()
-            if not (k.startswith("query.") or k.startswith("budget."))}
+    return {k: v for k, v in setting(flat).items() if not (k.startswith("query.") or k.startswith("budget."))}
 
 
 def run_color(axes: Mapping[str, list[Any]], values: Mapping[str, Any]) -> str:

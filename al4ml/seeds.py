@@ -11,9 +11,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-PURPOSES = {"init": 0, "initial_set": 1, "train": 2, "query": 3, "oracle_noise": 4,
-            "search_split": 5, "search_init": 6, "search_train": 7, "search_views": 8,
-            "search_sampler": 9, "holdout": 10}
+PURPOSES = {
+    "init": 0,
+    "initial_set": 1,
+    "train": 2,
+    "query": 3,
+    "oracle_noise": 4,
+    "search_split": 5,
+    "search_init": 6,
+    "search_train": 7,
+    "search_views": 8,
+    "search_sampler": 9,
+    "holdout": 10,
+}
 """The purposes a run draws for; a purpose's number is part of its streams' entropy."""
 
 

@@ -33,9 +33,16 @@ class BestOnVal:
     A model whose AUC beats its best so far is copied out. Ties keep the earlier epoch.
     """
 
-    def __init__(self, images: torch.Tensor, labels: list[torch.Tensor], spans: list[tuple[int, int]],
-                 cells: list[CohortMember], training: TrainingConfig, device: torch.device,
-                 task: Task) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: list[torch.Tensor],
+        spans: list[tuple[int, int]],
+        cells: list[CohortMember],
+        training: TrainingConfig,
+        device: torch.device,
+        task: Task,
+    ) -> None:
         self.images, self.labels, self.spans = images, labels, spans
         self.training, self.device, self.task = training, device, task
         self.models = [cell.model for cell in cells]
@@ -50,8 +57,7 @@ class BestOnVal:
         self.epoch += 1
         t = self.training
         stack.eval()
-        probs = predict(stack, self.images, self.device, t.eval_batch_size, bf16=t.bf16,
-                        task=self.task).probs
+        probs = predict(stack, self.images, self.device, t.eval_batch_size, bf16=t.bf16, task=self.task).probs
         for k, (start, end) in enumerate(self.spans):
             auc = metrics(probs[k][start:end], self.labels[k], self.task).auc
             if auc > self.best[k]:
@@ -63,8 +69,9 @@ class BestOnVal:
         return StackedClassifier(self.models, exact=exact_cohorts(device)).to(device)
 
 
-def holdout_rows(cells: list[CohortMember], rows: torch.Tensor, fraction: float, round_: int
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def holdout_rows(
+    cells: list[CohortMember], rows: torch.Tensor, fraction: float, round_: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``best_holdout``: split each cell's labeled rows ``[K, n]`` into the rows it trains on
     and the rows that pick its epoch (``[K, n - h]``, ``[K, h]``; seeded per cell and round,
     stratified by revealed class where every class can give one to each side)."""
@@ -75,27 +82,45 @@ def holdout_rows(cells: list[CohortMember], rows: torch.Tensor, fraction: float,
     for cell, r in zip(cells, rows, strict=True):
         y = cell.current.labels[r].numpy()
         classes, counts = np.unique(y, return_counts=True) if y.ndim == 1 else (np.zeros(0), np.zeros(0))
-        stratify = (y if len(classes) and counts.min() >= 2 and h >= len(classes)
-                    and len(r) - h >= len(classes) else None)
-        keep, out = train_test_split(r.numpy(), test_size=h, stratify=stratify,
-                                     random_state=derive_seed(cell.cfg.seed, round_, "holdout") % 2**32)
+        stratify = (
+            y
+            if len(classes) and counts.min() >= 2 and h >= len(classes) and len(r) - h >= len(classes)
+            else None
+        )
+        keep, out = train_test_split(
+            r.numpy(),
+            test_size=h,
+            stratify=stratify,
+            random_state=derive_seed(cell.cfg.seed, round_, "holdout") % 2**32,
+        )
         train.append(torch.from_numpy(np.sort(keep)))
         held.append(torch.from_numpy(np.sort(out)))
     return torch.stack(train), torch.stack(held)
 
 
-def selector(training: TrainingConfig, cells: list[CohortMember], pool: torch.Tensor,
-             val: tuple[torch.Tensor, torch.Tensor], held: torch.Tensor | None,
-             device: torch.device, task: Task) -> BestOnVal | None:
+def selector(
+    training: TrainingConfig,
+    cells: list[CohortMember],
+    pool: torch.Tensor,
+    val: tuple[torch.Tensor, torch.Tensor],
+    held: torch.Tensor | None,
+    device: torch.device,
+    task: Task,
+) -> BestOnVal | None:
     """What picks each cell's epoch: the validation split ``val`` (``best_val``), each cell's
     holdout rows ``held`` ``[K, h]`` of ``pool`` (``best_holdout``), or nothing (``last``)."""
     if training.select == "best_val":
         n = len(val[0])
-        return BestOnVal(val[0], [val[1]] * len(cells), [(0, n)] * len(cells), cells, training,
-                         device, task)
+        return BestOnVal(val[0], [val[1]] * len(cells), [(0, n)] * len(cells), cells, training, device, task)
     if held is None:
         return None
     h = held.shape[1]
-    return BestOnVal(pool[held.flatten().to(pool.device)],
-                     [c.current.labels[r] for c, r in zip(cells, held, strict=True)],
-                     [(k * h, (k + 1) * h) for k in range(len(cells))], cells, training, device, task)
+    return BestOnVal(
+        pool[held.flatten().to(pool.device)],
+        [c.current.labels[r] for c, r in zip(cells, held, strict=True)],
+        [(k * h, (k + 1) * h) for k in range(len(cells))],
+        cells,
+        training,
+        device,
+        task,
+    )

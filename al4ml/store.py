@@ -41,8 +41,10 @@ def existing_store(uri: str) -> str:
     """
     db = sqlite_file(uri)
     if db is not None and not db.is_file():
-        raise ConfigError(f"tracking URI {uri}: no MLflow store at {db}; pass the store your "
-                          "runs logged to with --tracking-uri (or $MLFLOW_TRACKING_URI)")
+        raise ConfigError(
+            f"tracking URI {uri}: no MLflow store at {db}; pass the store your "
+            "runs logged to with --tracking-uri (or $MLFLOW_TRACKING_URI)"
+        )
     return uri
 
 
@@ -64,18 +66,24 @@ def _writable_folder(path: Path, uri: str, create: bool) -> None:
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise ConfigError(f"tracking URI {uri}: {existing} is a file, not a folder that can hold "
-                          "the store; pass another --tracking-uri")
+        raise ConfigError(
+            f"tracking URI {uri}: {existing} is a file, not a folder that can hold "
+            "the store; pass another --tracking-uri"
+        )
     if existing != path and not create:
-        raise ConfigError(f"tracking URI {uri}: the folder {path} does not exist; check the path, "
-                          "or pass --create-store to make it")
+        raise ConfigError(
+            f"tracking URI {uri}: the folder {path} does not exist; check the path, "
+            "or pass --create-store to make it"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path):
             pass
     except OSError as e:
-        raise ConfigError(f"tracking URI {uri}: cannot write in {path} ({e.strerror or e}); pass a "
-                          "writable location with --tracking-uri") from None
+        raise ConfigError(
+            f"tracking URI {uri}: cannot write in {path} ({e.strerror or e}); pass a "
+            "writable location with --tracking-uri"
+        ) from None
 
 
 def _readable_sqlite(db: Path, uri: str) -> None:
@@ -90,21 +98,29 @@ def _readable_sqlite(db: Path, uri: str) -> None:
     if not db.exists():
         return
     if not db.is_file():
-        raise ConfigError(f"tracking URI {uri}: {db} is a folder, not a sqlite store file; pass "
-                          "sqlite:///path/to/file.db")
+        raise ConfigError(
+            f"tracking URI {uri}: {db} is a folder, not a sqlite store file; pass sqlite:///path/to/file.db"
+        )
     try:
-        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True,
-                                                timeout=STORE_BUSY_SECONDS)) as con:
+        with contextlib.closing(
+            sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=STORE_BUSY_SECONDS)
+        ) as con:
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as e:
         text = str(e)
-        what = (f"is locked by another process (waited {STORE_BUSY_SECONDS:.0f} s); end that "
-                "process or its transaction and try again" if "locked" in text
-                else "is not an SQLite database" if "not a database" in text
-                else "is damaged (database disk image is malformed)" if "malformed" in text
-                else f"cannot be read ({text})")
-        raise ConfigError(f"tracking URI {uri}: {db} {what}" + (
-            "" if "locked" in text else "; restore it from a copy or pass another --tracking-uri")
+        what = (
+            f"is locked by another process (waited {STORE_BUSY_SECONDS:.0f} s); end that "
+            "process or its transaction and try again"
+            if "locked" in text
+            else "is not an SQLite database"
+            if "not a database" in text
+            else "is damaged (database disk image is malformed)"
+            if "malformed" in text
+            else f"cannot be read ({text})"
+        )
+        raise ConfigError(
+            f"tracking URI {uri}: {db} {what}"
+            + ("" if "locked" in text else "; restore it from a copy or pass another --tracking-uri")
         ) from None
 
 
@@ -120,8 +136,10 @@ def _answers(uri: str, seconds: float = 3.0) -> None:
         return  # it answered (a server without /health, or behind a proxy): MLflow will tell
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise ConfigError(f"tracking server {uri} does not answer ({reason}); start it (mlflow "
-                          "server) or pass another --tracking-uri") from None
+        raise ConfigError(
+            f"tracking server {uri} does not answer ({reason}); start it (mlflow "
+            "server) or pass another --tracking-uri"
+        ) from None
 
 
 _CHECKED: set[str] = set()
@@ -158,8 +176,10 @@ def check_store(uri: str, create: bool = False) -> str:
     elif scheme in ("http", "https"):
         _answers(uri)
     elif scheme.split("+")[0] not in KNOWN_SCHEMES:
-        raise ConfigError(f"tracking URI {uri}: unsupported scheme {scheme!r}; use "
-                          "sqlite:///path.db, http(s)://host:port, a folder, or a database URI "
-                          "(postgresql://...)")
+        raise ConfigError(
+            f"tracking URI {uri}: unsupported scheme {scheme!r}; use "
+            "sqlite:///path.db, http(s)://host:port, a folder, or a database URI "
+            "(postgresql://...)"
+        )
     _CHECKED.add(uri)
     return uri

@@ -65,9 +65,9 @@ class Task:
         logits = logits.float()
         if self.multi_label:
             return tnf.binary_cross_entropy_with_logits(
-                logits, labels.to(logits.dtype), reduction="none").mean(-1)
-        flat = tnf.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                 reduction="none")
+                logits, labels.to(logits.dtype), reduction="none"
+            ).mean(-1)
+        flat = tnf.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="none")
         return flat.view(labels.shape)
 
     def predicted(self, probs: torch.Tensor) -> torch.Tensor:

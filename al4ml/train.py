@@ -36,14 +36,24 @@ class FitResult:
     steps: int
 
 
-def _optimizer(model: nn.Module, cfg: TrainingConfig, device: torch.device, graphed: bool
-               ) -> torch.optim.Adam:
+def _optimizer(
+    model: nn.Module, cfg: TrainingConfig, device: torch.device, graphed: bool
+) -> torch.optim.Adam:
     """Adam; fused on CUDA, and capturable with a device-tensor learning rate when graphed."""
     if not graphed:
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                fused=True if device.type == "cuda" else None)
-    return torch.optim.Adam(model.parameters(), lr=torch.tensor(cfg.lr, device=device),
-                            weight_decay=cfg.weight_decay, fused=True, capturable=True)
+        return torch.optim.Adam(
+            model.parameters(),
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            fused=True if device.type == "cuda" else None,
+        )
+    return torch.optim.Adam(
+        model.parameters(),
+        lr=torch.tensor(cfg.lr, device=device),
+        weight_decay=cfg.weight_decay,
+        fused=True,
+        capturable=True,
+    )
 
 
 def batches(perm: torch.Tensor, n_batches: int, equal: bool) -> tuple[torch.Tensor, ...]:
@@ -70,10 +80,19 @@ class _Step:
     alone.
     """
 
-    def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], stack: StackedClassifier,
-                 opt: torch.optim.Optimizer, images: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor,
-                 augment: CohortAugment, device: torch.device, bf16: bool = True,
-                 task: Task = MULTI_CLASS_TASK) -> None:
+    def __init__(
+        self,
+        net: Callable[[torch.Tensor], torch.Tensor],
+        stack: StackedClassifier,
+        opt: torch.optim.Optimizer,
+        images: torch.Tensor,
+        rows: torch.Tensor,
+        labels: torch.Tensor,
+        augment: CohortAugment,
+        device: torch.device,
+        bf16: bool = True,
+        task: Task = MULTI_CLASS_TASK,
+    ) -> None:
         self.net, self.stack, self.opt, self.device, self.bf16 = net, stack, opt, device, bf16
         self.images, self.rows, self.labels, self.augment = images, rows, labels, augment
         self.task = task
@@ -123,8 +142,10 @@ class _GraphedStep(_Step):
         """The graph reads the learning rate from the tensor it captured: schedulers must
         update that tensor in place (torch's do), never replace it."""
         if self.opt.param_groups[0]["lr"] is not self.lr:
-            raise RuntimeError("the learning-rate scheduler replaced the optimiser's lr tensor; "
-                               "a CUDA graph would keep training with the old value")
+            raise RuntimeError(
+                "the learning-rate scheduler replaced the optimiser's lr tensor; "
+                "a CUDA graph would keep training with the old value"
+            )
 
     def __call__(self, idx: torch.Tensor) -> None:
         self.static_idx.copy_(idx)
@@ -149,11 +170,18 @@ class _GraphedStep(_Step):
         self.graph.replay()  # capture records the step; this runs it
 
 
-def fit(stack: StackedClassifier, images: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor,
-        cfg: TrainingConfig, augment: CohortAugment, device: torch.device,
-        on_epoch: Callable[[int, int], None] | None = None,
-        after_epoch: Callable[[int], None] | None = None,
-        task: Task = MULTI_CLASS_TASK) -> FitResult:
+def fit(
+    stack: StackedClassifier,
+    images: torch.Tensor,
+    rows: torch.Tensor,
+    labels: torch.Tensor,
+    cfg: TrainingConfig,
+    augment: CohortAugment,
+    device: torch.device,
+    on_epoch: Callable[[int, int], None] | None = None,
+    after_epoch: Callable[[int], None] | None = None,
+    task: Task = MULTI_CLASS_TASK,
+) -> FitResult:
     """Train a cohort's K models, each on its own labeled set, for ``cfg.epochs`` epochs.
 
     Args:
@@ -187,15 +215,17 @@ def fit(stack: StackedClassifier, images: torch.Tensor, rows: torch.Tensor, labe
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=cfg.gamma)
     net = torch.compile(stack) if cfg.compile and device.type == "cuda" else stack
     args = (net, stack, opt, images, rows, labels, augment, device)
-    step = (_GraphedStep(*args, bf16=cfg.bf16, task=task, batch=(k, n // n_batches)) if graphed
-            else _Step(*args, bf16=cfg.bf16, task=task))
+    step = (
+        _GraphedStep(*args, bf16=cfg.bf16, task=task, batch=(k, n // n_batches))
+        if graphed
+        else _Step(*args, bf16=cfg.bf16, task=task)
+    )
     stack.train()
     steps = seen = 0
     for epoch in range(epochs):
         step.loss_sum.zero_()
         seen = 0
-        perm = torch.stack([torch.randperm(n, generator=g, device=device)
-                            for g in augment.generators])
+        perm = torch.stack([torch.randperm(n, generator=g, device=device) for g in augment.generators])
         for idx in batches(perm, n_batches, equal=graphed):
             step(idx)
             seen += idx.shape[1]

@@ -42,27 +42,53 @@ def grid_view(parent_run_id: str, seeds_as_bands: bool = False) -> dict[str, Any
     cannot unfold a parent (MLflow keeps that in the browser), so it sorts by name instead.
     """
     section = "al4ml-model-metrics"
-    curve = {"uuid": "al4ml-learning-curve", "type": "LINE", "metricSectionId": section,
-             "runsCountToCompare": MAX_CURVES, "deleted": False, "isGenerated": False,
-             "displayName": CURVE_METRIC, "metricKey": CURVE_METRIC,
-             "selectedMetricKeys": [CURVE_METRIC], "xAxisKey": "step", "xAxisScaleType": "linear",
-             "scaleType": "linear", "lineSmoothness": 0, "selectedXAxisMetricKey": "",
-             "yAxisKey": "metric", "yAxisExpressions": [], "ignoreOutliers": False,
-             "useGlobalXaxisKey": True, "useGlobalLineSmoothing": True,
-             "range": {"xMin": None, "xMax": None, "yMin": None, "yMax": None}}
+    curve = {
+        "uuid": "al4ml-learning-curve",
+        "type": "LINE",
+        "metricSectionId": section,
+        "runsCountToCompare": MAX_CURVES,
+        "deleted": False,
+        "isGenerated": False,
+        "displayName": CURVE_METRIC,
+        "metricKey": CURVE_METRIC,
+        "selectedMetricKeys": [CURVE_METRIC],
+        "xAxisKey": "step",
+        "xAxisScaleType": "linear",
+        "scaleType": "linear",
+        "lineSmoothness": 0,
+        "selectedXAxisMetricKey": "",
+        "yAxisKey": "metric",
+        "yAxisExpressions": [],
+        "ignoreOutliers": False,
+        "useGlobalXaxisKey": True,
+        "useGlobalLineSmoothing": True,
+        "range": {"xMin": None, "xMax": None, "yMin": None, "yMax": None},
+    }
     view: dict[str, Any] = {
         "searchFilter": f"tags.mlflow.parentRunId = '{parent_run_id}'",
-        "orderByKey": "tags.`mlflow.runName`", "orderByAsc": True,
-        "runsHiddenMode": "SHOW_ALL", "hideEmptyCharts": True,
+        "orderByKey": "tags.`mlflow.runName`",
+        "orderByAsc": True,
+        "runsHiddenMode": "SHOW_ALL",
+        "hideEmptyCharts": True,
         "compareRunCharts": [curve],
-        "compareRunSections": [{"uuid": section, "name": "Model metrics", "display": True,
-                                "isReordered": True, "deleted": False, "isGenerated": True}],
+        "compareRunSections": [
+            {
+                "uuid": section,
+                "name": "Model metrics",
+                "display": True,
+                "isReordered": True,
+                "deleted": False,
+                "isGenerated": True,
+            }
+        ],
         "isAccordionReordered": False,
-        "globalLineChartConfig": {"xAxisKey": "step", "lineSmoothness": 0,
-                                  "selectedXAxisMetricKey": ""}}
+        "globalLineChartConfig": {"xAxisKey": "step", "lineSmoothness": 0, "selectedXAxisMetricKey": ""},
+    }
     if seeds_as_bands:
-        view["groupBy"] = {"aggregateFunction": "average",
-                           "groupByKeys": [{"mode": "tag", "groupByData": SETTING_NAME_TAG}]}
+        view["groupBy"] = {
+            "aggregateFunction": "average",
+            "groupByKeys": [{"mode": "tag", "groupByData": SETTING_NAME_TAG}],
+        }
         view["useGroupedValuesInCharts"] = True
     return view
 
@@ -71,19 +97,27 @@ def grid_views(client: Any, experiment_id: str, parent_run_id: str) -> tuple[str
     """Save the two views of a grid (:func:`grid_view`) as experiment tags; their keys."""
     keys = (f"al4ml-{parent_run_id}", f"al4ml-{parent_run_id}-bands")
     for key, bands in zip(keys, (False, True), strict=True):
-        client.set_experiment_tag(experiment_id, VIEW_TAG_PREFIX + key,
-                                  json.dumps(grid_view(parent_run_id, bands)))
+        client.set_experiment_tag(
+            experiment_id, VIEW_TAG_PREFIX + key, json.dumps(grid_view(parent_run_id, bands))
+        )
     return keys
 
 
-def curves_url(base: str, experiment_id: str, run_ids: list[str],
-               metric: str = CURVE_METRIC) -> str:
+def curves_url(base: str, experiment_id: str, run_ids: list[str], metric: str = CURVE_METRIC) -> str:
     """MLflow's metric page: ``metric`` of every run in ``run_ids`` against step (= labels)."""
-    query = {"runs": json.dumps(run_ids), "metric": json.dumps(metric),
-             "experiments": json.dumps([experiment_id]), "plot_metric_keys": json.dumps([metric]),
-             "plot_layout": "{}", "x_axis": "step", "y_axis_scale": "linear",
-             "line_smoothness": "1", "show_point": "true", "deselected_curves": "[]",
-             "last_linear_y_axis_range": "[]"}
+    query = {
+        "runs": json.dumps(run_ids),
+        "metric": json.dumps(metric),
+        "experiments": json.dumps([experiment_id]),
+        "plot_metric_keys": json.dumps([metric]),
+        "plot_layout": "{}",
+        "x_axis": "step",
+        "y_axis_scale": "linear",
+        "line_smoothness": "1",
+        "show_point": "true",
+        "deselected_curves": "[]",
+        "last_linear_y_axis_range": "[]",
+    }
     return f"{base}/#/metric/{quote(metric)}?{urlencode(query, quote_via=quote)}"
 
 
@@ -110,20 +144,28 @@ def store_links(client: Any, base: str, limit: int = 20) -> list[ExperimentLinks
         eid = exp.experiment_id
         if not client.search_runs([eid], max_results=1):
             continue
-        grids = client.search_runs([eid], f"tags.`{ROLE_TAG}` = 'grid'", max_results=1,
-                                   order_by=["attributes.start_time DESC"])
+        grids = client.search_runs(
+            [eid], f"tags.`{ROLE_TAG}` = 'grid'", max_results=1, order_by=["attributes.start_time DESC"]
+        )
         views: tuple[str | None, str | None] = (None, None)
         if grids:
             parent = grids[0]
-            runs = client.search_runs([eid], f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
-                                      max_results=MAX_CURVES)
+            runs = client.search_runs(
+                [eid], f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=MAX_CURVES
+            )
             what = f"{parent.info.run_name}: {len(runs)} runs"
             views = grid_views(client, eid, parent.info.run_id)
         else:
             runs = client.search_runs([eid], f"tags.`{ROLE_TAG}` = 'run'", max_results=MAX_CURVES)
             what = f"{len(runs)} runs"
         ids = [r.info.run_id for r in runs if CURVE_METRIC in r.data.metrics]
-        out.append(ExperimentLinks(exp.name, runs_url(base, eid, views[0]),
-                                   curves_url(base, eid, ids) if ids else None, what,
-                                   runs_url(base, eid, views[1]) if views[1] else None))
+        out.append(
+            ExperimentLinks(
+                exp.name,
+                runs_url(base, eid, views[0]),
+                curves_url(base, eid, ids) if ids else None,
+                what,
+                runs_url(base, eid, views[1]) if views[1] else None,
+            )
+        )
     return out

@@ -37,8 +37,11 @@ from al4ml.models import create_model
 from al4ml.models.stack import StackedClassifier
 
 POLICIES = {
-    "trivialaugment": {}, "randaugment(2,30)": {"n": 2, "m": 30}, "uniaugment": {},
-    "deepaugment": {}, "autoaugment(imagenet)": {"policy": "imagenet"},
+    "trivialaugment": {},
+    "randaugment(2,30)": {"n": 2, "m": 30},
+    "uniaugment": {},
+    "deepaugment": {},
+    "autoaugment(imagenet)": {"policy": "imagenet"},
     "trivialaugment(wide)": {"space": "wide"},
 }
 
@@ -50,15 +53,22 @@ def registry_name(label: str) -> str:
 def synthetic(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Smooth random 3-channel 28 px uint8 images and 10-class labels."""
     g = torch.Generator().manual_seed(seed)
-    base = tnf.interpolate(torch.rand(n, 3, 7, 7, generator=g) * 255, size=(28, 28),
-                           mode="bilinear")
+    base = tnf.interpolate(torch.rand(n, 3, 7, 7, generator=g) * 255, size=(28, 28), mode="bilinear")
     x = (base + torch.randn(n, 3, 28, 28, generator=g) * 15).clamp(0, 255).to(torch.uint8)
     return x, torch.randint(0, 10, (n,), generator=g)
 
 
-def train_resident(images: torch.Tensor, labels: torch.Tensor, augmentation: str, params: dict,
-                   batch: int, epochs: int, device: torch.device, cuda_graph: bool = False,
-                   compile_model: bool = False) -> float:
+def train_resident(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    augmentation: str,
+    params: dict,
+    batch: int,
+    epochs: int,
+    device: torch.device,
+    cuda_graph: bool = False,
+    compile_model: bool = False,
+) -> float:
     """Steady-state images/s of al4ml's own training path (``al4ml.train.fit``).
 
     The time of a ``1 + epochs``-epoch fit minus that of a 1-epoch fit, after a warm-up fit
@@ -70,8 +80,9 @@ def train_resident(images: torch.Tensor, labels: torch.Tensor, augmentation: str
 
     def timed(n_epochs: int) -> float:
         model = create_model("resnet18", 3, 10).to(device, memory_format=torch.channels_last)
-        cfg = TrainingConfig(epochs=n_epochs, batch_size=batch, lr=1e-3, cuda_graph=cuda_graph,
-                             compile=compile_model)
+        cfg = TrainingConfig(
+            epochs=n_epochs, batch_size=batch, lr=1e-3, cuda_graph=cuda_graph, compile=compile_model
+        )
         sync(device)
         start = time.perf_counter()
         fit_models([model], x, y, cfg, [aug], device)
@@ -88,8 +99,14 @@ class PilDataset(Dataset):
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, policy: v2.Transform) -> None:
         self.images = [Image.fromarray(img.permute(1, 2, 0).numpy()) for img in images]
         self.labels = labels.tolist()
-        self.transform = v2.Compose([policy, v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True),
-                                     v2.Normalize([0.5] * 3, [0.5] * 3)])
+        self.transform = v2.Compose(
+            [
+                policy,
+                v2.PILToTensor(),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize([0.5] * 3, [0.5] * 3),
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -98,12 +115,24 @@ class PilDataset(Dataset):
         return self.transform(self.images[i]), self.labels[i]
 
 
-def train_pil(images: torch.Tensor, labels: torch.Tensor, policy: v2.Transform, workers: int,
-              device: torch.device, epochs: int) -> float:
+def train_pil(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    policy: v2.Transform,
+    workers: int,
+    device: torch.device,
+    epochs: int,
+) -> float:
     """Images/s of the study's pipeline: fp32, batch 128, DataLoader feeding the device."""
     ds = PilDataset(images, labels, policy)
-    loader = DataLoader(ds, batch_size=128, shuffle=True, num_workers=workers,
-                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    loader = DataLoader(
+        ds,
+        batch_size=128,
+        shuffle=True,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+    )
     model = create_model("resnet18", 3, 10).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -126,8 +155,7 @@ def train_pil(images: torch.Tensor, labels: torch.Tensor, policy: v2.Transform, 
     return seen / (time.perf_counter() - start)
 
 
-def augment_only(images: torch.Tensor, label: str, batch: int, device: torch.device,
-                 repeats: int) -> float:
+def augment_only(images: torch.Tensor, label: str, batch: int, device: torch.device, repeats: int) -> float:
     aug = create_augmentation(registry_name(label), **POLICIES[label])
     x = images[:batch].to(device)
     gen = torch.Generator(device=device).manual_seed(0)
@@ -150,8 +178,7 @@ def augment_only_pil(images: torch.Tensor, policy: v2.Transform, n: int) -> floa
 
 
 def scoring(images: torch.Tensor, device: torch.device) -> float:
-    model = StackedClassifier([create_model("resnet18", 3, 10).to(
-        device, memory_format=torch.channels_last)])
+    model = StackedClassifier([create_model("resnet18", 3, 10).to(device, memory_format=torch.channels_last)])
     x = images.to(device)
     predict(model, x, device, 4096, embeddings=True)  # warm-up: every batch shape autotuned
     sync(device)
@@ -166,17 +193,30 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=512, help="batch of the device-resident rows")
     ap.add_argument("--images", type=int, default=None, help="training images per epoch")
     ap.add_argument("--epochs", type=int, default=None, help="timed epochs per row")
-    ap.add_argument("--policies", default=None,
-                    help=f"comma-separated subset of: {', '.join(POLICIES)}")
-    ap.add_argument("--ceiling-batch", type=int, default=2048,
-                    help="CUDA: also time no augmentation at this batch (0: skip)")
-    ap.add_argument("--compile", action="store_true",
-                    help="CUDA: also time (a) and the first policy with the CUDA graph and the model "
-                         "compiled (training.compile; about a minute of compilation)")
-    ap.add_argument("--study-epochs", type=int, default=None,
-                    help="timed epochs of the study rows (4,096 images each; default 3, --quick 1)")
-    ap.add_argument("--study-workers", default="0,all",
-                    help="DataLoader workers of the study rows: comma-separated numbers or 'all'")
+    ap.add_argument("--policies", default=None, help=f"comma-separated subset of: {', '.join(POLICIES)}")
+    ap.add_argument(
+        "--ceiling-batch",
+        type=int,
+        default=2048,
+        help="CUDA: also time no augmentation at this batch (0: skip)",
+    )
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="CUDA: also time (a) and the first policy with the CUDA graph and the model "
+        "compiled (training.compile; about a minute of compilation)",
+    )
+    ap.add_argument(
+        "--study-epochs",
+        type=int,
+        default=None,
+        help="timed epochs of the study rows (4,096 images each; default 3, --quick 1)",
+    )
+    ap.add_argument(
+        "--study-workers",
+        default="0,all",
+        help="DataLoader workers of the study rows: comma-separated numbers or 'all'",
+    )
     args = ap.parse_args()
     device = torch.device(args.device)
     quick = args.quick
@@ -194,8 +234,11 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     images, labels = synthetic(n)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({cores} cores)"
-    print(f"device: {name}; torch {torch.__version__}; {n} images 3x28x28; ResNet-18; "
-          f"resident batch {batch}; {epochs} timed epoch(s)", flush=True)
+    print(
+        f"device: {name}; torch {torch.__version__}; {n} images 3x28x28; ResNet-18; "
+        f"resident batch {batch}; {epochs} timed epoch(s)",
+        flush=True,
+    )
 
     rows: list[tuple[str, float]] = []
 
@@ -211,32 +254,51 @@ def main() -> None:
         print(f"  {label:<64} {value:>12,.0f} img/s", flush=True)
         return value
 
-    def resident(aug: str, batch_size: int = batch, cuda_graph: bool = False,
-                 compile_model: bool = False) -> Callable[[], float]:
-        return lambda: train_resident(images, labels, registry_name(aug), POLICIES.get(aug, {}),
-                                      batch_size, epochs, device, cuda_graph, compile_model)
+    def resident(
+        aug: str, batch_size: int = batch, cuda_graph: bool = False, compile_model: bool = False
+    ) -> Callable[[], float]:
+        return lambda: train_resident(
+            images,
+            labels,
+            registry_name(aug),
+            POLICIES.get(aug, {}),
+            batch_size,
+            epochs,
+            device,
+            cuda_graph,
+            compile_model,
+        )
 
     base = row("(a) train, no augmentation, resident", resident("none"))
     batched = {p: row(f"(b) train, {p}, resident batched", resident(p)) for p in policies}
     graphed: dict[str, float] = {}
     compiled: dict[str, float] = {}
     if device.type == "cuda":
-        graphed["none"] = row("(a) train, no augmentation, resident, CUDA graph",
-                              resident("none", cuda_graph=True))
+        graphed["none"] = row(
+            "(a) train, no augmentation, resident, CUDA graph", resident("none", cuda_graph=True)
+        )
         for p in policies[:2]:
-            graphed[p] = row(f"(b) train, {p}, resident batched, CUDA graph",
-                             resident(p, cuda_graph=True))
+            graphed[p] = row(f"(b) train, {p}, resident batched, CUDA graph", resident(p, cuda_graph=True))
         if args.compile:
             for p in ["none", *policies[:1]]:
                 what = "no augmentation" if p == "none" else f"{p}, resident batched"
-                compiled[p] = row(f"({'a' if p == 'none' else 'b'}) train, {what}, CUDA graph, "
-                                  "compiled model", resident(p, cuda_graph=True, compile_model=True))
+                compiled[p] = row(
+                    f"({'a' if p == 'none' else 'b'}) train, {what}, CUDA graph, compiled model",
+                    resident(p, cuda_graph=True, compile_model=True),
+                )
         if args.ceiling_batch and args.ceiling_batch <= n // 2:
-            row(f"(a) train, no augmentation, resident, CUDA graph, batch {args.ceiling_batch}",
-                resident("none", args.ceiling_batch, cuda_graph=True))
-    study = {p: t for p, t in (("trivialaugment", v2.TrivialAugmentWide()),
-                               ("randaugment(2,30)", v2.RandAugment(num_ops=2, magnitude=30)))
-             if p in policies}
+            row(
+                f"(a) train, no augmentation, resident, CUDA graph, batch {args.ceiling_batch}",
+                resident("none", args.ceiling_batch, cuda_graph=True),
+            )
+    study = {
+        p: t
+        for p, t in (
+            ("trivialaugment", v2.TrivialAugmentWide()),
+            ("randaugment(2,30)", v2.RandAugment(num_ops=2, magnitude=30)),
+        )
+        if p in policies
+    }
     pil: dict[tuple[str, int], float] = {}
     n_pil = min(n, 512 if quick else 4096)
     study_epochs = args.study_epochs or (1 if quick else 3)
@@ -245,25 +307,36 @@ def main() -> None:
             pil[p, workers] = row(
                 f"(c) train, {p}, PIL per image, {workers} workers, fp32 b128",
                 lambda policy=policy, workers=workers: train_pil(
-                    images[:n_pil], labels[:n_pil], policy, workers, device, study_epochs))
+                    images[:n_pil], labels[:n_pil], policy, workers, device, study_epochs
+                ),
+            )
     for p in policies:
-        row(f"augment only, {p}, batched b{batch}",
-            lambda p=p: augment_only(images, p, batch, device, 5 if quick else 50))
+        row(
+            f"augment only, {p}, batched b{batch}",
+            lambda p=p: augment_only(images, p, batch, device, 5 if quick else 50),
+        )
     for p, policy in study.items():
-        row(f"augment only, {p}, torchvision PIL per image",
-            lambda policy=policy: augment_only_pil(images, policy, min(n, 2000)))
+        row(
+            f"augment only, {p}, torchvision PIL per image",
+            lambda policy=policy: augment_only_pil(images, policy, min(n, 2000)),
+        )
     row("pool scoring (inference, no augmentation)", lambda: scoring(images, device))
 
     print("\nratios")
     variants = [("", batched, base)]
     if device.type == "cuda":
-        variants += [(", CUDA graph", graphed, graphed.get("none")),
-                     (", graph+compile", compiled, compiled.get("none"))]
+        variants += [
+            (", CUDA graph", graphed, graphed.get("none")),
+            (", graph+compile", compiled, compiled.get("none")),
+        ]
     for label, train, ref in variants:
         for p in study:
             if p in train:
-                print(f"  {p + label:<30} (b)/(a) = {train[p] / ref:5.2f}" + "".join(
-                    f"   (b)/(c, {w} workers) = {train[p] / pil[p, w]:7.1f}" for w in worker_counts))
+                print(
+                    f"  {p + label:<30} (b)/(a) = {train[p] / ref:5.2f}"
+                    + "".join(f"   (b)/(c, {w} workers) = {train[p] / pil[p, w]:7.1f}" for w in worker_counts)
+                )
+
 
 if __name__ == "__main__":
     main()

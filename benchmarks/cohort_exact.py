@@ -35,8 +35,9 @@ def members(name: str, k: int, device: torch.device) -> list:
     return out
 
 
-def round_seconds(name: str, k: int, n: int, exact: bool, device: torch.device, epochs: int
-                  ) -> tuple[float, StackedClassifier]:
+def round_seconds(
+    name: str, k: int, n: int, exact: bool, device: torch.device, epochs: int
+) -> tuple[float, StackedClassifier]:
     """One cohort round of ``epochs`` on ``n`` images per model, after a warm-up round."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=gen).to(device)
@@ -46,8 +47,10 @@ def round_seconds(name: str, k: int, n: int, exact: bool, device: torch.device, 
     seconds, stack = 0.0, None
     for _ in range(2):  # warm-up, then the timed round
         stack = StackedClassifier(members(name, k, device), exact=exact)
-        augment = CohortAugment([create_augmentation("trivialaugment")] * k,
-                                [torch.Generator(device=device).manual_seed(i) for i in range(k)])
+        augment = CohortAugment(
+            [create_augmentation("trivialaugment")] * k,
+            [torch.Generator(device=device).manual_seed(i) for i in range(k)],
+        )
         sync(device)
         start = time.perf_counter()
         fit(stack, x, rows, y, cfg, augment, device)
@@ -60,17 +63,24 @@ def main() -> None:
     ap = parser(__doc__, "tiny CNN, K = 4, one small round")
     args = ap.parse_args()
     device = torch.device(args.device)
-    cases = ([("tiny_cnn", 4, 64, 3)] if args.quick else
-             [("tiny_cnn", 4, 200, 5), ("tiny_cnn", 8, 200, 5), ("resnet18", 4, 100, 2)])
-    print(f"{'model':<10} {'K':>2} {'n':>4}  {'stacked s':>9} {'apart s':>8} {'apart/stacked':>13}  "
-          "apart == alone")
+    cases = (
+        [("tiny_cnn", 4, 64, 3)]
+        if args.quick
+        else [("tiny_cnn", 4, 200, 5), ("tiny_cnn", 8, 200, 5), ("resnet18", 4, 100, 2)]
+    )
+    print(
+        f"{'model':<10} {'K':>2} {'n':>4}  {'stacked s':>9} {'apart s':>8} {'apart/stacked':>13}  "
+        "apart == alone"
+    )
     for name, k, n, epochs in cases:
         stacked, _ = round_seconds(name, k, n, False, device, epochs)
         apart, stack = round_seconds(name, k, n, True, device, epochs)
         _, alone = round_seconds(name, 1, n, False, device, epochs)
         same = all(torch.equal(stack.member_state(0)[p], t) for p, t in alone.member_state(0).items())
-        print(f"{name:<10} {k:>2} {n:>4}  {stacked:>9.2f} {apart:>8.2f} {apart / stacked:>13.2f}  "
-              f"{'yes' if same else 'NO'} (member 0)")
+        print(
+            f"{name:<10} {k:>2} {n:>4}  {stacked:>9.2f} {apart:>8.2f} {apart / stacked:>13.2f}  "
+            f"{'yes' if same else 'NO'} (member 0)"
+        )
 
 
 if __name__ == "__main__":

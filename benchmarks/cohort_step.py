@@ -41,8 +41,7 @@ def grouped(name: str, k: int, n: int, aug: str, device: torch.device, epochs: i
     fit_models(ms, x, y, cfg, [create_augmentation(aug)] * k, device)
     sync(device)
     start = time.perf_counter()
-    fit_models(ms, x, y, cfg.model_copy(update={"epochs": epochs}), [create_augmentation(aug)] * k,
-               device)
+    fit_models(ms, x, y, cfg.model_copy(update={"epochs": epochs}), [create_augmentation(aug)] * k, device)
     sync(device)
     return k * n * epochs / (time.perf_counter() - start)
 
@@ -51,10 +50,14 @@ def streams(name: str, k: int, n: int, device: torch.device, reps: int) -> float
     """K separate models, one CUDA stream each, captured together in one graph (no augmentation)."""
     b = n if n <= 128 else n // 2
     ms = models(name, k, device)
-    opts = [torch.optim.Adam(m.parameters(), lr=torch.tensor(1e-3, device=device), fused=True,
-                             capturable=True) for m in ms]
-    xs = [torch.randn(b, 1, 28, 28, device=device).contiguous(memory_format=torch.channels_last)
-          for _ in range(k)]
+    opts = [
+        torch.optim.Adam(m.parameters(), lr=torch.tensor(1e-3, device=device), fused=True, capturable=True)
+        for m in ms
+    ]
+    xs = [
+        torch.randn(b, 1, 28, 28, device=device).contiguous(memory_format=torch.channels_last)
+        for _ in range(k)
+    ]
     ys = torch.randint(0, 2, (k, b), device=device)
     side = [torch.cuda.Stream(device) for _ in range(k)]
 
@@ -96,8 +99,10 @@ def augment(k: int, n: int, device: torch.device, reps: int) -> float:
     """CohortAugment (TrivialAugment for every cell) on one step's K * batch images, eager."""
     b = n if n <= 128 else n // 2
     x = torch.randint(0, 256, (k * b, 1, 28, 28), dtype=torch.uint8, device=device)
-    aug = CohortAugment([create_augmentation("trivialaugment")] * k,
-                        [torch.Generator(device=device).manual_seed(i) for i in range(k)])
+    aug = CohortAugment(
+        [create_augmentation("trivialaugment")] * k,
+        [torch.Generator(device=device).manual_seed(i) for i in range(k)],
+    )
     aug(x)
     sync(device)
     start = time.perf_counter()
@@ -116,8 +121,11 @@ def main() -> None:
     name = args.model or ("tiny_cnn" if args.quick else "resnet18")
     cases = [(2, 20), (4, 20)] if args.quick else [(9, 20), (27, 20), (9, 200), (27, 200)]
     epochs, reps = (2, 5) if args.quick else (20, 40)
-    print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}; "
-          f"torch {torch.__version__}; {name}, 1x28x28, batch min(n, 128) or n/2", flush=True)
+    print(
+        f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}; "
+        f"torch {torch.__version__}; {name}, 1x28x28, batch min(n, 128) or n/2",
+        flush=True,
+    )
     rows: list[tuple[str, Callable[[int, int], float]]] = [
         ("grouped", lambda k, n: grouped(name, k, n, "trivialaugment", device, epochs)),
         ("grouped0", lambda k, n: grouped(name, k, n, "none", device, epochs)),

@@ -29,8 +29,15 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def fit_models(models: list, images: torch.Tensor, labels: torch.Tensor, cfg: object,
-               augmentations: list, device: torch.device, seed: int = 0) -> object:
+def fit_models(
+    models: list,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    cfg: object,
+    augmentations: list,
+    device: torch.device,
+    seed: int = 0,
+) -> object:
     """Train ``models`` as one cohort on the same device-resident ``images`` (al4ml's path).
 
     Each model sees every image (its own batch order and augmentation draws from its own
@@ -44,8 +51,15 @@ def fit_models(models: list, images: torch.Tensor, labels: torch.Tensor, cfg: ob
     k, n = len(models), len(images)
     rows = torch.arange(n, device=device).expand(k, n).contiguous()
     gens = [torch.Generator(device=device).manual_seed(seed + i) for i in range(k)]
-    result = fit(stack, images, rows, labels.to(device).expand(k, n).contiguous(), cfg,
-                 CohortAugment(augmentations, gens), device)
+    result = fit(
+        stack,
+        images,
+        rows,
+        labels.to(device).expand(k, n).contiguous(),
+        cfg,
+        CohortAugment(augmentations, gens),
+        device,
+    )
     for i, model in enumerate(models):
         stack.member(i, model)
     return result

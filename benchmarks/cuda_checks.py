@@ -61,13 +61,15 @@ def check(name: str, tag: str):
             RESULTS.append((name, False, f"{type(e).__name__}: {e}"))
         print(f"[{'ok' if RESULTS[-1][1] else 'FAIL'}] {name}: {RESULTS[-1][2]}", flush=True)
         return fn
+
     return deco
 
 
 def images(n: int, c: int, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    base = torch.nn.functional.interpolate(torch.rand(n, c, 7, 7, generator=g) * 255, size=(28, 28),
-                                           mode="bilinear")
+    base = torch.nn.functional.interpolate(
+        torch.rand(n, c, 7, 7, generator=g) * 255, size=(28, 28), mode="bilinear"
+    )
     return (base + torch.randn(n, c, 28, 28, generator=g) * 20).clamp(0, 255).to(torch.uint8)
 
 
@@ -75,8 +77,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=None, help="folder with breastmnist.npz")
     ap.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp()))
-    ap.add_argument("--only", default="",
-                    help="comma-separated: parity,sync,graph,compile,digits,precision,strategies,breast")
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma-separated: parity,sync,graph,compile,digits,precision,strategies,breast",
+    )
     args = ap.parse_args()
     SELECTED.update(t for t in args.only.split(",") if t)
     cuda = torch.device("cuda")
@@ -147,16 +152,20 @@ def main() -> None:
         (le, ae, se), (lg, ag, sg) = out[False], out[True]
         assert se == sg == 8 * 8, (se, sg)
         assert abs(lg - le) <= 0.25 * le + 0.05 and abs(ag - ae) <= 0.1, out
-        stack = StackedClassifier([create_model("resnet18", 3, 4).to(
-            cuda, memory_format=torch.channels_last) for _ in range(4)])
+        stack = StackedClassifier(
+            [create_model("resnet18", 3, 4).to(cuda, memory_format=torch.channels_last) for _ in range(4)]
+        )
         tc = TrainingConfig(lr=1e-3, cuda_graph=True)
         opt = _optimizer(stack, tc, cuda, graphed=True)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[1], gamma=0.1)
-        augment = CohortAugment([create_augmentation(a) for a in ("trivialaugment", "none") * 2],
-                                [torch.Generator(device=cuda).manual_seed(i) for i in range(4)])
+        augment = CohortAugment(
+            [create_augmentation(a) for a in ("trivialaugment", "none") * 2],
+            [torch.Generator(device=cuda).manual_seed(i) for i in range(4)],
+        )
         rows = torch.arange(len(x), device=cuda).expand(4, -1).contiguous()
-        step = _GraphedStep(stack, stack, opt, x, rows, y.expand(4, -1).contiguous(), augment,
-                            cuda, batch=(4, 256))
+        step = _GraphedStep(
+            stack, stack, opt, x, rows, y.expand(4, -1).contiguous(), augment, cuda, batch=(4, 256)
+        )
         idx = torch.arange(256, device=cuda).expand(4, -1)
         for _ in range(step.WARMUP + 2):
             step(idx)
@@ -192,19 +201,24 @@ def main() -> None:
         res = fit_models(together, x, y, tc, [create_augmentation(a) for a in augs], cuda)
         alone = []
         for i, model in enumerate(models()):
-            alone.append(fit_models([model], x, y, tc, [create_augmentation(augs[i])], cuda,
-                                    seed=i).train_loss[0])
+            alone.append(
+                fit_models([model], x, y, tc, [create_augmentation(augs[i])], cuda, seed=i).train_loss[0]
+            )
         for a, b in zip(res.train_loss, alone, strict=True):
             assert abs(a - b) <= 0.25 * b + 0.05, (res.train_loss, alone)
         return f"cohort losses {[round(v, 4) for v in res.train_loss]}; alone {[round(v, 4) for v in alone]}"
 
     def cfg(**overrides):
-        tree = {"name": "cuda-digits", "device": "cuda", "dataset": {"name": "digits"},
-                "model": {"name": "tiny_cnn", "options": {"dropout": 0.3}},
-                "training": {"epochs": 30, "batch_size": 32, "lr": 0.003},
-                "augmentation": {"name": "trivialaugment"},
-                "query": {"strategy": "entropy"},
-                "budget": {"initial": 20, "per_round": 20, "total": 200}}
+        tree = {
+            "name": "cuda-digits",
+            "device": "cuda",
+            "dataset": {"name": "digits"},
+            "model": {"name": "tiny_cnn", "options": {"dropout": 0.3}},
+            "training": {"epochs": 30, "batch_size": 32, "lr": 0.003},
+            "augmentation": {"name": "trivialaugment"},
+            "query": {"strategy": "entropy"},
+            "budget": {"initial": 20, "per_round": 20, "total": 200},
+        }
         return build_config(tree, [f"{k}={v}" for k, v in overrides.items()])
 
     @check("digits quickstart on CUDA with TrivialAugment, eager steps, logged to MLflow", "digits")
@@ -212,34 +226,32 @@ def main() -> None:
         start = time.perf_counter()
         res = run_experiment(cfg(**{"training.cuda_graph": False}), uri, progress=False)
         acc = [r.metrics["test_accuracy"] for r in res.state.history]
-        return (f"test acc by round {[round(a, 3) for a in acc]}, "
-                f"{time.perf_counter() - start:.1f} s")
+        return f"test acc by round {[round(a, 3) for a in acc]}, {time.perf_counter() - start:.1f} s"
 
     @check("digits on CUDA with TrivialAugment and the CUDA-graph training step", "graph")
     def _digits_graph():
         start = time.perf_counter()
         res = run_experiment(cfg(**{"training.cuda_graph": True}), uri, progress=False)
         acc = [r.metrics["test_accuracy"] for r in res.state.history]
-        return (f"test acc by round {[round(a, 3) for a in acc]}, "
-                f"{time.perf_counter() - start:.1f} s")
+        return f"test acc by round {[round(a, 3) for a in acc]}, {time.perf_counter() - start:.1f} s"
 
-    @check("digits on CUDA with TrivialAugment, CUDA graph and compiled model (new shape each round)",
-           "compile")
+    @check(
+        "digits on CUDA with TrivialAugment, CUDA graph and compiled model (new shape each round)", "compile"
+    )
     def _digits_compile():
         start = time.perf_counter()
-        res = run_experiment(cfg(**{"training.cuda_graph": True, "training.compile": True}), uri,
-                             progress=False)
+        res = run_experiment(
+            cfg(**{"training.cuda_graph": True, "training.compile": True}), uri, progress=False
+        )
         acc = [r.metrics["test_accuracy"] for r in res.state.history]
-        return (f"test acc by round {[round(a, 3) for a in acc]}, "
-                f"{time.perf_counter() - start:.1f} s")
+        return f"test acc by round {[round(a, 3) for a in acc]}, {time.perf_counter() - start:.1f} s"
 
     @check("digits on CUDA with TrivialAugment: bf16 autocast vs fp32, two seeds", "precision")
     def _precision():
         rows = []
         for bf16 in (True, False):
             for seed in (0, 1):
-                res = run_experiment(cfg(**{"training.bf16": bf16, "seed": seed}), uri,
-                                     progress=False)
+                res = run_experiment(cfg(**{"training.bf16": bf16, "seed": seed}), uri, progress=False)
                 acc = [round(r.metrics["test_accuracy"], 3) for r in res.state.history]
                 rows.append(f"{'bf16' if bf16 else 'fp32'} seed {seed}: {acc}")
         return "; ".join(rows)
@@ -248,29 +260,41 @@ def main() -> None:
     def _strategies():
         out = []
         for s in STRATEGIES.names():
-            res = run_experiment(cfg(**{"query.strategy": s, "budget.total": 60,
-                                        "training.epochs": 5}), uri, progress=False)
+            res = run_experiment(
+                cfg(**{"query.strategy": s, "budget.total": 60, "training.epochs": 5}), uri, progress=False
+            )
             out.append(f"{s}={res.state.history[-1].metrics['test_accuracy']:.2f}")
         return ", ".join(out)
 
     if args.data and (args.data / "breastmnist.npz").is_file():
+
         @check("BreastMNIST, ResNet-18, study setup (100 epochs), entropy, 20->200", "breast")
         def _breast():
             rows = []
             for aug in ("none", "trivialaugment", "randaugment"):
                 start = time.perf_counter()
-                c = build_config({
-                    "name": "cuda-breastmnist", "device": "cuda",
-                    "dataset": {"name": "medmnist", "root": str(args.data),
-                                "options": {"flag": "breastmnist"}},
-                    "model": {"name": "resnet18"}, "augmentation": {"name": aug},
-                    "query": {"strategy": "entropy"},
-                    "budget": {"initial": 20, "per_round": 20, "total": 200}})
+                c = build_config(
+                    {
+                        "name": "cuda-breastmnist",
+                        "device": "cuda",
+                        "dataset": {
+                            "name": "medmnist",
+                            "root": str(args.data),
+                            "options": {"flag": "breastmnist"},
+                        },
+                        "model": {"name": "resnet18"},
+                        "augmentation": {"name": aug},
+                        "query": {"strategy": "entropy"},
+                        "budget": {"initial": 20, "per_round": 20, "total": 200},
+                    }
+                )
                 res = run_experiment(c, uri, progress=False)
                 h = res.state.history
-                rows.append(f"{aug}: acc@200={h[-1].metrics['test_accuracy']:.3f} "
-                            f"auc@200={h[-1].metrics['test_auc']:.3f} "
-                            f"({time.perf_counter() - start:.0f} s)")
+                rows.append(
+                    f"{aug}: acc@200={h[-1].metrics['test_accuracy']:.3f} "
+                    f"auc@200={h[-1].metrics['test_auc']:.3f} "
+                    f"({time.perf_counter() - start:.0f} s)"
+                )
             return "; ".join(rows)
 
     print("\nsummary")

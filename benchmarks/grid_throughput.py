@@ -37,8 +37,14 @@ from al4ml.models import create_model
 from al4ml.tracking import get_client
 
 REPO = Path(__file__).resolve().parents[1]
-QUICK = {"training.epochs": 5, "training.min_steps": 0, "budget.initial": 20,
-         "budget.per_round": 20, "budget.total": 60, "model.options.width": 8}
+QUICK = {
+    "training.epochs": 5,
+    "training.min_steps": 0,
+    "budget.initial": 20,
+    "budget.per_round": 20,
+    "budget.total": 60,
+    "model.options.width": 8,
+}
 
 
 def synthetic_breastmnist(folder: Path) -> Path:
@@ -66,8 +72,9 @@ def images_trained(cfg: ExperimentConfig, pool: int) -> int:
         n = min(n + b.per_round, total)
 
 
-def big_batch_rate(cfg: ExperimentConfig, channels: int, classes: int, device: torch.device,
-                   batch: int) -> float:
+def big_batch_rate(
+    cfg: ExperimentConfig, channels: int, classes: int, device: torch.device, batch: int
+) -> float:
     """Steady-state images/s of one model, no augmentation, at a large batch (al4ml's own path).
 
     The time of a 4-epoch fit minus that of a 1-epoch fit, after a warm-up fit: per-round
@@ -80,7 +87,8 @@ def big_batch_rate(cfg: ExperimentConfig, channels: int, classes: int, device: t
     def timed(epochs: int) -> float:
         torch.manual_seed(0)
         model = create_model(cfg.model.name, channels, classes, **cfg.model.options).to(
-            device, memory_format=torch.channels_last)
+            device, memory_format=torch.channels_last
+        )
         tc = cfg.training.model_copy(update={"epochs": epochs, "batch_size": batch, "min_steps": 0})
         sync(device)
         start = time.perf_counter()
@@ -97,8 +105,9 @@ def al4ml(*args: str) -> tuple[float, str]:
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("MLFLOW_TRACKING_URI", None)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "al4ml.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "al4ml.cli", *args], cwd=REPO, env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"al4ml {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -109,22 +118,35 @@ def baseline_seconds(uri: str, experiment: str) -> dict[str, float]:
     """``ceiling_train_seconds`` of each baseline run, by augmentation."""
     client = get_client(uri)
     exp = client.get_experiment_by_name(experiment)
-    return {r.data.tags["augmentation"]: r.data.metrics["ceiling_train_seconds"]
-            for r in client.search_runs([exp.experiment_id], "tags.`al4ml.role` = 'baseline'")}
+    return {
+        r.data.tags["augmentation"]: r.data.metrics["ceiling_train_seconds"]
+        for r in client.search_runs([exp.experiment_id], "tags.`al4ml.role` = 'baseline'")
+    }
 
 
 def main() -> None:
     ap = parser(__doc__, "an 8-cell digits grid with a tiny CNN (CPU, < 3 min on 2 cores)")
     ap.add_argument("--grid", type=Path, default=REPO / "experiments" / "grid_breastmnist.yaml")
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data",
-                    help="folder with breastmnist.npz (else a synthetic one of the same size)")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=REPO.parent / "shared" / "data",
+        help="folder with breastmnist.npz (else a synthetic one of the same size)",
+    )
     ap.add_argument("--workers", type=int, default=None, help="processes of way (1) (default 8; --quick 2)")
     ap.add_argument("--big-batch", type=int, default=512, help="batch of the ideal's rate (--quick 128)")
-    ap.add_argument("--keep", type=Path, default=None,
-                    help="write the MLflow stores here (default: a temporary folder)")
+    ap.add_argument(
+        "--keep", type=Path, default=None, help="write the MLflow stores here (default: a temporary folder)"
+    )
     ap.add_argument("--skip", default="", help="comma-separated ways to leave out: processes,baseline")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="config override for every run (repeatable), e.g. --set training.epochs=10")
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every run (repeatable), e.g. --set training.epochs=10",
+    )
     args = ap.parse_args()
     device = torch.device(args.device)
     quick = args.quick
@@ -140,7 +162,8 @@ def main() -> None:
             "name: grid_quick\nbase: " + str(REPO / "experiments" / "digits_quickstart.yaml") + "\n"
             "set: {" + ", ".join(f"{k}: {v}" for k, v in QUICK.items()) + "}\n"
             "axes:\n  query.strategy: [random, entropy]\n  augmentation.name: [none, trivialaugment]\n"
-            "  seed: [0, 1]\n")
+            "  seed: [0, 1]\n"
+        )
         sets = device_set
         base_file = REPO / "experiments" / "digits_quickstart.yaml"
     else:
@@ -158,19 +181,32 @@ def main() -> None:
     pool, info = dataset.pool_size, dataset.info
     work = sum(images_trained(c.config, pool) for c in grid.cells)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
-    print(f"device: {name}; torch {torch.__version__}; grid {grid.name}: {len(grid.cells)} cells, "
-          f"{grid.cells[0].config.model.name}, pool {pool} ({source}); "
-          f"{work:,} images trained in all", flush=True)
+    print(
+        f"device: {name}; torch {torch.__version__}; grid {grid.name}: {len(grid.cells)} cells, "
+        f"{grid.cells[0].config.model.name}, pool {pool} ({source}); "
+        f"{work:,} images trained in all",
+        flush=True,
+    )
     set_args = [a for s in sets for a in ("--set", s)]
 
     rows: dict[str, float] = {}
     if "processes" not in skip:
-        seconds, _ = al4ml("grid", str(grid_file), *set_args, "--cohort-size", "1", "--workers",
-                           str(workers), "--tracking-uri", f"sqlite:///{folder / 'processes.db'}")
+        seconds, _ = al4ml(
+            "grid",
+            str(grid_file),
+            *set_args,
+            "--cohort-size",
+            "1",
+            "--workers",
+            str(workers),
+            "--tracking-uri",
+            f"sqlite:///{folder / 'processes.db'}",
+        )
         rows[f"(1) processes: --cohort-size 1 --workers {workers}"] = seconds
         print(f"  (1) processes       {seconds:8.1f} s   {work / seconds:>10,.0f} img/s", flush=True)
-    seconds, out = al4ml("grid", str(grid_file), *set_args, "--tracking-uri",
-                         f"sqlite:///{folder / 'cohorts.db'}")
+    seconds, out = al4ml(
+        "grid", str(grid_file), *set_args, "--tracking-uri", f"sqlite:///{folder / 'cohorts.db'}"
+    )
     plan = next((line for line in out.splitlines() if "cohort(s)" in line), "").strip()
     rows["(2) cohorts: --cohort-size auto"] = seconds
     print(f"  (2) cohorts         {seconds:8.1f} s   {work / seconds:>10,.0f} img/s   [{plan}]", flush=True)
@@ -178,8 +214,11 @@ def main() -> None:
     rate = big_batch_rate(grid.cells[0].config, info.channels, info.num_classes, device, batch)
     ideal = work / rate
     rows["(3) ideal"] = ideal
-    print(f"  (3) ideal           {ideal:8.1f} s   {rate:>10,.0f} img/s   (one model, batch {batch}, "
-          "no augmentation, steady state)", flush=True)
+    print(
+        f"  (3) ideal           {ideal:8.1f} s   {rate:>10,.0f} img/s   (one model, batch {batch}, "
+        "no augmentation, steady state)",
+        flush=True,
+    )
     print("\nratios")
     cohort = rows["(2) cohorts: --cohort-size auto"]
     for label, value in rows.items():
@@ -191,15 +230,26 @@ def main() -> None:
         base_sets = [*set_args] + (["--set", "training.epochs=20"] if quick else [])
         wall = {}
         for aug in ("none", "trivialaugment"):
-            wall[aug], _ = al4ml("baseline", str(base_file), *base_sets, "--set",
-                                 f"augmentation.name={aug}", "--set", "name=bench_baselines",
-                                 "--tracking-uri", uri, "--no-progress")
+            wall[aug], _ = al4ml(
+                "baseline",
+                str(base_file),
+                *base_sets,
+                "--set",
+                f"augmentation.name={aug}",
+                "--set",
+                "name=bench_baselines",
+                "--tracking-uri",
+                uri,
+                "--no-progress",
+            )
         train = baseline_seconds(uri, "bench_baselines")
         print(f"\nal4ml baseline {base_file.name} ({pool} images):")
         for aug in ("none", "trivialaugment"):
             print(f"  {aug:<15} training {train[aug]:7.2f} s   command {wall[aug]:7.2f} s")
-        print(f"  trivialaugment / none: training {train['trivialaugment'] / train['none']:.2f}, "
-              f"command {wall['trivialaugment'] / wall['none']:.2f}")
+        print(
+            f"  trivialaugment / none: training {train['trivialaugment'] / train['none']:.2f}, "
+            f"command {wall['trivialaugment'] / wall['none']:.2f}"
+        )
     print(f"\nstores in {folder}")
 
 

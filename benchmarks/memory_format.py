@@ -24,16 +24,22 @@ LAYOUTS = {"contiguous (NCHW)": torch.contiguous_format, "channels-last": torch.
 class Case:
     """One model in one memory layout, with its optimiser and fixed batches."""
 
-    def __init__(self, name: str, channels: int, layout: torch.memory_format, batch: int,
-                 device: torch.device, **options: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        channels: int,
+        layout: torch.memory_format,
+        batch: int,
+        device: torch.device,
+        **options: int,
+    ) -> None:
         torch.manual_seed(0)
         self.device = device
         self.model = create_model(name, channels, 10, **options).to(device, memory_format=layout)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.x = torch.randn(batch, channels, 28, 28, device=device).contiguous(memory_format=layout)
         self.y = torch.randint(0, 10, (batch,), device=device)
-        self.pool = torch.randn(4 * batch, channels, 28, 28,
-                                device=device).contiguous(memory_format=layout)
+        self.pool = torch.randn(4 * batch, channels, 28, 28, device=device).contiguous(memory_format=layout)
         self.train(3)
         self.score(1)
 
@@ -71,18 +77,22 @@ def main() -> None:
     repeats = 3 if args.quick else 5
     for name, channels, batch, options in cases:
         steps = (2 if args.quick else 5) if name == "resnet18" and cpu else (10 if args.quick else 40)
-        cases_by_layout = {label: Case(name, channels, layout, batch, device, **options)
-                           for label, layout in LAYOUTS.items()}
+        cases_by_layout = {
+            label: Case(name, channels, layout, batch, device, **options) for label, layout in LAYOUTS.items()
+        }
         samples: dict[str, list[tuple[float, float]]] = {label: [] for label in LAYOUTS}
         for _ in range(repeats):  # interleaved, so drifting machine load hits both layouts
             for label, case in cases_by_layout.items():
                 samples[label].append((case.train(steps), case.score(2)))
-        rates = {label: (statistics.median(t for t, _ in v), statistics.median(s for _, s in v))
-                 for label, v in samples.items()}
+        rates = {
+            label: (statistics.median(t for t, _ in v), statistics.median(s for _, s in v))
+            for label, v in samples.items()
+        }
         for label, (train, score) in rates.items():
             print(f"  {name:<9} {label:<18} train {train:>9,.0f} img/s   scoring {score:>9,.0f} img/s")
         (t0, s0), (t1, s1) = rates.values()
         print(f"  {name:<9} channels-last / NCHW: train {t1 / t0:.2f}x, scoring {s1 / s0:.2f}x")
+
 
 if __name__ == "__main__":
     main()

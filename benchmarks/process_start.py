@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-CELL_IMPORTS = ("import al4ml.experiment, al4ml.grid\n"
-                "from al4ml.data import create_dataset\n"
-                "create_dataset('digits')")
+CELL_IMPORTS = (
+    "import al4ml.experiment, al4ml.grid\nfrom al4ml.data import create_dataset\ncreate_dataset('digits')"
+)
 
 
 def cell_start() -> None:
@@ -41,8 +41,7 @@ def start_workers(ctx: mp.context.BaseContext, n: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=4, help="worker processes per way (4)")
     args = ap.parse_args()
     from al4ml.grid import worker_context

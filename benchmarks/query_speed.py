@@ -43,8 +43,7 @@ def pool(n: int, device: torch.device, seed: int = 0) -> dict:
         "n": lambda: n,
         **{k: (lambda v=v: v) for k, v in tensors.items()},
         "grad_embeddings": lambda: gradient_embeddings(tensors["probs"], tensors["embeddings"]),
-        "classifier": lambda: EmbeddingClassifier(
-            head, tensors["labeled_embeddings"].cpu().numpy(), device),
+        "classifier": lambda: EmbeddingClassifier(head, tensors["labeled_embeddings"].cpu().numpy(), device),
     }
 
 
@@ -62,8 +61,11 @@ def main() -> None:
     device = torch.device(args.device)
     sizes, k = ((2_000, 5_000), 100) if args.quick else ((10_000, 90_000), 1_000)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"device: {name}; torch {torch.__version__}; k = {k}; {DIM}-d embeddings, {CLASSES} "
-          f"classes, {MC} MC samples, {VIEWS} views, {LABELED} labeled", flush=True)
+    print(
+        f"device: {name}; torch {torch.__version__}; k = {k}; {DIM}-d embeddings, {CLASSES} "
+        f"classes, {MC} MC samples, {VIEWS} views, {LABELED} labeled",
+        flush=True,
+    )
     names = STRATEGIES.names()
     results: dict[tuple[str, int], float] = {}
     for n in sizes:
@@ -88,8 +90,10 @@ def main() -> None:
     for s in names:
         print(f"{s:<18}" + "".join(f"{results[s, n]:>13.3f}s" for n in sizes))
     print(f"\nk-means++ seeding on the same BADGE input (N={n_sk:,}, {x.shape[1]}-d, k={k_sk}):")
-    print(f"  al4ml ({device.type}) {t_ours:8.3f} s   scikit-learn kmeans_plusplus (CPU) "
-          f"{t_sk:8.3f} s   ratio sklearn/al4ml = {t_sk / t_ours:6.1f}x")
+    print(
+        f"  al4ml ({device.type}) {t_ours:8.3f} s   scikit-learn kmeans_plusplus (CPU) "
+        f"{t_sk:8.3f} s   ratio sklearn/al4ml = {t_sk / t_ours:6.1f}x"
+    )
     badge = results["badge", sizes[-1]]
     print(f"BADGE picks {k:,} of {sizes[-1]:,} in {badge:.2f} s")
 

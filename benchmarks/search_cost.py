@@ -30,8 +30,7 @@ from al4ml.search import search_policy
 from al4ml.search.problem import SearchProblem
 from al4ml.train import fit
 
-SPACE = {"policies": [{"name": "none"}, {"name": "trivialaugment"}],
-         "randaugment": {"n": [2], "m": [10, 30]}}
+SPACE = {"policies": [{"name": "none"}, {"name": "trivialaugment"}], "randaugment": {"n": [2], "m": [10, 30]}}
 
 
 def new_model(name: str, device: torch.device, seed: int) -> torch.nn.Module:
@@ -39,12 +38,19 @@ def new_model(name: str, device: torch.device, seed: int) -> torch.nn.Module:
     return create_model(name, 1, 10).to(device, memory_format=torch.channels_last)
 
 
-def plain_round(name: str, pool: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor,
-                training: TrainingConfig, device: torch.device) -> float:
+def plain_round(
+    name: str,
+    pool: torch.Tensor,
+    rows: torch.Tensor,
+    labels: torch.Tensor,
+    training: TrainingConfig,
+    device: torch.device,
+) -> float:
     """Seconds of one plain round: the round's model, trained with TrivialAugment."""
     stack = StackedClassifier([new_model(name, device, 0)]).to(device)
-    augment = CohortAugment([create_augmentation("trivialaugment")],
-                            [torch.Generator(device=device).manual_seed(0)])
+    augment = CohortAugment(
+        [create_augmentation("trivialaugment")], [torch.Generator(device=device).manual_seed(0)]
+    )
     sync(device)
     start = time.perf_counter()
     fit(stack, pool, rows[None].to(device), labels[None].to(device), training, augment, device)
@@ -52,15 +58,31 @@ def plain_round(name: str, pool: torch.Tensor, rows: torch.Tensor, labels: torch
     return time.perf_counter() - start
 
 
-def search_seconds(name: str, method: str, stack: bool, pool: torch.Tensor, rows: torch.Tensor,
-                   labels: torch.Tensor, training: TrainingConfig, folds: int, epochs: int,
-                   device: torch.device) -> tuple[float, int]:
+def search_seconds(
+    name: str,
+    method: str,
+    stack: bool,
+    pool: torch.Tensor,
+    rows: torch.Tensor,
+    labels: torch.Tensor,
+    training: TrainingConfig,
+    folds: int,
+    epochs: int,
+    device: torch.device,
+) -> tuple[float, int]:
     """Seconds of one search and the number of models it trained."""
     cfg = SearchConfig(**SPACE, method=method, folds=folds, epochs=epochs, stack=stack)
-    problem = SearchProblem.of(cfg, training, pool=pool, rows=rows.to(device), labels=labels,
-                               device=device, task=create_dataset("digits", None).info.label_task,
-                               new_model=lambda j: new_model(name, device, 100 + j),
-                               seed=lambda purpose, j: zlib.crc32(f"{purpose}/{j}".encode()))
+    problem = SearchProblem.of(
+        cfg,
+        training,
+        pool=pool,
+        rows=rows.to(device),
+        labels=labels,
+        device=device,
+        task=create_dataset("digits", None).info.label_task,
+        new_model=lambda j: new_model(name, device, 100 + j),
+        seed=lambda purpose, j: zlib.crc32(f"{purpose}/{j}".encode()),
+    )
     sync(device)
     start = time.perf_counter()
     search_policy(cfg, problem)
@@ -78,8 +100,10 @@ def main() -> None:
     cases = [("tiny_cnn", 60, 3)] if args.quick else [("tiny_cnn", 200, 10)]
     if device.type == "cuda" and not args.quick:
         cases.append(("resnet18", 200, 10))
-    print(f"{'model':<9} {'labels':>6} {'method':<8} {'models':>6} {'stacked s':>9} "
-          f"{'one by one s':>12} {'plain s':>8} {'searched/plain':>22}")
+    print(
+        f"{'model':<9} {'labels':>6} {'method':<8} {'models':>6} {'stacked s':>9} "
+        f"{'one by one s':>12} {'plain s':>8} {'searched/plain':>22}"
+    )
     for name, n, epochs in cases:
         rows = torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))[:n]
         labels = data._pool_labels[rows]
@@ -87,13 +111,15 @@ def main() -> None:
         plain_round(name, pool, rows, labels, training, device)  # warm-up
         plain = plain_round(name, pool, rows, labels, training, device)
         for method in ("grid", "density"):
-            stacked, models = search_seconds(name, method, True, pool, rows, labels, training, 3,
-                                             epochs, device)
-            apart, _ = search_seconds(name, method, False, pool, rows, labels, training, 3, epochs,
-                                      device)
+            stacked, models = search_seconds(
+                name, method, True, pool, rows, labels, training, 3, epochs, device
+            )
+            apart, _ = search_seconds(name, method, False, pool, rows, labels, training, 3, epochs, device)
             ratios = f"{(plain + stacked) / plain:.1f} / {(plain + apart) / plain:.1f}"
-            print(f"{name:<9} {n:>6} {method:<8} {models:>6} {stacked:>9.2f} {apart:>12.2f} "
-                  f"{plain:>8.2f} {ratios:>22}")
+            print(
+                f"{name:<9} {n:>6} {method:<8} {models:>6} {stacked:>9.2f} {apart:>12.2f} "
+                f"{plain:>8.2f} {ratios:>22}"
+            )
     print("searched/plain: (search + plain round) / plain round, stacked / one by one")
 
 

@@ -17,8 +17,10 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def shared_data() -> Path:
     """The folder holding the real breastmnist.npz; skips when ../shared is absent."""
     if not (SHARED_DATA / "breastmnist.npz").is_file():
-        pytest.skip(f"real MedMNIST file not available: {SHARED_DATA / 'breastmnist.npz'} "
-                    "(../shared is not beside this checkout)")
+        pytest.skip(
+            f"real MedMNIST file not available: {SHARED_DATA / 'breastmnist.npz'} "
+            "(../shared is not beside this checkout)"
+        )
     return SHARED_DATA
 
 
@@ -50,7 +52,9 @@ def postgres_mlflow(tmp_path_factory: pytest.TempPathFactory):
 def tiny_config(**overrides: object) -> ExperimentConfig:
     """A digits config that runs a few rounds in a couple of seconds on CPU."""
     tree = {
-        "name": "test", "seed": 0, "device": "cpu",
+        "name": "test",
+        "seed": 0,
+        "device": "cpu",
         "dataset": {"name": "digits"},
         "model": {"name": "tiny_cnn", "options": {"width": 8}},
         "training": {"epochs": 3, "batch_size": 32, "lr": 0.003},
@@ -67,8 +71,9 @@ def tiny_cfg() -> ExperimentConfig:
     return tiny_config()
 
 
-def write_medmnist_npz(path: Path, n: tuple[int, int, int] = (40, 10, 12), channels: int = 1,
-                       classes: int = 2, seed: int = 0) -> None:
+def write_medmnist_npz(
+    path: Path, n: tuple[int, int, int] = (40, 10, 12), channels: int = 1, classes: int = 2, seed: int = 0
+) -> None:
     """Write a small .npz in the official MedMNIST layout (uint8 images, [N, 1] labels)."""
     rng = np.random.default_rng(seed)
     arrays = {}
@@ -79,8 +84,9 @@ def write_medmnist_npz(path: Path, n: tuple[int, int, int] = (40, 10, 12), chann
     np.savez(path, **arrays)
 
 
-def write_multilabel_npz(path: Path, n: tuple[int, int, int] = (80, 30, 40), findings: int = 14,
-                         seed: int = 0) -> None:
+def write_multilabel_npz(
+    path: Path, n: tuple[int, int, int] = (80, 30, 40), findings: int = 14, seed: int = 0
+) -> None:
     """Write a small ChestMNIST-shaped .npz (official layout: 28 px grey, ``[N, 14]`` 0/1 labels).
 
     Learnable on purpose: finding ``j`` brightens its own 7 x 7 patch of a 4 x 4 grid, so a
@@ -95,8 +101,7 @@ def write_multilabel_npz(path: Path, n: tuple[int, int, int] = (80, 30, 40), fin
         images = rng.integers(0, 90, (count, 28, 28)).astype(np.int64)
         for j in range(findings):
             r, c = divmod(j, 4)
-            images[:, 7 * r:7 * r + 7, 7 * c:7 * c + 7] += 150 * labels[:, j, None, None]
+            images[:, 7 * r : 7 * r + 7, 7 * c : 7 * c + 7] += 150 * labels[:, j, None, None]
         arrays[f"{split}_images"] = images.clip(0, 255).astype(np.uint8)
         arrays[f"{split}_labels"] = labels
     np.savez(path, **arrays)
-

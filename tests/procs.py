@@ -34,17 +34,30 @@ never a speed bound (a Ray grid took over 15 min to start its tasks with three s
 busy loops sharing 2 cores; such a run is slow, not wrong)."""
 
 
-def al4ml(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None,
-          timeout: float = HANG) -> subprocess.CompletedProcess:
+def al4ml(
+    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = HANG
+) -> subprocess.CompletedProcess:
     """Run ``al4ml ARGS`` to its end in a fresh interpreter."""
-    return subprocess.run([sys.executable, "-m", "al4ml.cli", *args], cwd=cwd, env=cli_env(env),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "al4ml.cli", *args],
+        cwd=cwd,
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start ``al4ml ARGS`` in the background, its output piped."""
-    return subprocess.Popen([sys.executable, "-m", "al4ml.cli", *args], cwd=cwd, env=cli_env(env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "al4ml.cli", *args],
+        cwd=cwd,
+        env=cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 HEAVY = ("torch", "torchvision", "mlflow", "sklearn", "scipy", "matplotlib")
@@ -56,12 +69,15 @@ def al4ml_imports(*args: str, cwd: Path = REPO) -> tuple[subprocess.CompletedPro
     How fast a command answers depends on the machine; what it imported before answering
     does not, and is what makes an error line come at once (torch and MLflow take seconds).
     """
-    code = ("import json, sys\nfrom al4ml.cli import main\n"
-            f"sys.argv = ['al4ml', *{list(args)!r}]\n"
-            "try:\n    main()\nfinally:\n"
-            f"    print('\\nIMPORTED ' + json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=cli_env(), capture_output=True,
-                          text=True, timeout=HANG)
+    code = (
+        "import json, sys\nfrom al4ml.cli import main\n"
+        f"sys.argv = ['al4ml', *{list(args)!r}]\n"
+        "try:\n    main()\nfinally:\n"
+        f"    print('\\nIMPORTED ' + json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=HANG
+    )
     head, _, tail = proc.stdout.rpartition("\nIMPORTED ")
     assert tail, proc.stdout + proc.stderr
     proc.stdout = head
@@ -108,8 +124,7 @@ class Gate:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS),
-                                                              os.environ.get("PYTHONPATH")]))}
+        self.env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))}
         self.sets = ["--set", "query.strategy=gated", "--set", f"query.params.gate={folder}"]
 
     def hold(self, *calls: int) -> None:

@@ -52,11 +52,27 @@ class MlflowServer:
     def start(self) -> None:
         log = self.folder / "server.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_uri,
-             "--artifacts-destination", str(self.folder / "server-artifacts"),
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
-            stdout=log.open("a"), stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # as docker/compose.yaml
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                self.backend_uri,
+                "--artifacts-destination",
+                str(self.folder / "server-artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            stdout=log.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        )  # as docker/compose.yaml
         wait_for(f"{self.uri}/health", "mlflow server", log)
 
     def stop(self) -> None:
@@ -87,8 +103,9 @@ class Postgres:
     def __init__(self) -> None:
         self.bindir = postgres_bindir()
         if self.bindir is None:
-            pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does "
-                        "it when it can)")
+            pytest.skip(
+                "PostgreSQL is not installed (apt-get install postgresql; .ci/run does it when it can)"
+            )
         self.user: str | None = None
         if os.geteuid() == 0:
             import pwd
@@ -108,15 +125,43 @@ class Postgres:
 
     def start(self) -> None:
         data, log = self.folder / "data", self.folder / "postgres.log"
-        subprocess.run([str(self.bindir / "initdb"), "-D", str(data), "-U", "mlflow",
-                        "--auth=trust", "-E", "UTF8", "--no-sync"],
-                       user=self.user, check=True, capture_output=True, cwd=self.folder)
+        subprocess.run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "mlflow",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            user=self.user,
+            check=True,
+            capture_output=True,
+            cwd=self.folder,
+        )
         self.proc = subprocess.Popen(
-            [str(self.bindir / "postgres"), "-D", str(data), "-p", str(self.port),
-             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.folder}",
-             "-c", "fsync=off"],
-            user=self.user, stdout=log.open("a"), stderr=subprocess.STDOUT, cwd=self.folder,
-            start_new_session=True)
+            [
+                str(self.bindir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={self.folder}",
+                "-c",
+                "fsync=off",
+            ],
+            user=self.user,
+            stdout=log.open("a"),
+            stderr=subprocess.STDOUT,
+            cwd=self.folder,
+            start_new_session=True,
+        )
         import psycopg
 
         deadline = time.time() + 60

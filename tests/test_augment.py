@@ -9,15 +9,15 @@ from al4ml.augment.reference import apply_stages_reference, reference_op, refere
 from al4ml.augment.spaces import autoaugment, standard, wide
 from al4ml.errors import ConfigError
 
-LEVELS = {"standard": (0, 5, 11, 17, 23, 30), "wide": (0, 6, 13, 20, 30),
-          "autoaugment": (0, 2, 5, 7, 9)}
+LEVELS = {"standard": (0, 5, 11, 17, 23, 30), "wide": (0, 6, 13, 20, 30), "autoaugment": (0, 2, 5, 7, 9)}
 
 
 def images(channels: int, n: int = 24, seed: int = 0) -> torch.Tensor:
     """Smooth-ish natural-like images plus noise, with flat and full-range members."""
     g = torch.Generator().manual_seed(seed)
-    base = torch.nn.functional.interpolate(torch.rand(n, channels, 7, 7, generator=g) * 255,
-                                           size=(28, 28), mode="bilinear")
+    base = torch.nn.functional.interpolate(
+        torch.rand(n, channels, 7, 7, generator=g) * 255, size=(28, 28), mode="bilinear"
+    )
     x = (base + torch.randn(n, channels, 28, 28, generator=g) * 20).clamp(0, 255)
     x = x.to(torch.uint8)
     x[0] = 77  # a constant image (auto_contrast / equalize edge case)
@@ -36,7 +36,7 @@ def parity_cases():
             if op_name not in space.ops:
                 continue
             for level in LEVELS[space_name]:
-                for negative in ((False, True) if bool(space.signed[OP_INDEX[op_name]]) else (False,)):
+                for negative in (False, True) if bool(space.signed[OP_INDEX[op_name]]) else (False,):
                     yield space_name, op_name, level, negative
 
 
@@ -59,8 +59,9 @@ def test_mixed_ops_in_one_batch_match_per_image_reference(channels):
     x = images(channels, n=len(OPS) * 4, seed=3)
     op = torch.arange(len(OPS)).repeat(4)
     g = torch.Generator().manual_seed(0)
-    value = standard().value(op.clamp(max=13), torch.randint(31, (len(op),), generator=g),
-                             torch.rand(len(op), generator=g) < 0.5)
+    value = standard().value(
+        op.clamp(max=13), torch.randint(31, (len(op),), generator=g), torch.rand(len(op), generator=g) < 0.5
+    )
     stages = [(op, value)]
     out = apply_op(x, op, value)
     ref = apply_stages_reference(x, stages)
@@ -85,8 +86,7 @@ def test_fill_value_outside_the_image():
     x = torch.full((2, 1, 28, 28), 200, dtype=torch.uint8)
     op = torch.full((2,), OP_INDEX["translate_x"])
     out = apply_op(x, op, torch.tensor([5.0, -5.0]), fill=128.0)
-    ref = torch.stack([reference_op(x[i], "translate_x", v, fill=128.0)
-                       for i, v in enumerate((5.0, -5.0))])
+    ref = torch.stack([reference_op(x[i], "translate_x", v, fill=128.0) for i, v in enumerate((5.0, -5.0))])
     assert torch.equal(out, ref) and int((out == 128).sum()) == 2 * 28 * 5
 
 
@@ -108,8 +108,7 @@ def test_trivialaugment_is_per_sample():
 
 def test_trivialaugment_op_and_level_frequencies_are_uniform():
     policy = create_augmentation("trivialaugment")
-    [(op, value)] = policy.draw(120_000, 28, 28, torch.Generator().manual_seed(0),
-                                torch.device("cpu"))
+    [(op, value)] = policy.draw(120_000, 28, 28, torch.Generator().manual_seed(0), torch.device("cpu"))
     space = standard()
     ids = space.op_ids(torch.device("cpu"))
     counts = torch.stack([(op == i).sum() for i in ids]).numpy()
@@ -150,14 +149,12 @@ def test_randaugment_applies_exactly_two_ops_at_level_30():
 
 def test_deepaugment_draws_only_its_five_subpolicies():
     policy = create_augmentation("deepaugment")
-    (op1, v1), (op2, v2) = policy.draw(5000, 28, 28, torch.Generator().manual_seed(0),
-                                       torch.device("cpu"))
+    (op1, v1), (op2, v2) = policy.draw(5000, 28, 28, torch.Generator().manual_seed(0), torch.device("cpu"))
     identity = OP_INDEX["identity"]
     subs = [(OP_INDEX[a], OP_INDEX[b]) for (a, _), (b, _) in DEEPAUGMENT_POLICY]
     seen = set()
     for a, b in zip(op1.tolist(), op2.tolist(), strict=True):
-        match = [i for i, (sa, sb) in enumerate(subs)
-                 if a in (sa, identity) and b in (sb, identity)]
+        match = [i for i, (sa, sb) in enumerate(subs) if a in (sa, identity) and b in (sb, identity)]
         assert match, (OPS[a], OPS[b])
         if len(match) == 1:
             seen.add(match[0])
@@ -185,8 +182,9 @@ def test_spaces_match_the_study_and_torchvision():
     assert v[OP_INDEX["contrast"], 0] == pytest.approx(0.1)
     w = wide()
     assert w.values[OP_INDEX["rotate"], 30] == 135 and w.values[OP_INDEX["translate_y"], 30] == 32
-    assert w.value(torch.tensor([OP_INDEX["color"]]), torch.tensor([30]),
-                   torch.tensor([True])).item() == pytest.approx(0.01)
+    assert w.value(
+        torch.tensor([OP_INDEX["color"]]), torch.tensor([30]), torch.tensor([True])
+    ).item() == pytest.approx(0.01)
 
 
 def test_unknown_space_is_a_config_error():
@@ -209,8 +207,7 @@ def test_option_choices_are_the_spaces_and_torchvision_policies_that_exist():
 def test_a_cohort_augments_each_cells_batch_with_its_own_policy_and_draws():
     from al4ml.augment.policy import CohortAugment
 
-    names = [("none", {}), ("trivialaugment", {}), ("randaugment", {"n": 2, "m": 30}),
-             ("none", {})]
+    names = [("none", {}), ("trivialaugment", {}), ("randaugment", {"n": 2, "m": 30}), ("none", {})]
     policies = [create_augmentation(n, **p) for n, p in names]
     x = images(3, n=16, seed=7).repeat(len(names), 1, 1, 1)  # the same 16 images per cell
     out = CohortAugment(policies, [torch.Generator().manual_seed(s) for s in range(4)])(x)

@@ -31,8 +31,14 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) ->
 
 
 def test_unknown_strategy_exits_2_naming_it_and_the_choices(tmp_path):
-    proc = al4ml("run", str(QUICKSTART), "--set", "query.strategy=entropyy",
-                 "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
+    proc = al4ml(
+        "run",
+        str(QUICKSTART),
+        "--set",
+        "query.strategy=entropyy",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+    )
     assert_one_line_error(proc, "entropyy", *STRATEGIES.names())
     assert not (tmp_path / "m.db").exists()
 
@@ -45,19 +51,34 @@ def test_unknown_config_key_exits_2(tmp_path):
 
 
 def test_missing_data_file_exits_2_naming_the_path(tmp_path):
-    proc = al4ml("run", str(REPO / "experiments" / "breastmnist.yaml"),
-                 "--set", f"dataset.root={tmp_path}", "--tracking-uri",
-                 f"sqlite:///{tmp_path / 'm.db'}")
+    proc = al4ml(
+        "run",
+        str(REPO / "experiments" / "breastmnist.yaml"),
+        "--set",
+        f"dataset.root={tmp_path}",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+    )
     assert_one_line_error(proc, str(tmp_path / "breastmnist.npz"))
 
 
 def test_the_breastmnist_config_looks_in_medmnists_folder_and_says_how_to_get_the_file(tmp_path):
     """``al4ml run experiments/breastmnist.yaml`` on a machine without the file: one line with
     where it looked (medmnist's ``~/.medmnist``) and the two ways to get it."""
-    proc = al4ml("run", str(REPO / "experiments" / "breastmnist.yaml"), "--tracking-uri",
-                 f"sqlite:///{tmp_path / 'm.db'}", env={"HOME": str(tmp_path)}, cwd=tmp_path)
-    assert_one_line_error(proc, str(tmp_path / ".medmnist" / "breastmnist.npz"),
-                          "--set dataset.root=", "--set dataset.options.download=true")
+    proc = al4ml(
+        "run",
+        str(REPO / "experiments" / "breastmnist.yaml"),
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+        env={"HOME": str(tmp_path)},
+        cwd=tmp_path,
+    )
+    assert_one_line_error(
+        proc,
+        str(tmp_path / ".medmnist" / "breastmnist.npz"),
+        "--set dataset.root=",
+        "--set dataset.options.download=true",
+    )
 
 
 @pytest.mark.parametrize("command", [["report", "some-grid"], ["ui"]])
@@ -67,10 +88,12 @@ def test_reading_commands_refuse_a_missing_store_without_creating_it(tmp_path, c
     assert_one_line_error(proc, uri, "no MLflow store")
     assert list(tmp_path.iterdir()) == []
     # Refused before MLflow, torch or SciPy are imported (seconds on 2 cores).
-    code = ("import sys\nfrom al4ml.cli import main\n"
-            f"sys.argv = ['al4ml', *{command!r}, '--tracking-uri', {uri!r}]\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 2\n"
-            "print([m for m in ('torch', 'mlflow', 'scipy') if m in sys.modules])\n")
+    code = (
+        "import sys\nfrom al4ml.cli import main\n"
+        f"sys.argv = ['al4ml', *{command!r}, '--tracking-uri', {uri!r}]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 2\n"
+        "print([m for m in ('torch', 'mlflow', 'scipy') if m in sys.modules])\n"
+    )
     imports = python(code, cwd=tmp_path)
     assert imports.stdout.strip() == "[]", imports.stdout + imports.stderr
 
@@ -102,17 +125,24 @@ def test_list_shows_every_registry():
     assert "trivialaugment" not in proc.stdout
 
 
-@pytest.mark.parametrize(("args", "fragments"), [
-    (["list", "optimizers"], ["'optimizers'", "'strategies', 'augmentations', 'datasets', "
-                                               "'models'", "al4ml list --help"]),
-    (["grid", "g.yaml", "--executor", "dask"], ["--executor", "'dask'", "'local', 'ray'",
-                                                "al4ml grid --help"]),
-    (["grid", "g.yaml", "--workers", "0"], ["--workers", "'0'", "greater than or equal to 1"]),
-    (["grid", "g.yaml", "--gpus-per-cohort", "-1"], ["--gpus-per-cohort", "'-1'"]),
-    (["run", "--epochs", "3"], ["No such option: --epochs", "al4ml run --help"]),
-    (["grid"], ["Missing argument 'GRID'", "al4ml grid --help"]),
-    (["trian"], ["No such command 'trian'", "al4ml --help"]),
-])
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (
+            ["list", "optimizers"],
+            ["'optimizers'", "'strategies', 'augmentations', 'datasets', 'models'", "al4ml list --help"],
+        ),
+        (
+            ["grid", "g.yaml", "--executor", "dask"],
+            ["--executor", "'dask'", "'local', 'ray'", "al4ml grid --help"],
+        ),
+        (["grid", "g.yaml", "--workers", "0"], ["--workers", "'0'", "greater than or equal to 1"]),
+        (["grid", "g.yaml", "--gpus-per-cohort", "-1"], ["--gpus-per-cohort", "'-1'"]),
+        (["run", "--epochs", "3"], ["No such option: --epochs", "al4ml run --help"]),
+        (["grid"], ["Missing argument 'GRID'", "al4ml grid --help"]),
+        (["trian"], ["No such command 'trian'", "al4ml --help"]),
+    ],
+)
 def test_usage_errors_are_one_line_naming_the_value_and_the_choices(tmp_path, args, fragments):
     proc = al4ml(*args, cwd=tmp_path)
     assert_one_line_error(proc, *fragments)
@@ -123,8 +153,15 @@ def test_usage_errors_are_one_line_naming_the_value_and_the_choices(tmp_path, ar
 def test_quiet_is_accepted_after_the_command(tmp_path):
     shown = al4ml("show", str(QUICKSTART), "-q")
     assert shown.returncode == 0 and "name: digits_quickstart" in shown.stdout, shown.stderr
-    proc = al4ml("run", str(QUICKSTART), "-q", "--set", "training.epochs=0", "--tracking-uri",
-                 f"sqlite:///{tmp_path / 'm.db'}")
+    proc = al4ml(
+        "run",
+        str(QUICKSTART),
+        "-q",
+        "--set",
+        "training.epochs=0",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+    )
     assert_one_line_error(proc, "training.epochs", "≥ 1")  # the config's error, not "no such option"
 
 
@@ -164,10 +201,19 @@ def test_quickstart_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_breastmnist_through_the_medmnist_package(shared_data, tmp_path):
-    proc = al4ml("run", str(REPO / "experiments" / "breastmnist.yaml"),
-                 "--set", f"dataset.root={shared_data}", "--set", "budget.total=60",
-                 "--set", "training.epochs=2", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}",
-                 "--no-progress")
+    proc = al4ml(
+        "run",
+        str(REPO / "experiments" / "breastmnist.yaml"),
+        "--set",
+        f"dataset.root={shared_data}",
+        "--set",
+        "budget.total=60",
+        "--set",
+        "training.epochs=2",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+        "--no-progress",
+    )
     assert proc.returncode == 0, proc.stderr
     client = get_client(f"sqlite:///{tmp_path / 'm.db'}")
     [run] = client.search_runs([client.get_experiment_by_name("breastmnist").experiment_id])
@@ -194,33 +240,60 @@ def store_contents(uri: str) -> tuple[list[str], int]:
 
 
 BAD_VALUES = [
-    (["query.strategy=aug_consistency", "query.params.measure=js"],
-     ["query.params.measure", "'js'", "kl, variation_ratio"]),
-    (["augmentation.name=randaugment", "augmentation.params.m=99"],
-     ["augmentation.params.m", "99", "≥ 0 and ≤ 30"]),
-    (["query.strategy=modal:modAL.uncertainty.no_such_function"],
-     ["query.params.function", "module 'modAL.uncertainty' has no function 'no_such_function'"]),
+    (
+        ["query.strategy=aug_consistency", "query.params.measure=js"],
+        ["query.params.measure", "'js'", "kl, variation_ratio"],
+    ),
+    (
+        ["augmentation.name=randaugment", "augmentation.params.m=99"],
+        ["augmentation.params.m", "99", "≥ 0 and ≤ 30"],
+    ),
+    (
+        ["query.strategy=modal:modAL.uncertainty.no_such_function"],
+        ["query.params.function", "module 'modAL.uncertainty' has no function 'no_such_function'"],
+    ),
     (["query.strategy=modal:modAL.nope.fn"], ["query.params.function", "no module 'modAL.nope'"]),
-    (["augmentation.name=randaugment", "augmentation.params.n=-1"],
-     ["augmentation.params.n", "-1", "≥ 0 and ≤ 14"]),
-    (["augmentation.name=trivialaugment", "augmentation.params.space=huge"],
-     ["augmentation.params.space", "huge", "standard, wide"]),
-    (["augmentation.name=autoaugment", "augmentation.params.policy=cifar"],
-     ["augmentation.params.policy", "imagenet, cifar10, svhn"]),
+    (
+        ["augmentation.name=randaugment", "augmentation.params.n=-1"],
+        ["augmentation.params.n", "-1", "≥ 0 and ≤ 14"],
+    ),
+    (
+        ["augmentation.name=trivialaugment", "augmentation.params.space=huge"],
+        ["augmentation.params.space", "huge", "standard, wide"],
+    ),
+    (
+        ["augmentation.name=autoaugment", "augmentation.params.policy=cifar"],
+        ["augmentation.params.policy", "imagenet, cifar10, svhn"],
+    ),
     (["query.mc_samples=1"], ["query.mc_samples", "≥ 2 and ≤ 1000"]),
     (["query.aug_views=0"], ["query.aug_views", "≥ 2 and ≤ 256"]),
     (["dataset.options.size=4"], ["dataset.options.size", "≥ 8 and ≤ 512"]),
-    (["dataset.name=medmnist", "dataset.options.size=100"],
-     ["dataset.options.size", "100", "28, 64, 128, 224"]),
-    (["dataset.name=medmnist", "dataset.options.flag=chestmnist"],
-     ["query.strategy", "'entropy'", "multi-label", "multilabel_entropy"]),
-    (["dataset.name=medmnist", "dataset.options.flag=chestmnist", "query.strategy=badge",
-      "oracle.noise.kind=asymmetric", "oracle.noise.rate=0.1"],
-     ["oracle.noise.kind", "'asymmetric'", "multi-label", "symmetric"]),
-    (["query.strategy=multilabel_margin"],
-     ["query.strategy", "'multilabel_margin'", "multi-class", "entropy"]),
-    (["dataset.name=medmnist", "dataset.options.flag=brestmnist"],
-     ["dataset.options.flag", "brestmnist", "breastmnist"]),
+    (
+        ["dataset.name=medmnist", "dataset.options.size=100"],
+        ["dataset.options.size", "100", "28, 64, 128, 224"],
+    ),
+    (
+        ["dataset.name=medmnist", "dataset.options.flag=chestmnist"],
+        ["query.strategy", "'entropy'", "multi-label", "multilabel_entropy"],
+    ),
+    (
+        [
+            "dataset.name=medmnist",
+            "dataset.options.flag=chestmnist",
+            "query.strategy=badge",
+            "oracle.noise.kind=asymmetric",
+            "oracle.noise.rate=0.1",
+        ],
+        ["oracle.noise.kind", "'asymmetric'", "multi-label", "symmetric"],
+    ),
+    (
+        ["query.strategy=multilabel_margin"],
+        ["query.strategy", "'multilabel_margin'", "multi-class", "entropy"],
+    ),
+    (
+        ["dataset.name=medmnist", "dataset.options.flag=brestmnist"],
+        ["dataset.options.flag", "brestmnist", "breastmnist"],
+    ),
     (["model.options.dropout=1.5"], ["model.options.dropout", "1.5", "≥ 0 and < 1"]),
     (["model.options.width=0"], ["model.options.width", "≥ 1 and ≤ 1024"]),
     (["query.strategy=bald"], ["query.strategy", "model.options.dropout > 0"]),
@@ -231,10 +304,8 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize("overrides, fragments", BAD_VALUES,
-                         ids=[" ".join(o) for o, _ in BAD_VALUES])
-def test_bad_option_values_exit_2_in_one_line_before_anything_exists(populated_store, overrides,
-                                                                       fragments):
+@pytest.mark.parametrize("overrides, fragments", BAD_VALUES, ids=[" ".join(o) for o, _ in BAD_VALUES])
+def test_bad_option_values_exit_2_in_one_line_before_anything_exists(populated_store, overrides, fragments):
     folder, uri = populated_store
     before = store_contents(uri)
     sets = [arg for o in overrides for arg in ("--set", o)]
@@ -268,7 +339,8 @@ def test_validation_imports_no_torch_mlflow_or_scikit_learn():
         "build_config({}, ['dataset.name=medmnist', 'dataset.options.flag=pathmnist'])\n"
         "heavy = [m for m in ('torch', 'torchvision', 'mlflow', 'sklearn', 'scipy', 'modAL',\n"
         "                     'medmnist') if m in sys.modules]\n"
-        "print(heavy)\n")
+        "print(heavy)\n"
+    )
     proc = python(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
@@ -306,8 +378,13 @@ def test_report_json_summary(tmp_path):
     pid = grid_parent(client, exp, {"query.strategy": ["random", "entropy"], "seed": [0, 1, 2]})
     for strategy in ("random", "entropy"):
         for seed in range(3):
-            log_run(client, exp, {"query.strategy": strategy, "seed": seed},
-                    noisy_curve(strategy, "none", seed), pid)
+            log_run(
+                client,
+                exp,
+                {"query.strategy": strategy, "seed": seed},
+                noisy_curve(strategy, "none", seed),
+                pid,
+            )
     proc = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -317,23 +394,36 @@ def test_report_json_summary(tmp_path):
     assert comparison["cell"] == "entropy+none" and comparison["verdict"] == "better"
     assert summary["cells"][0]["labels_to_target_censored"] is True
     missing = tmp_path / "no.db"  # the axis is checked first: before any store is opened
-    bad = al4ml("report", pid, "--tracking-uri", f"sqlite:///{missing}", "--out", str(tmp_path / "r"),
-                "--x", "money")
+    bad = al4ml(
+        "report", pid, "--tracking-uri", f"sqlite:///{missing}", "--out", str(tmp_path / "r"), "--x", "money"
+    )
     assert_one_line_error(bad, "unknown x axis 'money'; choose from: labels, cost")
     assert not missing.exists()
     unpriced = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--x", "cost")
     assert_one_line_error(unpriced, "logged no oracle_cost", "--x labels")
-    against = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "a"), "--json",
-                    "--reference", "strategy=entropy")
+    against = al4ml(
+        "report",
+        pid,
+        "--tracking-uri",
+        uri,
+        "--out",
+        str(tmp_path / "a"),
+        "--json",
+        "--reference",
+        "strategy=entropy",
+    )
     assert against.returncode == 0, against.stderr
     [comparison] = json.loads(against.stdout)["comparisons"]
     assert (comparison["cell"], comparison["against"], comparison["verdict"]) == (
-        "random+none", "entropy+none", "worse")
+        "random+none",
+        "entropy+none",
+        "worse",
+    )
     for value, fragment in (
-            ("strategy", "--reference expects AXIS=VALUE"),
-            ("strategy=margin", "no cell has query.strategy = 'margin'; choose from: random, entropy")):
-        bad = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "b"),
-                    "--reference", value)
+        ("strategy", "--reference expects AXIS=VALUE"),
+        ("strategy=margin", "no cell has query.strategy = 'margin'; choose from: random, entropy"),
+    ):
+        bad = al4ml("report", pid, "--tracking-uri", uri, "--out", str(tmp_path / "b"), "--reference", value)
         assert_one_line_error(bad, fragment)
 
 
@@ -342,8 +432,18 @@ def test_quiet_runs_print_results_only_and_piped_lines_are_not_wrapped(tmp_path)
     long_dir = tmp_path / ("a-rather-long-folder-name-" * 3)
     long_dir.mkdir()
     uri = f"sqlite:///{long_dir / 'store.db'}"
-    proc = al4ml("-q", "run", str(QUICKSTART), "--set", "budget.total=40", "--set",
-                 "training.min_steps=0", "--tracking-uri", uri, cwd=tmp_path)
+    proc = al4ml(
+        "-q",
+        "run",
+        str(QUICKSTART),
+        "--set",
+        "budget.total=40",
+        "--set",
+        "training.min_steps=0",
+        "--tracking-uri",
+        uri,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "INFO" not in proc.stderr and "epochs" not in proc.stderr  # no MLflow logs, no bars
     last = [ln for ln in proc.stdout.splitlines() if ln.startswith("MLflow run")]
@@ -360,16 +460,25 @@ def test_an_interrupted_run_names_itself_and_resumes_by_id_alone(tmp_path):
     gate = Gate(tmp_path / "gate")
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     sets = ["--set", "budget.total=60", "--set", "model.options.width=4", *gate.sets]
-    reference = al4ml("run", str(QUICKSTART), *sets, "--tracking-uri", f"sqlite:///{tmp_path / 'r.db'}",
-                      "--no-progress", cwd=tmp_path, env=gate.env)
+    reference = al4ml(
+        "run",
+        str(QUICKSTART),
+        *sets,
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'r.db'}",
+        "--no-progress",
+        cwd=tmp_path,
+        env=gate.env,
+    )
     assert reference.returncode == 0, reference.stderr
     gate.hold(2)  # Ctrl+C comes while the run waits at its second query, one round stored
     # A shell that starts this suite in the background makes it ignore SIGINT, and an
     # ignored signal stays ignored in the run; a handled one is reset to the default there.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        proc = start("run", str(QUICKSTART), *sets, "--tracking-uri", uri, "--no-progress",
-                     cwd=tmp_path, env=gate.env)
+        proc = start(
+            "run", str(QUICKSTART), *sets, "--tracking-uri", uri, "--no-progress", cwd=tmp_path, env=gate.env
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
     client = get_client(uri)
@@ -385,8 +494,7 @@ def test_an_interrupted_run_names_itself_and_resumes_by_id_alone(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and f"al4ml resume {run_id} --tracking-uri {uri}" in err, err
     gate.release(2)
-    resumed = al4ml("resume", run_id, "--tracking-uri", uri, "--no-progress", cwd=tmp_path,
-                    env=gate.env)
+    resumed = al4ml("resume", run_id, "--tracking-uri", uri, "--no-progress", cwd=tmp_path, env=gate.env)
     assert resumed.returncode == 0, resumed.stderr
     assert "Downloading artifacts" not in resumed.stderr  # no MLflow progress bars among our lines
     ref_client = get_client(f"sqlite:///{tmp_path / 'r.db'}")
@@ -448,16 +556,21 @@ def test_sigterm_stops_the_ui_and_every_process_it_started(tmp_path):
     except AssertionError:
         proc.send_signal(signal.SIGTERM)
         raise
-    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
-                and _session_of(int(p.name)) not in (None, _session_of(proc.pid))
-                and _ancestor(int(p.name), proc.pid)]
+    children = [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit()
+        and _session_of(int(p.name)) not in (None, _session_of(proc.pid))
+        and _ancestor(int(p.name), proc.pid)
+    ]
     commands = [Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode() for p in children]
     proc.send_signal(signal.SIGTERM)  # first: a failed assertion below must not leave the UI running
     assert proc.wait(timeout=30) == 0
     assert children, "al4ml ui started no MLflow process"
     assert not [c for c in commands if "huey" in c or "job_runner" in c], commands  # no GenAI jobs
-    wait_until(lambda: not any(pid_alive(p) for p in children), "the end of every UI process",
-               timeout=10, every=0.2)
+    wait_until(
+        lambda: not any(pid_alive(p) for p in children), "the end of every UI process", timeout=10, every=0.2
+    )
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds
         s.bind(("127.0.0.1", port))  # the port is free again: nothing listens on it
@@ -494,15 +607,23 @@ def test_the_lc25000_setup_runs_on_a_generated_tree_and_records_its_split(tmp_pa
 
     tree = write_synthetic_tree(tmp_path / "lc", per_class=6, size=128)
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    small = ["dataset.options.size=32", "model.options.hidden=16", "training.epochs=1",
-             "budget.initial=5", "budget.per_round=5", "budget.total=10"]
+    small = [
+        "dataset.options.size=32",
+        "model.options.hidden=16",
+        "training.epochs=1",
+        "budget.initial=5",
+        "budget.per_round=5",
+        "budget.total=10",
+    ]
     sets = [a for s in [f"dataset.root={tree}", *small] for a in ("--set", s)]
     config = str(REPO / "experiments" / "lc25000.yaml")
     proc = al4ml("run", config, *sets, "--tracking-uri", uri, "--no-progress")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # Piped, the run says what it learns from first: classes and split sizes.
-    assert proc.stdout.splitlines()[0] == ("lc: 5 classes (colon_aca, colon_n, lung_aca, lung_n, "
-                                           "lung_scc), pool 20, val 5, test 5 images of 3x32x32")
+    assert proc.stdout.splitlines()[0] == (
+        "lc: 5 classes (colon_aca, colon_n, lung_aca, lung_n, "
+        "lung_scc), pool 20, val 5, test 5 images of 3x32x32"
+    )
     client = get_client(uri)
     [run] = client.search_runs([client.get_experiment_by_name("lc25000").experiment_id])
     assert run.data.params["dataset.options.split"] == "[0.7, 0.15, 0.15]"
@@ -510,8 +631,12 @@ def test_the_lc25000_setup_runs_on_a_generated_tree_and_records_its_split(tmp_pa
     assert run.data.metrics["n_labeled"] == 10
     classes = ["colon_aca", "colon_n", "lung_aca", "lung_n", "lung_scc"]
     assert json.loads(run.data.tags["classes"]) == classes
-    assert json.loads(Path(client.download_artifacts(run.info.run_id, "classes.json", str(tmp_path))
-                           ).read_text()) == classes
+    assert (
+        json.loads(
+            Path(client.download_artifacts(run.info.run_id, "classes.json", str(tmp_path))).read_text()
+        )
+        == classes
+    )
     # The queried images, by file: what an expert would be sent.
     text = Path(client.download_artifacts(run.info.run_id, "queries.csv", str(tmp_path))).read_text()
     queries = list(csv.DictReader(io.StringIO(text)))
@@ -534,9 +659,10 @@ def test_the_rounds_table_shows_the_bill_and_the_wrong_answers():
 
     plain = [RoundRecord(0, 20, {"test_accuracy": 0.5})]
     assert "spent cost" not in render(plain) and "wrong answers" not in render(plain)
-    priced = [RoundRecord(0, 20, {"test_accuracy": 0.5, "oracle_cost": 40.0}),
-              RoundRecord(1, 40, {"test_accuracy": 0.6, "oracle_cost": 80.0,
-                                  "oracle_wrong_labels": 7.0})]
+    priced = [
+        RoundRecord(0, 20, {"test_accuracy": 0.5, "oracle_cost": 40.0}),
+        RoundRecord(1, 40, {"test_accuracy": 0.6, "oracle_cost": 80.0, "oracle_wrong_labels": 7.0}),
+    ]
     assert "spent cost 80 · wrong answers 7 of 40" in render(priced)
 
 
@@ -544,11 +670,13 @@ def test_a_command_ends_with_everything_frozen():
     # A handler registered before the command runs after al4ml's own (exit handlers run
     # last-in, first-out): by then every live object is frozen, so the interpreter ends
     # without full collections over torch's and MLflow's modules.
-    code = ("import atexit, gc, sys\n"
-            "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 10000))\n"
-            "from al4ml.cli import main\n"
-            "sys.argv = ['al4ml', 'list', 'models']\n"
-            "main()\n")
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 10000))\n"
+        "from al4ml.cli import main\n"
+        "sys.argv = ['al4ml', 'list', 'models']\n"
+        "main()\n"
+    )
     proc = python(code)
     assert proc.returncode == 0, proc.stderr
     assert "resnet18" in proc.stdout and proc.stdout.splitlines()[-1] == "frozen True", proc.stdout
@@ -562,22 +690,34 @@ def test_runs_lists_run_ids_and_refuses_an_unknown_experiment(tmp_path):
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     client = get_client(uri)
-    run = client.create_run(experiment_id(client, "listed"), tags={"al4ml.role": "run"},
-                            run_name="entropy+none/s0")
+    run = client.create_run(
+        experiment_id(client, "listed"), tags={"al4ml.role": "run"}, run_name="entropy+none/s0"
+    )
     client.log_metric(run.info.run_id, "n_labeled", 40, step=40)
     client.set_terminated(run.info.run_id)
     listed = al4ml("runs", "--tracking-uri", uri, "--json", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)
-    assert row == {"run_id": run.info.run_id, "experiment": "listed", "name": "entropy+none/s0",
-                   "role": "run", "status": "FINISHED", "labels": 40.0, "test_accuracy": None}
+    assert row == {
+        "run_id": run.info.run_id,
+        "experiment": "listed",
+        "name": "entropy+none/s0",
+        "role": "run",
+        "status": "FINISHED",
+        "labels": 40.0,
+        "test_accuracy": None,
+    }
     table = al4ml("runs", "listed", "--tracking-uri", uri, cwd=tmp_path)
     assert table.returncode == 0 and run.info.run_id in table.stdout
-    assert_one_line_error(al4ml("runs", "lsted", "--tracking-uri", uri, cwd=tmp_path),
-                          "no experiment 'lsted'", "listed")
+    assert_one_line_error(
+        al4ml("runs", "lsted", "--tracking-uri", uri, cwd=tmp_path), "no experiment 'lsted'", "listed"
+    )
     parent = client.create_run(experiment_id(client, "listed"), tags={"al4ml.role": "grid"})
-    cell = client.create_run(experiment_id(client, "listed"), run_name="random+none/s0",
-                             tags={"al4ml.role": "cell", "mlflow.parentRunId": parent.info.run_id})
+    cell = client.create_run(
+        experiment_id(client, "listed"),
+        run_name="random+none/s0",
+        tags={"al4ml.role": "cell", "mlflow.parentRunId": parent.info.run_id},
+    )
     client.set_terminated(cell.info.run_id, "FAILED")
 
     def ids(*options: str) -> list[str]:
@@ -588,8 +728,11 @@ def test_runs_lists_run_ids_and_refuses_an_unknown_experiment(tmp_path):
     assert ids("--status", "FAILED") == [cell.info.run_id]
     assert ids("--grid", parent.info.run_id) == [cell.info.run_id]
     assert ids("--status", "FINISHED") == [run.info.run_id]
-    assert_one_line_error(al4ml("runs", "--tracking-uri", uri, "--status", "DONE", cwd=tmp_path),
-                          "'DONE' is not one of", "FINISHED")
+    assert_one_line_error(
+        al4ml("runs", "--tracking-uri", uri, "--status", "DONE", cwd=tmp_path),
+        "'DONE' is not one of",
+        "FINISHED",
+    )
 
 
 @pytest.mark.slow
@@ -600,20 +743,40 @@ def test_a_piped_run_writes_a_line_per_round_as_it_goes(tmp_path):
     gate.hold(2)  # the run waits at its second query: round 0 is over, the run is not
     log = tmp_path / "run.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "al4ml.cli", "run", str(QUICKSTART),
-                                 "--set", "budget.total=60", "--set", "training.min_steps=0",
-                                 "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", *gate.sets],
-                                cwd=tmp_path, stdout=out, stderr=subprocess.DEVNULL,
-                                env={**os.environ, **gate.env})
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "al4ml.cli",
+                "run",
+                str(QUICKSTART),
+                "--set",
+                "budget.total=60",
+                "--set",
+                "training.min_steps=0",
+                "--tracking-uri",
+                f"sqlite:///{tmp_path / 'm.db'}",
+                *gate.sets,
+            ],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **gate.env},
+        )
         gate.wait_held(2)
-        line = wait_until(lambda: [ln for ln in log.read_text().splitlines() if ln.startswith("round ")],
-                          "the first round's line in the log")
+        line = wait_until(
+            lambda: [ln for ln in log.read_text().splitlines() if ln.startswith("round ")],
+            "the first round's line in the log",
+        )
         assert line == [line[0]] and line[0].startswith("round 0: 20 labels, test acc 0."), line
         gate.release(2)
         assert proc.wait(timeout=HANG) == 0
     text = log.read_text()
     assert [ln.split(":")[0] for ln in text.splitlines() if ln.startswith("round ")] == [
-        "round 0", "round 1", "round 2"]
+        "round 0",
+        "round 1",
+        "round 2",
+    ]
     assert "Learning curve" in text  # the table still closes the output
 
 
@@ -622,8 +785,9 @@ def test_json_results_are_the_only_stdout_of_run_grid_and_baseline(tmp_path):
     """--json: scripts read one JSON object from stdout (run ids, status, final metrics);
     everything else a command says goes to stderr or is not said."""
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    small = [a for s in ("budget.total=40", "training.min_steps=0", "training.epochs=2")
-             for a in ("--set", s)]
+    small = [
+        a for s in ("budget.total=40", "training.min_steps=0", "training.epochs=2") for a in ("--set", s)
+    ]
     proc = al4ml("run", str(QUICKSTART), *small, "--tracking-uri", uri, "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)  # the whole of stdout is one object
@@ -631,19 +795,30 @@ def test_json_results_are_the_only_stdout_of_run_grid_and_baseline(tmp_path):
     assert 0 <= result["metrics"]["test_accuracy"] <= 1
     assert get_client(uri).get_run(result["run_id"]).info.status == "FINISHED"
     grid = tmp_path / "g.yaml"
-    grid.write_text(f"name: g\nbase: {QUICKSTART}\nset: {{budget.total: 40, training.min_steps: 0, "
-                    "training.epochs: 2}\naxes:\n  seed: [0, 1]\n")
+    grid.write_text(
+        f"name: g\nbase: {QUICKSTART}\nset: {{budget.total: 40, training.min_steps: 0, "
+        "training.epochs: 2}\naxes:\n  seed: [0, 1]\n"
+    )
     first = al4ml("grid", str(grid), "--tracking-uri", uri, "--json", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
     assert summary["grid"] == "g" and summary["failed"] == 0
     assert [(c["status"], c["action"], c["n_labeled"]) for c in summary["cells"]] == [
-        ("FINISHED", "new", 40.0)] * 2
+        ("FINISHED", "new", 40.0)
+    ] * 2
     again = json.loads(al4ml("grid", str(grid), "--tracking-uri", uri, "--json", cwd=tmp_path).stdout)
     assert [c["run_id"] for c in again["cells"]] == [c["run_id"] for c in summary["cells"]]
     assert {c["action"] for c in again["cells"]} == {"done"}
-    base = al4ml("baseline", str(QUICKSTART), "--set", "training.epochs=1", "--tracking-uri", uri,
-                 "--json", cwd=tmp_path)
+    base = al4ml(
+        "baseline",
+        str(QUICKSTART),
+        "--set",
+        "training.epochs=1",
+        "--tracking-uri",
+        uri,
+        "--json",
+        cwd=tmp_path,
+    )
     assert base.returncode == 0, base.stderr
     [run] = json.loads(base.stdout)["runs"]
     assert run["status"] == "FINISHED" and run["n_labeled"] > 1000
@@ -656,18 +831,35 @@ def test_baselines_of_a_grid_are_named_by_what_differs_and_reported_together(sha
     experiment gives the last-vs-best_val table."""
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     grid = REPO / "experiments" / "grid_baselines_breastmnist.yaml"
-    small = [a for s in ("training.epochs=2", "model.name=tiny_cnn", "training.batch_size=64",
-                         f"dataset.root={shared_data}") for a in ("--set", s)]
+    small = [
+        a
+        for s in (
+            "training.epochs=2",
+            "model.name=tiny_cnn",
+            "training.batch_size=64",
+            f"dataset.root={shared_data}",
+        )
+        for a in ("--set", s)
+    ]
     proc = al4ml("baseline", str(grid), *small, "--tracking-uri", uri, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "6 baseline run(s): the full training split" in proc.stdout
     client = get_client(uri)
     runs = client.search_runs([client.get_experiment_by_name("baselines_breastmnist").experiment_id])
     assert sorted(r.info.run_name for r in runs) == sorted(
-        f"baseline+none+select={s}/s{seed}" for s in ("last", "best_val") for seed in range(3))
+        f"baseline+none+select={s}/s{seed}" for s in ("last", "best_val") for seed in range(3)
+    )
     assert {r.data.tags["axis.training.select"] for r in runs} == {"last", "best_val"}
-    report = al4ml("report", "baselines_breastmnist", "--tracking-uri", uri, "--out",
-                   str(tmp_path / "r"), "--json", cwd=tmp_path)
+    report = al4ml(
+        "report",
+        "baselines_breastmnist",
+        "--tracking-uri",
+        uri,
+        "--out",
+        str(tmp_path / "r"),
+        "--json",
+        cwd=tmp_path,
+    )
     assert report.returncode == 0, report.stderr[-3000:]
     rows = {b["values"]["training.select"]: b for b in json.loads(report.stdout)["baselines"]}
     assert set(rows) == {"last", "best_val"} and all(b["seeds"] == ["0", "1", "2"] for b in rows.values())
@@ -685,8 +877,18 @@ def test_the_help_lists_every_command_in_one_sentence_each():
     from al4ml.cli import app
 
     group = get_command(app)
-    assert list(group.commands) == ["run", "resume", "baseline", "show", "grid", "report", "runs",
-                                    "sync", "list", "ui"]
+    assert list(group.commands) == [
+        "run",
+        "resume",
+        "baseline",
+        "show",
+        "grid",
+        "report",
+        "runs",
+        "sync",
+        "list",
+        "ui",
+    ]
     for name, command in group.commands.items():
         first = (command.help or "").strip().split("\n\n")[0]
         assert "\n" not in first and first.endswith("."), (name, first)

@@ -8,8 +8,11 @@ from al4ml.errors import ConfigError
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("path", sorted(p for p in (REPO / "experiments").glob("*.yaml")
-                                         if not p.name.startswith("grid_")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in (REPO / "experiments").glob("*.yaml") if not p.name.startswith("grid_")),
+    ids=lambda p: p.name,
+)
 def test_shipped_experiments_validate_and_round_trip(path, tmp_path):
     import yaml
 
@@ -26,8 +29,16 @@ def test_defaults_follow_the_seed_study():
 
 
 def test_overrides_parse_yaml_values():
-    cfg = build_config({}, ["budget.total=60", "training.lr=0.01", "augmentation.params.n=3",
-                            "augmentation.name=randaugment", "device=cpu"])
+    cfg = build_config(
+        {},
+        [
+            "budget.total=60",
+            "training.lr=0.01",
+            "augmentation.params.n=3",
+            "augmentation.name=randaugment",
+            "device=cpu",
+        ],
+    )
     assert cfg.budget.total == 60 and cfg.training.lr == 0.01
     assert cfg.augmentation.params == {"n": 3} and cfg.device == "cpu"
 
@@ -45,26 +56,40 @@ def test_unknown_top_level_key():
         build_config({"budgets": {}})
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    (["query.strategy=entropyy"], "unknown strategy 'entropyy'; choose from:"),
-    (["augmentation.name=cutmix"], "unknown augmentation 'cutmix'; choose from:"),
-    (["model.name=vgg"], "unknown model 'vgg'; choose from:"),
-    (["dataset.name=cifar"], "unknown dataset 'cifar'; choose from:"),
-    (["device=tpu"], "device"),
-    (["training.epochs=0"], "training.epochs"),
-    (["budget.total=5", "budget.initial=10"], "total (5) must be >= initial (10)"),
-    (["augmentation.name=trivialaugment", "augmentation.params.spaec=wide"],
-     "unknown option 'spaec' for augmentation 'trivialaugment'; valid options: space, top, fill"),
-    (["model.options.depth=3"], "unknown option 'depth' for model 'tiny_cnn'"),
-    (["query.params.beta=1"], "unknown option 'beta' for strategy 'entropy'"),
-    (["budget.unit=cost", "budget.total=50", "oracle.cost.per_class=[1, 3]"],
-     "budget.total: 50 (unit cost) does not surely pay for the initial 20 labels at up to 3 each"),
-    (["budget.unit=money"], "budget.unit"),
-    (["oracle.cost.per_label=0"], "oracle.cost.per_label"),
-    (["oracle.cost.per_class=[1, -2]"], "oracle.cost.per_class.1"),
-    (["dataset.name=medmnist", "dataset.options.flag=chestmnist", "query.strategy=random",
-      "oracle.cost.per_class=[1, 2]"], "oracle.cost.per_class: a multi-label answer"),
-])
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        (["query.strategy=entropyy"], "unknown strategy 'entropyy'; choose from:"),
+        (["augmentation.name=cutmix"], "unknown augmentation 'cutmix'; choose from:"),
+        (["model.name=vgg"], "unknown model 'vgg'; choose from:"),
+        (["dataset.name=cifar"], "unknown dataset 'cifar'; choose from:"),
+        (["device=tpu"], "device"),
+        (["training.epochs=0"], "training.epochs"),
+        (["budget.total=5", "budget.initial=10"], "total (5) must be >= initial (10)"),
+        (
+            ["augmentation.name=trivialaugment", "augmentation.params.spaec=wide"],
+            "unknown option 'spaec' for augmentation 'trivialaugment'; valid options: space, top, fill",
+        ),
+        (["model.options.depth=3"], "unknown option 'depth' for model 'tiny_cnn'"),
+        (["query.params.beta=1"], "unknown option 'beta' for strategy 'entropy'"),
+        (
+            ["budget.unit=cost", "budget.total=50", "oracle.cost.per_class=[1, 3]"],
+            "budget.total: 50 (unit cost) does not surely pay for the initial 20 labels at up to 3 each",
+        ),
+        (["budget.unit=money"], "budget.unit"),
+        (["oracle.cost.per_label=0"], "oracle.cost.per_label"),
+        (["oracle.cost.per_class=[1, -2]"], "oracle.cost.per_class.1"),
+        (
+            [
+                "dataset.name=medmnist",
+                "dataset.options.flag=chestmnist",
+                "query.strategy=random",
+                "oracle.cost.per_class=[1, 2]",
+            ],
+            "oracle.cost.per_class: a multi-label answer",
+        ),
+    ],
+)
 def test_bad_values_are_one_line_naming_the_value(overrides, fragment):
     with pytest.raises(ConfigError) as e:
         build_config({}, overrides)
@@ -99,9 +124,9 @@ def test_missing_config_file():
 
 
 def test_a_cost_budget_counts_money_not_labels():
-    cfg = build_config({}, ["budget.unit=cost", "budget.total=10", "budget.initial=5",
-                            "oracle.cost.per_label=2"])
+    cfg = build_config(
+        {}, ["budget.unit=cost", "budget.total=10", "budget.initial=5", "oracle.cost.per_label=2"]
+    )
     assert cfg.budget.total < 20 and cfg.oracle.cost.dearest == 2  # total below initial is fine
     assert not cfg.oracle.cost.default and build_config({}).oracle.cost.default
     assert build_config({}, ["oracle.cost.per_class=[2, 2]"]).oracle.cost.uniform
-

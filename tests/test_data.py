@@ -66,7 +66,8 @@ def test_medmnist_defaults_to_medmnists_own_folder(tmp_path, monkeypatch):
     (tmp_path / "home").mkdir()
     write_medmnist_npz(tmp_path / "home" / "breastmnist.npz")
     assert create_dataset("medmnist", None, flag="breastmnist").info.source == str(
-        tmp_path / "home" / "breastmnist.npz")
+        tmp_path / "home" / "breastmnist.npz"
+    )
     assert default_root().name == ".medmnist"
 
 
@@ -197,13 +198,19 @@ def test_a_decoded_tree_is_cached_and_a_changed_file_is_decoded_again(lc_tree, t
     assert any((img.float() - red).abs().max() <= 4 for img in every)  # JPEG, near-exact red
 
 
-@pytest.mark.parametrize("make, options, message", [
-    (lambda root: (root / "train" / "a").mkdir(parents=True) or (root / "extra").mkdir(),
-     {}, "both split folders"),
-    (lambda root: (root / "a").mkdir(parents=True), {}, "set dataset.options.split"),
-    (lambda root: (root / "a").mkdir(parents=True), {"split": [0.5, 0.3, 0.3]}, "must sum to 1"),
-    (lambda root: (root / "a").mkdir(parents=True), {"split": [0.6, 0.2, 0.2]}, "holds no images"),
-])
+@pytest.mark.parametrize(
+    "make, options, message",
+    [
+        (
+            lambda root: (root / "train" / "a").mkdir(parents=True) or (root / "extra").mkdir(),
+            {},
+            "both split folders",
+        ),
+        (lambda root: (root / "a").mkdir(parents=True), {}, "set dataset.options.split"),
+        (lambda root: (root / "a").mkdir(parents=True), {"split": [0.5, 0.3, 0.3]}, "must sum to 1"),
+        (lambda root: (root / "a").mkdir(parents=True), {"split": [0.6, 0.2, 0.2]}, "holds no images"),
+    ],
+)
 def test_bad_trees_are_one_clear_line(tmp_path, make, options, message):
     make(tmp_path)
     with pytest.raises(DataError, match=message):
@@ -237,10 +244,13 @@ def test_multi_label_labels_must_be_0_1_vectors(tmp_path):
     info = DatasetInfo("chest", tuple("abc"), 1, (8, 8), "multi-label, binary-class")
     x = torch.zeros(4, 1, 8, 8, dtype=torch.uint8)
     ok = LabeledSplit(x, torch.zeros(4, 3, dtype=torch.int64))
-    with pytest.raises(DataError, match=r"pool labels have shape \(4,\); a multi-label set with 3 "
-                                        r"classes needs \[N, 3\]"):
+    with pytest.raises(
+        DataError,
+        match=r"pool labels have shape \(4,\); a multi-label set with 3 "
+        r"classes needs \[N, 3\]",
+    ):
         ActiveDataset(info, x, torch.zeros(4, dtype=torch.int64), ok, ok)
     with pytest.raises(DataError, match=r"val label 2 is outside \[0, 2\) for its 3 findings"):
-        ActiveDataset(info, x, torch.zeros(4, 3, dtype=torch.int64),
-                      LabeledSplit(x, torch.full((4, 3), 2)), ok)
-
+        ActiveDataset(
+            info, x, torch.zeros(4, 3, dtype=torch.int64), LabeledSplit(x, torch.full((4, 3), 2)), ok
+        )

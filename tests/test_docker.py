@@ -51,8 +51,11 @@ def test_the_docker_build_context_is_only_what_the_image_copies():
     stores and the git history (a local .venv alone can be gigabytes)."""
     import fnmatch
 
-    rules = [ln.strip() for ln in (REPO / ".dockerignore").read_text().splitlines()
-             if ln.strip() and not ln.startswith("#")]
+    rules = [
+        ln.strip()
+        for ln in (REPO / ".dockerignore").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
 
     def sent(path: str) -> bool:  # Docker's rule: the last matching pattern wins
         keep = True
@@ -89,7 +92,9 @@ def test_compose_runs_a_grid_against_an_mlflow_server_on_postgresql():
     backend = ctx.params["backend_store_uri"]
     assert re.fullmatch(
         rf"postgresql(\+psycopg)?://{env['POSTGRES_USER']}:{env['POSTGRES_PASSWORD']}@db:5432/"
-        rf"{env['POSTGRES_DB']}", backend), backend
+        rf"{env['POSTGRES_DB']}",
+        backend,
+    ), backend
     assert ctx.params["serve_artifacts"]
     port = ctx.params["port"]
     assert f"{port}:{port}" in mlflow["ports"]
@@ -103,10 +108,15 @@ def test_compose_runs_a_grid_against_an_mlflow_server_on_postgresql():
     assert app["depends_on"]["mlflow"]["condition"] == "service_healthy"
     assert app["build"]["dockerfile"] == "docker/Dockerfile"
     assert (DOCKER / app["build"]["context"] / app["build"]["dockerfile"]).resolve() == (
-        DOCKER / "Dockerfile")
+        DOCKER / "Dockerfile"
+    )
 
-    named = {v.split(":")[0] for s in services.values() for v in s.get("volumes", [])
-             if not v.startswith((".", "/", "${"))}
+    named = {
+        v.split(":")[0]
+        for s in services.values()
+        for v in s.get("volumes", [])
+        if not v.startswith((".", "/", "${"))
+    }
     assert named <= set(spec["volumes"])
 
 
@@ -131,8 +141,10 @@ def test_the_data_mount_is_where_the_configs_look():
     the image's user, and the MedMNIST configs name no other root."""
     import re
 
-    mounts = [v.rsplit(":", 2) if v.endswith(":ro") else v.rsplit(":", 1)
-              for v in compose()["services"]["al4ml"]["volumes"]]
+    mounts = [
+        v.rsplit(":", 2) if v.endswith(":ro") else v.rsplit(":", 1)
+        for v in compose()["services"]["al4ml"]["volumes"]
+    ]
     [target] = [m[1] for m in mounts if m[0].startswith("${AL4ML_DATA")]
     dockerfile = (DOCKER / "Dockerfile").read_text()
     [user] = re.findall(r"^USER (\S+)", dockerfile, re.M)
@@ -152,8 +164,13 @@ def test_docker_compose_accepts_the_file():
     docker = shutil.which("docker")
     probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True) if docker else None
     if probe is None or probe.returncode != 0:
-        pytest.skip("docker compose is not installed here (the compose file is checked with "
-                    "MLflow's and al4ml's own parsers above)")
-    done = subprocess.run([docker, "compose", "-f", str(DOCKER / "compose.yaml"), "config", "-q"],
-                          capture_output=True, text=True)
+        pytest.skip(
+            "docker compose is not installed here (the compose file is checked with "
+            "MLflow's and al4ml's own parsers above)"
+        )
+    done = subprocess.run(
+        [docker, "compose", "-f", str(DOCKER / "compose.yaml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr

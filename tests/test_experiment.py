@@ -29,8 +29,11 @@ def test_resume_after_a_crash_continues_the_same_trajectory(tracking_uri):
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_experiment(cfg, tracking_uri, progress=False, observers=(CrashAfter(1),))
     client = get_client(tracking_uri)
-    crashed = [r for r in client.search_runs([client.get_experiment_by_name("test").experiment_id])
-               if r.info.status == "FAILED"]
+    crashed = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("test").experiment_id])
+        if r.info.status == "FAILED"
+    ]
     assert len(crashed) == 1
     assert crashed[0].data.tags["al4ml.error"] == "RuntimeError: simulated crash"
     run_id = crashed[0].info.run_id
@@ -51,8 +54,12 @@ def test_resume_refuses_a_finished_run_a_changed_config_and_an_unknown_run(track
     with pytest.raises(ConfigError, match="already finished"):
         run_experiment(cfg, tracking_uri, progress=False, resume_run_id=done.run_id)
     with pytest.raises(ConfigError, match="query.strategy=entropy, not margin"):
-        run_experiment(tiny_config(**{"query.strategy": "margin"}), tracking_uri, progress=False,
-                       resume_run_id=done.run_id)
+        run_experiment(
+            tiny_config(**{"query.strategy": "margin"}),
+            tracking_uri,
+            progress=False,
+            resume_run_id=done.run_id,
+        )
     with pytest.raises(ConfigError, match="no run 'abc'"):
         run_experiment(cfg, tracking_uri, progress=False, resume_run_id="abc")
 
@@ -74,8 +81,9 @@ def test_resume_repairs_a_finished_run_with_a_hole(tracking_uri, tmp_path, hole)
     run_experiment(cfg, tracking_uri, progress=False, resume_run_id=holed.run_id)
     assert client.get_run(holed.run_id).info.status == "FINISHED"
     for name in ("test_accuracy", "val_loss", "train_loss", "n_labeled"):  # each step once
-        assert (sorted(metric_values(client, holed.run_id, name))
-                == metric_values(client, full.run_id, name)), name
+        assert sorted(metric_values(client, holed.run_id, name)) == metric_values(
+            client, full.run_id, name
+        ), name
 
 
 def test_a_failed_tracking_write_stops_the_writes_after_it():
@@ -132,12 +140,15 @@ def test_a_cohort_of_one_is_the_single_run(tmp_path):
 
     cfg = tiny_config(**{"augmentation.name": "trivialaugment", "query.strategy": "margin"})
     single = run_experiment(cfg, f"sqlite:///{tmp_path / 'a.db'}", progress=False)
-    [cell] = run_cohort([CellSpec(cfg, role="cell", axes={"seed": 0})],
-                        f"sqlite:///{tmp_path / 'b.db'}", progress=False)
+    [cell] = run_cohort(
+        [CellSpec(cfg, role="cell", axes={"seed": 0})], f"sqlite:///{tmp_path / 'b.db'}", progress=False
+    )
     assert cell.error is None
 
     def trajectory(state):
-        return [(r.n_labeled, r.queried, r.scores,
-                 {k: v for k, v in r.metrics.items() if k not in TIMINGS}) for r in state.history]
+        return [
+            (r.n_labeled, r.queried, r.scores, {k: v for k, v in r.metrics.items() if k not in TIMINGS})
+            for r in state.history
+        ]
 
     assert trajectory(cell.state) == trajectory(single.state)

@@ -16,31 +16,49 @@ from al4ml.tracking import get_client
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "experiments" / "digits_quickstart.yaml"
-METRICS_PER_ROUND = ("test_accuracy", "test_auc", "val_accuracy", "train_loss", "n_labeled",
-                     "train_seconds", "query_seconds")
+METRICS_PER_ROUND = (
+    "test_accuracy",
+    "test_auc",
+    "val_accuracy",
+    "train_loss",
+    "n_labeled",
+    "train_seconds",
+    "query_seconds",
+)
 
 
 def write_grid(tmp_path: Path, axes: dict, name: str = "tgrid", **common) -> Path:
-    spec = {"name": name, "base": str(QUICKSTART),
-            "set": {"training.epochs": 2, "budget.initial": 10, "budget.per_round": 10,
-                    "budget.total": 30, "model.options.width": 8, **common},
-            "axes": axes}
+    spec = {
+        "name": name,
+        "base": str(QUICKSTART),
+        "set": {
+            "training.epochs": 2,
+            "budget.initial": 10,
+            "budget.per_round": 10,
+            "budget.total": 30,
+            "model.options.width": 8,
+            **common,
+        },
+        "axes": axes,
+    }
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
 
 
 def test_load_grid_expands_axes_into_resolved_cells(tmp_path):
-    grid = load_grid(write_grid(tmp_path, {"query.strategy": ["random", "entropy", "margin"],
-                                           "seed": [0, 1]}))
+    grid = load_grid(
+        write_grid(tmp_path, {"query.strategy": ["random", "entropy", "margin"], "seed": [0, 1]})
+    )
     assert len(grid.cells) == 6
     assert len({c.key for c in grid.cells}) == 6
     cell = grid.cells[-1]
     assert cell.values == {"query.strategy": "margin", "seed": 1}
     assert cell.config.query.strategy == "margin" and cell.config.seed == 1
     assert cell.config.training.epochs == 2 and cell.config.name == "tgrid"
-    again = load_grid(write_grid(tmp_path, {"query.strategy": ["random", "entropy", "margin"],
-                                            "seed": [0, 1]}))
+    again = load_grid(
+        write_grid(tmp_path, {"query.strategy": ["random", "entropy", "margin"], "seed": [0, 1]})
+    )
     assert [c.key for c in again.cells] == [c.key for c in grid.cells]
 
 
@@ -60,7 +78,12 @@ def test_shipped_grids_resolve():
     searched = load_grid(REPO / "experiments" / "grid_search_digits.yaml")
     assert len(searched.cells) == 50
     assert {c.label.split("/")[0].split("+")[1] for c in searched.cells} == {
-        "none", "trivialaugment", "randaugment", "search:grid", "search:density"}
+        "none",
+        "trivialaugment",
+        "randaugment",
+        "search:grid",
+        "search:density",
+    }
     noisy = load_grid(REPO / "experiments" / "grid_noise_digits.yaml")
     assert {c.config.oracle.noise.rate for c in noisy.cells} == {0.0, 0.2}
 
@@ -78,8 +101,7 @@ def test_runs_logged_before_a_config_key_existed_still_count_for_their_cell(tmp_
     def old_run(cell, **changed):
         params = {k: v for k, v in cell.config.flat().items() if k != "training.bf16"}
         run = client.create_run(exp, tags={"mlflow.parentRunId": parent, CELL_TAG: "old-hash"})
-        client.log_batch(run.info.run_id,
-                         params=[Param(k, changed.get(k, v)) for k, v in params.items()])
+        client.log_batch(run.info.run_id, params=[Param(k, changed.get(k, v)) for k, v in params.items()])
         client.set_terminated(run.info.run_id, "FINISHED")
 
     random_cell, entropy_cell = grid.cells
@@ -87,8 +109,7 @@ def test_runs_logged_before_a_config_key_existed_still_count_for_their_cell(tmp_
     old_run(entropy_cell, **{"training.lr": "0.5"})
     actions = {st.cell.values["query.strategy"]: st.action for st in plan(client, parent, grid)}
     assert actions == {"random": "done", "entropy": "new"}
-    newer = load_grid(write_grid(tmp_path, {"query.strategy": ["random"]}),
-                      ["training.bf16=false"])
+    newer = load_grid(write_grid(tmp_path, {"query.strategy": ["random"]}), ["training.bf16=false"])
     assert [st.action for st in plan(client, parent, newer)] == ["new"]
 
 
@@ -130,8 +151,7 @@ def test_eight_concurrent_cells_lose_no_metric_and_rerun_starts_none(tmp_path):
     out = tmp_path / "report"
     rep = al4ml("report", parents[0].info.run_id, "--tracking-uri", uri, "--out", str(out))
     assert rep.returncode == 0, rep.stderr
-    assert {"report.md", "report.html", "learning_curves.png", "aulc.csv"} <= {
-        p.name for p in out.iterdir()}
+    assert {"report.md", "report.html", "learning_curves.png", "aulc.csv"} <= {p.name for p in out.iterdir()}
     logged = {a.path for a in client.list_artifacts(parents[0].info.run_id, "report")}
     assert "report/report.md" in logged and "report/learning_curves.png" in logged
     assert any(a.path == "learning_curve.png" for a in client.list_artifacts(children[0].info.run_id))
@@ -145,8 +165,7 @@ def test_ray_executor_gives_the_same_cells_and_values_as_local(tmp_path):
     for executor in ("local", "ray"):
         path = write_grid(tmp_path, axes)
         uri = f"sqlite:///{tmp_path / (executor + '.db')}"
-        proc = al4ml("grid", str(path), "--workers", "2", "--executor", executor,
-                     "--tracking-uri", uri)
+        proc = al4ml("grid", str(path), "--workers", "2", "--executor", executor, "--tracking-uri", uri)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         client = get_client(uri)
         exp = client.get_experiment_by_name("tgrid")
@@ -169,8 +188,7 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
     gate = Gate(tmp_path / "gate")
     path = write_grid(tmp_path, {"seed": [0, 1, 2]}, **{"training.epochs": 6, "budget.total": 50})
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    args = ("grid", str(path), "--workers", "1", "--cohort-size", "1", "--tracking-uri", uri,
-            *gate.sets)
+    args = ("grid", str(path), "--workers", "1", "--cohort-size", "1", "--tracking-uri", uri, *gate.sets)
     gate.hold(2)  # the first cell waits at its second query, one round and its state stored
     driver = start("-q", *args, cwd=tmp_path, env=gate.env)
     client = get_client(uri)
@@ -179,8 +197,11 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
     def stored_round():
         exp = client.get_experiment_by_name("tgrid")
         for r in client.search_runs([exp.experiment_id], "tags.`al4ml.role` = 'cell'") if exp else []:
-            if (r.data.tags.get(PID_TAG) == str(pid) and "test_accuracy" in r.data.metrics
-                    and client.list_artifacts(r.info.run_id, "state")):
+            if (
+                r.data.tags.get(PID_TAG) == str(pid)
+                and "test_accuracy" in r.data.metrics
+                and client.list_artifacts(r.info.run_id, "state")
+            ):
                 return r
         return None
 
@@ -190,8 +211,12 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
     out, err = driver.communicate(timeout=HANG)
     assert driver.returncode == 1, out + err
     assert f"cell {victim.info.run_name} failed: worker exited with code -9" in err, err
-    runs = {r.info.run_id: r for r in client.search_runs(
-        [client.get_experiment_by_name("tgrid").experiment_id], "tags.`al4ml.role` = 'cell'")}
+    runs = {
+        r.info.run_id: r
+        for r in client.search_runs(
+            [client.get_experiment_by_name("tgrid").experiment_id], "tags.`al4ml.role` = 'cell'"
+        )
+    }
     assert runs[victim.info.run_id].info.status == "FAILED"
     assert sorted(r.info.status for r in runs.values()) == ["FAILED", "FINISHED", "FINISHED"]
 
@@ -199,8 +224,9 @@ def test_killed_worker_fails_only_its_cell_and_rerun_resumes_it(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert "1 to run (1 resumed)" in " ".join(again.stdout.split())
     assert "Downloading artifacts" not in again.stderr + again.stdout  # no MLflow progress bars
-    runs = client.search_runs([client.get_experiment_by_name("tgrid").experiment_id],
-                              "tags.`al4ml.role` = 'cell'")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("tgrid").experiment_id], "tags.`al4ml.role` = 'cell'"
+    )
     assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
     steps, _ = history(client, victim.info.run_id, "test_accuracy")
     assert steps.tolist() == [10, 20, 30, 40, 50]
@@ -241,21 +267,26 @@ def test_a_grid_rerun_with_another_shared_config_is_a_new_version(tmp_path):
 
 
 @pytest.mark.slow
-def test_grid_cells_are_their_configs_reports_never_merge_versions_and_baselines_stay_off_the_axis(
-        tmp_path):
+def test_grid_cells_are_their_configs_reports_never_merge_versions_and_baselines_stay_off_the_axis(tmp_path):
     import csv
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    path = write_grid(tmp_path, {"model.options.width": [4, 8], "seed": [0, 1]},
-                      **{"training.epochs": 1, "budget.total": 20})
+    path = write_grid(
+        tmp_path,
+        {"model.options.width": [4, 8], "seed": [0, 1]},
+        **{"training.epochs": 1, "budget.total": 20},
+    )
     assert al4ml("grid", str(path), "--workers", "2", "--tracking-uri", uri).returncode == 0
     client = get_client(uri)
     exp = client.get_experiment_by_name("tgrid").experiment_id
     [v1] = client.search_runs([exp], "tags.`al4ml.role` = 'grid'")
     children = child_runs(client, v1.info.run_id)
     assert sorted(r.info.run_name for r in children) == [
-        "entropy+none+width=4/s0", "entropy+none+width=4/s1",
-        "entropy+none+width=8/s0", "entropy+none+width=8/s1"]
+        "entropy+none+width=4/s0",
+        "entropy+none+width=4/s1",
+        "entropy+none+width=8/s0",
+        "entropy+none+width=8/s1",
+    ]
     assert {r.data.tags["axis.model.options.width"] for r in children} == {"4", "8"}
     assert len({r.data.tags["al4ml.setting"] for r in children}) == 2
 
@@ -265,8 +296,7 @@ def test_grid_cells_are_their_configs_reports_never_merge_versions_and_baselines
     assert [(r["model.options.width"], r["seeds"]) for r in rows] == [("4", "2"), ("8", "2")]
 
     # The same grid file with another --set: a second version, never mixed into the first.
-    again = al4ml("grid", str(path), "--workers", "2", "--tracking-uri", uri,
-                  "--set", "training.epochs=2")
+    again = al4ml("grid", str(path), "--workers", "2", "--tracking-uri", uri, "--set", "training.epochs=2")
     assert again.returncode == 0, again.stderr
     assert "this is version 2" in " ".join(again.stdout.split())
     assert len(child_runs(client, v1.info.run_id)) == 4
@@ -274,7 +304,11 @@ def test_grid_cells_are_their_configs_reports_never_merge_versions_and_baselines
     assert al4ml("report", "tgrid", "--tracking-uri", uri, "--out", str(out)).returncode == 0
     rows = list(csv.DictReader((out / "aulc.csv").open()))
     assert sorted((r["model.options.width"], r["training.epochs"], r["seeds"]) for r in rows) == [
-        ("4", "1", "2"), ("4", "2", "2"), ("8", "1", "2"), ("8", "2", "2")]
+        ("4", "1", "2"),
+        ("4", "2", "2"),
+        ("8", "1", "2"),
+        ("8", "2", "2"),
+    ]
 
     # Baselines of the grid: named as baselines and by the axes their training depends on (never
     # two of one name), no strategy tag, metrics off the label axis.
@@ -282,16 +316,21 @@ def test_grid_cells_are_their_configs_reports_never_merge_versions_and_baselines
     assert base.returncode == 0, base.stderr
     baselines = client.search_runs([exp], "tags.`al4ml.role` = 'baseline'")
     assert sorted(r.info.run_name for r in baselines) == [
-        "baseline+none+width=4/s0", "baseline+none+width=4/s1", "baseline+none+width=8/s0",
-        "baseline+none+width=8/s1"]
+        "baseline+none+width=4/s0",
+        "baseline+none+width=4/s1",
+        "baseline+none+width=8/s0",
+        "baseline+none+width=8/s1",
+    ]
     assert all("strategy" not in r.data.tags for r in baselines)
     curve_metrics = set(children[0].data.metrics)
     for r in client.search_runs([exp]):
         for name in curve_metrics & set(r.data.metrics):
             steps = [m.step for m in client.get_metric_history(r.info.run_id, name)]
             assert max(steps) <= 20, (r.info.run_name, name, steps)
-    assert al4ml("baseline", str(path), "--tracking-uri", uri, "--no-progress").stdout.count(
-        "already finished") == 1
+    assert (
+        al4ml("baseline", str(path), "--tracking-uri", uri, "--no-progress").stdout.count("already finished")
+        == 1
+    )
     assert al4ml("report", v1.info.run_id, "--tracking-uri", uri, "--out", str(out)).returncode == 0
     rows = list(csv.DictReader((out / "aulc.csv").open()))
     assert all(r["ceiling"] for r in rows)
@@ -305,8 +344,9 @@ def cell_runs(client, name: str = "tgrid") -> dict:
 @pytest.mark.slow
 def test_a_cohort_grid_logs_what_a_process_grid_logs_value_for_value(tmp_path):
     # On CPU a cohort's models run apart: a cell's numbers do not depend on its cohort.
-    path = write_grid(tmp_path, {"query.strategy": ["random", "entropy"],
-                                 "augmentation.name": ["none", "trivialaugment"]})
+    path = write_grid(
+        tmp_path, {"query.strategy": ["random", "entropy"], "augmentation.name": ["none", "trivialaugment"]}
+    )
     logged, cohorts = {}, {}
     for how in ("1", "auto"):
         uri = f"sqlite:///{tmp_path / (how + '.db')}"
@@ -316,16 +356,30 @@ def test_a_cohort_grid_logs_what_a_process_grid_logs_value_for_value(tmp_path):
         assert ("in 4 cohort(s)" if how == "1" else "in 2 cohort(s) of 2, 2") in text
         client = get_client(uri)
         runs = cell_runs(client)
-        logged[how] = {name: (r.info.status, {k: v for k, v in r.data.tags.items() if k not in
-                                              (PID_TAG, COHORT_TAG, COHORT_SIZE_TAG, "mlflow.parentRunId")},
-                              r.data.params,
-                              {m: [(p.step, p.value) for p in sorted(
-                                  client.get_metric_history(r.info.run_id, m), key=lambda p: p.step)]
-                               for m in r.data.metrics if m not in ("train_seconds", "query_seconds")},
-                              sorted(a.path for a in client.list_artifacts(r.info.run_id)))
-                       for name, r in runs.items()}
-        cohorts[how] = {name: (r.data.tags[COHORT_SIZE_TAG], r.data.tags[COHORT_TAG])
-                        for name, r in runs.items()}
+        logged[how] = {
+            name: (
+                r.info.status,
+                {
+                    k: v
+                    for k, v in r.data.tags.items()
+                    if k not in (PID_TAG, COHORT_TAG, COHORT_SIZE_TAG, "mlflow.parentRunId")
+                },
+                r.data.params,
+                {
+                    m: [
+                        (p.step, p.value)
+                        for p in sorted(client.get_metric_history(r.info.run_id, m), key=lambda p: p.step)
+                    ]
+                    for m in r.data.metrics
+                    if m not in ("train_seconds", "query_seconds")
+                },
+                sorted(a.path for a in client.list_artifacts(r.info.run_id)),
+            )
+            for name, r in runs.items()
+        }
+        cohorts[how] = {
+            name: (r.data.tags[COHORT_SIZE_TAG], r.data.tags[COHORT_TAG]) for name, r in runs.items()
+        }
     assert len(logged["1"]) == 4 and logged["1"].keys() == logged["auto"].keys()
     for name, (status, tags, params, points, artifacts) in logged["auto"].items():
         assert status == "FINISHED"
@@ -343,8 +397,18 @@ def test_a_killed_cohort_resumes_every_cell_from_its_last_round(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     args = ("grid", str(path), "--workers", "1", "--tracking-uri", uri, *gate.sets)
     alone = f"sqlite:///{tmp_path / 'alone.db'}"  # the same cells, each alone, uninterrupted
-    reference = al4ml("grid", str(path), "--workers", "1", "--cohort-size", "1", "--tracking-uri",
-                      alone, *gate.sets, env=gate.env)
+    reference = al4ml(
+        "grid",
+        str(path),
+        "--workers",
+        "1",
+        "--cohort-size",
+        "1",
+        "--tracking-uri",
+        alone,
+        *gate.sets,
+        env=gate.env,
+    )
     assert reference.returncode == 0, reference.stdout + reference.stderr
     gate.hold(9)  # the cohort of 4 waits at round 2's first query, two rounds of each cell stored
     driver = start(*args, cwd=tmp_path, env=gate.env)
@@ -353,8 +417,9 @@ def test_a_killed_cohort_resumes_every_cell_from_its_last_round(tmp_path):
 
     def two_rounds() -> dict:
         runs = cell_runs(client) if client.get_experiment_by_name("tgrid") else {}
-        done = len(runs) == 4 and all(len(history(client, r.info.run_id, "test_accuracy")[0]) >= 2
-                                      for r in runs.values())
+        done = len(runs) == 4 and all(
+            len(history(client, r.info.run_id, "test_accuracy")[0]) >= 2 for r in runs.values()
+        )
         return runs if done else {}
 
     runs = wait_until(two_rounds, "two rounds of each of the cohort's 4 cells in the store")
@@ -384,8 +449,9 @@ def test_a_killed_cohort_resumes_every_cell_from_its_last_round(tmp_path):
     for name, r in finished.items():
         for metric in ("test_accuracy", "test_auc", "val_loss", "train_loss"):
             ours = sorted((p.step, p.value) for p in client.get_metric_history(r.info.run_id, metric))
-            theirs = sorted((p.step, p.value) for p in ref_client.get_metric_history(
-                lone[name].info.run_id, metric))
+            theirs = sorted(
+                (p.step, p.value) for p in ref_client.get_metric_history(lone[name].info.run_id, metric)
+            )
             assert ours == theirs, (name, metric)
 
 
@@ -401,8 +467,15 @@ def test_a_rerun_never_starts_a_second_writer_on_a_cell_a_live_process_writes(tm
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     for cell, pid in zip(grid.cells, (os.getpid(), dead.pid), strict=True):
-        client.create_run(exp, tags={"mlflow.parentRunId": parent, CELL_TAG: cell.key,
-                                     PID_TAG: str(pid), HOST_TAG: socket.gethostname()})
+        client.create_run(
+            exp,
+            tags={
+                "mlflow.parentRunId": parent,
+                CELL_TAG: cell.key,
+                PID_TAG: str(pid),
+                HOST_TAG: socket.gethostname(),
+            },
+        )
     live, stale = plan(client, parent, grid)
     assert live.action == "busy" and f"pid {os.getpid()}" in live.error
     assert stale.action == "resume"  # its writer is gone: continued in place
@@ -424,17 +497,21 @@ def test_a_failed_cell_says_why_from_its_run(tmp_path):
     cohort = [CellStatus(cell, "new") for cell in grid.cells]
     _outcomes(uri, parent, cohort, "")
     assert [(st.ok, st.error) for st in cohort] == [
-        (True, ""), (False, "RuntimeError: out of memory"), (False, "run FAILED"),
-        (False, "run not started")]
+        (True, ""),
+        (False, "RuntimeError: out of memory"),
+        (False, "run FAILED"),
+        (False, "run not started"),
+    ]
     _outcomes(uri, parent, cohort, "worker exited with code -9")
-    assert [st.error for st in cohort[1:]] == ["RuntimeError: out of memory",
-                                               "worker exited with code -9",
-                                               "worker exited with code -9"]
+    assert [st.error for st in cohort[1:]] == [
+        "RuntimeError: out of memory",
+        "worker exited with code -9",
+        "worker exited with code -9",
+    ]
 
 
 @pytest.mark.slow
-def test_four_workers_log_a_grid_through_an_mlflow_server_on_postgresql_once(tmp_path,
-                                                                              postgres_mlflow):
+def test_four_workers_log_a_grid_through_an_mlflow_server_on_postgresql_once(tmp_path, postgres_mlflow):
     """The topology of docker/compose.yaml on real parts: PostgreSQL, ``mlflow server``, a grid."""
     uri = postgres_mlflow.uri
     path = write_grid(tmp_path, {"query.strategy": ["random", "entropy"], "seed": [0, 1]})
@@ -462,11 +539,13 @@ def test_a_cohort_whose_store_stopped_answering_says_so_in_one_line(tmp_path):
     # reports its cells), not a traceback.
     from servers import free_port
 
-    code = ("import os\nfrom al4ml.config import load_config\n"
-            "from al4ml.grid import GridCell, CellStatus, _cohort_process, _task\n"
-            f"cfg = load_config({str(QUICKSTART)!r}, ['budget.total=20', 'training.epochs=1'])\n"
-            "cohort = [CellStatus(GridCell({'seed': 0}, cfg), 'new')]\n"
-            f"_cohort_process((_task(cohort), 'http://127.0.0.1:{free_port()}', 'p', 1), os.getppid())\n")
+    code = (
+        "import os\nfrom al4ml.config import load_config\n"
+        "from al4ml.grid import GridCell, CellStatus, _cohort_process, _task\n"
+        f"cfg = load_config({str(QUICKSTART)!r}, ['budget.total=20', 'training.epochs=1'])\n"
+        "cohort = [CellStatus(GridCell({'seed': 0}, cfg), 'new')]\n"
+        f"_cohort_process((_task(cohort), 'http://127.0.0.1:{free_port()}', 'p', 1), os.getppid())\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
@@ -494,8 +573,13 @@ def test_the_twelve_medmnist_sets_grid_runs_on_cpu_on_medmnist_shaped_files(tmp_
         if info["task"].startswith("multi-label"):
             write_multilabel_npz(data / f"{flag}.npz", n=(40, 16, 16), findings=len(info["label"]))
         else:
-            write_medmnist_npz(data / f"{flag}.npz", n=(40, 16, 16), channels=info["n_channels"],
-                               classes=len(info["label"]), seed=i)
+            write_medmnist_npz(
+                data / f"{flag}.npz",
+                n=(40, 16, 16),
+                channels=info["n_channels"],
+                classes=len(info["label"]),
+                seed=i,
+            )
     base = yaml.safe_load((REPO / "experiments" / "breastmnist.yaml").read_text())
     base["dataset"]["root"] = str(data)
     base["model"] = {"name": "tiny_cnn", "options": {"width": 4}}
@@ -509,9 +593,11 @@ def test_the_twelve_medmnist_sets_grid_runs_on_cpu_on_medmnist_shaped_files(tmp_
     proc = al4ml("-q", "grid", str(tmp_path / "grid.yaml"), "--workers", "2", "--tracking-uri", uri)
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = get_client(uri)
-    runs = [r for r in client.search_runs(
-        [client.get_experiment_by_name("grid_medmnist12_augment").experiment_id])
-        if r.data.tags.get("al4ml.role") == "cell"]
+    runs = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("grid_medmnist12_augment").experiment_id])
+        if r.data.tags.get("al4ml.role") == "cell"
+    ]
     assert len(runs) == 48 and {r.info.status for r in runs} == {"FINISHED"}
     assert {r.data.tags["dataset"] for r in runs} == set(flags)
     assert {r.data.metrics["n_labeled"] for r in runs} == {12}
@@ -525,15 +611,21 @@ def test_a_sequential_look_over_some_cells_stays_in_the_grids_version(tmp_path):
     from al4ml.grid import prepare_grid
     from al4ml.runs import setting_hash
 
-    path = write_grid(tmp_path, {"augmentation": [{"name": "none"},
-                                                  {"name": "randaugment", "params": {"n": 2, "m": 30}}],
-                                 "query.strategy": ["random", "entropy"]})
+    path = write_grid(
+        tmp_path,
+        {
+            "augmentation": [{"name": "none"}, {"name": "randaugment", "params": {"n": 2, "m": 30}}],
+            "query.strategy": ["random", "entropy"],
+        },
+    )
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     first = prepare_grid(path, tracking_uri=uri, seeds=[0, 1, 2])
-    kept = {setting_hash(c.config.flat()) for c in first.grid.cells
-            if c.config.augmentation.name == "randaugment"}
-    later = prepare_grid(path, tracking_uri=uri, seeds=list(range(6)),
-                         keep=lambda c: setting_hash(c.config.flat()) in kept)
+    kept = {
+        setting_hash(c.config.flat()) for c in first.grid.cells if c.config.augmentation.name == "randaugment"
+    }
+    later = prepare_grid(
+        path, tracking_uri=uri, seeds=list(range(6)), keep=lambda c: setting_hash(c.config.flat()) in kept
+    )
     assert later.parent_run_id == first.parent_run_id and later.parent.version == 1
     assert {c.config.augmentation.name for c in later.grid.cells} == {"randaugment"}
     assert len(later.grid.cells) == 12

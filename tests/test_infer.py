@@ -61,8 +61,9 @@ def test_metrics_equal_scikit_learns_with_ties_and_missing_classes(classes, seed
     if classes == 2:
         expected = roc_auc_score(y, p32[:, 1])
     else:
-        expected = np.mean([roc_auc_score(y == c, p32[:, c]) for c in range(classes)
-                            if 0 < (y == c).sum() < n])
+        expected = np.mean(
+            [roc_auc_score(y == c, p32[:, c]) for c in range(classes) if 0 < (y == c).sum() < n]
+        )
     assert m.auc == pytest.approx(expected, abs=1e-12)
 
 
@@ -84,10 +85,8 @@ def test_multi_label_metrics_match_medmnist_evaluator(tmp_path, seed):
     m = metrics(torch.from_numpy(scores), y, Task(MULTI_LABEL))
     assert m.auc == pytest.approx(expected.AUC, abs=1e-12)
     assert m.accuracy == pytest.approx(expected.ACC, abs=1e-12)
-    per_finding = [balanced_accuracy_score(evaluator.labels[:, j], scores[:, j] > 0.5)
-                   for j in range(14)]
+    per_finding = [balanced_accuracy_score(evaluator.labels[:, j], scores[:, j] > 0.5) for j in range(14)]
     assert m.balanced_accuracy == pytest.approx(np.mean(per_finding))
     p, t = scores.astype(np.float64).clip(1e-7, 1 - 1e-7), evaluator.labels
     bce = -(t * np.log(p) + (1 - t) * np.log(1 - p))
     assert m.loss == pytest.approx(float(bce.mean()), rel=1e-5)
-

@@ -18,8 +18,13 @@ def dead_client(monkeypatch) -> MlflowClient:
 
 
 def metrics(step: int) -> dict:
-    return {"op": "metrics", "metrics": [{"key": k, "value": v, "timestamp": 0, "step": step}
-                                         for k, v in (("acc", step / 100), ("loss", 1 - step / 100))]}
+    return {
+        "op": "metrics",
+        "metrics": [
+            {"key": k, "value": v, "timestamp": 0, "step": step}
+            for k, v in (("acc", step / 100), ("loss", 1 - step / 100))
+        ],
+    }
 
 
 def test_writes_wait_in_the_journal_in_order_and_arrive_once(tmp_path, monkeypatch, capsys):

@@ -18,8 +18,10 @@ TIMINGS = ("train_seconds", "query_seconds")
 
 
 def curve(state: LoopState) -> list:
-    return [(r.n_labeled, {k: v for k, v in r.metrics.items() if k not in TIMINGS}, r.queried)
-            for r in state.history]
+    return [
+        (r.n_labeled, {k: v for k, v in r.metrics.items() if k not in TIMINGS}, r.queried)
+        for r in state.history
+    ]
 
 
 def run(cfg, dataset=None):
@@ -80,9 +82,15 @@ def test_labels_of_queried_items_do_matter():
 
 
 def test_pool_scoring_uses_unaugmented_images():
-    cfg = tiny_config(**{"augmentation.name": "trivialaugment", "query.strategy": "entropy",
-                         "training.epochs": 20, "budget.initial": 60,
-                         "budget.total": 100})
+    cfg = tiny_config(
+        **{
+            "augmentation.name": "trivialaugment",
+            "query.strategy": "entropy",
+            "training.epochs": 20,
+            "budget.initial": 60,
+            "budget.total": 100,
+        }
+    )
     ds = create_dataset("digits")
     pool = ds.pool_images.clone()
     loop = ActiveLearningLoop(cfg, ds, CPU)
@@ -123,8 +131,13 @@ def test_budget_larger_than_pool_stops_at_the_pool():
     small = create_dataset("digits")
     idx = torch.arange(25)
     labels = small.make_oracle().label(idx)
-    ds = ActiveDataset(small.info, small.pool_images[idx], labels,
-                       LabeledSplit(small.val.images, small.val.labels), small.test)
+    ds = ActiveDataset(
+        small.info,
+        small.pool_images[idx],
+        labels,
+        LabeledSplit(small.val.images, small.val.labels),
+        small.test,
+    )
     _, state = run(tiny_config(**{"budget.total": 100}), ds)
     assert [r.n_labeled for r in state.history] == [10, 20, 25]
 
@@ -139,9 +152,16 @@ def test_seed_streams_differ_by_round_and_purpose():
 
 @pytest.mark.parametrize("strategy", strategies_for("multi-class"))
 def test_every_strategy_runs_the_cycle_and_only_queries_unlabeled_items(strategy):
-    cfg = tiny_config(**{"query.strategy": strategy, "budget.total": 30,
-                         "model.options.dropout": 0.3, "augmentation.name": "trivialaugment",
-                         "query.aug_views": 2, "query.mc_samples": 4})
+    cfg = tiny_config(
+        **{
+            "query.strategy": strategy,
+            "budget.total": 30,
+            "model.options.dropout": 0.3,
+            "augmentation.name": "trivialaugment",
+            "query.aug_views": 2,
+            "query.mc_samples": 4,
+        }
+    )
     _, state = run(cfg)
     assert state.n_labeled == 30
     for r in state.history[:-1]:
@@ -159,8 +179,11 @@ def test_mc_strategies_need_dropout():
         tiny_config(**{"query.strategy": "bald"})
 
 
-COHORT = [tiny_config(**{"query.strategy": s, "seed": seed, "training.min_steps": 60})
-          for s in ("entropy", "margin") for seed in (0, 1)]
+COHORT = [
+    tiny_config(**{"query.strategy": s, "seed": seed, "training.min_steps": 60})
+    for s in ("entropy", "margin")
+    for seed in (0, 1)
+]
 
 
 def run_cohort(cfgs, dataset=None):
@@ -176,8 +199,7 @@ def test_a_cohort_cell_gets_the_initial_set_and_initialisation_it_gets_alone():
     for cell, cfg in zip(loop.cells, COHORT, strict=True):
         single = ActiveLearningLoop(cfg, create_dataset("digits"), CPU)
         [alone] = single.cells
-        assert torch.equal(loop.initial_state(cell).labeled_round,
-                           single.initial_state(alone).labeled_round)
+        assert torch.equal(loop.initial_state(cell).labeled_round, single.initial_state(alone).labeled_round)
         for round_ in (0, 2):
             ours = loop.new_member(cell, round_).state_dict()
             theirs = single.new_member(alone, round_).state_dict()
@@ -223,8 +245,10 @@ def test_a_mixed_cohort_gives_each_cell_its_own_strategy_and_augmentation(monkey
             return out
 
     monkeypatch.setattr(al4ml.loop, "CohortAugment", Recording)
-    cfgs = [tiny_config(**{"query.strategy": "random", "augmentation.name": "none"}),
-            tiny_config(**{"query.strategy": "entropy", "augmentation.name": "trivialaugment"})]
+    cfgs = [
+        tiny_config(**{"query.strategy": "random", "augmentation.name": "none"}),
+        tiny_config(**{"query.strategy": "entropy", "augmentation.name": "trivialaugment"}),
+    ]
     random_cell, entropy_cell = run_cohort(cfgs)
     # Random picks do not depend on the model: the cell's whole sequence is its single run's.
     _, alone = run(cfgs[0])
@@ -267,8 +291,9 @@ def test_best_val_selection_keeps_the_best_validation_epoch(data, request):
     dataset = None
     if data == "breastmnist":  # the real file, as the MedMNIST protocol's own data
         root = request.getfixturevalue("shared_data")
-        sets.update({"dataset.name": "medmnist", "dataset.root": str(root),
-                     "dataset.options.flag": "breastmnist"})
+        sets.update(
+            {"dataset.name": "medmnist", "dataset.root": str(root), "dataset.options.flag": "breastmnist"}
+        )
         dataset = create_dataset("medmnist", root, flag="breastmnist")
     last_cfg = tiny_config(**sets)
     best_cfg = tiny_config(**sets, **{"training.select": "best_val"})
@@ -298,9 +323,16 @@ def test_a_multi_label_chestmnist_cycle_with_each_multi_label_strategy(strategy,
     import numpy as np
 
     write_multilabel_npz(tmp_path / "chestmnist.npz")
-    cfg = tiny_config(**{"dataset.name": "medmnist", "dataset.root": str(tmp_path),
-                         "dataset.options.flag": "chestmnist", "query.strategy": strategy,
-                         "budget.total": 30, "training.epochs": 8})
+    cfg = tiny_config(
+        **{
+            "dataset.name": "medmnist",
+            "dataset.root": str(tmp_path),
+            "dataset.options.flag": "chestmnist",
+            "query.strategy": strategy,
+            "budget.total": 30,
+            "training.epochs": 8,
+        }
+    )
     dataset = create_dataset("medmnist", tmp_path, flag="chestmnist")
     test_images = dataset.test.images
     model, state = run(cfg, dataset)
@@ -326,7 +358,10 @@ def test_a_cost_budget_stops_at_the_budget():
     cfg = tiny_config(**{"budget.unit": "cost", "budget.total": 61, "oracle.cost.per_label": 2.5})
     _, state = run(cfg)
     assert [(r.n_labeled, r.metrics["oracle_cost"]) for r in state.history] == [
-        (10, 25.0), (20, 50.0), (24, 60.0)]
+        (10, 25.0),
+        (20, 50.0),
+        (24, 60.0),
+    ]
     assert [len(r.queried) for r in state.history] == [10, 4, 0]
 
 
@@ -356,7 +391,6 @@ def test_cells_share_a_cohort_under_a_cost_budget_only_at_one_shared_price():
     assert key(**by_class) != key(**by_class, **{"query.strategy": "margin"})
     # counted in labels, prices are logged only: cells still share a cohort
     assert tiny_config(**by_class).cohort_key() == tiny_config(**by_class, seed=1).cohort_key()
-
 
 
 def test_policies_with_and_without_options_share_a_cohort_and_a_fill_does_not():

@@ -20,8 +20,9 @@ def test_resnet18_has_the_cifar_stem():
     assert net.conv1.kernel_size == (3, 3) and net.conv1.stride == (1, 1)
     assert isinstance(net.maxpool, torch.nn.Identity)
     # 28 px in, 4x4 feature map before pooling (three stride-2 stages).
-    feats = torch.nn.Sequential(net.conv1, net.bn1, net.relu, net.layer1, net.layer2, net.layer3,
-                                net.layer4)(torch.randn(1, 3, 28, 28))
+    feats = torch.nn.Sequential(net.conv1, net.bn1, net.relu, net.layer1, net.layer2, net.layer3, net.layer4)(
+        torch.randn(1, 3, 28, 28)
+    )
     assert feats.shape[-2:] == (4, 4)
 
 
@@ -77,8 +78,9 @@ def test_stacked_training_keeps_batchnorm_statistics_and_adam_states_per_model()
             o.step()
         opt.zero_grad()
         logits = stack(stack.pack(torch.stack(data)))
-        torch.stack([torch.nn.functional.cross_entropy(logits[k], target[k])
-                     for k in range(3)]).sum().backward()
+        torch.stack(
+            [torch.nn.functional.cross_entropy(logits[k], target[k]) for k in range(3)]
+        ).sum().backward()
         opt.step()
     for k, m in enumerate(alone):
         member = stack.member_state(k)
@@ -91,7 +93,7 @@ def test_stacked_training_keeps_batchnorm_statistics_and_adam_states_per_model()
     exp_avg = opt.state[conv]["exp_avg"]
     ref = opts[2].state[alone[2].features[0][0].weight]["exp_avg"]
     c = ref.shape[0]
-    assert torch.allclose(exp_avg[2 * c:3 * c], ref, atol=1e-5)
+    assert torch.allclose(exp_avg[2 * c : 3 * c], ref, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["tiny_cnn", "resnet18"])
@@ -109,8 +111,9 @@ def test_an_exact_stack_trains_each_member_bit_for_bit_as_alone(name):
         for _ in range(3):
             opt.zero_grad()
             logits = stack(stack.pack(torch.stack(xs)))
-            torch.stack([torch.nn.functional.cross_entropy(logits[k], ys[k])
-                         for k in range(len(xs))]).sum().backward()
+            torch.stack(
+                [torch.nn.functional.cross_entropy(logits[k], ys[k]) for k in range(len(xs))]
+            ).sum().backward()
             opt.step()
 
     cohort = StackedClassifier(_models(name, 3, channels=1, classes=2), exact=True)
@@ -127,8 +130,9 @@ def test_an_exact_stack_runs_layers_that_cannot_stack():
     from al4ml.models.classifier import Classifier
     from al4ml.models.stack import StackedClassifier
 
-    members = [Classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LayerNorm(784)), 784, 2)
-               for _ in range(2)]
+    members = [
+        Classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LayerNorm(784)), 784, 2) for _ in range(2)
+    ]
     stack = StackedClassifier(members, exact=True)
     x = torch.randn(2, 4, 1, 28, 28)
     logits = stack(stack.pack(x))
@@ -149,14 +153,21 @@ class DenseBlock(torch.nn.Module):
 
 
 def layer_norm_net() -> torch.nn.Module:
-    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.LayerNorm(4 * 26 * 26),
-                               torch.nn.Linear(4 * 26 * 26, 8))
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3),
+        torch.nn.Flatten(),
+        torch.nn.LayerNorm(4 * 26 * 26),
+        torch.nn.Linear(4 * 26 * 26, 8),
+    )
 
 
-@pytest.mark.parametrize("features, dim, reason", [
-    (DenseBlock, 4, "mixes the members' channel groups"),
-    (layer_norm_net, 8, "cannot stack a LayerNorm layer"),
-])
+@pytest.mark.parametrize(
+    "features, dim, reason",
+    [
+        (DenseBlock, 4, "mixes the members' channel groups"),
+        (layer_norm_net, 8, "cannot stack a LayerNorm layer"),
+    ],
+)
 def test_an_architecture_that_does_not_stack_runs_apart_with_one_warning(features, dim, reason):
     """Stacked as it is, a channel-concatenating trunk mixes the members' channel groups and a
     LayerNorm cannot be lowered: both are found before they train, said in one warning, and
@@ -207,8 +218,9 @@ def test_simple_cnn_trains_in_the_loop():
     from al4ml.loop import ActiveLearningLoop
 
     tree = tiny_config(**{"budget.total": 20, "training.epochs": 2}).model_dump()
-    cfg = ExperimentConfig.model_validate({**tree, "model": {"name": "simple_cnn",
-                                                             "options": {"hidden": 32}}})
+    cfg = ExperimentConfig.model_validate(
+        {**tree, "model": {"name": "simple_cnn", "options": {"hidden": 32}}}
+    )
     [cell] = ActiveLearningLoop(cfg, create_dataset("digits"), torch.device("cpu")).run()
     assert cell.error is None
     assert [r.n_labeled for r in cell.state.history] == [10, 20]
@@ -260,7 +272,8 @@ def test_a_timm_model_trains_in_the_loop():
 
 
 def test_on_cuda_an_unstackable_model_is_planned_as_cohorts_of_one_before_anything_trains(
-        monkeypatch, tmp_path):
+    monkeypatch, tmp_path
+):
     """``al4ml grid`` sizes cohorts on CUDA with a probe that trains; a model that does not
     stack is planned as cohorts of one with its one warning, and nothing is probed (the device
     is mocked to CUDA: anything that ran on it would fail here)."""
@@ -280,8 +293,7 @@ def test_on_cuda_an_unstackable_model_is_planned_as_cohorts_of_one_before_anythi
 
     try:
         monkeypatch.setattr(al4ml.device, "resolve_device", lambda name: torch.device("cuda"))
-        grid = load_grid(write_grid(tmp_path, {"seed": [0, 1, 2]},
-                                    **{"model.name": "test_dense_block"}))
+        grid = load_grid(write_grid(tmp_path, {"seed": [0, 1, 2]}, **{"model.name": "test_dense_block"}))
         with pytest.warns(Al4mlWarning, match="DenseBlock does not stack") as caught:
             cohorts = plan_cohorts([CellStatus(c, "new") for c in grid.cells], None, workers=1)
         assert [len(c) for c in cohorts] == [1, 1, 1]

@@ -15,14 +15,19 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 def execute(notebook: Path, cwd: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(notebook, as_version=4)
-    NotebookClient(nb, timeout=HANG, kernel_name="python3",
-                   resources={"metadata": {"path": str(cwd)}}).execute()
+    NotebookClient(
+        nb, timeout=HANG, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    ).execute()
     return nb
 
 
 def images(nb: nbformat.NotebookNode) -> int:
-    return sum("image/png" in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
-               for out in cell.get("outputs", []))
+    return sum(
+        "image/png" in out.get("data", {})
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+    )
 
 
 @pytest.mark.slow
@@ -48,11 +53,17 @@ def test_no_al4ml_module_switches_the_matplotlib_backend_on_import():
     import subprocess
     import sys
 
-    code = ("import matplotlib; before = matplotlib.get_backend()\n"
-            "import al4ml.report, al4ml.tracking, al4ml.cli, al4ml.experiment, al4ml.grid\n"
-            "print(before == matplotlib.get_backend())")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={"MPLBACKEND": "svg", "PATH": "/usr/bin:/bin"})
+    code = (
+        "import matplotlib; before = matplotlib.get_backend()\n"
+        "import al4ml.report, al4ml.tracking, al4ml.cli, al4ml.experiment, al4ml.grid\n"
+        "print(before == matplotlib.get_backend())"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"MPLBACKEND": "svg", "PATH": "/usr/bin:/bin"},
+    )
     assert proc.stdout.strip() == "True", proc.stderr
 
 
@@ -73,14 +84,20 @@ def test_the_readme_notebook_command_runs_and_writes_nothing_into_the_repository
     before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
     jupyter = Path(sys.executable).with_name("jupyter")
     words = shlex.split(command)
-    done = subprocess.run([str(jupyter), *words[1:]], cwd=repo, capture_output=True, text=True,
-                          timeout=HANG)
+    done = subprocess.run([str(jupyter), *words[1:]], cwd=repo, capture_output=True, text=True, timeout=HANG)
     assert done.returncode == 0, done.stderr[-3000:]
     new = sorted(p.relative_to(repo) for p in repo.rglob("*") if p.relative_to(repo) not in before)
     assert any(p.suffix == ".ipynb" and p.parts[0] == "out" for p in new), new
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
-                            capture_output=True, text=True, check=True).stdout.splitlines()
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     untracked = {line[3:] for line in status}
-    assert untracked == {".gitignore", *(str(p.relative_to(repo)) for p in
-                                        (repo / "notebooks").glob("*.ipynb"))}, untracked
+    assert untracked == {
+        ".gitignore",
+        *(str(p.relative_to(repo)) for p in (repo / "notebooks").glob("*.ipynb")),
+    }, untracked

@@ -14,8 +14,9 @@ def test_reveals_only_queried_labels_and_counts():
     assert oracle.labels_spent == 3
 
 
-@pytest.mark.parametrize("bad, message", [
-    ([5], "out of range"), ([-1], "out of range"), ([1, 1], "queried twice")])
+@pytest.mark.parametrize(
+    "bad, message", [([5], "out of range"), ([-1], "out of range"), ([1, 1], "queried twice")]
+)
 def test_refuses_bad_indices(bad, message):
     oracle = SimulatedOracle(torch.arange(5))
     with pytest.raises(OracleError, match=message):
@@ -69,8 +70,9 @@ def test_a_noisy_expert_errs_at_its_rate_and_the_same_way_every_time(kind):
 def test_a_confusion_matrix_expert_answers_from_its_row():
     truth = torch.arange(3000) % 2
     matrix = ((0.9, 0.1), (0.3, 0.7))
-    answers = ask_all(SimulatedOracle(truth, 2, LabelNoise(kind="confusion", matrix=matrix)),
-                      torch.arange(3000))
+    answers = ask_all(
+        SimulatedOracle(truth, 2, LabelNoise(kind="confusion", matrix=matrix)), torch.arange(3000)
+    )
     for c in (0, 1):
         said_one = answers[truth == c].float().mean().item()
         assert abs(said_one - matrix[c][1]) <= 0.04
@@ -111,10 +113,10 @@ def test_a_priced_expert_bills_each_answer_by_its_class():
     flat = SimulatedOracle(truth, 3, cost=LabelCost(per_label=0.5))
     flat.label(torch.arange(5))
     assert flat.spent == 2.5
-    noisy = SimulatedOracle(truth, 3, LabelNoise(0.9, "asymmetric", seed=1),
-                            LabelCost(per_class=(1.0, 10.0, 100.0)))
+    noisy = SimulatedOracle(
+        truth, 3, LabelNoise(0.9, "asymmetric", seed=1), LabelCost(per_class=(1.0, 10.0, 100.0))
+    )
     answers = noisy.label(torch.arange(5))
     assert noisy.spent == sum((1.0, 10.0, 100.0)[a] for a in answers.tolist())  # billed as answered
     with pytest.raises(ConfigError, match="per_class has 2 prices; this dataset has 3 classes"):
         SimulatedOracle(truth, 3, cost=LabelCost(per_class=(1.0, 2.0)))
-

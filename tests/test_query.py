@@ -33,19 +33,26 @@ def make_inputs(probs: torch.Tensor) -> dict:
     samples = torch.softmax(torch.log(probs)[:, None, :] + torch.randn(n, 6, c, generator=g), 2)
     views = torch.softmax(torch.log(probs)[:, None, :] + torch.randn(n, 4, c, generator=g), 2)
     labeled = torch.randn(7, 16, generator=g)
-    return {"n": lambda: n, "probs": lambda: probs, "embeddings": lambda: emb,
-            "labeled_embeddings": lambda: labeled, "mc_probs": lambda: samples,
-            "aug_probs": lambda: views, "grad_embeddings": lambda: gradient_embeddings(probs, emb),
-            "classifier": lambda: EmbeddingClassifier(head, labeled.numpy(), torch.device("cpu"))}
+    return {
+        "n": lambda: n,
+        "probs": lambda: probs,
+        "embeddings": lambda: emb,
+        "labeled_embeddings": lambda: labeled,
+        "mc_probs": lambda: samples,
+        "aug_probs": lambda: views,
+        "grad_embeddings": lambda: gradient_embeddings(probs, emb),
+        "classifier": lambda: EmbeddingClassifier(head, labeled.numpy(), torch.device("cpu")),
+    }
 
 
 def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.mark.parametrize("name, selector", [
-    ("least_confidence", uncertainty_sampling), ("margin", margin_sampling),
-    ("entropy", entropy_sampling)])
+@pytest.mark.parametrize(
+    "name, selector",
+    [("least_confidence", uncertainty_sampling), ("margin", margin_sampling), ("entropy", entropy_sampling)],
+)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_same_picks_as_modal(name, selector, seed):
     probs = random_probs(seed=seed)

@@ -20,8 +20,9 @@ def test_unstable_item_ranks_above_stable_ones(measure):
     v = views()
     scores = consistency_scores(v, measure)
     assert scores[0] > scores[1:].max()
-    idx, _ = run_strategy("aug_consistency", 1, torch.Generator().manual_seed(0),
-                          {"aug_probs": lambda: v}, {"measure": measure})
+    idx, _ = run_strategy(
+        "aug_consistency", 1, torch.Generator().manual_seed(0), {"aug_probs": lambda: v}, {"measure": measure}
+    )
     assert idx.tolist() == [0]
 
 
@@ -39,11 +40,21 @@ def test_view_scores_aggregate_as_named():
     v[0, 2] = 1 / 3
     v[1] = torch.tensor([0.6, 0.2, 0.2])
     for aggregate, first in (("max", 0), ("min", 1), ("mean", 1)):
-        idx, _ = run_strategy("aug_uncertainty", 1, torch.Generator().manual_seed(0),
-                              {"aug_probs": lambda: v}, {"aggregate": aggregate})
+        idx, _ = run_strategy(
+            "aug_uncertainty",
+            1,
+            torch.Generator().manual_seed(0),
+            {"aug_probs": lambda: v},
+            {"aggregate": aggregate},
+        )
         assert idx.tolist() == [first], aggregate
-    idx, _ = run_strategy("aug_uncertainty", 2, torch.Generator().manual_seed(0),
-                          {"aug_probs": lambda: v}, {"measure": "margin", "aggregate": "max"})
+    idx, _ = run_strategy(
+        "aug_uncertainty",
+        2,
+        torch.Generator().manual_seed(0),
+        {"aug_probs": lambda: v},
+        {"measure": "margin", "aggregate": "max"},
+    )
     assert sorted(idx.tolist()) == [0, 1]
 
 
@@ -57,15 +68,22 @@ def test_the_query_draws_its_views_with_its_own_policy(tracking_uri):
 
     from al4ml.experiment import run_experiment
 
-    settings = {"query.strategy": "aug_consistency", "budget.total": 20, "query.aug_views": 3,
-                "training.epochs": 10, "training.min_steps": 60}
+    settings = {
+        "query.strategy": "aug_consistency",
+        "budget.total": 20,
+        "query.aug_views": 3,
+        "training.epochs": 10,
+        "training.min_steps": 60,
+    }
 
     def scores(**overrides: object) -> list[float]:
         result = run_experiment(tiny_config(**settings, **overrides), tracking_uri, progress=False)
         return [s for r in result.state.history for s in r.scores]
 
-    assert max(map(abs, scores(**{"augmentation.name": "trivialaugment",
-                                  "query.augmentation": "{name: none}"}))) < 1e-5
+    assert (
+        max(map(abs, scores(**{"augmentation.name": "trivialaugment", "query.augmentation": "{name: none}"})))
+        < 1e-5
+    )
     assert max(map(abs, scores())) < 1e-5
     assert max(scores(**{"query.augmentation": "{name: randaugment, params: {n: 3, m: 30}}"})) > 1e-2
 
@@ -73,8 +91,11 @@ def test_the_query_draws_its_views_with_its_own_policy(tracking_uri):
 def test_an_unknown_query_augmentation_is_one_line():
     from conftest import tiny_config
 
-    with pytest.raises(ConfigError, match=r"^query.augmentation.name: unknown augmentation 'flip'; "
-                                          r"choose from: .*trivialaugment"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^query.augmentation.name: unknown augmentation 'flip'; "
+        r"choose from: .*trivialaugment",
+    ):
         tiny_config(**{"query.augmentation": "{name: flip}"})
     with pytest.raises(ConfigError, match=r"^query.augmentation.params.n: "):
         tiny_config(**{"query.augmentation": "{name: randaugment, params: {n: 99}}"})

@@ -17,8 +17,9 @@ def test_coreset_picks_the_point_farthest_from_the_labeled_set_first():
     labeled = torch.randn(20, 8, generator=g)
     pool = torch.randn(100, 8, generator=g)
     pool[57] = 25.0  # far from everything labeled
-    idx, _ = run_strategy("coreset", 3, g, {"embeddings": lambda: pool,
-                                            "labeled_embeddings": lambda: labeled})
+    idx, _ = run_strategy(
+        "coreset", 3, g, {"embeddings": lambda: pool, "labeled_embeddings": lambda: labeled}
+    )
     assert idx[0] == 57
     d = torch.cdist(pool, labeled).min(1).values
     assert int(d.argmax()) == 57
@@ -72,7 +73,7 @@ def test_gradient_embeddings_are_the_last_layer_gradient():
     mine = gradient_embeddings(probs, h)
     for i in range(3):
         head.zero_grad()
-        torch.nn.functional.cross_entropy(head(h[i:i + 1]), probs[i:i + 1].argmax(1)).backward()
+        torch.nn.functional.cross_entropy(head(h[i : i + 1]), probs[i : i + 1].argmax(1)).backward()
         assert torch.allclose(mine[i], head.weight.grad.flatten(), atol=1e-6)
 
 

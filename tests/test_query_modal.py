@@ -19,9 +19,13 @@ def test_embedding_classifier_runs_the_head_for_modal():
     clf = EmbeddingClassifier(head, X[:5], torch.device("cpu"))
     probs = clf.predict_proba(X)
     assert np.allclose(probs, torch.softmax(head(torch.from_numpy(X)), 1).detach().numpy(), atol=1e-6)
-    ours, _ = run_strategy("modal", 7, torch.Generator().manual_seed(0),
-                           {"classifier": lambda: clf, "embeddings": lambda: torch.from_numpy(X)},
-                           {"function": "modAL.uncertainty.uncertainty_sampling"})
+    ours, _ = run_strategy(
+        "modal",
+        7,
+        torch.Generator().manual_seed(0),
+        {"classifier": lambda: clf, "embeddings": lambda: torch.from_numpy(X)},
+        {"function": "modAL.uncertainty.uncertainty_sampling"},
+    )
     theirs, _ = uncertainty_sampling(clf, X, n_instances=7)
     assert set(ours.tolist()) == set(theirs.tolist())
 
@@ -30,8 +34,11 @@ def test_modal_shorthand_and_bad_function():
     cfg = build_config({}, ["query.strategy=modal:modAL.batch.uncertainty_batch_sampling"])
     assert cfg.query.strategy == "modal"
     assert cfg.query.params == {"function": "modAL.batch.uncertainty_batch_sampling"}
-    with pytest.raises(ConfigError, match=r"query.params.function: no module 'modAL.nope' \(package "
-                                          "'modAL' exists"):
+    with pytest.raises(
+        ConfigError,
+        match=r"query.params.function: no module 'modAL.nope' \(package "
+        "'modAL' exists",
+    ):
         build_config({}, ["query.strategy=modal:modAL.nope.nothing"])
     with pytest.raises(ConfigError, match="module 'modAL.uncertainty' has no function 'nothing'"):
         build_config({}, ["query.strategy=modal:modAL.uncertainty.nothing"])

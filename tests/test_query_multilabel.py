@@ -30,16 +30,23 @@ def test_scores_are_mean_binary_entropy_and_mean_distance_to_half():
     probs = confident_findings(50, 5)
     expected = np.mean(bernoulli(probs.double().numpy()).entropy(), axis=1)
     assert np.allclose(binary_entropy_scores(probs).numpy(), expected, atol=1e-6)
-    assert np.allclose(margin_to_half_scores(probs).numpy(),
-                       -np.abs(probs.numpy() - 0.5).mean(1), atol=1e-7)
+    assert np.allclose(margin_to_half_scores(probs).numpy(), -np.abs(probs.numpy() - 0.5).mean(1), atol=1e-7)
 
 
 def test_strategies_say_which_label_kinds_they_mean_something_for():
-    assert strategies_for("multi-label") == ["badge", "coreset", "multilabel_entropy",
-                                             "multilabel_margin", "random"]
+    assert strategies_for("multi-label") == [
+        "badge",
+        "coreset",
+        "multilabel_entropy",
+        "multilabel_margin",
+        "random",
+    ]
     single = strategies_for("multi-class")
     assert "entropy" in single and "bald" in single and "multilabel_entropy" not in single
-    with pytest.raises(ConfigError, match=r"^query.strategy: 'margin' is a strategy for multi-class "
-                       r"labels and this dataset is multi-label; choose from: badge, coreset"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^query.strategy: 'margin' is a strategy for multi-class "
+        r"labels and this dataset is multi-label; choose from: badge, coreset",
+    ):
         check_task("margin", "multi-label")
     check_task("badge", "multi-label")

@@ -33,8 +33,14 @@ def installed_plugin(folder: Path, body: str = README_STRATEGY, name: str = "al4
 def al4ml(*args: str, path: Path, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "al4ml.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=HANG)
+    return subprocess.run(
+        [sys.executable, "-m", "al4ml.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
 
 
 @pytest.mark.slow
@@ -42,13 +48,33 @@ def test_the_readme_strategy_as_an_installed_plugin_is_listed_validated_and_runs
     path = installed_plugin(tmp_path / "site")
     listed = al4ml("list", "strategies", path=path, cwd=tmp_path)
     assert listed.returncode == 0 and "smallest_max_logit" in listed.stdout
-    bad = al4ml("show", str(QUICKSTART), "--set", "query.strategy=smallest_max_logit", "--set",
-                "query.params.beta=1", path=path, cwd=tmp_path)
+    bad = al4ml(
+        "show",
+        str(QUICKSTART),
+        "--set",
+        "query.strategy=smallest_max_logit",
+        "--set",
+        "query.params.beta=1",
+        path=path,
+        cwd=tmp_path,
+    )
     assert bad.returncode == 2 and "unknown option 'beta' for strategy 'smallest_max_logit'" in bad.stderr
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    run = al4ml("run", str(QUICKSTART), "--set", "query.strategy=smallest_max_logit", "--set",
-                "budget.total=40", "--set", "training.min_steps=0", "--tracking-uri", uri,
-                "--no-progress", path=path, cwd=tmp_path)
+    run = al4ml(
+        "run",
+        str(QUICKSTART),
+        "--set",
+        "query.strategy=smallest_max_logit",
+        "--set",
+        "budget.total=40",
+        "--set",
+        "training.min_steps=0",
+        "--tracking-uri",
+        uri,
+        "--no-progress",
+        path=path,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     from al4ml.tracking import get_client
 
@@ -88,6 +114,10 @@ def test_every_class_name_in_the_package_is_its_own():
     import al4ml
 
     root = Path(al4ml.__file__).parent
-    names = Counter(node.name for path in root.rglob("*.py")
-                    for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ClassDef))
+    names = Counter(
+        node.name
+        for path in root.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+    )
     assert names and not {n: c for n, c in names.items() if c > 1}

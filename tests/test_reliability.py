@@ -37,9 +37,16 @@ def tiny_medmnist(tmp_path: Path, **kw) -> Path:
 
 
 def medmnist_run(root: Path, *more: str) -> list[str]:
-    sets = [f"dataset.root={root}", "model.name=tiny_cnn", "model.options.width=4",
-            "training.epochs=1", "budget.initial=10", "budget.per_round=10", "budget.total=20",
-            *more]
+    sets = [
+        f"dataset.root={root}",
+        "model.name=tiny_cnn",
+        "model.options.width=4",
+        "training.epochs=1",
+        "budget.initial=10",
+        "budget.per_round=10",
+        "budget.total=20",
+        *more,
+    ]
     return [str(REPO / "experiments" / "breastmnist.yaml"), *[a for s in sets for a in ("--set", s)]]
 
 
@@ -64,24 +71,37 @@ def bad_empty_class_folder(tmp_path: Path) -> tuple[list[str], list[str]]:
             folder.mkdir(parents=True)
             if not (split == "train" and name == "malignant"):
                 Image.fromarray(np.full((8, 8), 100, np.uint8)).save(folder / "a.png")
-    return (["run", str(QUICKSTART), "--set", "dataset.name=imagefolder", "--set",
-             f"dataset.root={tmp_path / 'tree'}"],
-            [str(tmp_path / "tree" / "train" / "malignant"), "holds no images"])
+    return (
+        [
+            "run",
+            str(QUICKSTART),
+            "--set",
+            "dataset.name=imagefolder",
+            "--set",
+            f"dataset.root={tmp_path / 'tree'}",
+        ],
+        [str(tmp_path / "tree" / "train" / "malignant"), "holds no images"],
+    )
 
 
 def bad_file(name: str, text: str, command: str, *fragments: str):
     """A case whose input is a file ``name`` holding ``text``; ``{path}`` in a fragment is its path."""
+
     def case(tmp_path: Path) -> tuple[list[str], list[str]]:
         path = tmp_path / name
         path.write_text(text)
         return [command, str(path)], [f.format(path=path) for f in fragments]
+
     return case
 
 
 def bad_uri(uri: str, *fragments: str):
     def case(tmp_path: Path) -> tuple[list[str], list[str]]:
-        return (["run", str(QUICKSTART), "--tracking-uri", uri.format(tmp=tmp_path)],
-                [f.format(tmp=tmp_path) for f in fragments])
+        return (
+            ["run", str(QUICKSTART), "--tracking-uri", uri.format(tmp=tmp_path)],
+            [f.format(tmp=tmp_path) for f in fragments],
+        )
+
     return case
 
 
@@ -106,29 +126,67 @@ def bad_one_class_folder(tmp_path: Path) -> tuple[list[str], list[str]]:
         folder.mkdir(parents=True)
         for i in range(3):
             Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(folder / f"{i}.png")
-    return (["run", str(QUICKSTART), "--set", "dataset.name=imagefolder", "--set",
-             f"dataset.root={tmp_path / 'tree'}"], ["holds one class only (benign)", "at least two"])
+    return (
+        [
+            "run",
+            str(QUICKSTART),
+            "--set",
+            "dataset.name=imagefolder",
+            "--set",
+            f"dataset.root={tmp_path / 'tree'}",
+        ],
+        ["holds one class only (benign)", "at least two"],
+    )
 
 
 BAD_INPUTS = {
     "truncated npz": (bad_truncated_npz, False),
     "negative seed": (bad_negative_seed, True),
-    "duplicated YAML key": (bad_file("twice.yaml", "name: twice\ntraining:\n  epochs: 3\n  lr: 0.01\n"
-                                     "  epochs: 4\n", "run", "{path}:5:3",
-                                     "'epochs' is given twice (lines 3 and 5)"), True),
-    "repeated axis value": (bad_file("grid.yaml", yaml.safe_dump({"name": "g", "base": str(QUICKSTART),
-                                                                   "axes": {"seed": [0, 1, 0]}}),
-                                     "grid", "axis 'seed' lists 0 twice"), True),
+    "duplicated YAML key": (
+        bad_file(
+            "twice.yaml",
+            "name: twice\ntraining:\n  epochs: 3\n  lr: 0.01\n  epochs: 4\n",
+            "run",
+            "{path}:5:3",
+            "'epochs' is given twice (lines 3 and 5)",
+        ),
+        True,
+    ),
+    "repeated axis value": (
+        bad_file(
+            "grid.yaml",
+            yaml.safe_dump({"name": "g", "base": str(QUICKSTART), "axes": {"seed": [0, 1, 0]}}),
+            "grid",
+            "axis 'seed' lists 0 twice",
+        ),
+        True,
+    ),
     "one class in an image folder": (bad_one_class_folder, False),
-    "missing store folder": (bad_uri("sqlite:///{tmp}/nodir/sub/x.db", "{tmp}/nodir/sub does not exist",
-                                     "--create-store"), True),
+    "missing store folder": (
+        bad_uri("sqlite:///{tmp}/nodir/sub/x.db", "{tmp}/nodir/sub does not exist", "--create-store"),
+        True,
+    ),
     "labels out of range": (bad_labels_out_of_range, False),
     "empty class folder": (bad_empty_class_folder, False),
-    "YAML syntax error": (bad_file("broken.yaml", "name: broken\ntraining:\n  epochs: [3, 4\nbudget: {}\n",
-                                   "run", "{path}:4:7", "not valid YAML"), True),
-    "grid with axes: {}": (bad_file("grid.yaml", yaml.safe_dump({"name": "g", "base": str(QUICKSTART),
-                                                                  "axes": {}}),
-                                    "grid", "axes: no axis given"), True),
+    "YAML syntax error": (
+        bad_file(
+            "broken.yaml",
+            "name: broken\ntraining:\n  epochs: [3, 4\nbudget: {}\n",
+            "run",
+            "{path}:4:7",
+            "not valid YAML",
+        ),
+        True,
+    ),
+    "grid with axes: {}": (
+        bad_file(
+            "grid.yaml",
+            yaml.safe_dump({"name": "g", "base": str(QUICKSTART), "axes": {}}),
+            "grid",
+            "axes: no axis given",
+        ),
+        True,
+    ),
     "unknown URI scheme": (bad_uri("foo://bar", "unsupported scheme 'foo'"), True),
     "store under a regular file": (bad_uri_under_a_file, True),
     "read-only store folder": (bad_uri("sqlite:////proc/m.db", "cannot write in /proc"), True),
@@ -167,8 +225,10 @@ def store_with_runs(tmp_path: Path) -> tuple[str, Path, str]:
 
 def fault_not_a_database(tmp_path: Path) -> tuple[list[str], list[str]]:
     (tmp_path / "m.db").write_text("these are notes, not a store\n")
-    return (["run", str(QUICKSTART), "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"],
-            [str(tmp_path / "m.db"), "is not an SQLite database"])
+    return (
+        ["run", str(QUICKSTART), "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"],
+        [str(tmp_path / "m.db"), "is not an SQLite database"],
+    )
 
 
 def fault_cut_store(tmp_path: Path) -> tuple[list[str], list[str]]:
@@ -180,8 +240,10 @@ def fault_cut_store(tmp_path: Path) -> tuple[list[str], list[str]]:
 def fault_report_into_a_file(tmp_path: Path) -> tuple[list[str], list[str]]:
     uri, _, _ = store_with_runs(tmp_path)
     (tmp_path / "report.txt").write_text("an earlier report\n")
-    return (["report", "g", "--tracking-uri", uri, "--out", str(tmp_path / "report.txt")],
-            ["--out", "report.txt", "is a file"])
+    return (
+        ["report", "g", "--tracking-uri", uri, "--out", str(tmp_path / "report.txt")],
+        ["--out", "report.txt", "is a file"],
+    )
 
 
 def fault_resume_a_grid_parent(tmp_path: Path) -> tuple[list[str], list[str]]:
@@ -223,8 +285,9 @@ def test_a_store_locked_from_the_start_is_one_line_after_the_wait_it_names(tmp_p
     lock = sqlite3.connect(db, timeout=0)
     lock.execute("BEGIN EXCLUSIVE")
     try:
-        proc = al4ml("run", str(QUICKSTART), "--tracking-uri", uri, cwd=tmp_path,
-                     env={"AL4ML_STORE_BUSY_SECONDS": "1"})
+        proc = al4ml(
+            "run", str(QUICKSTART), "--tracking-uri", uri, cwd=tmp_path, env={"AL4ML_STORE_BUSY_SECONDS": "1"}
+        )
     finally:
         lock.rollback()
         lock.close()
@@ -237,8 +300,9 @@ def test_a_budget_above_the_pool_says_so_in_one_line_and_logs_the_clamped_value(
 
     root = tiny_medmnist(tmp_path, n=(30, 10, 12))
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    proc = al4ml("run", *medmnist_run(root, "budget.total=100"), "--tracking-uri", uri,
-                 "--no-progress", cwd=tmp_path)
+    proc = al4ml(
+        "run", *medmnist_run(root, "budget.total=100"), "--tracking-uri", uri, "--no-progress", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning:")]
     assert len(warnings) == 1 and "budget.total=100" in warnings[0] and "30 labels" in warnings[0]
@@ -265,8 +329,20 @@ def test_eight_runs_started_together_on_a_new_store_all_finish(tmp_path):
 
     config = tiny_digits(tmp_path)
     uri = f"sqlite:///{tmp_path / 'new' / 'store.db'}"
-    procs = [start("run", str(config), "--set", f"seed={s}", "--tracking-uri", uri, "--create-store",
-                   "--no-progress", cwd=tmp_path) for s in range(8)]
+    procs = [
+        start(
+            "run",
+            str(config),
+            "--set",
+            f"seed={s}",
+            "--tracking-uri",
+            uri,
+            "--create-store",
+            "--no-progress",
+            cwd=tmp_path,
+        )
+        for s in range(8)
+    ]
     outputs = [p.communicate(timeout=HANG) for p in procs]
     for p, (_out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
@@ -279,7 +355,7 @@ def test_eight_runs_started_together_on_a_new_store_all_finish(tmp_path):
             assert [m.step for m in client.get_metric_history(r.info.run_id, name)] == [10, 20]
 
 
-KILLER = '''
+KILLER = """
 import os, signal, sys
 from al4ml.config import load_config
 from al4ml.experiment import CellSpec, run_cohort
@@ -327,14 +403,18 @@ if point == "before_finished":  # every round and state saved, the run not close
     tracking.MlflowTracker.on_finish = lambda self, model, state: die()
 observers = (FirstRound(),) if point == "first_round" else ()
 run_cohort([CellSpec(load_config(config))], uri, progress=False, cohort_observers=observers)
-'''
+"""
 
 
 def histories(client, run_id: str) -> dict:
     run = client.get_run(run_id)
-    return {name: [(m.step, m.value) for m in sorted(client.get_metric_history(run_id, name),
-                                                       key=lambda m: m.step)]
-            for name in run.data.metrics if name not in ("train_seconds", "query_seconds")}
+    return {
+        name: [
+            (m.step, m.value) for m in sorted(client.get_metric_history(run_id, name), key=lambda m: m.step)
+        ]
+        for name in run.data.metrics
+        if name not in ("train_seconds", "query_seconds")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -361,14 +441,19 @@ def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(point, uninte
     (tmp_path / "killer.py").write_text(KILLER)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = str(REPO)
-    killed = subprocess.run([sys.executable, str(tmp_path / "killer.py"), str(config), uri, point],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG)
+    killed = subprocess.run(
+        [sys.executable, str(tmp_path / "killer.py"), str(config), uri, point],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
     assert killed.returncode == -9, killed.stderr[-2000:]
     client = get_client(uri)
     [run] = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
     assert run.info.status == "RUNNING"
-    resumed = al4ml("run", str(config), "--resume", run.info.run_id, "--tracking-uri", uri,
-                    "--no-progress")
+    resumed = al4ml("run", str(config), "--resume", run.info.run_id, "--tracking-uri", uri, "--no-progress")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert client.get_run(run.info.run_id).info.status == "FINISHED"
     ref_client = get_client(reference)
@@ -378,8 +463,10 @@ def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(point, uninte
     assert all(s == [10, 20, 30, 40] for s in ([st for st, _ in h] for h in ours.values()))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    queries = [Path(c.download_artifacts(r, QUERIES_ARTIFACT, str(tmp_path / d))).read_text()
-               for c, r, d in ((client, run.info.run_id, "a"), (ref_client, ref.info.run_id, "b"))]
+    queries = [
+        Path(c.download_artifacts(r, QUERIES_ARTIFACT, str(tmp_path / d))).read_text()
+        for c, r, d in ((client, run.info.run_id, "a"), (ref_client, ref.info.run_id, "b"))
+    ]
     assert queries[0] == queries[1]
     assert "model" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
@@ -396,12 +483,15 @@ def test_a_store_locked_for_30_s_mid_run_loses_no_round(tmp_path):
     gate = Gate(tmp_path / "gate")
     config = tiny_digits(tmp_path, "locked", total=40)
     reference = f"sqlite:///{tmp_path / 'ref.db'}"
-    assert al4ml("run", str(config), "--tracking-uri", reference, "--no-progress", *gate.sets,
-                 env=gate.env).returncode == 0
+    assert (
+        al4ml(
+            "run", str(config), "--tracking-uri", reference, "--no-progress", *gate.sets, env=gate.env
+        ).returncode
+        == 0
+    )
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     gate.hold(2)
-    proc = start("-q", "run", str(config), "--tracking-uri", uri, *gate.sets, cwd=tmp_path,
-                 env=gate.env)
+    proc = start("-q", "run", str(config), "--tracking-uri", uri, *gate.sets, cwd=tmp_path, env=gate.env)
     client = get_client(uri)
     gate.wait_held(2)
     run = wait_until(lambda: rounds_in_store(client, "locked", 1), "the first round in the store")
@@ -414,8 +504,9 @@ def test_a_store_locked_for_30_s_mid_run_loses_no_round(tmp_path):
         assert client.get_run(run.info.run_id).info.status != "FINISHED"
         line = one_line_error_with_code(proc.returncode, err, 1)
         assert f"al4ml resume {run.info.run_id} --tracking-uri {uri}" in line, line
-        resumed = al4ml("resume", run.info.run_id, "--tracking-uri", uri, "--no-progress",
-                        cwd=tmp_path, env=gate.env)
+        resumed = al4ml(
+            "resume", run.info.run_id, "--tracking-uri", uri, "--no-progress", cwd=tmp_path, env=gate.env
+        )
         assert resumed.returncode == 0, resumed.stderr[-2000:]
     ref_client = get_client(reference)
     [ref] = ref_client.search_runs([ref_client.get_experiment_by_name("locked").experiment_id])
@@ -438,8 +529,17 @@ def test_a_run_that_fails_says_how_to_continue_in_one_line_and_continuing_comple
     config = tiny_digits(tmp_path, "fails", total=40)
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     gate.fail(2)
-    proc = al4ml("-q", "run", str(config), "--tracking-uri", uri, "--no-progress", *gate.sets,
-                 cwd=tmp_path, env=gate.env)
+    proc = al4ml(
+        "-q",
+        "run",
+        str(config),
+        "--tracking-uri",
+        uri,
+        "--no-progress",
+        *gate.sets,
+        cwd=tmp_path,
+        env=gate.env,
+    )
     client = get_client(uri)
     [run] = client.search_runs([client.get_experiment_by_name("fails").experiment_id])
     line = one_line_error_with_code(proc.returncode, proc.stderr, 1)
@@ -447,8 +547,9 @@ def test_a_run_that_fails_says_how_to_continue_in_one_line_and_continuing_comple
     assert f"al4ml resume {run.info.run_id} --tracking-uri {uri}" in line, line
     assert run.info.status == "FAILED"
     gate.heal(2)
-    resumed = al4ml("resume", run.info.run_id, "--tracking-uri", uri, "--no-progress", cwd=tmp_path,
-                    env=gate.env)
+    resumed = al4ml(
+        "resume", run.info.run_id, "--tracking-uri", uri, "--no-progress", cwd=tmp_path, env=gate.env
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert_complete(client, run.info.run_id, [10, 20, 30, 40])
 
@@ -462,21 +563,25 @@ def test_killing_a_grid_kills_its_workers_and_a_rerun_converges(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text(yaml.safe_dump({"name": "owned", "base": str(base), "axes": {"seed": [0, 1]}}))
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    args = ("grid", str(grid), "--workers", "2", "--cohort-size", "1", "--tracking-uri", uri,
-            *gate.sets)
+    args = ("grid", str(grid), "--workers", "2", "--cohort-size", "1", "--tracking-uri", uri, *gate.sets)
     gate.hold(1)  # both workers stop at their first query, mid-run, until the grid is killed
     driver = start(*args, cwd=tmp_path, env=gate.env)
     pids = gate.wait_held(1, count=2)
     os.kill(driver.pid, 9)
     driver.wait(timeout=30)
-    wait_until(lambda: not any(pid_alive(p) for p in pids), "the workers' end after their grid's",
-               timeout=10, every=0.1)
+    wait_until(
+        lambda: not any(pid_alive(p) for p in pids),
+        "the workers' end after their grid's",
+        timeout=10,
+        every=0.1,
+    )
     gate.release(1)
     again = al4ml(*args, cwd=tmp_path, env=gate.env)
     assert again.returncode == 0, again.stdout + again.stderr
     client = get_client(uri)
-    runs = client.search_runs([client.get_experiment_by_name("owned").experiment_id],
-                              "tags.`al4ml.role` = 'cell'")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("owned").experiment_id], "tags.`al4ml.role` = 'cell'"
+    )
     assert sorted(r.info.run_name for r in runs) == ["gated+none/s0", "gated+none/s1"]
     assert {r.info.status for r in runs} == {"FINISHED"}
 
@@ -512,8 +617,9 @@ def assert_complete(client, run_id: str, steps: list[int]) -> None:
     assert {"queries.csv", "state", "model", "learning_curve.png"} <= paths
 
 
-def lose_server_mid_run(server: MlflowServer, tmp_path: Path, name: str, gate: Gate,
-                        rounds: int) -> tuple[subprocess.Popen, object, object]:
+def lose_server_mid_run(
+    server: MlflowServer, tmp_path: Path, name: str, gate: Gate, rounds: int
+) -> tuple[subprocess.Popen, object, object]:
     """Start a run against ``server``; stop the server once ``rounds`` rounds are stored.
 
     The run waits at its next query (``gate``) until the server is down, so the outage
@@ -523,8 +629,16 @@ def lose_server_mid_run(server: MlflowServer, tmp_path: Path, name: str, gate: G
 
     config = long_digits(tmp_path, name)
     gate.hold(rounds + 1)
-    run_proc = start("run", str(config), "--tracking-uri", server.uri, "--no-progress",
-                     *gate.sets, cwd=tmp_path, env=gate.env)
+    run_proc = start(
+        "run",
+        str(config),
+        "--tracking-uri",
+        server.uri,
+        "--no-progress",
+        *gate.sets,
+        cwd=tmp_path,
+        env=gate.env,
+    )
     client = MlflowClient(tracking_uri=server.uri)
     gate.wait_held(rounds + 1)
     run = wait_until(lambda: rounds_in_store(client, name, rounds), f"{name}: {rounds} round(s) stored")
@@ -556,8 +670,7 @@ def test_a_run_outlives_a_60_s_server_outage_and_sends_every_point_once(server, 
 
 @pytest.mark.slow
 def test_a_server_that_never_returns_leaves_a_journal_that_sync_sends_once(server, tmp_path):
-    run_proc, client, run = lose_server_mid_run(server, tmp_path, "lost", Gate(tmp_path / "gate"),
-                                                rounds=2)
+    run_proc, client, run = lose_server_mid_run(server, tmp_path, "lost", Gate(tmp_path / "gate"), rounds=2)
     _, err = run_proc.communicate(timeout=HANG)
     assert run_proc.returncode == 3, err[-3000:]  # ended, but its writes wait in the journal
     journal = tmp_path / ".al4ml" / "journal" / run.info.run_id
@@ -583,26 +696,41 @@ def test_a_grid_outlives_a_server_that_goes_away_and_a_sync_and_rerun_complete_i
     gate = Gate(tmp_path / "gate")
     base = long_digits(tmp_path, "outage_grid")
     grid = tmp_path / "grid.yaml"
-    grid.write_text(yaml.safe_dump({"name": "outage_grid", "base": str(base),
-                                    "axes": {"budget.total": [40, 110]}}))
+    grid.write_text(
+        yaml.safe_dump({"name": "outage_grid", "base": str(base), "axes": {"budget.total": [40, 110]}})
+    )
     gate.hold(2)  # each worker waits at its second query until the server is down
-    proc = start("-q", "grid", str(grid), "--cohort-size", "1", "--workers", "2",
-                 "--tracking-uri", server.uri, *gate.sets, cwd=tmp_path, env=gate.env)
+    proc = start(
+        "-q",
+        "grid",
+        str(grid),
+        "--cohort-size",
+        "1",
+        "--workers",
+        "2",
+        "--tracking-uri",
+        server.uri,
+        *gate.sets,
+        cwd=tmp_path,
+        env=gate.env,
+    )
     client = MlflowClient(tracking_uri=server.uri)
     gate.wait_held(2, count=2)
-    long_cell = wait_until(lambda: rounds_in_store(client, "outage_grid", 1,
-                                                   "tags.`axis.budget.total` = '110'"),
-                           "the long cell's first round in the store")
-    wait_until(lambda: rounds_in_store(client, "outage_grid", 1, "tags.`axis.budget.total` = '40'"),
-               "the short cell's first round in the store")
+    long_cell = wait_until(
+        lambda: rounds_in_store(client, "outage_grid", 1, "tags.`axis.budget.total` = '110'"),
+        "the long cell's first round in the store",
+    )
+    wait_until(
+        lambda: rounds_in_store(client, "outage_grid", 1, "tags.`axis.budget.total` = '40'"),
+        "the short cell's first round in the store",
+    )
     server.stop()
     gate.release(2)
     _, err = proc.communicate(timeout=HANG)
     assert "Traceback" not in err, err[-3000:]
     assert proc.returncode == 3, err[-3000:]  # no cell failed; what they sent waits in journals
     failed = [ln for ln in err.splitlines() if ln.startswith("cell ")]
-    assert len(failed) == 2 and all("outcome unknown" in ln and "al4ml sync" in ln
-                                    for ln in failed), err
+    assert len(failed) == 2 and all("outcome unknown" in ln and "al4ml sync" in ln for ln in failed), err
     assert any("did not answer at the end" in ln for ln in err.splitlines()), err
     journals = tmp_path / ".al4ml" / "journal"
     assert (journals / long_cell.info.run_id / "ops.jsonl").is_file()  # its worker ran to the end
@@ -610,8 +738,9 @@ def test_a_grid_outlives_a_server_that_goes_away_and_a_sync_and_rerun_complete_i
     server.start()
     assert al4ml("sync", str(journals), cwd=tmp_path).returncode == 0
     assert_complete(client, long_cell.info.run_id, list(range(10, 111, 10)))
-    again = start("-q", "grid", str(grid), "--tracking-uri", server.uri, *gate.sets, cwd=tmp_path,
-                  env=gate.env)
+    again = start(
+        "-q", "grid", str(grid), "--tracking-uri", server.uri, *gate.sets, cwd=tmp_path, env=gate.env
+    )
     out, err = again.communicate(timeout=HANG)
     assert again.returncode == 0, err
     assert "2 already done, 0 to run" in " ".join(out.split())

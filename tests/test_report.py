@@ -36,28 +36,43 @@ def noisy_curve(strategy: str, aug: str, seed: int) -> list[float]:
     return (BASE + lift + rng.normal(0, 0.005, len(BASE))).clip(0, 1).tolist()
 
 
-def log_run(client, exp, overrides: dict, values: list[float], parent: str | None = None,
-            role: str = "cell", steps=STEPS, metric="test_accuracy") -> str:
+def log_run(
+    client,
+    exp,
+    overrides: dict,
+    values: list[float],
+    parent: str | None = None,
+    role: str = "cell",
+    steps=STEPS,
+    metric="test_accuracy",
+) -> str:
     """A run as al4ml logs it: flat config as params, role and setting tags, one metric curve."""
     cfg = tiny_config(**overrides)
     flat = cfg.flat()
-    tags = {ROLE_TAG: role, SETTING_TAG: setting_hash(flat), "strategy": cfg.query.strategy,
-            "augmentation": cfg.augmentation.name, "seed": str(cfg.seed)}
+    tags = {
+        ROLE_TAG: role,
+        SETTING_TAG: setting_hash(flat),
+        "strategy": cfg.query.strategy,
+        "augmentation": cfg.augmentation.name,
+        "seed": str(cfg.seed),
+    }
     if parent:
         tags["mlflow.parentRunId"] = parent
     run = client.create_run(exp, tags=tags)
     params = [Param(k, v) for k, v in flat.items()]
     for i in range(0, len(params), 100):
-        client.log_batch(run.info.run_id, params=params[i:i + 100])
-    client.log_batch(run.info.run_id, metrics=[
-        Metric(metric, v, 0, s) for s, v in zip(steps, values, strict=True)])
+        client.log_batch(run.info.run_id, params=params[i : i + 100])
+    client.log_batch(
+        run.info.run_id, metrics=[Metric(metric, v, 0, s) for s, v in zip(steps, values, strict=True)]
+    )
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
 
 
 def grid_parent(client, exp, axes: dict) -> str:
-    return client.create_run(exp, tags={ROLE_TAG: "grid", GRID_TAG: "synthetic",
-                                        AXES_TAG: json.dumps(axes)}).info.run_id
+    return client.create_run(
+        exp, tags={ROLE_TAG: "grid", GRID_TAG: "synthetic", AXES_TAG: json.dumps(axes)}
+    ).info.run_id
 
 
 @pytest.fixture(scope="module")
@@ -65,21 +80,35 @@ def store(tmp_path_factory):
     uri = f"sqlite:///{tmp_path_factory.mktemp('rep') / 'm.db'}"
     client = get_client(uri)
     exp = experiment_id(client, "synthetic")
-    axes = {"query.strategy": ["random", "entropy"], "augmentation.name": ["none", "trivialaugment"],
-            "seed": [0, 1, 2, 3]}
+    axes = {
+        "query.strategy": ["random", "entropy"],
+        "augmentation.name": ["none", "trivialaugment"],
+        "seed": [0, 1, 2, 3],
+    }
     pid = grid_parent(client, exp, axes)
     raw = {}
     for strategy in ("random", "entropy"):
         for aug in ("none", "trivialaugment"):
             for seed in range(4):
                 values = noisy_curve(strategy, aug, seed)
-                log_run(client, exp, {"query.strategy": strategy, "augmentation.name": aug,
-                                      "seed": seed}, values, pid)
+                log_run(
+                    client,
+                    exp,
+                    {"query.strategy": strategy, "augmentation.name": aug, "seed": seed},
+                    values,
+                    pid,
+                )
                 raw[strategy, aug, seed] = values
     for aug, ceiling in (("none", 0.95), ("trivialaugment", 0.97)):
-        log_run(client, exp, {"augmentation.name": aug, "budget.initial": 546,
-                              "budget.per_round": 546, "budget.total": 546}, [ceiling],
-                role="baseline", steps=[546], metric=CEILING_PREFIX + "test_accuracy")
+        log_run(
+            client,
+            exp,
+            {"augmentation.name": aug, "budget.initial": 546, "budget.per_round": 546, "budget.total": 546},
+            [ceiling],
+            role="baseline",
+            steps=[546],
+            metric=CEILING_PREFIX + "test_accuracy",
+        )
     return uri, pid, raw
 
 
@@ -96,14 +125,20 @@ def test_report_files_and_aulc_recomputed_from_raw_histories(store, tmp_path):
     client = get_client(uri)
     md = build_report(client, pid, tmp_path, target=0.85)
     files = {p.name for p in tmp_path.iterdir()}
-    assert {"report.md", "report.html", "learning_curves.png", "aulc.csv", "comparisons.csv",
-            "win_matrix_strategy.png", "win_matrix_augmentation.png"} <= files
+    assert {
+        "report.md",
+        "report.html",
+        "learning_curves.png",
+        "aulc.csv",
+        "comparisons.csv",
+        "win_matrix_strategy.png",
+        "win_matrix_augmentation.png",
+    } <= files
     text = md.read_text()
     assert text.startswith("# synthetic: active-learning report")
     assert "digits · tiny_cnn (width 8) · 3 epochs, batch 32, lr 0.003 · labels 10 → 40" in text
     assert "![learning_curves.png](learning_curves.png)" in text
-    rows = {(r["strategy"], r["augmentation"]): r
-            for r in csv.DictReader((tmp_path / "aulc.csv").open())}
+    rows = {(r["strategy"], r["augmentation"]): r for r in csv.DictReader((tmp_path / "aulc.csv").open())}
     assert len(rows) == 4
     for (strategy, aug), row in rows.items():
         areas = [independent_aulc(raw[strategy, aug, s]) for s in range(4)]
@@ -125,14 +160,19 @@ def test_paired_comparisons_and_win_matrix_see_the_planted_order(store, tmp_path
     by = {(r["cell"], r["against"]): r for r in rows}
     assert len(rows) == 4  # 2 strategies vs random, 2 augmentations vs none
     row = by["entropy+none", "random+none"]
-    expected = np.mean([independent_aulc(raw["entropy", "none", s])
-                        - independent_aulc(raw["random", "none", s]) for s in range(4)])
+    expected = np.mean(
+        [
+            independent_aulc(raw["entropy", "none", s]) - independent_aulc(raw["random", "none", s])
+            for s in range(4)
+        ]
+    )
     assert float(row["diff_mean"]) == pytest.approx(expected, abs=1e-6)
     assert row["verdict"] == "better"
     assert by["random+trivialaugment", "random+none"]["verdict"] == "better"
     curves, _ = collect(get_client(uri), resolve_source(get_client(uri), pid))
-    cells = build_cells(curves, {"query.strategy": ["random", "entropy"],
-                                 "augmentation.name": ["none", "trivialaugment"]})
+    cells = build_cells(
+        curves, {"query.strategy": ["random", "entropy"], "augmentation.name": ["none", "trivialaugment"]}
+    )
     names, p = win_matrix(cells, "query.strategy")
     assert names == ["random", "entropy"]
     assert p[1, 0] == pytest.approx(2.0)  # beats random at every budget under both augmentations
@@ -154,16 +194,14 @@ def planted_store(tmp_path: Path, diffs: dict[str, list[float]]) -> tuple[str, s
         base = BASE - 0.1 + rng.normal(0, 0.02, len(BASE))  # seed-to-seed noise shared by pairs
         log_run(client, exp, {"query.strategy": "random", "seed": seed}, base.tolist(), pid)
         for strategy, d in diffs.items():
-            log_run(client, exp, {"query.strategy": strategy, "seed": seed},
-                    (base + d[seed]).tolist(), pid)
+            log_run(client, exp, {"query.strategy": strategy, "seed": seed}, (base + d[seed]).tolist(), pid)
     return uri, pid
 
 
 def test_planted_better_cell_is_better_and_unresolved_cell_gets_seeds_needed(tmp_path):
     z = np.array([-1.0, 0.0, 1.0])  # mean 0, sample SD 1: observed Δ and SD are the planted ones
     delta, sd = 0.01, 0.03
-    uri, pid = planted_store(tmp_path, {"entropy": list(0.05 + 0.002 * z),
-                                        "margin": list(delta + sd * z)})
+    uri, pid = planted_store(tmp_path, {"entropy": list(0.05 + 0.002 * z), "margin": list(delta + sd * z)})
     out = tmp_path / "report"
     text = build_report(get_client(uri), pid, out).read_text()
     rows = {r["cell"]: r for r in csv.DictReader((out / "comparisons.csv").open())}
@@ -176,7 +214,8 @@ def test_planted_better_cell_is_better_and_unresolved_cell_gets_seeds_needed(tmp
     assert float(rows["margin+none"]["seeds_needed"]) == pytest.approx(analytic, rel=0.2)
     p_raw = [float(rows[c]["p_t"]) for c in ("entropy+none", "margin+none")]
     assert [float(rows[c]["p_t_holm"]) for c in ("entropy+none", "margin+none")] == pytest.approx(
-        [min(1, 2 * min(p_raw)), min(1, max(2 * min(p_raw), max(p_raw)))])
+        [min(1, 2 * min(p_raw)), min(1, max(2 * min(p_raw), max(p_raw)))]
+    )
     assert "| margin+none | random+none | strategy | 3 |" in text
     assert "not resolved" in text and "better" in text
 
@@ -198,8 +237,9 @@ def test_labels_to_reach_is_censored_and_the_median_counts_every_seed(tmp_path):
     exp = experiment_id(client, "censored")
     pid = grid_parent(client, exp, {"seed": [0, 1, 2]})
     # One seed reaches 0.9 at 40 labels, two never do: the median is above the budget.
-    for seed, curve in enumerate(([0.5, 0.9, 0.9, 0.9, 0.9], [0.5, 0.6, 0.7, 0.8, 0.85],
-                                  [0.5, 0.6, 0.7, 0.8, 0.8])):
+    for seed, curve in enumerate(
+        ([0.5, 0.9, 0.9, 0.9, 0.9], [0.5, 0.6, 0.7, 0.8, 0.85], [0.5, 0.6, 0.7, 0.8, 0.8])
+    ):
         log_run(client, exp, {"seed": seed}, curve, pid)
     curves, _ = collect(client, resolve_source(client, pid))
     [summary] = summarize(build_cells(curves, {}), 0.9)
@@ -217,12 +257,10 @@ def test_runs_with_a_different_non_seed_config_are_never_pooled(tmp_path):
     pid = grid_parent(client, exp, {"query.strategy": ["entropy"], "seed": [0, 1]})
     for epochs, level in ((3, 0.6), (7, 0.8)):
         for seed in (0, 1):
-            log_run(client, exp, {"training.epochs": epochs, "seed": seed},
-                    [level + 0.01 * seed] * 5, pid)
+            log_run(client, exp, {"training.epochs": epochs, "seed": seed}, [level + 0.01 * seed] * 5, pid)
     curves, _ = collect(client, resolve_source(client, pid))
     cells = build_cells(curves, {"query.strategy": ["entropy"]})
-    assert [(c.label, c.seeds) for c in cells] == [("entropy+none+epochs=3", 2),
-                                                    ("entropy+none+epochs=7", 2)]
+    assert [(c.label, c.seeds) for c in cells] == [("entropy+none+epochs=3", 2), ("entropy+none+epochs=7", 2)]
     summaries = summarize(cells, 0.9)
     assert [s.aulc_mean for s in summaries] == pytest.approx([0.605, 0.805])
     md = build_report(client, pid, tmp_path / "r").read_text()
@@ -246,14 +284,21 @@ def test_report_by_experiment_name_includes_standalone_runs(store, tmp_path):
     assert source.parent is None and len(baselines) == 2
     cells = build_cells(curves, {})
     assert len(curves) == 17 and {c.values["query.strategy"] for c in cells} == {
-        "random", "entropy", "margin"}
+        "random",
+        "entropy",
+        "margin",
+    }
 
 
 def log_priced(client, exp, strategy: str, seed: int, price, parent=None) -> str:
     """A run whose oracle billed ``price(step, seed)`` by the time it held ``step`` labels."""
-    run_id = log_run(client, exp, {"query.strategy": strategy, "seed": seed,
-                                   "oracle.cost.per_label": 2.5}, noisy_curve(strategy, "none", seed),
-                     parent)
+    run_id = log_run(
+        client,
+        exp,
+        {"query.strategy": strategy, "seed": seed, "oracle.cost.per_label": 2.5},
+        noisy_curve(strategy, "none", seed),
+        parent,
+    )
     client.log_batch(run_id, metrics=[Metric("oracle_cost", price(s, seed), 0, s) for s in STEPS])
     return run_id
 
@@ -264,8 +309,9 @@ def test_report_over_cost_at_one_price_is_the_label_report_rescaled(tmp_path):
     for strategy in ("random", "entropy"):
         for seed in range(3):
             log_priced(client, exp, strategy, seed, lambda s, _: 2.5 * s)
-    by_labels = json.loads((build_report(client, "priced", tmp_path / "l", 0.8).parent
-                            / "summary.json").read_text())
+    by_labels = json.loads(
+        (build_report(client, "priced", tmp_path / "l", 0.8).parent / "summary.json").read_text()
+    )
     md = build_report(client, "priced", tmp_path / "c", 0.8, x="cost")
     by_cost = json.loads((md.parent / "summary.json").read_text())
     assert by_cost["x"] == "cost" and "cost to reach 0.80" in md.read_text()
@@ -289,8 +335,9 @@ def test_report_over_cost_reads_seeds_with_different_spending_on_one_grid(tmp_pa
     exp = experiment_id(client, "by_class")
     for seed in range(3):
         log_priced(client, exp, "entropy", seed, lambda s, sd: s * (1 + 0.1 * sd))
-    summary = json.loads((build_report(client, "by_class", tmp_path / "r", 0.8, x="cost").parent
-                          / "summary.json").read_text())
+    summary = json.loads(
+        (build_report(client, "by_class", tmp_path / "r", 0.8, x="cost").parent / "summary.json").read_text()
+    )
     [cell] = summary["cells"]
     assert cell["seeds"] == 3 and 20 <= cell["labels_to_target_median"] <= 100 * 1.0
     log_run(client, exp, {"seed": 7}, noisy_curve("random", "none", 7))  # never priced
@@ -355,8 +402,9 @@ def test_table_intervals_stay_within_the_scores_range(tmp_path):
     client = get_client(f"sqlite:///{tmp_path / 'wide.db'}")
     exp = experiment_id(client, "wide")
     pid = grid_parent(client, exp, {"seed": [0, 1, 2]})
-    for seed, curve in enumerate(([0.1, 0.2, 0.99, 1.0, 1.0], [0.1, 0.1, 0.1, 0.1, 0.1],
-                                  [0.9, 1.0, 1.0, 1.0, 1.0])):
+    for seed, curve in enumerate(
+        ([0.1, 0.2, 0.99, 1.0, 1.0], [0.1, 0.1, 0.1, 0.1, 0.1], [0.9, 1.0, 1.0, 1.0, 1.0])
+    ):
         log_run(client, exp, {"seed": seed}, curve, pid)
     md = build_report(client, pid, tmp_path / "r", target=0.9).read_text()
     row = next(r for r in md.splitlines() if r.startswith("| entropy"))
@@ -374,9 +422,14 @@ def test_fixed_policies_and_searches_are_values_of_one_augmentation_axis(tmp_pat
     client = get_client(uri)
     exp = experiment_id(client, "mixed")
     search = '{"method": "grid", "policies": [{"name": "none"}, {"name": "trivialaugment"}], "folds": 2}'
-    arms = {"none": ({}, 0.0), "ra": ({"augmentation.name": "randaugment", "augmentation.params.n": 2,
-                                       "augmentation.params.m": 30}, -0.03),
-            "search": ({"augmentation.search": search}, 0.04)}
+    arms = {
+        "none": ({}, 0.0),
+        "ra": (
+            {"augmentation.name": "randaugment", "augmentation.params.n": 2, "augmentation.params.m": 30},
+            -0.03,
+        ),
+        "search": ({"augmentation.search": search}, 0.04),
+    }
     for seed in range(4):
         for overrides, lift in arms.values():
             rng = np.random.default_rng(seed)
@@ -385,14 +438,20 @@ def test_fixed_policies_and_searches_are_values_of_one_augmentation_axis(tmp_pat
     build_report(client, "mixed", tmp_path / "r", references={"augmentation": "randaugment(m=30, n=2)"})
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert {c["label"]: c["validation"] for c in summary["cells"]} == {
-        "entropy+none": "none", "entropy+randaugment(m=30, n=2)": "none",
-        "entropy+search:grid": "policy: labeled 2-fold (counted)"}
+        "entropy+none": "none",
+        "entropy+randaugment(m=30, n=2)": "none",
+        "entropy+search:grid": "policy: labeled 2-fold (counted)",
+    }
     assert {(c["cell"], c["against"], c["verdict"]) for c in summary["comparisons"]} == {
         ("entropy+none", "entropy+randaugment(m=30, n=2)", "better"),
-        ("entropy+search:grid", "entropy+randaugment(m=30, n=2)", "better")}
+        ("entropy+search:grid", "entropy+randaugment(m=30, n=2)", "better"),
+    }
     assert "validation" in (tmp_path / "r" / "report.md").read_text()
-    with pytest.raises(ConfigError, match=r"--reference augmentation=trivialaugment: no cell has "
-                                          r"augmentation.name = 'trivialaugment'; choose from: "):
+    with pytest.raises(
+        ConfigError,
+        match=r"--reference augmentation=trivialaugment: no cell has "
+        r"augmentation.name = 'trivialaugment'; choose from: ",
+    ):
         build_report(client, "mixed", tmp_path / "r", references={"augmentation": "trivialaugment"})
     with pytest.raises(ConfigError, match=r"--reference colour=red: 'colour' is no axis"):
         build_report(client, "mixed", tmp_path / "r", references={"colour": "red"})

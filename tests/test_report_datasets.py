@@ -32,8 +32,9 @@ def curve(flag: str, aug: str, seed: int) -> list[float]:
 
 def aulc(values: list[float]) -> float:
     span = STEPS[-1] - STEPS[0]
-    return sum((values[i] + values[i - 1]) / 2 * (STEPS[i] - STEPS[i - 1]) / span
-               for i in range(1, len(STEPS)))
+    return sum(
+        (values[i] + values[i - 1]) / 2 * (STEPS[i] - STEPS[i - 1]) / span for i in range(1, len(STEPS))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,23 +44,34 @@ def report(tmp_path_factory):
     client = get_client(f"sqlite:///{tmp / 'm.db'}")
     exp = experiment_id(client, "study")
     axes = {"dataset.options.flag": FLAGS, "augmentation.name": AUGMENTATIONS, "seed": [0, 1]}
-    parent = client.create_run(exp, tags={ROLE_TAG: "grid", GRID_TAG: "study",
-                                          AXES_TAG: json.dumps(axes)}).info.run_id
+    parent = client.create_run(
+        exp, tags={ROLE_TAG: "grid", GRID_TAG: "study", AXES_TAG: json.dumps(axes)}
+    ).info.run_id
     raw = np.zeros((len(FLAGS), len(AUGMENTATIONS)))
     for i, flag in enumerate(FLAGS):
         for j, aug in enumerate(AUGMENTATIONS):
             for seed in (0, 1):
-                cfg = tiny_config(**{"dataset.name": "medmnist", "dataset.options.flag": flag,
-                                     "augmentation.name": aug, "seed": seed})
+                cfg = tiny_config(
+                    **{
+                        "dataset.name": "medmnist",
+                        "dataset.options.flag": flag,
+                        "augmentation.name": aug,
+                        "seed": seed,
+                    }
+                )
                 flat = cfg.flat()
-                run = client.create_run(exp, tags={ROLE_TAG: "cell", SETTING_TAG: setting_hash(flat),
-                                                   "mlflow.parentRunId": parent})
+                run = client.create_run(
+                    exp,
+                    tags={ROLE_TAG: "cell", SETTING_TAG: setting_hash(flat), "mlflow.parentRunId": parent},
+                )
                 params = [Param(k, v) for k, v in flat.items()]
                 for k in range(0, len(params), 100):
-                    client.log_batch(run.info.run_id, params=params[k:k + 100])
+                    client.log_batch(run.info.run_id, params=params[k : k + 100])
                 values = curve(flag, aug, seed)
-                client.log_batch(run.info.run_id, metrics=[
-                    Metric("test_accuracy", v, 0, s) for s, v in zip(STEPS, values, strict=True)])
+                client.log_batch(
+                    run.info.run_id,
+                    metrics=[Metric("test_accuracy", v, 0, s) for s, v in zip(STEPS, values, strict=True)],
+                )
                 client.set_terminated(run.info.run_id, "FINISHED")
                 raw[i, j] += aulc(values) / 2
     out = tmp / "report"
@@ -82,7 +94,7 @@ def test_friedman_ranks_and_nemenyi_are_the_libraries_own(report):
 def test_the_report_prints_the_test_and_draws_the_diagram(report):
     out, _ = report
     md = (out / "report.md").read_text()
-    section = md[md.index("## Across datasets: augmentation"):]
+    section = md[md.index("## Across datasets: augmentation") :]
     assert "Friedman test" in section and "Nemenyi" in section and "mean rank" in section
     assert "critical_difference_augmentation.png" in section
     png = out / "critical_difference_augmentation.png"

@@ -41,8 +41,12 @@ def inverting_policy():
     @register_augmentation("test_invert")
     def test_invert() -> Policy:
         """Invert every image."""
-        return Policy("test_invert", lambda b, h, w, g, d: [
-            (torch.full((b,), OP_INDEX["invert"], device=d), torch.zeros(b, device=d))])
+        return Policy(
+            "test_invert",
+            lambda b, h, w, g, d: [
+                (torch.full((b,), OP_INDEX["invert"], device=d), torch.zeros(b, device=d))
+            ],
+        )
 
     yield {"name": "test_invert"}
     AUGMENTATIONS._entries.pop("test_invert")
@@ -58,9 +62,17 @@ def search(seed: int, candidates: list[dict], steps: int = 20, **settings: objec
         torch.manual_seed(1000 * seed + j)
         return create_model("tiny_cnn", 1, 2, width=4)
 
-    problem = SearchProblem.of(cfg, training, pool=pool, rows=rows, labels=labels[rows], device=CPU,
-                               task=Task.of("multi-class"), new_model=new_model,
-                               seed=lambda purpose, j: zlib.crc32(f"{seed}/{purpose}/{j}".encode()))
+    problem = SearchProblem.of(
+        cfg,
+        training,
+        pool=pool,
+        rows=rows,
+        labels=labels[rows],
+        device=CPU,
+        task=Task.of("multi-class"),
+        new_model=new_model,
+        seed=lambda purpose, j: zlib.crc32(f"{seed}/{purpose}/{j}".encode()),
+    )
     return search_policy(cfg, problem)
 
 
@@ -68,9 +80,15 @@ def search(seed: int, candidates: list[dict], steps: int = 20, **settings: objec
 @pytest.mark.parametrize("method", ["grid", "density", "optuna"])
 def test_the_search_picks_a_label_keeping_policy_in_9_of_10_seeds(inverting_policy, method):
     # The destroying candidate comes first: a tie would pick it.
-    chosen = [search(seed, [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}],
-                     method=method, options={"trials": 4} if method == "optuna" else {}).chosen.name
-              for seed in range(10)]
+    chosen = [
+        search(
+            seed,
+            [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}],
+            method=method,
+            options={"trials": 4} if method == "optuna" else {},
+        ).chosen.name
+        for seed in range(10)
+    ]
     assert sum(name != "test_invert" for name in chosen) >= 9, chosen
 
 
@@ -78,8 +96,13 @@ def test_density_scores_candidates_on_augmented_held_out_folds_without_training_
     """Fast AutoAugment's ranking: the fold models never saw augmentation; inverting their
     held-out images flips every brightness class, so the inverting candidate scores lowest
     and ``none`` (the held-out data as it is) highest."""
-    result = search(1, [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}],
-                    method="density", options={"views": 2}, steps=80)
+    result = search(
+        1,
+        [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}],
+        method="density",
+        options={"views": 2},
+        steps=80,
+    )
     by_name = {t.name: t.score for t in result.trials}
     assert by_name["test_invert"] < by_name["trivialaugment"] <= by_name["none"], by_name
     assert by_name["none"] >= 0.9 and result.chosen.name == "none"
@@ -92,7 +115,9 @@ def test_optuna_trials_score_as_the_grid_does_and_prune_fold_by_fold(inverting_p
     ra = {"n": [1, 2], "m": [10, 30]}
     grid = {t.candidate: t.fold_scores for t in search(0, space, randaugment=ra).trials}
     found = search(0, space, randaugment=ra, method="optuna", options={"trials": 12})
-    assert found.trials and all(t.fold_scores == grid[t.candidate][:len(t.fold_scores)] for t in found.trials)
+    assert found.trials and all(
+        t.fold_scores == grid[t.candidate][: len(t.fold_scores)] for t in found.trials
+    )
     assert all(len(t.fold_scores) == 4 for t in found.trials if not t.pruned)
     assert all(len(t.fold_scores) < 4 for t in found.trials if t.pruned)
     done = [t for t in found.trials if not t.pruned]
@@ -100,23 +125,34 @@ def test_optuna_trials_score_as_the_grid_does_and_prune_fold_by_fold(inverting_p
     assert chosen.score == max(t.score for t in done)
     again = search(0, space, randaugment=ra, method="optuna", options={"trials": 12})
     assert [(t.candidate, t.fold_scores) for t in again.trials] == [
-        (t.candidate, t.fold_scores) for t in found.trials]
+        (t.candidate, t.fold_scores) for t in found.trials
+    ]
 
 
 def test_candidates_trained_one_at_a_time_score_as_a_cohort_does(inverting_policy):
     space = [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}]
     assert [t.fold_scores for t in search(2, space, stack=False).trials] == [
-        t.fold_scores for t in search(2, space).trials]
+        t.fold_scores for t in search(2, space).trials
+    ]
 
 
 def test_the_search_space_comes_in_families_in_order():
-    cfg = SearchConfig(policies=[{"name": "none"}], randaugment={"n": [1], "m": [5, 30]},
-                       trivialaugment={"space": ["standard", "wide"], "top": [10]})
+    cfg = SearchConfig(
+        policies=[{"name": "none"}],
+        randaugment={"n": [1], "m": [5, 30]},
+        trivialaugment={"space": ["standard", "wide"], "top": [10]},
+    )
     assert [(label, [(c.name, c.params) for c in fam]) for label, fam in cfg.families()] == [
         ("policies[0]", [("none", {})]),
         ("randaugment", [("randaugment", {"n": 1, "m": 5}), ("randaugment", {"n": 1, "m": 30})]),
-        ("trivialaugment", [("trivialaugment", {"space": "standard", "top": 10}),
-                            ("trivialaugment", {"space": "wide", "top": 10})])]
+        (
+            "trivialaugment",
+            [
+                ("trivialaugment", {"space": "standard", "top": 10}),
+                ("trivialaugment", {"space": "wide", "top": 10}),
+            ],
+        ),
+    ]
     assert len(cfg.candidates()) == 5
 
 
@@ -129,8 +165,9 @@ def test_trivialaugment_top_bounds_the_levels_it_draws():
     weakest = create_augmentation("trivialaugment", top=0).stages(x, torch.Generator().manual_seed(0))
     capped = create_augmentation("trivialaugment", top=30).stages(x, torch.Generator().manual_seed(0))
     plain = create_augmentation("trivialaugment").stages(x, torch.Generator().manual_seed(0))
-    assert all(torch.equal(a, b) for sa, sb in zip(capped, plain, strict=True)
-               for a, b in zip(sa, sb, strict=True))
+    assert all(
+        torch.equal(a, b) for sa, sb in zip(capped, plain, strict=True) for a, b in zip(sa, sb, strict=True)
+    )
     from al4ml.augment.policy import space
 
     sp = space("standard")
@@ -152,27 +189,62 @@ def test_a_search_reports_every_candidate_and_its_folds(inverting_policy):
     assert [t.fold_scores for t in again.trials] == [t.fold_scores for t in result.trials]
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    ({"augmentation.search": {"policies": []}}, "the search space is empty"),
-    ({"augmentation.search": {"policies": [{"name": "trivalaugment"}]}},
-     "augmentation.search.policies[0].name: unknown augmentation 'trivalaugment'"),
-    ({"augmentation.search": {"randaugment": {"n": [2], "m": [99]}}}, "augmentation.search.randaugment.m"),
-    ({"augmentation.search": {"policies": [{"name": "none"}], "every": 0}}, "augmentation.search.every"),
-    ({"augmentation.search": {"policies": [{"name": "none"}], "folds": 6}}, "6 folds need at least 12"),
-    ({"augmentation.search": {"policies": [{"name": "randaugment", "params": {"fill": 9}}]}},
-     "candidates share the fill"),
-    ({"augmentation.search": {"policies": [{"name": "none"}], "method": "bayes"}},
-     "augmentation.search.method: unknown search method 'bayes'; choose from: density, grid, optuna"),
-    ({"augmentation.search": {"policies": [{"name": "none"}], "method": "density", "options": {"views": 0}}},
-     "augmentation.search.options.views"),
-    ({"augmentation.search": {"policies": [{"name": "none"}], "method": "grid", "options": {"trials": 5}}},
-     "unknown option 'trials' for search method 'grid'"),
-    ({"augmentation.search": {"trivialaugment": {"top": [99]}}}, "augmentation.search.trivialaugment.top"),
-    ({"augmentation.search": {"trivialaugment": {"space": ["huge"]}}},
-     "augmentation.search.trivialaugment.space"),
-    ({"augmentation.search": {"policies": [{"name": "none"}], "validation": "test"}},
-     "augmentation.search.validation"),
-])
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"augmentation.search": {"policies": []}}, "the search space is empty"),
+        (
+            {"augmentation.search": {"policies": [{"name": "trivalaugment"}]}},
+            "augmentation.search.policies[0].name: unknown augmentation 'trivalaugment'",
+        ),
+        (
+            {"augmentation.search": {"randaugment": {"n": [2], "m": [99]}}},
+            "augmentation.search.randaugment.m",
+        ),
+        ({"augmentation.search": {"policies": [{"name": "none"}], "every": 0}}, "augmentation.search.every"),
+        ({"augmentation.search": {"policies": [{"name": "none"}], "folds": 6}}, "6 folds need at least 12"),
+        (
+            {"augmentation.search": {"policies": [{"name": "randaugment", "params": {"fill": 9}}]}},
+            "candidates share the fill",
+        ),
+        (
+            {"augmentation.search": {"policies": [{"name": "none"}], "method": "bayes"}},
+            "augmentation.search.method: unknown search method 'bayes'; choose from: density, grid, optuna",
+        ),
+        (
+            {
+                "augmentation.search": {
+                    "policies": [{"name": "none"}],
+                    "method": "density",
+                    "options": {"views": 0},
+                }
+            },
+            "augmentation.search.options.views",
+        ),
+        (
+            {
+                "augmentation.search": {
+                    "policies": [{"name": "none"}],
+                    "method": "grid",
+                    "options": {"trials": 5},
+                }
+            },
+            "unknown option 'trials' for search method 'grid'",
+        ),
+        (
+            {"augmentation.search": {"trivialaugment": {"top": [99]}}},
+            "augmentation.search.trivialaugment.top",
+        ),
+        (
+            {"augmentation.search": {"trivialaugment": {"space": ["huge"]}}},
+            "augmentation.search.trivialaugment.space",
+        ),
+        (
+            {"augmentation.search": {"policies": [{"name": "none"}], "validation": "test"}},
+            "augmentation.search.validation",
+        ),
+    ],
+)
 def test_a_bad_search_is_one_line(overrides, fragment):
     import json
 
@@ -181,10 +253,15 @@ def test_a_bad_search_is_one_line(overrides, fragment):
     assert fragment in str(e.value) and "\n" not in str(e.value), str(e.value)
 
 
-SEARCHED = {"augmentation.search": '{"policies": [{"name": "none"}, {"name": "trivialaugment"}], '
-                                   '"randaugment": {"n": [2], "m": [5, 30]}, "every": 2, "folds": 2, '
-                                   '"epochs": 2}',
-            "budget.initial": 20, "budget.per_round": 10, "budget.total": 50, "training.epochs": 2}
+SEARCHED = {
+    "augmentation.search": '{"policies": [{"name": "none"}, {"name": "trivialaugment"}], '
+    '"randaugment": {"n": [2], "m": [5, 30]}, "every": 2, "folds": 2, '
+    '"epochs": 2}',
+    "budget.initial": 20,
+    "budget.per_round": 10,
+    "budget.total": 50,
+    "training.epochs": 2,
+}
 
 
 @pytest.mark.slow
@@ -206,13 +283,18 @@ def test_a_searched_run_logs_its_choices_per_round_and_resumes_to_the_same_ones(
     trials = list(csv.DictReader(io.StringIO(Path(path).read_text())))
     assert len(trials) == 2 * 4 and {t["round"] for t in trials} == {"0", "2"}
     assert [t["policy"] for t in trials if t["chosen"] == "True"] == [
-        policies[0]["name"], policies[2]["name"]]
+        policies[0]["name"],
+        policies[2]["name"],
+    ]
     # Killed after round 2, resumed at round 3 (which keeps round 2's choice): the same
     # choices, queries and metrics as the uninterrupted run.
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_experiment(cfg, tracking_uri, progress=False, observers=(CrashAfter(2),))
-    [crashed] = [r for r in client.search_runs([client.get_experiment_by_name("test").experiment_id])
-                 if r.info.status == "FAILED"]
+    [crashed] = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("test").experiment_id])
+        if r.info.status == "FAILED"
+    ]
     resumed = run_experiment(cfg, tracking_uri, progress=False, resume_run_id=crashed.info.run_id)
     assert [r.policy for r in resumed.state.history] == policies
     assert [r.queried for r in resumed.state.history] == [r.queried for r in full.state.history]
@@ -238,17 +320,23 @@ def poisoned_run(cfg, tracking_uri: str):
         return (y + 1 + torch.randint(0, 9, y.shape, generator=g)) % 10
 
     pool_labels[~revealed] = flip(pool_labels[~revealed])
-    poisoned = ActiveDataset(real.info, real.pool_images, pool_labels,
-                             LabeledSplit(real.val.images, flip(real.val.labels)),
-                             LabeledSplit(real.test.images, flip(real.test.labels)))
+    poisoned = ActiveDataset(
+        real.info,
+        real.pool_images,
+        pool_labels,
+        LabeledSplit(real.val.images, flip(real.val.labels)),
+        LabeledSplit(real.test.images, flip(real.test.labels)),
+    )
     return clean, run_experiment(cfg, tracking_uri, dataset=poisoned, progress=False)
 
 
 def same_decisions(a, b) -> bool:
     """Every search choice, every trial's scores and every query of two runs agree."""
-    return ([r.policy for r in a.state.history] == [r.policy for r in b.state.history]
-            and [r.trials for r in a.state.history] == [r.trials for r in b.state.history]
-            and [r.queried for r in a.state.history] == [r.queried for r in b.state.history])
+    return (
+        [r.policy for r in a.state.history] == [r.policy for r in b.state.history]
+        and [r.trials for r in a.state.history] == [r.trials for r in b.state.history]
+        and [r.queried for r in a.state.history] == [r.queried for r in b.state.history]
+    )
 
 
 @pytest.mark.slow
@@ -258,12 +346,19 @@ def test_poisoned_validation_test_and_unrevealed_labels_change_no_choice_and_no_
     nothing they decide changes (the test metrics do, which shows the poison took)."""
     import json
 
-    cfg = tiny_config(**{**SEARCHED, "augmentation.search": json.dumps(
-        {**json.loads(SEARCHED["augmentation.search"]), "method": method})})
+    cfg = tiny_config(
+        **{
+            **SEARCHED,
+            "augmentation.search": json.dumps(
+                {**json.loads(SEARCHED["augmentation.search"]), "method": method}
+            ),
+        }
+    )
     clean, dirty = poisoned_run(cfg, tracking_uri)
     assert same_decisions(clean, dirty)
     assert [r.metrics["test_accuracy"] for r in dirty.state.history] != [
-        r.metrics["test_accuracy"] for r in clean.state.history]
+        r.metrics["test_accuracy"] for r in clean.state.history
+    ]
 
 
 @pytest.mark.slow
@@ -272,8 +367,14 @@ def test_the_poison_check_catches_a_search_that_reads_the_validation_split(track
     validation split, so poisoning it changes the search's scores, and the same check fails."""
     import json
 
-    cfg = tiny_config(**{**SEARCHED, "augmentation.search": json.dumps(
-        {**json.loads(SEARCHED["augmentation.search"]), "validation": "official"})})
+    cfg = tiny_config(
+        **{
+            **SEARCHED,
+            "augmentation.search": json.dumps(
+                {**json.loads(SEARCHED["augmentation.search"]), "validation": "official"}
+            ),
+        }
+    )
     clean, dirty = poisoned_run(cfg, tracking_uri)
     assert not same_decisions(clean, dirty)
     assert [r.trials for r in dirty.state.history] != [r.trials for r in clean.state.history]
@@ -292,8 +393,9 @@ def brightness_dataset(seed: int = 0):
 
 
 @pytest.mark.slow
-def test_searched_runs_beat_the_label_destroying_policy_by_the_reports_own_test(inverting_policy,
-                                                                                tracking_uri, tmp_path):
+def test_searched_runs_beat_the_label_destroying_policy_by_the_reports_own_test(
+    inverting_policy, tracking_uri, tmp_path
+):
     """Whole runs on the planted set, 10 seeds: the grid and density searches (whose space
     holds the inverting policy, first) beat a run fixed on it, paired over seeds and resolved
     by the report's t-test with Holm's correction; and each search chose a label-keeping
@@ -304,32 +406,53 @@ def test_searched_runs_beat_the_label_destroying_policy_by_the_reports_own_test(
     from al4ml.report import build_report
     from al4ml.tracking import get_client
 
-    space = {"policies": [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}],
-             "folds": 2, "every": 3, "epochs": 2}
-    arms = {"fixed": {"augmentation.name": "test_invert"},
-            "grid": {"augmentation.search": json.dumps({**space, "method": "grid"})},
-            "density": {"augmentation.search": json.dumps({**space, "method": "density"})}}
+    space = {
+        "policies": [inverting_policy, {"name": "none"}, {"name": "trivialaugment"}],
+        "folds": 2,
+        "every": 3,
+        "epochs": 2,
+    }
+    arms = {
+        "fixed": {"augmentation.name": "test_invert"},
+        "grid": {"augmentation.search": json.dumps({**space, "method": "grid"})},
+        "density": {"augmentation.search": json.dumps({**space, "method": "density"})},
+    }
     chosen: dict[str, list[str]] = {"grid": [], "density": []}
     for seed in range(10):
         for arm, overrides in arms.items():
-            cfg = tiny_config(**overrides, seed=seed, name="planted", **{
-                "budget.initial": 10, "budget.per_round": 10, "budget.total": 30,
-                "training.epochs": 2, "training.min_steps": 30, "model.options.width": 4})
+            cfg = tiny_config(
+                **overrides,
+                seed=seed,
+                name="planted",
+                **{
+                    "budget.initial": 10,
+                    "budget.per_round": 10,
+                    "budget.total": 30,
+                    "training.epochs": 2,
+                    "training.min_steps": 30,
+                    "model.options.width": 4,
+                },
+            )
             result = run_experiment(cfg, tracking_uri, dataset=brightness_dataset(seed), progress=False)
             if arm in chosen:
                 chosen[arm].append(result.state.history[0].policy["name"])
     for arm, names in chosen.items():
         assert sum(n != "test_invert" for n in names) >= 9, (arm, names)
-    build_report(get_client(tracking_uri), "planted", tmp_path / "report",
-                 references={"augmentation": "test_invert"})
+    build_report(
+        get_client(tracking_uri), "planted", tmp_path / "report", references={"augmentation": "test_invert"}
+    )
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     verdicts = {c["cell"]: (c["verdict"], c["against"]) for c in summary["comparisons"]}
-    assert verdicts == {"entropy+search:density": ("better", "entropy+test_invert"),
-                        "entropy+search:grid": ("better", "entropy+test_invert")}, verdicts
+    assert verdicts == {
+        "entropy+search:density": ("better", "entropy+test_invert"),
+        "entropy+search:grid": ("better", "entropy+test_invert"),
+    }, verdicts
     assert (tmp_path / "report" / "policies.png").exists()
     assert {c["label"]: c["validation"] for c in summary["cells"]} == {
         "entropy+search:density": "policy: labeled 2-fold (counted)",
-        "entropy+search:grid": "policy: labeled 2-fold (counted)", "entropy+test_invert": "none"}
+        "entropy+search:grid": "policy: labeled 2-fold (counted)",
+        "entropy+test_invert": "none",
+    }
 
 
 @pytest.mark.slow
@@ -349,8 +472,11 @@ def test_a_run_killed_during_a_search_resumes_to_the_uninterrupted_choices(tmp_p
     config = tiny_digits(tmp_path, "searched", total=30)
     tree = yaml.safe_load(config.read_text())
     tree["training"].update(epochs=2, min_steps=10)
-    tree["augmentation"]["search"] = {"policies": [{"name": "none"}, {"name": "trivialaugment"}],
-                                      "folds": 2, "epochs": 1}
+    tree["augmentation"]["search"] = {
+        "policies": [{"name": "none"}, {"name": "trivialaugment"}],
+        "folds": 2,
+        "epochs": 1,
+    }
     config.write_text(yaml.safe_dump(tree))
     reference = f"sqlite:///{tmp_path / 'ref.db'}"
     assert al4ml("run", str(config), "--tracking-uri", reference, "--no-progress").returncode == 0
@@ -358,8 +484,14 @@ def test_a_run_killed_during_a_search_resumes_to_the_uninterrupted_choices(tmp_p
     (tmp_path / "killer.py").write_text(KILLER)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = str(REPO)
-    killed = subprocess.run([sys.executable, str(tmp_path / "killer.py"), str(config), uri, "search"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG)
+    killed = subprocess.run(
+        [sys.executable, str(tmp_path / "killer.py"), str(config), uri, "search"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
     assert killed.returncode == -9, killed.stderr[-2000:]
     client = get_client(uri)
     [run] = client.search_runs([client.get_experiment_by_name("searched").experiment_id])
@@ -367,8 +499,7 @@ def test_a_run_killed_during_a_search_resumes_to_the_uninterrupted_choices(tmp_p
     # overlap the next round); either way the run is unfinished and resumes from what it saved.
     assert run.info.status == "RUNNING"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "aug_choice")] in ([], [10])
-    resumed = al4ml("run", str(config), "--resume", run.info.run_id, "--tracking-uri", uri,
-                    "--no-progress")
+    resumed = al4ml("run", str(config), "--resume", run.info.run_id, "--tracking-uri", uri, "--no-progress")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     ref_client = get_client(reference)
     [ref] = ref_client.search_runs([ref_client.get_experiment_by_name("searched").experiment_id])
@@ -379,6 +510,8 @@ def test_a_run_killed_during_a_search_resumes_to_the_uninterrupted_choices(tmp_p
     for d in ("a", "b"):
         (tmp_path / d).mkdir()
     for artifact in (QUERIES_ARTIFACT, TRIALS_ARTIFACT):
-        texts = [Path(c.download_artifacts(r, artifact, str(tmp_path / d))).read_text()
-                 for c, r, d in ((client, run.info.run_id, "a"), (ref_client, ref.info.run_id, "b"))]
+        texts = [
+            Path(c.download_artifacts(r, artifact, str(tmp_path / d))).read_text()
+            for c, r, d in ((client, run.info.run_id, "a"), (ref_client, ref.info.run_id, "b"))
+        ]
         assert texts[0] == texts[1], artifact

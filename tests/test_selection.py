@@ -47,10 +47,14 @@ def run(cfg, dataset=None):
 
 def poisoned_validation() -> ActiveDataset:
     real = create_dataset("digits")
-    wrong = (real.val.labels + 1 + torch.randint(0, 9, real.val.labels.shape,
-                                                 generator=torch.Generator().manual_seed(3))) % 10
-    return ActiveDataset(real.info, real.pool_images, real._pool_labels,
-                         LabeledSplit(real.val.images, wrong), real.test)
+    wrong = (
+        real.val.labels
+        + 1
+        + torch.randint(0, 9, real.val.labels.shape, generator=torch.Generator().manual_seed(3))
+    ) % 10
+    return ActiveDataset(
+        real.info, real.pool_images, real._pool_labels, LabeledSplit(real.val.images, wrong), real.test
+    )
 
 
 @pytest.mark.slow
@@ -64,15 +68,19 @@ def test_best_holdout_picks_epochs_without_the_validation_split_and_best_val_wit
     assert picks == [r.metrics["selected_epoch"] for r in dirty.history]
     assert [r.queried for r in clean.history] == [r.queried for r in dirty.history]
     assert [r.metrics["test_accuracy"] for r in clean.history] == [
-        r.metrics["test_accuracy"] for r in dirty.history]
+        r.metrics["test_accuracy"] for r in dirty.history
+    ]
     official = tiny_config(**sets, **{"training.select": "best_val"})
     clean, dirty = run(official), run(official, poisoned_validation())
     assert [r.metrics["selected_epoch"] for r in clean.history] != [
-        r.metrics["selected_epoch"] for r in dirty.history]
+        r.metrics["selected_epoch"] for r in dirty.history
+    ]
 
 
 def test_a_holdout_that_leaves_too_little_to_train_on_is_one_line():
     with pytest.raises(ConfigError, match=r"^training.holdout: 0.9 of budget.initial \(10\) leaves 1 "):
         tiny_config(**{"training.select": "best_holdout", "training.holdout": 0.9})
-    assert validation(tiny_config(**{"training.select": "best_holdout"}).flat()) == \
-        "epochs: labeled 0.2 holdout (counted)"
+    assert (
+        validation(tiny_config(**{"training.select": "best_holdout"}).flat())
+        == "epochs: labeled 0.2 holdout (counted)"
+    )

@@ -21,9 +21,11 @@ DIGITS_SD = 0.012
 def test_boundaries_are_the_published_lan_demets_obrien_fleming_values():
     # Jennison & Turnbull (2000), Table 2.3 / R's ldbounds: four and five equally spaced looks.
     assert boundaries((0.25, 0.5, 0.75, 1.0), 0.05) == pytest.approx(
-        (4.3326, 2.9631, 2.3590, 2.0141), abs=2e-4)
+        (4.3326, 2.9631, 2.3590, 2.0141), abs=2e-4
+    )
     assert boundaries((0.2, 0.4, 0.6, 0.8, 1.0), 0.05) == pytest.approx(
-        (4.8769, 3.3569, 2.6803, 2.2898, 2.0310), abs=2e-4)
+        (4.8769, 3.3569, 2.6803, 2.2898, 2.0310), abs=2e-4
+    )
     # One look is the fixed design: the two-sided z quantile.
     assert boundaries((1.0,), 0.05)[0] == pytest.approx(stats.norm.isf(0.025), abs=1e-6)
 
@@ -94,8 +96,11 @@ def test_a_look_counts_only_its_own_seeds_and_stops_for_futility_or_at_the_last_
     d = decide(design, flat)
     assert d.state == "futile" and d.ci[0] < 0 < d.ci[1]
     rng = np.random.default_rng(3)
-    found = next(decide(design, row) for row in rng.normal(0.004, 0.01, (200, 12))
-                 if decide(design, row).state == "max seeds")
+    found = next(
+        decide(design, row)
+        for row in rng.normal(0.004, 0.01, (200, 12))
+        if decide(design, row).state == "max seeds"
+    )
     assert found.seeds == 12 and found.look == 4
 
 

@@ -19,8 +19,10 @@ def test_multi_class_loss_and_probs_are_softmax_cross_entropy():
     logits = torch.randn(3, 5, 4, generator=g)
     y = torch.randint(0, 4, (3, 5), generator=g)
     task = Task(MULTI_CLASS)
-    assert torch.allclose(task.loss(logits, y),
-                          tnf.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(3, 5))
+    assert torch.allclose(
+        task.loss(logits, y),
+        tnf.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(3, 5),
+    )
     assert torch.allclose(task.probs(logits), torch.softmax(logits, -1))
 
 

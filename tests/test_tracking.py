@@ -10,8 +10,15 @@ from al4ml.runs import setting_hash
 from al4ml.store import resolve_tracking_uri
 from al4ml.tracking import CONFIG_ARTIFACT, QUERIES_ARTIFACT, experiment_id, get_client
 
-METRICS = ("test_accuracy", "test_auc", "val_accuracy", "train_loss", "n_labeled",
-           "train_seconds", "query_seconds")
+METRICS = (
+    "test_accuracy",
+    "test_auc",
+    "val_accuracy",
+    "train_loss",
+    "n_labeled",
+    "train_seconds",
+    "query_seconds",
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,17 +54,32 @@ def test_params_tags_and_artifacts(logged, tmp_path):
     assert run.data.params["model.options.width"] == "8"
     tags = run.data.tags
     assert (tags["dataset"], tags["model"], tags["strategy"], tags["augmentation"], tags["seed"]) == (
-        "digits", "tiny_cnn", "margin", "randaugment", "0")
+        "digits",
+        "tiny_cnn",
+        "margin",
+        "randaugment",
+        "0",
+    )
     assert tags["al4ml_version"] and tags["al4ml.role"] == "run"
     assert run.info.run_name == "margin+randaugment/s0"
     assert tags["setting"] == "margin+randaugment"  # MLflow's UI groups seeds by it
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.tags["mlflow.experiment.primaryMetric.name"] == "test_accuracy"
     assert tags["al4ml.setting"] == setting_hash(cfg.flat())
-    assert setting_hash(tiny_config(**{"query.strategy": "margin", "augmentation.name": "randaugment",
-                                       "seed": 5}).flat()) == tags["al4ml.setting"]
-    assert setting_hash(tiny_config(**{"query.strategy": "margin", "augmentation.name": "randaugment",
-                                       "training.epochs": 4}).flat()) != tags["al4ml.setting"]
+    assert (
+        setting_hash(
+            tiny_config(**{"query.strategy": "margin", "augmentation.name": "randaugment", "seed": 5}).flat()
+        )
+        == tags["al4ml.setting"]
+    )
+    assert (
+        setting_hash(
+            tiny_config(
+                **{"query.strategy": "margin", "augmentation.name": "randaugment", "training.epochs": 4}
+            ).flat()
+        )
+        != tags["al4ml.setting"]
+    )
     config_text = Path(client.download_artifacts(result.run_id, CONFIG_ARTIFACT, tmp_path)).read_text()
     assert "strategy: margin" in config_text
     queries = Path(client.download_artifacts(result.run_id, QUERIES_ARTIFACT, tmp_path)).read_text()
@@ -111,8 +133,10 @@ def test_runs_that_log_the_same_inputs_at_once_on_postgresql_all_succeed(postgre
     from mlflow.entities import Dataset, DatasetInput
 
     client = get_client(postgres_mlflow.uri)
-    inputs = [DatasetInput(Dataset(name=n, digest=f"d-{n}", source_type="local", source="/x"))
-              for n in ("pool", "val", "test")]
+    inputs = [
+        DatasetInput(Dataset(name=n, digest=f"d-{n}", source_type="local", source="/x"))
+        for n in ("pool", "val", "test")
+    ]
     errors: list[Exception] = []
 
     def log(run_id: str, start: threading.Barrier) -> None:
@@ -137,8 +161,7 @@ def test_runs_that_log_the_same_inputs_at_once_on_postgresql_all_succeed(postgre
             assert sorted(d.dataset.name for d in logged) == ["pool", "test", "val"]
 
 
-def test_runs_are_mlflow_native_source_dataset_inputs_and_a_loadable_model(logged, tmp_path,
-                                                                           monkeypatch):
+def test_runs_are_mlflow_native_source_dataset_inputs_and_a_loadable_model(logged, tmp_path, monkeypatch):
     import mlflow.pytorch
     import torch
 
@@ -175,10 +198,12 @@ def test_reading_the_store_imports_no_torch(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys\nfrom al4ml.tracking import get_client, experiment_id, logged_config\n"
-            "import al4ml.journal, al4ml.ui, al4ml.grid\n"
-            f"experiment_id(get_client('sqlite:///{tmp_path / 'm.db'}'), 'x')\n"
-            "print([m for m in ('torch', 'torchvision', 'matplotlib.figure') if m in sys.modules])\n")
+    code = (
+        "import sys\nfrom al4ml.tracking import get_client, experiment_id, logged_config\n"
+        "import al4ml.journal, al4ml.ui, al4ml.grid\n"
+        f"experiment_id(get_client('sqlite:///{tmp_path / 'm.db'}'), 'x')\n"
+        "print([m for m in ('torch', 'torchvision', 'matplotlib.figure') if m in sys.modules])\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -25,8 +25,9 @@ def fit_one(model, images, labels, cfg, augmentation="none", seed=0, device=CPU,
     """Train one model (a cohort of one) on all of ``images``; the model gets the weights."""
     stack = StackedClassifier([model])
     rows = torch.arange(len(images), device=device)[None]
-    augment = CohortAugment([create_augmentation(augmentation)],
-                            [torch.Generator(device=device).manual_seed(seed)])
+    augment = CohortAugment(
+        [create_augmentation(augmentation)], [torch.Generator(device=device).manual_seed(seed)]
+    )
     res = fit(stack, images.to(device), rows, labels.to(device)[None], cfg, augment, device, **kw)
     stack.member(0, model)
     return res
@@ -52,8 +53,9 @@ def test_fit_is_deterministic_on_cpu():
     a, ra = train_small(create_dataset("digits"), epochs=2, augmentation="trivialaugment")
     b, rb = train_small(create_dataset("digits"), epochs=2, augmentation="trivialaugment")
     assert ra.train_loss == rb.train_loss
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(),
-                                                  strict=True))
+    assert all(
+        torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
 
 
 def test_batches_never_leave_a_single_sample_for_batchnorm():
@@ -74,6 +76,7 @@ def test_auto_device_is_cpu_here_and_cuda_needs_a_gpu():
         pytest.skip("this machine has a GPU")
     assert resolve_device("auto").type == "cpu"
     from al4ml.errors import ConfigError
+
     with pytest.raises(ConfigError, match="no CUDA device"):
         resolve_device("cuda")
 
@@ -83,16 +86,20 @@ def test_min_steps_lengthens_rounds_with_few_labels():
     x = torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8)
     y = torch.arange(20) % 2
     epochs_seen = []
-    res = fit_one(model, x, y, TrainingConfig(epochs=3, batch_size=32, min_steps=10),
-                  on_epoch=lambda e, n: epochs_seen.append(n))
+    res = fit_one(
+        model,
+        x,
+        y,
+        TrainingConfig(epochs=3, batch_size=32, min_steps=10),
+        on_epoch=lambda e, n: epochs_seen.append(n),
+    )
     assert res.steps == 10 and epochs_seen[-1] == 10
     res = fit_one(model, x, y, TrainingConfig(epochs=3, batch_size=8, min_steps=1))
     assert res.steps == 9
 
 
 def test_equal_batches_share_one_shape_and_plain_batches_use_every_index():
-    perm = torch.stack([torch.randperm(23, generator=torch.Generator().manual_seed(s))
-                        for s in range(2)])
+    perm = torch.stack([torch.randperm(23, generator=torch.Generator().manual_seed(s)) for s in range(2)])
     plain = batches(perm, 3, equal=False)
     assert [b.shape for b in plain] == [(2, 8), (2, 8), (2, 7)]
     assert torch.equal(torch.cat(plain, dim=1), perm)
@@ -110,8 +117,9 @@ def test_cuda_only_options_leave_cpu_training_unchanged(option):
     for on in (False, True):
         torch.manual_seed(0)
         model = create_model("tiny_cnn", 1, 10, width=8)
-        res = fit_one(model, ds.pool_images[:100], labels, cfg.model_copy(update={option: on}),
-                      "trivialaugment")
+        res = fit_one(
+            model, ds.pool_images[:100], labels, cfg.model_copy(update={option: on}), "trivialaugment"
+        )
         results.append((res, model.state_dict()))
     (ra, sa), (rb, sb) = results
     assert ra.train_loss == rb.train_loss and ra.steps == rb.steps == 2 * 4
@@ -167,8 +175,7 @@ def test_cuda_graph_training_matches_eager_training_on_cuda(compiled):
     for graph in (False, True):
         torch.manual_seed(0)
         model = create_model("tiny_cnn", 1, 10, width=8).to(dev)
-        cfg = TrainingConfig(epochs=40, batch_size=64, lr=3e-3, cuda_graph=graph,
-                             compile=graph and compiled)
+        cfg = TrainingConfig(epochs=40, batch_size=64, lr=3e-3, cuda_graph=graph, compile=graph and compiled)
         res = fit_one(model, x, y, cfg, device=dev)
         [metrics] = evaluate(StackedClassifier([model]), ds.test.images, ds.test.labels, dev)
         out[graph] = (res, metrics)

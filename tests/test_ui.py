@@ -27,8 +27,7 @@ pytestmark = pytest.mark.slow
 
 def chromium() -> str:
     """The system Chromium (Playwright's own browser download is not used)."""
-    pytest.importorskip("playwright.sync_api", reason="Playwright is not installed "
-                        "(pip install -e '.[dev]')")
+    pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
         pytest.skip("no chromium on PATH (apt-get install chromium; .ci/run does it when it can)")
@@ -40,16 +39,29 @@ def grid_store(tmp_path_factory) -> str:
     """A user's store: a three-strategy, four-seed digits grid (12 cells of 20, 40 and 60
     labels) and the grid's full-data baselines in the same experiment."""
     folder = tmp_path_factory.mktemp("ui")
-    path = write_grid(folder, {"query.strategy": ["random", "entropy", "margin"],
-                               "seed": [0, 1, 2, 3]}, name="ui",
-                      **{"budget.initial": 20, "budget.per_round": 20, "budget.total": 60,
-                         "training.epochs": 1, "model.options.width": 4})
+    path = write_grid(
+        folder,
+        {"query.strategy": ["random", "entropy", "margin"], "seed": [0, 1, 2, 3]},
+        name="ui",
+        **{
+            "budget.initial": 20,
+            "budget.per_round": 20,
+            "budget.total": 60,
+            "training.epochs": 1,
+            "model.options.width": 4,
+        },
+    )
     uri = f"sqlite:///{folder / 'mlruns.db'}"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     for command in (["grid", str(path)], ["baseline", str(path), "--set", "training.epochs=1"]):
-        proc = subprocess.run([sys.executable, "-m", "al4ml.cli", "-q", *command,
-                               "--tracking-uri", uri], cwd=REPO, env=env, capture_output=True,
-                              text=True, timeout=HANG)
+        proc = subprocess.run(
+            [sys.executable, "-m", "al4ml.cli", "-q", *command, "--tracking-uri", uri],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return uri
 
@@ -57,9 +69,13 @@ def grid_store(tmp_path_factory) -> str:
 def start_ui(uri: str, log: Path) -> tuple[subprocess.Popen, str, dict[str, str]]:
     """``al4ml ui`` on a free port; its address and the links it printed for experiment 'ui'."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "al4ml.cli", "ui", "--tracking-uri", uri,
-                             "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=log.open("w"), text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "al4ml.cli", "ui", "--tracking-uri", uri, "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+    )
     lines = []
     while not (lines and lines[-1].strip().startswith("(")):  # the curves link's caption
         line = proc.stdout.readline()
@@ -73,7 +89,7 @@ def start_ui(uri: str, log: Path) -> tuple[subprocess.Popen, str, dict[str, str]
 
 def rgb(color: str) -> str:
     """``#1f77b4`` as the browser writes a stroke: ``rgb(31, 119, 180)``."""
-    return "rgb({}, {}, {})".format(*(int(color[i:i + 2], 16) for i in (1, 3, 5)))
+    return "rgb({}, {}, {})".format(*(int(color[i : i + 2], 16) for i in (1, 3, 5)))
 
 
 def line_colors(card) -> set[str]:
@@ -106,8 +122,9 @@ def test_the_ui_opens_on_the_grids_learning_curves_with_every_cell_shown(grid_st
         assert links["runs"].startswith(base) and "workflowType=machine_learning" in links["runs"]
         assert "compareRunsMode=CHART" in links["runs"]
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=executable,
-                                        args=["--no-sandbox", "--disable-dev-shm-usage"])
+            browser = p.chromium.launch(
+                executable_path=executable, args=["--no-sandbox", "--disable-dev-shm-usage"]
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 900})
 
             page.goto(links["runs"])  # the training view, not MLflow 3's GenAI overview
@@ -126,10 +143,12 @@ def test_the_ui_opens_on_the_grids_learning_curves_with_every_cell_shown(grid_st
             expect(first.locator("h4").first).to_have_text("test_accuracy", timeout=60_000)
             expect(first.locator(".xtitle")).to_have_text("Step", timeout=60_000)
             for tick in ("20", "40", "60"):  # step = labels
-                expect(first.locator(".xtick text", has_text=re.compile(f"^{tick}$")).first
-                       ).to_be_visible(timeout=60_000)
+                expect(first.locator(".xtick text", has_text=re.compile(f"^{tick}$")).first).to_be_visible(
+                    timeout=60_000
+                )
             expect(first.locator(".scatterlayer .trace .js-line")).to_have_count(
-                2 * len(names), timeout=60_000)  # MLflow draws each run's line twice
+                2 * len(names), timeout=60_000
+            )  # MLflow draws each run's line twice
             assert line_colors(first) == {rgb(c) for c in colors.values()}
             titles = cards.locator("h4").all_inner_texts()
             assert not [t for t in titles if t.startswith("ceiling_")], titles
@@ -138,12 +157,14 @@ def test_the_ui_opens_on_the_grids_learning_curves_with_every_cell_shown(grid_st
             page.goto(links["bands"])
             groups = page.locator(".ag-row", has_text="Group: ")
             expect(groups).to_have_count(3, timeout=60_000)
-            assert sorted(t.split("Group: ")[1].split()[0] for t in groups.all_inner_texts()) \
-                == ["entropy+none", "margin+none", "random+none"]
+            assert sorted(t.split("Group: ")[1].split()[0] for t in groups.all_inner_texts()) == [
+                "entropy+none",
+                "margin+none",
+                "random+none",
+            ]
             first = page.locator("[data-testid=experiment-view-compare-runs-card]").first
             expect(first.locator("h4").first).to_have_text("test_accuracy", timeout=60_000)
-            expect(first.locator(".scatterlayer .trace .js-fill")).to_have_count(3,
-                                                                              timeout=60_000)
+            expect(first.locator(".scatterlayer .trace .js-fill")).to_have_count(3, timeout=60_000)
             page.screenshot(path=str(shots / "grid_bands.png"))
 
             page.goto(links["curves"])

@@ -31,19 +31,23 @@ def test_a_grid_view_lists_its_cells_flat_all_shown_learning_curve_first():
     assert "groupBy" not in view
     bands = grid_view("abc", seeds_as_bands=True)
     assert bands["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": "setting"}]
-    assert {k: v for k, v in bands.items() if k not in ("groupBy", "useGroupedValuesInCharts")} \
-        == view
+    assert {k: v for k, v in bands.items() if k not in ("groupBy", "useGroupedValuesInCharts")} == view
 
 
 def test_store_links_save_the_newest_grids_views_and_link_them(tmp_path):
     client = get_client(f"sqlite:///{tmp_path / 'm.db'}")
     eid = experiment_id(client, "g")
-    parents = [client.create_run(eid, tags={ROLE_TAG: "grid", GRID_TAG: "g"}, run_name=f"grid g v{v}",
-                                 start_time=1000 * v) for v in (1, 2)]
+    parents = [
+        client.create_run(
+            eid, tags={ROLE_TAG: "grid", GRID_TAG: "g"}, run_name=f"grid g v{v}", start_time=1000 * v
+        )
+        for v in (1, 2)
+    ]
     newest = parents[1].info.run_id
     for seed in (0, 1):
-        run = client.create_run(eid, tags={ROLE_TAG: "cell", "mlflow.parentRunId": newest},
-                                run_name=f"random+none/s{seed}")
+        run = client.create_run(
+            eid, tags={ROLE_TAG: "cell", "mlflow.parentRunId": newest}, run_name=f"random+none/s{seed}"
+        )
         client.log_metric(run.info.run_id, "test_accuracy", 0.5, step=20)
     single = client.create_run(experiment_id(client, "single"), tags={ROLE_TAG: "run"})
     client.log_metric(single.info.run_id, "test_accuracy", 0.5, step=20)
@@ -56,7 +60,8 @@ def test_store_links_save_the_newest_grids_views_and_link_them(tmp_path):
     tags = client.get_experiment(eid).tags
     assert json.loads(tags[VIEW_TAG_PREFIX + runs["viewStateShareKey"][0]]) == grid_view(newest)
     assert json.loads(tags[VIEW_TAG_PREFIX + bands["viewStateShareKey"][0]]) == grid_view(
-        newest, seeds_as_bands=True)
+        newest, seeds_as_bands=True
+    )
     assert len(json.loads(query(grid.curves or "")["runs"][0])) == 2
     assert links["single"].bands is None and "viewStateShareKey" not in links["single"].runs
     again = {link.name: link for link in store_links(client, BASE)}["g"]

@@ -15,9 +15,21 @@ import torch
 import torch.nn.functional as tnf
 
 OPS: tuple[str, ...] = (
-    "identity", "shear_x", "shear_y", "translate_x", "translate_y", "rotate",
-    "brightness", "color", "contrast", "sharpness",
-    "posterize", "solarize", "auto_contrast", "equalize", "invert",
+    "identity",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+    "rotate",
+    "brightness",
+    "color",
+    "contrast",
+    "sharpness",
+    "posterize",
+    "solarize",
+    "auto_contrast",
+    "equalize",
+    "invert",
 )
 """Every op al4ml knows, in a fixed order: a stage's ``op`` tensor holds indices into it."""
 
@@ -77,8 +89,9 @@ def warp(x: torch.Tensor, theta: torch.Tensor, fill: float = 0.0) -> torch.Tenso
     dev = x.device
     xs = torch.linspace((1.0 - w) * 0.5, (w - 1.0) * 0.5, steps=w, device=dev)
     ys = torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, steps=h, device=dev)
-    base = torch.stack([xs.expand(h, w), ys.unsqueeze(-1).expand(h, w), torch.ones(h, w, device=dev)],
-                       dim=-1).view(1, h * w, 3)
+    base = torch.stack(
+        [xs.expand(h, w), ys.unsqueeze(-1).expand(h, w), torch.ones(h, w, device=dev)], dim=-1
+    ).view(1, h * w, 3)
     scale = torch.stack([torch.full((), 0.5 * w, device=dev), torch.full((), 0.5 * h, device=dev)])
     grid = base.expand(b, -1, -1).bmm(theta.transpose(1, 2) / scale).view(b, h, w, 2)
     img = x.to(torch.float32)
@@ -126,8 +139,11 @@ def blend_enhance(x: torch.Tensor, op: torch.Tensor, factor: torch.Tensor) -> to
     gray = _grayscale_floor(x)
     o = op.view(-1, 1, 1, 1)
     mean = gray.mean(dim=(1, 2, 3), keepdim=True)
-    degenerate = torch.where(o == OP_INDEX["brightness"], torch.zeros_like(gray),
-                             torch.where(o == OP_INDEX["contrast"], mean, gray))
+    degenerate = torch.where(
+        o == OP_INDEX["brightness"],
+        torch.zeros_like(gray),
+        torch.where(o == OP_INDEX["contrast"], mean, gray),
+    )
     f = factor.to(torch.float32).view(-1, 1, 1, 1)
     one_minus = (1.0 - factor.to(torch.float64)).to(torch.float32).view(-1, 1, 1, 1)
     out = torch.addcmul(x.mul(f), degenerate, one_minus)
@@ -178,8 +194,7 @@ def equalize(x: torch.Tensor) -> torch.Tensor:
     return F.equalize_image(x)
 
 
-def apply_op(x: torch.Tensor, op: torch.Tensor, value: torch.Tensor, fill: float = 0.0
-             ) -> torch.Tensor:
+def apply_op(x: torch.Tensor, op: torch.Tensor, value: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
     """Apply op ``op[i]`` with value ``value[i]`` to image ``x[i]``, for the whole batch at once.
 
     Args:

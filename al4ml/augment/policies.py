@@ -51,20 +51,20 @@ def trivialaugment(space: SpaceName = "standard", top: Level = 30, fill: Fill = 
     from al4ml.augment import policy as pol
 
     sp = pol.space(space)
-    return pol.Policy("trivialaugment",
-                      lambda b, h, w, g, d: [pol.uniform_stage(sp, b, g, d, top=top)], fill)
+    return pol.Policy("trivialaugment", lambda b, h, w, g, d: [pol.uniform_stage(sp, b, g, d, top=top)], fill)
 
 
 @register_augmentation("randaugment")
-def randaugment(n: Annotated[int, Field(ge=0, le=14)] = 2, m: Level = 30,
-                space: SpaceName = "standard", fill: Fill = 0.0) -> Policy:
+def randaugment(
+    n: Annotated[int, Field(ge=0, le=14)] = 2, m: Level = 30, space: SpaceName = "standard", fill: Fill = 0.0
+) -> Policy:
     """RandAugment(n, m): n uniform ops per image, each at level m (the study used 2, 30)."""
     from al4ml.augment import policy as pol
 
     sp = pol.space(space)
-    return pol.Policy("randaugment",
-                    lambda b, h, w, g, d: [pol.uniform_stage(sp, b, g, d, level=m) for _ in range(n)],
-                    fill)
+    return pol.Policy(
+        "randaugment", lambda b, h, w, g, d: [pol.uniform_stage(sp, b, g, d, level=m) for _ in range(n)], fill
+    )
 
 
 @register_augmentation("uniaugment")
@@ -73,9 +73,9 @@ def uniaugment(space: SpaceName = "standard", fill: Fill = 0.0) -> Policy:
     from al4ml.augment import policy as pol
 
     sp = pol.space(space)
-    return pol.Policy("uniaugment",
-                    lambda b, h, w, g, d: [pol.uniform_stage(sp, b, g, d, p=0.5) for _ in range(2)],
-                    fill)
+    return pol.Policy(
+        "uniaugment", lambda b, h, w, g, d: [pol.uniform_stage(sp, b, g, d, p=0.5) for _ in range(2)], fill
+    )
 
 
 @register_augmentation("deepaugment")
@@ -99,6 +99,8 @@ def autoaugment_policy(policy: AutoAugmentPolicy = "imagenet", fill: Fill = 0.0)
     from al4ml.augment.ops import OP_INDEX
     from al4ml.augment.spaces import TV_NAMES, autoaugment
 
-    subs = [[(OP_INDEX[TV_NAMES[name]], prob, lv or 0) for name, prob, lv in sub]
-            for sub in v2.AutoAugment(v2.AutoAugmentPolicy(policy))._policies]
+    subs = [
+        [(OP_INDEX[TV_NAMES[name]], prob, lv or 0) for name, prob, lv in sub]
+        for sub in v2.AutoAugment(v2.AutoAugmentPolicy(policy))._policies
+    ]
     return pol.Policy("autoaugment", pol.subpolicy_draw(subs, autoaugment), fill)

@@ -87,8 +87,7 @@ class CohortAugment:
         """Augment uint8 ``[K * B, C, H, W]`` (cell k's batch at rows ``k*B:(k+1)*B``)."""
         k = len(self.policies)
         b, (_, _, h, w) = len(x) // k, x.shape
-        drawn = [p.draw(b, h, w, g, x.device) for p, g in zip(self.policies, self.generators,
-                                                                strict=True)]
+        drawn = [p.draw(b, h, w, g, x.device) for p, g in zip(self.policies, self.generators, strict=True)]
         for j in range(max(len(s) for s in drawn)):
             ops, values = [], []
             for stages in drawn:
@@ -110,27 +109,38 @@ def _coin(p: float, b: int, g: torch.Generator, device: torch.device) -> torch.T
     return torch.rand(b, generator=g, device=device) < p
 
 
-def uniform_stage(sp: Space, b: int, g: torch.Generator, device: torch.device,
-                  level: int | None = None, p: float = 1.0, top: int | None = None) -> Stage:
+def uniform_stage(
+    sp: Space,
+    b: int,
+    g: torch.Generator,
+    device: torch.device,
+    level: int | None = None,
+    p: float = 1.0,
+    top: int | None = None,
+) -> Stage:
     """One op drawn uniformly from ``sp``; a uniform level in ``[0, top]`` (default: every
     level of ``sp``) unless ``level`` is fixed."""
     op = sp.op_ids(device)[_randint(len(sp.ops), b, g, device)]
     levels = sp.levels if top is None else min(top + 1, sp.levels)
-    lv = (_randint(levels, b, g, device) if level is None
-          else torch.full((b,), level, device=device, dtype=torch.int64))
+    lv = (
+        _randint(levels, b, g, device)
+        if level is None
+        else torch.full((b,), level, device=device, dtype=torch.int64)
+    )
     value = sp.value(op, lv, _coin(0.5, b, g, device))
     if p < 1.0:
         op = torch.where(_coin(p, b, g, device), op, torch.full_like(op, IDENTITY))
     return op, value
 
 
-def subpolicy_draw(subs: list[list[tuple[int, float, int]]],
-                   space_for: Callable[[int, int], Space]) -> Draw:
+def subpolicy_draw(subs: list[list[tuple[int, float, int]]], space_for: Callable[[int, int], Space]) -> Draw:
     """Draws of a policy of two-op sub-policies: per image one sub-policy drawn uniformly,
     each of its ``(op index, probability, level)`` ops applied with its probability."""
-    tables = DeviceTables(ops=torch.tensor([[o for o, _, _ in sub] for sub in subs]),
-                          probs=torch.tensor([[p for _, p, _ in sub] for sub in subs]),
-                          levels=torch.tensor([[lv for _, _, lv in sub] for sub in subs]))
+    tables = DeviceTables(
+        ops=torch.tensor([[o for o, _, _ in sub] for sub in subs]),
+        probs=torch.tensor([[p for _, p, _ in sub] for sub in subs]),
+        levels=torch.tensor([[lv for _, _, lv in sub] for sub in subs]),
+    )
 
     def draw(b: int, h: int, w: int, g: torch.Generator, d: torch.device) -> list[Stage]:
         sp = space_for(h, w)

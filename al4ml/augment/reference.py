@@ -26,12 +26,21 @@ def reference_op(img: torch.Tensor, name: str, value: float, fill: float = 0.0) 
     if name in ("shear_x", "shear_y"):
         deg = math.degrees(math.atan(value))
         shear = [deg, 0.0] if name == "shear_x" else [0.0, deg]
-        return F.affine(img, angle=0.0, translate=[0, 0], scale=1.0, shear=shear,
-                        interpolation=nearest, fill=fill_, center=[0, 0])
+        return F.affine(
+            img,
+            angle=0.0,
+            translate=[0, 0],
+            scale=1.0,
+            shear=shear,
+            interpolation=nearest,
+            fill=fill_,
+            center=[0, 0],
+        )
     if name in ("translate_x", "translate_y"):
         t = [int(value), 0] if name == "translate_x" else [0, int(value)]
-        return F.affine(img, angle=0.0, translate=t, scale=1.0, shear=[0.0, 0.0],
-                        interpolation=nearest, fill=fill_)
+        return F.affine(
+            img, angle=0.0, translate=t, scale=1.0, shear=[0.0, 0.0], interpolation=nearest, fill=fill_
+        )
     if name == "rotate":
         return F.rotate(img, angle=value, interpolation=nearest, fill=fill_)
     if name == "brightness":

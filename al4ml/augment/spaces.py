@@ -18,17 +18,40 @@ import torch
 from al4ml.augment.ops import ENHANCERS, OP_INDEX, OPS
 
 TV_NAMES = {
-    "Identity": "identity", "ShearX": "shear_x", "ShearY": "shear_y",
-    "TranslateX": "translate_x", "TranslateY": "translate_y", "Rotate": "rotate",
-    "Brightness": "brightness", "Color": "color", "Contrast": "contrast", "Sharpness": "sharpness",
-    "Posterize": "posterize", "Solarize": "solarize", "AutoContrast": "auto_contrast",
-    "Equalize": "equalize", "Invert": "invert",
+    "Identity": "identity",
+    "ShearX": "shear_x",
+    "ShearY": "shear_y",
+    "TranslateX": "translate_x",
+    "TranslateY": "translate_y",
+    "Rotate": "rotate",
+    "Brightness": "brightness",
+    "Color": "color",
+    "Contrast": "contrast",
+    "Sharpness": "sharpness",
+    "Posterize": "posterize",
+    "Solarize": "solarize",
+    "AutoContrast": "auto_contrast",
+    "Equalize": "equalize",
+    "Invert": "invert",
 }
 """torchvision's op names -> al4ml's."""
 
-STANDARD_OPS = ("identity", "auto_contrast", "equalize", "rotate", "solarize", "color",
-                "posterize", "contrast", "brightness", "sharpness", "shear_x", "shear_y",
-                "translate_x", "translate_y")
+STANDARD_OPS = (
+    "identity",
+    "auto_contrast",
+    "equalize",
+    "rotate",
+    "solarize",
+    "color",
+    "posterize",
+    "contrast",
+    "brightness",
+    "sharpness",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+)
 
 
 class DeviceTables:
@@ -68,8 +91,9 @@ class Space:
 
     def __post_init__(self) -> None:
         ids = torch.tensor([OP_INDEX[o] for o in self.ops])
-        object.__setattr__(self, "_tables", DeviceTables(
-            ids=ids, values=self.values, signed=self.signed, offset=self.offset))
+        object.__setattr__(
+            self, "_tables", DeviceTables(ids=ids, values=self.values, signed=self.signed, offset=self.offset)
+        )
 
     @property
     def levels(self) -> int:
@@ -95,8 +119,7 @@ class Space:
 def _table(levels: int, fns: Mapping[str, Callable[[int], float]]) -> torch.Tensor:
     table = torch.zeros(len(OPS), levels, dtype=torch.float64)
     for name, fn in fns.items():
-        table[OP_INDEX[name]] = torch.tensor([float(fn(lv)) for lv in range(levels)],
-                                             dtype=torch.float64)
+        table[OP_INDEX[name]] = torch.tensor([float(fn(lv)) for lv in range(levels)], dtype=torch.float64)
     return table
 
 
@@ -123,8 +146,7 @@ def standard() -> Space:
         "shear_y": lambda lv: 0.3 * f(lv),
         "translate_x": lambda lv: int(10 * f(lv)),
         "translate_y": lambda lv: int(10 * f(lv)),
-        **{e: (lambda lv: 0.1 + 1.8 * f(lv)) for e in ("color", "contrast", "brightness",
-                                                         "sharpness")},
+        **{e: (lambda lv: 0.1 + 1.8 * f(lv)) for e in ("color", "contrast", "brightness", "sharpness")},
     }
     signed = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
     return Space("standard", STANDARD_OPS, _table(31, fns), _signed(signed), _offset(()))
@@ -171,4 +193,3 @@ def autoaugment(height: int, width: int) -> Space:
 
 SPACES = {"standard": standard, "wide": wide}
 """Spaces a user can name in a policy's ``space=`` option."""
-

@@ -34,8 +34,7 @@ def _one_line_warnings() -> None:
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
         if issubclass(category, Al4mlWarning):
-            err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False,
-                              soft_wrap=True)
+            err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
         else:
             default(message, category, filename, lineno, file, line)
 
@@ -66,11 +65,9 @@ def main() -> None:
             ctx = getattr(e, "ctx", None)
             if ctx is not None:
                 message += f" (see '{ctx.command_path} --help')"
-            err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False,
-                              soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except typer.Abort:
         err_console.print("aborted", highlight=False)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
-

@@ -42,28 +42,49 @@ class Group(TyperGroup):
 app = typer.Typer(
     cls=Group,
     help="al4ml: simulate active learning for image classification. Compare query strategies "
-         "and training augmentations by how many labels they need; every round is logged to "
-         "MLflow (step = number of labels).",
-    no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
-    rich_markup_mode="rich")
+    "and training augmentations by how many labels they need; every round is logged to "
+    "MLflow (step = number of labels).",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
 # Piped output is not wrapped at 80 columns (a printed command or URI stays one line).
 console = Console(soft_wrap=not sys.stdout.isatty())
 err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 QUIET = {"on": False}
 QUIET_FLAGS = ("-q", "--quiet")
 
-SetOption = Annotated[list[str] | None, typer.Option(
-    "--set", "-s", metavar="KEY=VALUE",
-    help="Override a config value, e.g. --set budget.total=60 --set query.strategy=margin "
-         "(values are parsed as YAML; repeatable).")]
-TrackingOption = Annotated[str | None, typer.Option(
-    "--tracking-uri", "-t", envvar="MLFLOW_TRACKING_URI", metavar="URI",
-    help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db in the "
-         "current directory.")]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+        help="Override a config value, e.g. --set budget.total=60 --set query.strategy=margin "
+        "(values are parsed as YAML; repeatable).",
+    ),
+]
+TrackingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        "-t",
+        envvar="MLFLOW_TRACKING_URI",
+        metavar="URI",
+        help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db in the "
+        "current directory.",
+    ),
+]
 
-CreateStoreOption = Annotated[bool, typer.Option(
-    "--create-store", help="Make the tracking store's folder if it does not exist (else a "
-                           "missing folder is refused: a mistyped path would start a new store).")]
+CreateStoreOption = Annotated[
+    bool,
+    typer.Option(
+        "--create-store",
+        help="Make the tracking store's folder if it does not exist (else a "
+        "missing folder is refused: a mistyped path would start a new store).",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -76,11 +97,19 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def options(
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print al4ml's version and exit.")] = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="No progress bars and no MLflow INFO lines (results and errors "
-                              "only); also accepted after the command.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print al4ml's version and exit."),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No progress bars and no MLflow INFO lines (results and errors "
+            "only); also accepted after the command.",
+        ),
+    ] = False,
 ) -> None:
     """al4ml: simulate active learning for image classification."""
     QUIET["on"] = quiet
@@ -95,9 +124,14 @@ def _progress(requested: bool) -> bool:
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
-ResultJsonOption = Annotated[bool, typer.Option(
-    "--json", help="No tables or progress: print one JSON object (run ids, status, final "
-                   "metrics) as the only output on stdout.")]
+ResultJsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="No tables or progress: print one JSON object (run ids, status, final "
+        "metrics) as the only output on stdout.",
+    ),
+]
 
 
 def fail(message: str) -> typer.Exit:
@@ -108,9 +142,12 @@ def fail(message: str) -> typer.Exit:
 
 def _failed(error: RunFailed, uri: str) -> typer.Exit:
     """One line for a run that stopped on an error, with the command that continues it."""
-    err_console.print(f"[bold red]error:[/] {escape(str(error))}; its finished rounds are in MLflow: "
-                      f"continue with al4ml resume {error.run_id} --tracking-uri {uri}",
-                      highlight=False, soft_wrap=True)
+    err_console.print(
+        f"[bold red]error:[/] {escape(str(error))}; its finished rounds are in MLflow: "
+        f"continue with al4ml resume {error.run_id} --tracking-uri {uri}",
+        highlight=False,
+        soft_wrap=True,
+    )
     return typer.Exit(code=EXIT_FAILED)
 
 
@@ -128,5 +165,3 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value:.{digits}f}"
-
-

@@ -45,45 +45,77 @@ class Executor(str, Enum):
 
 @app.command()
 def grid(
-    grid_file: Annotated[Path, typer.Argument(metavar="GRID",
-                                              help="Grid YAML (see experiments/grid_*.yaml).")],
+    grid_file: Annotated[
+        Path, typer.Argument(metavar="GRID", help="Grid YAML (see experiments/grid_*.yaml).")
+    ],
     set_: SetOption = None,
     tracking_uri: TrackingOption = None,
-    executor: Annotated[Executor, typer.Option(
-        help="local: worker processes on this machine; ray: one Ray task per cohort.")] = Executor.local,
-    workers: Annotated[int, typer.Option(
-        min=1, help="Cohorts running at once (local processes, or CPUs of a local Ray "
-                    "instance).")] = 1,
-    cohort_size: Annotated[str, typer.Option(
-        metavar="N|auto",
-        help="Cells trained together as one stacked model (one process, one GPU program). "
-             "auto: all cells that share dataset, model, training and budget and fit the "
-             "GPU's memory (measured; on CPU: spread over the workers); 1: every cell alone "
-             "in its own process.")] = "auto",
-    ray_address: Annotated[str | None, typer.Option(
-        help="Ray cluster to join (default: start a local instance).")] = None,
-    gpus_per_cell: Annotated[float, typer.Option(
-        "--gpus-per-cohort", "--gpus-per-cell", min=0,
-        help="GPUs each Ray task (one cohort) reserves (fractions share a GPU).")] = 0.0,
+    executor: Annotated[
+        Executor, typer.Option(help="local: worker processes on this machine; ray: one Ray task per cohort.")
+    ] = Executor.local,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Cohorts running at once (local processes, or CPUs of a local Ray instance)."
+        ),
+    ] = 1,
+    cohort_size: Annotated[
+        str,
+        typer.Option(
+            metavar="N|auto",
+            help="Cells trained together as one stacked model (one process, one GPU program). "
+            "auto: all cells that share dataset, model, training and budget and fit the "
+            "GPU's memory (measured; on CPU: spread over the workers); 1: every cell alone "
+            "in its own process.",
+        ),
+    ] = "auto",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (default: start a local instance).")
+    ] = None,
+    gpus_per_cell: Annotated[
+        float,
+        typer.Option(
+            "--gpus-per-cohort",
+            "--gpus-per-cell",
+            min=0,
+            help="GPUs each Ray task (one cohort) reserves (fractions share a GPU).",
+        ),
+    ] = 0.0,
     create_store: CreateStoreOption = False,
     as_json: ResultJsonOption = False,
-    until_resolved: Annotated[bool, typer.Option(
-        "--until-resolved", rich_help_panel="Sequential seeds",
-        help="Run seeds in batches (0..B-1, then B..2B-1, ...; the file's seed axis is "
-             "replaced) until every comparison of the report is decided by a group-sequential "
-             "design (O'Brien-Fleming alpha spending over the looks, Bonferroni over the "
-             "comparisons, futility by conditional power); later batches train only the cells "
-             "an open comparison needs. A re-run continues the same design.")] = False,
-    seed_batch: Annotated[int, typer.Option(
-        min=2, rich_help_panel="Sequential seeds",
-        help="Seeds per look (--until-resolved).")] = 3,
-    max_seeds: Annotated[int, typer.Option(
-        min=2, rich_help_panel="Sequential seeds",
-        help="Seeds at the last look; what it leaves undecided is reported as such.")] = 12,
-    compare: Annotated[list[str] | None, typer.Option(
-        metavar="AXIS", rich_help_panel="Sequential seeds",
-        help="Only comparisons along this axis decide (strategy, augmentation or a config "
-             "key; repeatable; default: every comparison the report makes).")] = None,
+    until_resolved: Annotated[
+        bool,
+        typer.Option(
+            "--until-resolved",
+            rich_help_panel="Sequential seeds",
+            help="Run seeds in batches (0..B-1, then B..2B-1, ...; the file's seed axis is "
+            "replaced) until every comparison of the report is decided by a group-sequential "
+            "design (O'Brien-Fleming alpha spending over the looks, Bonferroni over the "
+            "comparisons, futility by conditional power); later batches train only the cells "
+            "an open comparison needs. A re-run continues the same design.",
+        ),
+    ] = False,
+    seed_batch: Annotated[
+        int,
+        typer.Option(min=2, rich_help_panel="Sequential seeds", help="Seeds per look (--until-resolved)."),
+    ] = 3,
+    max_seeds: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            rich_help_panel="Sequential seeds",
+            help="Seeds at the last look; what it leaves undecided is reported as such.",
+        ),
+    ] = 12,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="AXIS",
+            rich_help_panel="Sequential seeds",
+            help="Only comparisons along this axis decide (strategy, augmentation or a config "
+            "key; repeatable; default: every comparison the report makes).",
+        ),
+    ] = None,
 ) -> None:
     """Run a strategy x augmentation x seed grid: one MLflow parent run, one child per cell.
 
@@ -99,8 +131,15 @@ def grid(
     try:
         size = _cohort_size(cohort_size)
         if not until_resolved:
-            run = _shown(prepare_grid(grid_file, set_, tracking_uri, size, workers, create_store),
-                         out, executor, workers, ray_address, gpus_per_cell, as_json)
+            run = _shown(
+                prepare_grid(grid_file, set_, tracking_uri, size, workers, create_store),
+                out,
+                executor,
+                workers,
+                ray_address,
+                gpus_per_cell,
+                as_json,
+            )
             looks: list[Any] = []
         else:
             from al4ml.grid.sequential import run_until_resolved
@@ -114,39 +153,76 @@ def grid(
             plan = SequentialPlan(design, compare_keys(compare))
 
             def shown(run: GridRun) -> GridRun:
-                return _shown(run, out, executor, workers, ray_address, gpus_per_cell, as_json,
-                              f"look {run.grid.axes['seed'][-1] // seed_batch + 1}: ")
+                return _shown(
+                    run,
+                    out,
+                    executor,
+                    workers,
+                    ray_address,
+                    gpus_per_cell,
+                    as_json,
+                    f"look {run.grid.axes['seed'][-1] // seed_batch + 1}: ",
+                )
 
-            looks = run_until_resolved(grid_file, plan, shown, set_, tracking_uri, size, workers,
-                                       create_store, on_look=lambda look: _tell_look(out, look))
+            looks = run_until_resolved(
+                grid_file,
+                plan,
+                shown,
+                set_,
+                tracking_uri,
+                size,
+                workers,
+                create_store,
+                on_look=lambda look: _tell_look(out, look),
+            )
             run = looks[-1].run
     except Al4mlError as e:
         raise fail(str(e)) from None
     todo = [st for look in looks for st in look.run.todo] if looks else run.todo
     failed = [st for st in todo if st.ok is False]
     if as_json:
-        print(json.dumps({**_grid_result(run), **({"looks": [_look_result(k) for k in looks]}
-                                                  if looks else {})}))
+        print(
+            json.dumps(
+                {**_grid_result(run), **({"looks": [_look_result(k) for k in looks]} if looks else {})}
+            )
+        )
     else:
-        console.print((f"{len(todo) - len(failed)} cells finished, {len(failed)} failed"
-                       if todo else "nothing to run") + f"; report: al4ml report {run.parent_run_id} "
-                      f"--tracking-uri {run.tracking_uri}", highlight=False)
+        console.print(
+            (f"{len(todo) - len(failed)} cells finished, {len(failed)} failed" if todo else "nothing to run")
+            + f"; report: al4ml report {run.parent_run_id} "
+            f"--tracking-uri {run.tracking_uri}",
+            highlight=False,
+        )
     if not run.closed:
-        err_console.print(f"tracking store {run.tracking_uri} did not answer at the end: the grid's "
-                          "run stays open; re-run the grid once it answers (finished cells are "
-                          "skipped)", highlight=False, markup=False, soft_wrap=True)
+        err_console.print(
+            f"tracking store {run.tracking_uri} did not answer at the end: the grid's "
+            "run stays open; re-run the grid once it answers (finished cells are "
+            "skipped)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if failed and (QUIET["on"] or as_json):  # the live table, which shows why, was not drawn
         for st in failed:
-            err_console.print(f"cell {st.cell.label} failed: {st.error}", highlight=False,
-                              markup=False, soft_wrap=True)
+            err_console.print(
+                f"cell {st.cell.label} failed: {st.error}", highlight=False, markup=False, soft_wrap=True
+            )
     if any(not st.journaled for st in failed):
         raise typer.Exit(code=EXIT_FAILED)
     if failed or not run.closed:  # what is missing waits in journals, or for a re-run
         raise typer.Exit(code=EXIT_JOURNALED)
 
 
-def _shown(run: Any, out: Any, executor: Executor, workers: int, ray_address: str | None,
-           gpus_per_cell: float, as_json: bool, prefix: str = "") -> Any:
+def _shown(
+    run: Any,
+    out: Any,
+    executor: Executor,
+    workers: int,
+    ray_address: str | None,
+    gpus_per_cell: float,
+    as_json: bool,
+    prefix: str = "",
+) -> Any:
     """Train a prepared grid (or a sequential grid's look) with its header line and a live
     table, piped lines, or nothing (``-q``, ``--json``); returns the run with its outcomes."""
     from rich.live import Live
@@ -155,33 +231,48 @@ def _shown(run: Any, out: Any, executor: Executor, workers: int, ray_address: st
 
     spec, found, parent, todo = run.grid, run.parent, run.parent_run_id, run.todo
     if found.new_version_because:
-        out.print(f"grid [bold]{spec.name}[/]: the shared config differs from the last run of "
-                  f"this grid ({escape(found.new_version_because)}); this is version "
-                  f"{found.version}, a new parent run", highlight=False)
+        out.print(
+            f"grid [bold]{spec.name}[/]: the shared config differs from the last run of "
+            f"this grid ({escape(found.new_version_because)}); this is version "
+            f"{found.version}, a new parent run",
+            highlight=False,
+        )
     busy = [st for st in run.statuses if st.action == "busy"]
     for st in busy:
-        err_console.print(f"cell {st.cell.label}: {st.error}; left to it (run {st.run_id})",
-                          highlight=False, soft_wrap=True)
+        err_console.print(
+            f"cell {st.cell.label}: {st.error}; left to it (run {st.run_id})", highlight=False, soft_wrap=True
+        )
     cohorts = run.cohorts
-    out.print(f"{prefix}grid [bold]{spec.name}[/] v{found.version}: {len(run.statuses)} cells, "
-              f"{len(run.statuses) - len(todo) - len(busy)} already done, {len(todo)} to run"
-              + (f" ({sum(st.action == 'resume' for st in todo)} resumed) in {len(cohorts)} "
-                 f"cohort(s) of {', '.join(str(len(c)) for c in cohorts)}" if todo else "")
-              + f"; parent run {parent}", highlight=False)
+    out.print(
+        f"{prefix}grid [bold]{spec.name}[/] v{found.version}: {len(run.statuses)} cells, "
+        f"{len(run.statuses) - len(todo) - len(busy)} already done, {len(todo)} to run"
+        + (
+            f" ({sum(st.action == 'resume' for st in todo)} resumed) in {len(cohorts)} "
+            f"cohort(s) of {', '.join(str(len(c)) for c in cohorts)}"
+            if todo
+            else ""
+        )
+        + f"; parent run {parent}",
+        highlight=False,
+    )
 
     def table() -> Table:
         t = Table(title=f"grid {spec.name}")
         for col in ("cell", "state"):
             t.add_column(col)
         for st in todo:
-            state = {None: "running" if st.started else "queued", True: "[green]done[/]",
-                     False: f"[red]failed[/] {escape(st.error)}"}
+            state = {
+                None: "running" if st.started else "queued",
+                True: "[green]done[/]",
+                False: f"[red]failed[/] {escape(st.error)}",
+            }
             t.add_row(st.cell.label, state[st.ok])
         done = sum(st.ok is True for st in todo)
         failed = sum(st.ok is False for st in todo)
         running = sum(st.ok is None and st.started for st in todo)
-        t.caption = (f"{done} done, {running} running, {failed} failed, "
-                     f"{len(todo) - done - failed - running} queued")
+        t.caption = (
+            f"{done} done, {running} running, {failed} failed, {len(todo) - done - failed - running} queued"
+        )
         return t
 
     told: dict[str, bool | None] = {}
@@ -193,8 +284,7 @@ def _shown(run: Any, out: Any, executor: Executor, workers: int, ray_address: st
             if st.started and told.get(st.cell.label, "new") != state:
                 told[st.cell.label] = state
                 word = {None: "running", True: "done"}.get(state, f"failed {st.error}")
-                console.print(f"cell {st.cell.label}: {word}", highlight=False, markup=False,
-                              soft_wrap=True)
+                console.print(f"cell {st.cell.label}: {word}", highlight=False, markup=False, soft_wrap=True)
 
     if QUIET["on"] or as_json or not todo:
         return execute(run, executor.value, workers, ray_address, gpus_per_cell, lambda _: None)
@@ -203,8 +293,9 @@ def _shown(run: Any, out: Any, executor: Executor, workers: int, ray_address: st
         console.print(table())
         return run
     with Live(table(), console=console, refresh_per_second=4) as live:
-        return execute(run, executor.value, workers, ray_address, gpus_per_cell,
-                       lambda _: live.update(table()))
+        return execute(
+            run, executor.value, workers, ray_address, gpus_per_cell, lambda _: live.update(table())
+        )
 
 
 def _tell_look(out: Any, look: Any) -> None:
@@ -214,18 +305,39 @@ def _tell_look(out: Any, look: Any) -> None:
     states = summary(look.decided)
     made = max([d.look for _, d in look.decided], default=look.number)  # a re-run reads later looks
     seeds = max([d.seeds for _, d in look.decided], default=look.seeds)
-    out.print(f"look {made} at {seeds} seeds: "
-              + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
-              + (f"; {look.open} open: the next look adds seeds to their cells" if look.open
-                 else "; no comparison is open"), highlight=False, soft_wrap=True)
+    out.print(
+        f"look {made} at {seeds} seeds: "
+        + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+        + (
+            f"; {look.open} open: the next look adds seeds to their cells"
+            if look.open
+            else "; no comparison is open"
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _look_result(look: Any) -> dict[str, Any]:
     """A look for ``--json``: seeds and each counted comparison's decision."""
-    return {"look": look.number, "seeds": look.seeds, "trained": len(look.run.todo),
-            "comparisons": [{"cell": c.cell.label, "against": c.against.label, "axis": c.axis,
-                             "state": d.state, "looks": d.look, "seeds": d.seeds,
-                             "p": d.p, "level": d.level} for c, d in look.decided]}
+    return {
+        "look": look.number,
+        "seeds": look.seeds,
+        "trained": len(look.run.todo),
+        "comparisons": [
+            {
+                "cell": c.cell.label,
+                "against": c.against.label,
+                "axis": c.axis,
+                "state": d.state,
+                "looks": d.look,
+                "seeds": d.seeds,
+                "p": d.p,
+                "level": d.level,
+            }
+            for c, d in look.decided
+        ],
+    }
 
 
 def _grid_result(run: Any) -> dict[str, Any]:
@@ -242,12 +354,22 @@ def _grid_result(run: Any) -> dict[str, Any]:
     cells = []
     for st in run.statuses:
         r = runs.get(st.cell.key)
-        cells.append({"cell": st.cell.label, "run_id": r.info.run_id if r else st.run_id,
-                      "status": r.info.status if r else "MISSING", "action": st.action,
-                      "error": st.error or None,
-                      "n_labeled": r.data.metrics.get("n_labeled") if r else None,
-                      "test_accuracy": r.data.metrics.get("test_accuracy") if r else None})
-    return {"grid": run.grid.name, "version": run.parent.version, "parent_run_id": run.parent_run_id,
-            "tracking_uri": run.tracking_uri, "failed": len(run.failed), "cells": cells}
-
-
+        cells.append(
+            {
+                "cell": st.cell.label,
+                "run_id": r.info.run_id if r else st.run_id,
+                "status": r.info.status if r else "MISSING",
+                "action": st.action,
+                "error": st.error or None,
+                "n_labeled": r.data.metrics.get("n_labeled") if r else None,
+                "test_accuracy": r.data.metrics.get("test_accuracy") if r else None,
+            }
+        )
+    return {
+        "grid": run.grid.name,
+        "version": run.parent.version,
+        "parent_run_id": run.parent_run_id,
+        "tracking_uri": run.tracking_uri,
+        "failed": len(run.failed),
+        "cells": cells,
+    }

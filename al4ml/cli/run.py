@@ -30,14 +30,23 @@ from al4ml.store import check_store, resolve_tracking_uri
 
 @app.command()
 def run(
-    config: Annotated[Path | None, typer.Argument(
-        help="Experiment YAML (see experiments/); with --resume it may be left out: the run's "
-             "logged config.yaml is used.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Experiment YAML (see experiments/); with --resume it may be left out: the run's "
+            "logged config.yaml is used."
+        ),
+    ] = None,
     set_: SetOption = None,
     tracking_uri: TrackingOption = None,
-    resume: Annotated[str | None, typer.Option(
-        "--resume", metavar="RUN_ID",
-        help="Continue a crashed or interrupted run from its last finished round.")] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="RUN_ID",
+            help="Continue a crashed or interrupted run from its last finished round.",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     create_store: CreateStoreOption = False,
     as_json: ResultJsonOption = False,
@@ -46,8 +55,7 @@ def run(
 
     Example: al4ml run experiments/digits_quickstart.yaml --set query.strategy=margin
     """
-    _run(config, set_, tracking_uri, resume, _progress(progress) and not as_json, create_store,
-         as_json)
+    _run(config, set_, tracking_uri, resume, _progress(progress) and not as_json, create_store, as_json)
 
 
 @app.command()
@@ -67,14 +75,25 @@ def resume(
 def _result(run_id: str, uri: str, history: list, journaled: bool) -> dict[str, Any]:
     """What ``--json`` prints for one finished run: its id, store, status and last metrics."""
     last = history[-1] if history else None
-    return {"run_id": run_id, "tracking_uri": uri, "status": "JOURNALED" if journaled else "FINISHED",
-            "rounds": len(history), "n_labeled": last.n_labeled if last else 0,
-            "metrics": dict(last.metrics) if last else {}}
+    return {
+        "run_id": run_id,
+        "tracking_uri": uri,
+        "status": "JOURNALED" if journaled else "FINISHED",
+        "rounds": len(history),
+        "n_labeled": last.n_labeled if last else 0,
+        "metrics": dict(last.metrics) if last else {},
+    }
 
 
-def _run(config: Path | None, set_: list[str] | None, tracking_uri: str | None,
-         resume_id: str | None, progress: bool, create_store: bool = False,
-         as_json: bool = False) -> None:
+def _run(
+    config: Path | None,
+    set_: list[str] | None,
+    tracking_uri: str | None,
+    resume_id: str | None,
+    progress: bool,
+    create_store: bool = False,
+    as_json: bool = False,
+) -> None:
     from al4ml.config import build_config, load_config
     from al4ml.errors import ConfigError, RunInterrupted
 
@@ -92,13 +111,15 @@ def _run(config: Path | None, set_: list[str] | None, tracking_uri: str | None,
         from al4ml.progress import RoundLines
 
         lines = () if console.is_terminal or QUIET["on"] or as_json else (RoundLines(console),)
-        result = run_experiment(cfg, uri, resume_run_id=resume_id, progress=progress,
-                                cohort_observers=lines)
+        result = run_experiment(cfg, uri, resume_run_id=resume_id, progress=progress, cohort_observers=lines)
     except Al4mlError as e:
         raise fail(str(e)) from None
     except RunInterrupted as e:
-        err_console.print(f"interrupted: finished rounds are in MLflow; continue with al4ml resume "
-                          f"{e.run_ids[0]} --tracking-uri {uri}", highlight=False)
+        err_console.print(
+            f"interrupted: finished rounds are in MLflow; continue with al4ml resume "
+            f"{e.run_ids[0]} --tracking-uri {uri}",
+            highlight=False,
+        )
         raise typer.Exit(code=130) from None
     except RunFailed as e:
         raise _failed(e, uri) from None
@@ -106,17 +127,23 @@ def _run(config: Path | None, set_: list[str] | None, tracking_uri: str | None,
         print(json.dumps(_result(result.run_id, uri, result.history, result.journal is not None)))
     else:
         console.print(rounds_table(result.history))
-        console.print(f"MLflow run [bold]{result.run_id}[/] in {uri} "
-                      f"(browse: al4ml ui --tracking-uri {uri})", highlight=False)
+        console.print(
+            f"MLflow run [bold]{result.run_id}[/] in {uri} (browse: al4ml ui --tracking-uri {uri})",
+            highlight=False,
+        )
     if result.journal is not None:  # the line saying how to send it was printed at the end
         raise typer.Exit(code=EXIT_JOURNALED)
 
 
 @app.command()
 def baseline(
-    config: Annotated[Path, typer.Argument(
-        help="Experiment YAML (its budget is ignored), or a grid YAML: one baseline per "
-             "distinct training setting and seed of its cells, in the grid's experiment.")],
+    config: Annotated[
+        Path,
+        typer.Argument(
+            help="Experiment YAML (its budget is ignored), or a grid YAML: one baseline per "
+            "distinct training setting and seed of its cells, in the grid's experiment."
+        ),
+    ],
     set_: SetOption = None,
     tracking_uri: TrackingOption = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
@@ -149,17 +176,27 @@ def baseline(
     except RunFailed as e:
         raise _failed(e, uri) from None
     if as_json:
-        print(json.dumps({"tracking_uri": uri, "skipped": len(cfgs) - len(results), "runs": [
-            _result(r.run_id, uri, r.history, r.journal is not None) for r in results]}))
+        print(
+            json.dumps(
+                {
+                    "tracking_uri": uri,
+                    "skipped": len(cfgs) - len(results),
+                    "runs": [_result(r.run_id, uri, r.history, r.journal is not None) for r in results],
+                }
+            )
+        )
         if any(r.journal is not None for r in results):
             raise typer.Exit(code=EXIT_JOURNALED)
         return
     if results:
         console.print(baselines_table(results))
     skipped = len(cfgs) - len(results)
-    console.print(f"{len(results)} baseline run(s) in {uri}"
-                  + (f"; {skipped} already finished there" if skipped else "")
-                  + "".join(f"\n  {r.run_id}" for r in results), highlight=False)
+    console.print(
+        f"{len(results)} baseline run(s) in {uri}"
+        + (f"; {skipped} already finished there" if skipped else "")
+        + "".join(f"\n  {r.run_id}" for r in results),
+        highlight=False,
+    )
     if any(r.journal is not None for r in results):
         raise typer.Exit(code=EXIT_JOURNALED)
 
@@ -181,5 +218,3 @@ def show(
     except Al4mlError as e:
         raise fail(str(e)) from None
     print(json.dumps(cfg.dump(), indent=2) if as_json else cfg.to_yaml(), end="\n" if as_json else "")
-
-

@@ -18,15 +18,26 @@ def _policy_label(policy: dict | None) -> str:
 def baselines_table(results: list) -> Table:
     """One row per baseline run: its name (the settings it differs in), test and val scores."""
     table = Table(title=f"{len(results)} baseline run(s): the full training split")
-    for col, justify in (("baseline", "left"), ("test acc", "right"), ("test AUC", "right"),
-                         ("val AUC", "right"), ("epochs", "right"), ("run id", "left")):
+    for col, justify in (
+        ("baseline", "left"),
+        ("test acc", "right"),
+        ("test AUC", "right"),
+        ("val AUC", "right"),
+        ("epochs", "right"),
+        ("run id", "left"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in results:
         m = r.state.history[-1].metrics if r.state and r.state.history else {}
         epochs = m.get("selected_epoch")
-        table.add_row(r.name, _fmt(m.get("test_accuracy")), _fmt(m.get("test_auc")),
-                      _fmt(m.get("val_auc")), "last" if epochs is None else f"{epochs:.0f} (best)",
-                      r.run_id)
+        table.add_row(
+            r.name,
+            _fmt(m.get("test_accuracy")),
+            _fmt(m.get("test_auc")),
+            _fmt(m.get("val_auc")),
+            "last" if epochs is None else f"{epochs:.0f} (best)",
+            r.run_id,
+        )
     return table
 
 
@@ -35,23 +46,37 @@ def rounds_table(history: list) -> Table:
     answers in its caption."""
     table = Table(title="Learning curve (one row per round)")
     searched = any(r.policy for r in history)
-    for col in ("round", "labels", "test acc", "test AUC", "val acc", "train loss", "train s",
-                "query s", *(("policy (searched)", "search s") if searched else ())):
+    for col in (
+        "round",
+        "labels",
+        "test acc",
+        "test AUC",
+        "val acc",
+        "train loss",
+        "train s",
+        "query s",
+        *(("policy (searched)", "search s") if searched else ()),
+    ):
         table.add_column(col, justify="right")
     for r in history:
         m = r.metrics
-        table.add_row(str(r.round), str(r.n_labeled), _fmt(m.get("test_accuracy")),
-                      _fmt(m.get("test_auc")), _fmt(m.get("val_accuracy")),
-                      _fmt(m.get("train_loss")), _fmt(m.get("train_seconds"), 2),
-                      _fmt(m.get("query_seconds"), 2),
-                      *((_policy_label(r.policy), _fmt(m.get("search_seconds"), 1)) if searched
-                        else ()))
+        table.add_row(
+            str(r.round),
+            str(r.n_labeled),
+            _fmt(m.get("test_accuracy")),
+            _fmt(m.get("test_auc")),
+            _fmt(m.get("val_accuracy")),
+            _fmt(m.get("train_loss")),
+            _fmt(m.get("train_seconds"), 2),
+            _fmt(m.get("query_seconds"), 2),
+            *((_policy_label(r.policy), _fmt(m.get("search_seconds"), 1)) if searched else ()),
+        )
     last = history[-1].metrics if history else {}
     notes = ([f"spent cost {last[COST_METRIC]:g}"] if COST_METRIC in last else []) + (
         [f"wrong answers {last[WRONG_LABELS_METRIC]:g} of {history[-1].n_labeled}"]
-        if WRONG_LABELS_METRIC in last else [])
+        if WRONG_LABELS_METRIC in last
+        else []
+    )
     if notes:
         table.caption = " · ".join(notes)
     return table
-
-

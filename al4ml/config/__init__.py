@@ -29,8 +29,26 @@ from al4ml.config.sections import (
     holdout_size,
 )
 
-__all__ = ["AugmentationConfig", "BudgetConfig", "CostConfig", "DatasetConfig", "ExperimentConfig",
-           "ModelConfig", "NoiseConfig", "OracleConfig", "PolicyChoice", "QueryConfig",
-           "RandAugmentGrid", "SearchConfig", "TrainingConfig", "TrivialAugmentGrid",
-           "anchor_paths", "apply_override", "build_config", "flatten", "holdout_size",
-           "load_config", "read_yaml"]
+__all__ = [
+    "AugmentationConfig",
+    "BudgetConfig",
+    "CostConfig",
+    "DatasetConfig",
+    "ExperimentConfig",
+    "ModelConfig",
+    "NoiseConfig",
+    "OracleConfig",
+    "PolicyChoice",
+    "QueryConfig",
+    "RandAugmentGrid",
+    "SearchConfig",
+    "TrainingConfig",
+    "TrivialAugmentGrid",
+    "anchor_paths",
+    "apply_override",
+    "build_config",
+    "flatten",
+    "holdout_size",
+    "load_config",
+    "read_yaml",
+]

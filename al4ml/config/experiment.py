@@ -50,11 +50,11 @@ class ExperimentConfig(_Section):
         from al4ml.query import STRATEGIES
 
         for section, registry, name, options in (
-                ("dataset", DATASETS, self.dataset.name, ("options", self.dataset.options)),
-                ("model", MODELS, self.model.name, ("options", self.model.options)),
-                ("augmentation", AUGMENTATIONS, self.augmentation.name,
-                 ("params", self.augmentation.params)),
-                ("query", STRATEGIES, self.query.strategy, ("params", self.query.params))):
+            ("dataset", DATASETS, self.dataset.name, ("options", self.dataset.options)),
+            ("model", MODELS, self.model.name, ("options", self.model.options)),
+            ("augmentation", AUGMENTATIONS, self.augmentation.name, ("params", self.augmentation.params)),
+            ("query", STRATEGIES, self.query.strategy, ("params", self.query.params)),
+        ):
             key = "strategy" if section == "query" else "name"
             if name not in registry:
                 raise ConfigError(f"{section}.{key}: {registry.unknown_message(name)}")
@@ -64,9 +64,11 @@ class ExperimentConfig(_Section):
         if self.training.select == "best_holdout":
             held = holdout_size(self.budget.initial, self.training.holdout)
             if self.budget.initial - held < 2:
-                raise ConfigError(f"training.holdout: {self.training.holdout:g} of budget.initial "
-                                  f"({self.budget.initial}) leaves {self.budget.initial - held} "
-                                  "labeled item(s) to train on; lower it or raise budget.initial")
+                raise ConfigError(
+                    f"training.holdout: {self.training.holdout:g} of budget.initial "
+                    f"({self.budget.initial}) leaves {self.budget.initial - held} "
+                    "labeled item(s) to train on; lower it or raise budget.initial"
+                )
         views = self.query.augmentation
         if views is not None:
             if views.name not in AUGMENTATIONS:
@@ -74,14 +76,18 @@ class ExperimentConfig(_Section):
             AUGMENTATIONS.get(views.name).check(AUGMENTATIONS.kind, views.params, "query.augmentation.params")
         needs = STRATEGIES.get(self.query.strategy).meta["needs"]
         if "mc_probs" in needs and float(self.model.options.get("dropout", 0.0)) <= 0:
-            raise ConfigError(f"query.strategy: {self.query.strategy!r} needs MC-dropout samples; "
-                              "set model.options.dropout > 0 (e.g. 0.3)")
+            raise ConfigError(
+                f"query.strategy: {self.query.strategy!r} needs MC-dropout samples; "
+                "set model.options.dropout > 0 (e.g. 0.3)"
+            )
         self._fits_task()
         budget, cost = self.budget, self.oracle.cost
         if budget.unit == "cost" and budget.initial * cost.dearest > budget.total:
-            raise ConfigError(f"budget.total: {budget.total} (unit cost) does not surely pay for "
-                              f"the initial {budget.initial} labels at up to {cost.dearest:g} each "
-                              f"(needs >= {budget.initial * cost.dearest:g})")
+            raise ConfigError(
+                f"budget.total: {budget.total} (unit cost) does not surely pay for "
+                f"the initial {budget.initial} labels at up to {cost.dearest:g} each "
+                f"(needs >= {budget.initial * cost.dearest:g})"
+            )
         return self
 
     def _search_space(self, registry: Any) -> None:
@@ -96,9 +102,11 @@ class ExperimentConfig(_Section):
             raise ConfigError(f"augmentation.search.method: {SEARCHES.unknown_message(search.method)}")
         SEARCHES.get(search.method).check(SEARCHES.kind, search.options, "augmentation.search.options")
         if not search.candidates():
-            raise ConfigError("augmentation.search: the search space is empty; list policies "
-                              "(policies: [{name: trivialaugment}, ...]), randaugment: "
-                              "{n: [1, 2], m: [5, 15, 30]} and/or trivialaugment: {top: [10, 30]}")
+            raise ConfigError(
+                "augmentation.search: the search space is empty; list policies "
+                "(policies: [{name: trivialaugment}, ...]), randaugment: "
+                "{n: [1, 2], m: [5, 15, 30]} and/or trivialaugment: {top: [10, 30]}"
+            )
         fill = float(self.augmentation.params.get("fill", 0.0))
         for label, family in search.families():
             where = f"augmentation.search.{label}"
@@ -107,12 +115,16 @@ class ExperimentConfig(_Section):
                     raise ConfigError(f"{where}.name: {registry.unknown_message(choice.name)}")
                 registry.get(choice.name).check(registry.kind, choice.params, f"{where}.params")
                 if float(choice.params.get("fill", fill)) != fill:
-                    raise ConfigError(f"{where}.params.fill: {choice.params['fill']} differs from "
-                                      f"augmentation.params.fill ({fill:g}); candidates share the fill")
+                    raise ConfigError(
+                        f"{where}.params.fill: {choice.params['fill']} differs from "
+                        f"augmentation.params.fill ({fill:g}); candidates share the fill"
+                    )
         if search.validation == "labeled" and self.budget.initial < 2 * search.folds:
-            raise ConfigError(f"augmentation.search.folds: {search.folds} folds need at least "
-                              f"{2 * search.folds} labeled items, and budget.initial is "
-                              f"{self.budget.initial}; lower folds or raise budget.initial")
+            raise ConfigError(
+                f"augmentation.search.folds: {search.folds} folds need at least "
+                f"{2 * search.folds} labeled items, and budget.initial is "
+                f"{self.budget.initial}; lower folds or raise budget.initial"
+            )
         check = SEARCHES.get(search.method).meta.get("check")
         if check is not None:
             check(search)
@@ -126,13 +138,17 @@ class ExperimentConfig(_Section):
         task = dataset_task(self.dataset.name, self.dataset.options)
         check_task(self.query.strategy, task)
         if task == MULTI_LABEL and self.oracle.cost.per_class:
-            raise ConfigError("oracle.cost.per_class: a multi-label answer has no single class to "
-                              "price; use oracle.cost.per_label")
+            raise ConfigError(
+                "oracle.cost.per_class: a multi-label answer has no single class to "
+                "price; use oracle.cost.per_label"
+            )
         noise = self.oracle.noise
         if task == MULTI_LABEL and noise.kind != "symmetric" and (noise.rate > 0 or noise.matrix):
-            raise ConfigError(f"oracle.noise.kind: {noise.kind!r} has no multi-label meaning; a "
-                              "multi-label expert errs with kind: symmetric (each finding "
-                              "flipped with probability rate)")
+            raise ConfigError(
+                f"oracle.noise.kind: {noise.kind!r} has no multi-label meaning; a "
+                "multi-label expert errs with kind: symmetric (each finding "
+                "flipped with probability rate)"
+            )
 
     def dump(self) -> dict[str, Any]:
         """The resolved config as a plain tree; ``augmentation.search`` and
@@ -181,5 +197,3 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             out[dotted] = str(value)
     return out
-
-

@@ -24,6 +24,7 @@ class DatasetConfig(_Section):
     root: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
+
 class ModelConfig(_Section):
     """Network architecture and its options (e.g. ``dropout``).
 
@@ -42,6 +43,7 @@ class ModelConfig(_Section):
             data["options"] = {**(data.get("options") or {}), "arch": data.pop("name")[5:]}
             data["name"] = "timm"
         return data
+
 
 class TrainingConfig(_Section):
     """Per-round supervised training; defaults follow the seed study (Adam 1e-3, steps at 50/75 %).
@@ -150,15 +152,31 @@ class SearchConfig(_Section):
         """The search space by family, in order: each named policy alone (``policies[i]``),
         then ``randaugment`` (n, m row by row), then ``trivialaugment`` (space, top)."""
         out: list[tuple[str, list[PolicyChoice]]] = [
-            (f"policies[{i}]", [p]) for i, p in enumerate(self.policies)]
+            (f"policies[{i}]", [p]) for i, p in enumerate(self.policies)
+        ]
         if self.randaugment is not None and self.randaugment.n and self.randaugment.m:
-            out.append(("randaugment", [PolicyChoice(name="randaugment", params={"n": n, "m": m})
-                                        for n in self.randaugment.n for m in self.randaugment.m]))
+            out.append(
+                (
+                    "randaugment",
+                    [
+                        PolicyChoice(name="randaugment", params={"n": n, "m": m})
+                        for n in self.randaugment.n
+                        for m in self.randaugment.m
+                    ],
+                )
+            )
         ta = self.trivialaugment
         if ta is not None and ta.space and ta.top:
-            out.append(("trivialaugment", [
-                PolicyChoice(name="trivialaugment", params={"space": sp, "top": top})
-                for sp in ta.space for top in ta.top]))
+            out.append(
+                (
+                    "trivialaugment",
+                    [
+                        PolicyChoice(name="trivialaugment", params={"space": sp, "top": top})
+                        for sp in ta.space
+                        for top in ta.top
+                    ],
+                )
+            )
         return out
 
     def candidates(self) -> list[PolicyChoice]:
@@ -176,6 +194,7 @@ class AugmentationConfig(_Section):
     name: str = "none"
     params: dict[str, Any] = Field(default_factory=dict)
     search: SearchConfig | None = None
+
 
 class QueryConfig(_Section):
     """The query strategy and its options; ``budget.per_round`` is how many it picks (k).
@@ -200,10 +219,11 @@ class QueryConfig(_Section):
 
         if isinstance(data, dict) and str(data.get("strategy", "")).startswith(PREFIX):
             data = dict(data)
-            function = data.pop("strategy")[len(PREFIX):]
+            function = data.pop("strategy")[len(PREFIX) :]
             data["strategy"] = "modal"
             data["params"] = {**(data.get("params") or {}), "function": function}
         return data
+
 
 class BudgetConfig(_Section):
     """Label budget: random initial set, labels bought per round (k), and the total.
@@ -290,5 +310,3 @@ class OracleConfig(_Section):
 
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
-
-

@@ -50,5 +50,12 @@ from al4ml.data import digits, imagefolder, medmnist  # noqa: E402,F401  (fill t
 
 load_plugins("al4ml.datasets")
 
-__all__ = ["DATASETS", "ActiveDataset", "DatasetInfo", "LabeledSplit", "create_dataset",
-           "dataset_task", "register_dataset"]
+__all__ = [
+    "DATASETS",
+    "ActiveDataset",
+    "DatasetInfo",
+    "LabeledSplit",
+    "create_dataset",
+    "dataset_task",
+    "register_dataset",
+]

@@ -59,34 +59,47 @@ class ActiveDataset:
             folders: what an expert is sent for a queried item); ``None`` where there are no files.
     """
 
-    def __init__(self, info: DatasetInfo, pool_images: torch.Tensor, pool_labels: torch.Tensor,
-                 val: LabeledSplit, test: LabeledSplit,
-                 pool_files: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        info: DatasetInfo,
+        pool_images: torch.Tensor,
+        pool_labels: torch.Tensor,
+        val: LabeledSplit,
+        test: LabeledSplit,
+        pool_files: tuple[str, ...] | None = None,
+    ) -> None:
         for split, images in (("pool", pool_images), ("val", val.images), ("test", test.images)):
             if images.dtype != torch.uint8 or images.ndim != 4:
-                raise ValueError(f"{split} images must be uint8 [N, C, H, W], got "
-                                 f"{images.dtype} {tuple(images.shape)}")
+                raise ValueError(
+                    f"{split} images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}"
+                )
         if len(pool_images) != len(pool_labels):
             raise ValueError("pool images and labels differ in length")
         shape = info.label_task.label_shape(info.num_classes)
         top = 2 if info.label_task.multi_label else info.num_classes
         for split, labels in (("pool", pool_labels), ("val", val.labels), ("test", test.labels)):
             if tuple(labels.shape[1:]) != shape:
-                raise DataError(f"dataset {info.name}: {split} labels have shape "
-                                f"{tuple(labels.shape)}; a {info.label_task.kind} set with "
-                                f"{info.num_classes} classes needs "
-                                f"[{', '.join(['N', *map(str, shape)])}]")
+                raise DataError(
+                    f"dataset {info.name}: {split} labels have shape "
+                    f"{tuple(labels.shape)}; a {info.label_task.kind} set with "
+                    f"{info.num_classes} classes needs "
+                    f"[{', '.join(['N', *map(str, shape)])}]"
+                )
             bad = labels[(labels < 0) | (labels >= top)]
             if len(bad):
-                raise DataError(f"dataset {info.name}: {split} label {int(bad[0])} is outside "
-                                f"[0, {top}) for its {info.num_classes} "
-                                f"{'findings' if info.label_task.multi_label else 'classes'} "
-                                f"({len(bad)} such labels)")
+                raise DataError(
+                    f"dataset {info.name}: {split} label {int(bad[0])} is outside "
+                    f"[0, {top}) for its {info.num_classes} "
+                    f"{'findings' if info.label_task.multi_label else 'classes'} "
+                    f"({len(bad)} such labels)"
+                )
             present = labels.unique() if not info.label_task.multi_label else None
             if present is not None and len(present) < 2:  # accuracy 1.0 and AUC NaN, silently
-                raise DataError(f"dataset {info.name}: the {split} split holds one class only "
-                                f"({info.classes[int(present[0])] if len(present) else 'none'}); "
-                                f"a classifier needs images of at least two classes in every split")
+                raise DataError(
+                    f"dataset {info.name}: the {split} split holds one class only "
+                    f"({info.classes[int(present[0])] if len(present) else 'none'}); "
+                    f"a classifier needs images of at least two classes in every split"
+                )
         if pool_files is not None and len(pool_files) != len(pool_images):
             raise ValueError("pool images and files differ in length")
         self.info = info
@@ -108,17 +121,19 @@ class ActiveDataset:
         names = ", ".join(classes[:6]) + (", …" if len(classes) > 6 else "")
         kind = "findings" if self.info.label_task.multi_label else "classes"
         h, w = self.info.size
-        return (f"{self.info.name}: {len(classes)} {kind} ({names}), pool {self.pool_size}, "
-                f"val {len(self.val.images)}, test {len(self.test.images)} images of "
-                f"{self.info.channels}x{h}x{w}")
+        return (
+            f"{self.info.name}: {len(classes)} {kind} ({names}), pool {self.pool_size}, "
+            f"val {len(self.val.images)}, test {len(self.test.images)} images of "
+            f"{self.info.channels}x{h}x{w}"
+        )
 
-    def make_oracle(self, noise: LabelNoise | None = None, cost: LabelCost | None = None
-                    ) -> SimulatedOracle:
+    def make_oracle(self, noise: LabelNoise | None = None, cost: LabelCost | None = None) -> SimulatedOracle:
         """Hand the pool labels to a new oracle; callable once per dataset object."""
         return self.make_oracles([noise], [cost])[0]
 
-    def make_oracles(self, noises: int | list[LabelNoise | None],
-                     costs: list[LabelCost | None] | None = None) -> list[SimulatedOracle]:
+    def make_oracles(
+        self, noises: int | list[LabelNoise | None], costs: list[LabelCost | None] | None = None
+    ) -> list[SimulatedOracle]:
         """Hand the pool labels to independent oracles (one per cell of a cohort), once.
 
         Args:
@@ -132,5 +147,7 @@ class ActiveDataset:
         labels, self._pool_labels = self._pool_labels, None
         noises = [None] * noises if isinstance(noises, int) else noises
         costs = costs or [None] * len(noises)
-        return [SimulatedOracle(labels, self.info.num_classes, noise, cost)
-                for noise, cost in zip(noises, costs, strict=True)]
+        return [
+            SimulatedOracle(labels, self.info.num_classes, noise, cost)
+            for noise, cost in zip(noises, costs, strict=True)
+        ]

@@ -27,13 +27,20 @@ def digits(root: Path | None, size: Annotated[int, Field(ge=8, le=512)] = 28) ->
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
     x = torch.from_numpy(images).unsqueeze(1)
     if size != 8:  # torch's uint8 antialiased bilinear: torchvision's resize, bit for bit
-        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
-                                            antialias=True, align_corners=False)
+        x = torch.nn.functional.interpolate(
+            x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
     y = torch.from_numpy(bunch.target.astype(np.int64))
     idx = np.arange(len(y))
     pool_idx, rest = train_test_split(idx, test_size=0.3, stratify=y, random_state=0)
     val_idx, test_idx = train_test_split(rest, test_size=2 / 3, stratify=y[rest], random_state=0)
-    info = DatasetInfo("digits", tuple(str(c) for c in range(10)), 1, (size, size),
-                       source="sklearn.datasets.load_digits")
-    return ActiveDataset(info, x[pool_idx], y[pool_idx],
-                         LabeledSplit(x[val_idx], y[val_idx]), LabeledSplit(x[test_idx], y[test_idx]))
+    info = DatasetInfo(
+        "digits", tuple(str(c) for c in range(10)), 1, (size, size), source="sklearn.datasets.load_digits"
+    )
+    return ActiveDataset(
+        info,
+        x[pool_idx],
+        y[pool_idx],
+        LabeledSplit(x[val_idx], y[val_idx]),
+        LabeledSplit(x[test_idx], y[test_idx]),
+    )

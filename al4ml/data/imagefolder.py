@@ -55,12 +55,16 @@ def _class_files(folder: Path, classes: list[str]) -> list[tuple[Path, int]]:
     out = []
     for label, name in enumerate(classes):
         if not (folder / name).is_dir():
-            raise DataError(f"{folder} has no folder for class {name!r} (the classes are the "
-                            f"folders of {folder.parent / 'train'})")
+            raise DataError(
+                f"{folder} has no folder for class {name!r} (the classes are the "
+                f"folders of {folder.parent / 'train'})"
+            )
         files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in EXTENSIONS)
         if not files:
-            raise DataError(f"class folder {folder / name} holds no images ({', '.join(EXTENSIONS)}); "
-                            "remove it or add its images")
+            raise DataError(
+                f"class folder {folder / name} holds no images ({', '.join(EXTENSIONS)}); "
+                "remove it or add its images"
+            )
         out += [(p, label) for p in files]
     return out
 
@@ -69,39 +73,49 @@ def _subfolders(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _layout(root: Path | None, split: tuple[float, float, float] | None
-            ) -> tuple[list[str], dict[str, list[tuple[Path, int]]] | list[tuple[Path, int]]]:
+def _layout(
+    root: Path | None, split: tuple[float, float, float] | None
+) -> tuple[list[str], dict[str, list[tuple[Path, int]]] | list[tuple[Path, int]]]:
     """The classes and the files: per split folder, or one list to split."""
     if root is None or not root.is_dir():
-        raise DataError(f"image folder not found: {root} (expected train/ val/ test/ folders "
-                        "with one sub-folder per class, or class folders and dataset.options.split)")
+        raise DataError(
+            f"image folder not found: {root} (expected train/ val/ test/ folders "
+            "with one sub-folder per class, or class folders and dataset.options.split)"
+        )
     folders = _subfolders(root)
     present = [s for s in SPLITS if s in folders]
     if present:
         loose = [f for f in folders if f not in SPLITS]
         if loose:
-            raise DataError(f"{root} has both split folders ({', '.join(present)}) and other folders "
-                            f"({', '.join(loose)}); keep one layout: train/ val/ test/, or only "
-                            "class folders with dataset.options.split")
+            raise DataError(
+                f"{root} has both split folders ({', '.join(present)}) and other folders "
+                f"({', '.join(loose)}); keep one layout: train/ val/ test/, or only "
+                "class folders with dataset.options.split"
+            )
         if split is not None:
-            raise DataError(f"{root} is already split into {', '.join(present)}/; drop "
-                            f"dataset.options.split (got {list(split)})")
+            raise DataError(
+                f"{root} is already split into {', '.join(present)}/; drop "
+                f"dataset.options.split (got {list(split)})"
+            )
         missing = [s for s in SPLITS if s not in present]
         if missing:
             raise DataError(f"image folder not found: {root / missing[0]}")
         classes = _subfolders(root / "train")
         return classes, {s: _class_files(root / s, classes) for s in SPLITS}
     if not folders:
-        raise DataError(f"no class folders under {root} (expected train/ val/ test/ folders with "
-                        "one sub-folder per class, or class folders and dataset.options.split)")
+        raise DataError(
+            f"no class folders under {root} (expected train/ val/ test/ folders with "
+            "one sub-folder per class, or class folders and dataset.options.split)"
+        )
     if split is None:
-        raise DataError(f"{root} holds class folders ({', '.join(folders[:5])}) but no train/ val/ "
-                        "test/ split; set dataset.options.split, e.g. [0.7, 0.15, 0.15]")
+        raise DataError(
+            f"{root} holds class folders ({', '.join(folders[:5])}) but no train/ val/ "
+            "test/ split; set dataset.options.split, e.g. [0.7, 0.15, 0.15]"
+        )
     return folders, _class_files(root, folders)
 
 
-def _decode(files: list[tuple[Path, int]], root: Path, size: int, mode: str
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _decode(files: list[tuple[Path, int]], root: Path, size: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """uint8 ``[N, C, size, size]`` images and int64 ``[N]`` labels, from the cache or decoded."""
     import numpy as np
     import torch
@@ -129,8 +143,9 @@ def _decode(files: list[tuple[Path, int]], root: Path, size: int, mode: str
     return images, labels
 
 
-def stratified_split(labels: np.ndarray, fractions: tuple[float, float, float], seed: int
-                     ) -> dict[str, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, fractions: tuple[float, float, float], seed: int
+) -> dict[str, np.ndarray]:
     """Indices of train/val/test: each class shuffled (seeded) and cut at the fractions.
 
     Every class lands in every split (a class needs 3 images), in proportion up to rounding,
@@ -151,10 +166,13 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, float, float], 
 
 
 @register_dataset("imagefolder")
-def imagefolder(root: Path | None, size: Annotated[int, Field(ge=8, le=1024)] = 28,
-                channels: Literal[1, 3] = 3,
-                split: tuple[Fraction, Fraction, Fraction] | None = None,
-                split_seed: int = 0) -> ActiveDataset:
+def imagefolder(
+    root: Path | None,
+    size: Annotated[int, Field(ge=8, le=1024)] = 28,
+    channels: Literal[1, 3] = 3,
+    split: tuple[Fraction, Fraction, Fraction] | None = None,
+    split_seed: int = 0,
+) -> ActiveDataset:
     """Class folders, already split (train/ val/ test/) or split here (``split``), cached."""
     import numpy as np
     import torch
@@ -166,8 +184,10 @@ def imagefolder(root: Path | None, size: Annotated[int, Field(ge=8, le=1024)] = 
     classes, files = _layout(root, split)
     assert root is not None  # _layout refuses a missing root
     if len(classes) < 2:  # before anything is decoded or cached
-        raise DataError(f"{root}: the tree holds one class only ({classes[0]}); a classifier "
-                        "needs class folders for at least two")
+        raise DataError(
+            f"{root}: the tree holds one class only ({classes[0]}); a classifier "
+            "needs class folders for at least two"
+        )
     mode = "L" if channels == 1 else "RGB"
     if isinstance(files, dict):
         parts = {s: _decode(files[s], root, size, mode) for s in SPLITS}
@@ -175,22 +195,29 @@ def imagefolder(root: Path | None, size: Annotated[int, Field(ge=8, le=1024)] = 
     else:
         assert split is not None  # _layout refuses class folders without a split
         images, labels = _decode(files, root, size, mode)
-        too_small = [classes[c] for c, n in enumerate(np.bincount(labels, minlength=len(classes)))
-                     if n < 3]
+        too_small = [classes[c] for c, n in enumerate(np.bincount(labels, minlength=len(classes))) if n < 3]
         if too_small:
-            raise DataError(f"class {too_small[0]!r} has fewer than 3 images; a stratified "
-                            "train/val/test split needs at least one per split")
+            raise DataError(
+                f"class {too_small[0]!r} has fewer than 3 images; a stratified "
+                "train/val/test split needs at least one per split"
+            )
         index = stratified_split(labels, split, split_seed)
         parts = {s: (images[i], labels[i]) for s, i in index.items()}
         pool_files = tuple(files[i][0].relative_to(root).as_posix() for i in index["train"])
     tensors = {s: (torch.from_numpy(x), torch.from_numpy(y)) for s, (x, y) in parts.items()}
     info = DatasetInfo(root.name, tuple(classes), channels, (size, size), source=str(root))
-    return ActiveDataset(info, *tensors["train"], LabeledSplit(*tensors["val"]),
-                         LabeledSplit(*tensors["test"]), pool_files=pool_files)
+    return ActiveDataset(
+        info,
+        *tensors["train"],
+        LabeledSplit(*tensors["val"]),
+        LabeledSplit(*tensors["test"]),
+        pool_files=pool_files,
+    )
 
 
-def write_synthetic_tree(root: Path, classes: tuple[str, ...] = LC25000_CLASSES, per_class: int = 4,
-                         size: int = 768, seed: int = 0) -> Path:
+def write_synthetic_tree(
+    root: Path, classes: tuple[str, ...] = LC25000_CLASSES, per_class: int = 4, size: int = 768, seed: int = 0
+) -> Path:
     """An LC25000-shaped tree for tests and benchmarks: ``root/<class>/<class>N.jpeg``.
 
     Each class has its own mean colour and texture frequency plus noise, so a model can
@@ -209,5 +236,6 @@ def write_synthetic_tree(root: Path, classes: tuple[str, ...] = LC25000_CLASSES,
             wave = np.sin(2 * np.pi * (3 + 2 * c) * (xx + yy) + rng.uniform(0, 2 * np.pi))
             img = tint + 40 * wave[..., None] + rng.normal(0, 20, (size, size, 3))
             Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
-                folder / f"{name}{i + 1}.jpeg", quality=90)
+                folder / f"{name}{i + 1}.jpeg", quality=90
+            )
     return root

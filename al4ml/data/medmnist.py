@@ -94,13 +94,19 @@ def _download(cls: type, root: Path, size: int, filename: str, url: str) -> None
         cls(split="train", root=str(root), download=True, **kwargs)
     except (RuntimeError, OSError) as e:
         first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
-        raise DataError(f"could not download {filename} to {root} ({first}); get it from {url} "
-                        f"and pass --set dataset.root=<its folder>") from None
+        raise DataError(
+            f"could not download {filename} to {root} ({first}); get it from {url} "
+            f"and pass --set dataset.root=<its folder>"
+        ) from None
 
 
 @register_dataset("medmnist", task=task_of)
-def medmnist(root: Path | None, flag: Flag = "breastmnist",
-             size: Literal[28, 64, 128, 224] = 28, download: bool = False) -> ActiveDataset:
+def medmnist(
+    root: Path | None,
+    flag: Flag = "breastmnist",
+    size: Literal[28, 64, 128, 224] = 28,
+    download: bool = False,
+) -> ActiveDataset:
     """A 2D MedMNIST set (``flag``) read by medmnist's own classes; task from its INFO.
 
     Files are read from ``root`` (default: medmnist's own folder, ``~/.medmnist``); with
@@ -121,16 +127,21 @@ def medmnist(root: Path | None, flag: Flag = "breastmnist",
     if not path.is_file() and download:
         _download(cls, root, size, filename, info["url" if size == 28 else f"url_{size}"])
     if not path.is_file():
-        raise DataError(f"MedMNIST file not found: {path}; pass --set dataset.root=<folder with "
-                        f"{filename}> or --set dataset.options.download=true (from {SOURCE})")
+        raise DataError(
+            f"MedMNIST file not found: {path}; pass --set dataset.root=<folder with "
+            f"{filename}> or --set dataset.options.download=true (from {SOURCE})"
+        )
     try:
         (xp, yp), (xv, yv), (xt, yt) = (_split(cls, s, root, size) for s in ("train", "val", "test"))
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: not a readable MedMNIST .npz file ({type(e).__name__}: {e}); "
-                        f"download {filename} again from {SOURCE}") from None
+        raise DataError(
+            f"{path}: not a readable MedMNIST .npz file ({type(e).__name__}: {e}); "
+            f"download {filename} again from {SOURCE}"
+        ) from None
     classes = tuple(info["label"][str(i)] for i in range(len(info["label"])))
-    meta = DatasetInfo(flag, classes, int(xp.shape[1]), (int(xp.shape[2]), int(xp.shape[3])),
-                       info["task"], source=str(path))
+    meta = DatasetInfo(
+        flag, classes, int(xp.shape[1]), (int(xp.shape[2]), int(xp.shape[3])), info["task"], source=str(path)
+    )
 
     multi_label = meta.label_task.multi_label
 
@@ -138,5 +149,4 @@ def medmnist(root: Path | None, flag: Flag = "breastmnist",
         y = y.reshape(len(y), -1).astype(np.int64)
         return torch.from_numpy(y if multi_label else y[:, 0])
 
-    return ActiveDataset(meta, xp, labels(yp), LabeledSplit(xv, labels(yv)),
-                         LabeledSplit(xt, labels(yt)))
+    return ActiveDataset(meta, xp, labels(yp), LabeledSplit(xv, labels(yv)), LabeledSplit(xt, labels(yt)))

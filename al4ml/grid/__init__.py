@@ -43,11 +43,35 @@ from al4ml.grid.versions import (
 from al4ml.grid.workers import Listener, _cohort_process, _task, run_cohort_task
 from al4ml.probe import cells_per_device
 
-__all__ = ["GridCell", "CellStatus", "Grid", "GridFile", "GridRun", "Listener", "Parent",
-           "_cohort_process", "_outcomes", "_task", "baseline_configs", "cells_per_device",
-           "child_runs", "execute", "execute_local", "execute_ray", "finalize", "is_grid_file",
-           "load_grid", "parent_run", "pid_alive", "plan", "plan_cohorts", "prepare_grid",
-           "run_cohort_task", "run_grid", "writer_alive"]
+__all__ = [
+    "GridCell",
+    "CellStatus",
+    "Grid",
+    "GridFile",
+    "GridRun",
+    "Listener",
+    "Parent",
+    "_cohort_process",
+    "_outcomes",
+    "_task",
+    "baseline_configs",
+    "cells_per_device",
+    "child_runs",
+    "execute",
+    "execute_local",
+    "execute_ray",
+    "finalize",
+    "is_grid_file",
+    "load_grid",
+    "parent_run",
+    "pid_alive",
+    "plan",
+    "plan_cohorts",
+    "prepare_grid",
+    "run_cohort_task",
+    "run_grid",
+    "writer_alive",
+]
 
 
 @dataclass
@@ -78,10 +102,16 @@ class GridRun:
         return [st for st in self.todo if st.ok is False]
 
 
-def prepare_grid(path: str | Path, overrides: list[str] | None = None,
-                 tracking_uri: str | None = None, cohort_size: int | None = None,
-                 workers: int = 1, create_store: bool = False, seeds: list[int] | None = None,
-                 keep: Callable[[GridCell], bool] | None = None) -> GridRun:
+def prepare_grid(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    tracking_uri: str | None = None,
+    cohort_size: int | None = None,
+    workers: int = 1,
+    create_store: bool = False,
+    seeds: list[int] | None = None,
+    keep: Callable[[GridCell], bool] | None = None,
+) -> GridRun:
     """Load a grid file, find or start its parent run, and plan its cells and cohorts.
 
     ``create_store`` makes a missing store folder instead of refusing it; ``seeds`` replace
@@ -107,14 +137,21 @@ def prepare_grid(path: str | Path, overrides: list[str] | None = None,
     return run
 
 
-def execute(run: GridRun, executor: str = "local", workers: int = 1, ray_address: str | None = None,
-            gpus_per_cohort: float = 0.0, on_change: Listener | None = None) -> GridRun:
+def execute(
+    run: GridRun,
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    gpus_per_cohort: float = 0.0,
+    on_change: Listener | None = None,
+) -> GridRun:
     """Train a prepared grid's cohorts (local processes or Ray tasks) and close its parent run."""
     if executor == "local":
         execute_local(run.cohorts, run.tracking_uri, run.parent_run_id, workers, on_change)
     elif executor == "ray":
-        execute_ray(run.cohorts, run.tracking_uri, run.parent_run_id, workers, ray_address,
-                    gpus_per_cohort, on_change)
+        execute_ray(
+            run.cohorts, run.tracking_uri, run.parent_run_id, workers, ray_address, gpus_per_cohort, on_change
+        )
     else:
         raise ConfigError(f"unknown executor {executor!r}; choose from: local, ray")
     from al4ml.tracking import get_client
@@ -123,10 +160,17 @@ def execute(run: GridRun, executor: str = "local", workers: int = 1, ray_address
     return run
 
 
-def run_grid(path: str | Path, overrides: list[str] | None = None, tracking_uri: str | None = None,
-             workers: int = 1, cohort_size: int | None = None, executor: str = "local",
-             ray_address: str | None = None, gpus_per_cohort: float = 0.0,
-             on_change: Listener | None = None) -> GridRun:
+def run_grid(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    tracking_uri: str | None = None,
+    workers: int = 1,
+    cohort_size: int | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    gpus_per_cohort: float = 0.0,
+    on_change: Listener | None = None,
+) -> GridRun:
     """Run a grid file: skip finished cells, resume the others, train as cohorts, close its parent.
 
     Arguments as ``al4ml grid``; ``cohort_size=None`` is ``auto``.
@@ -134,5 +178,11 @@ def run_grid(path: str | Path, overrides: list[str] | None = None, tracking_uri:
     Returns:
         The run: ``parent_run_id`` for :func:`al4ml.report.build_report`, and each cell's status.
     """
-    return execute(prepare_grid(path, overrides, tracking_uri, cohort_size, workers), executor,
-                   workers, ray_address, gpus_per_cohort, on_change)
+    return execute(
+        prepare_grid(path, overrides, tracking_uri, cohort_size, workers),
+        executor,
+        workers,
+        ray_address,
+        gpus_per_cohort,
+        on_change,
+    )

@@ -35,6 +35,4 @@ def _split(items: list[Any], n: int) -> list[list[Any]]:
     """``items`` in ``n`` consecutive parts whose sizes differ by at most one."""
     q, r = divmod(len(items), n)
     bounds = [i * q + min(i, r) for i in range(n + 1)]
-    return [items[bounds[i]:bounds[i + 1]] for i in range(n)]
-
-
+    return [items[bounds[i] : bounds[i + 1]] for i in range(n)]

@@ -26,9 +26,11 @@ if TYPE_CHECKING:  # MLflow takes seconds to import: not needed to validate a gr
     from mlflow.tracking import MlflowClient
 
 
-AWAY = ("outcome unknown: the tracking store did not answer when its worker ended (what the "
-        "worker could not send waits in {journal}: al4ml sync it, then re-run the grid, which "
-        "skips finished cells)")
+AWAY = (
+    "outcome unknown: the tracking store did not answer when its worker ended (what the "
+    "worker could not send waits in {journal}: al4ml sync it, then re-run the grid, which "
+    "skips finished cells)"
+)
 """Why a cell failed when the store was away as its cohort ended (its runs may be FINISHED
 once the journals are sent)."""
 
@@ -45,8 +47,7 @@ def _outcomes(tracking_uri: str, parent_id: str, cohort: list[CellStatus], error
     from al4ml.tracking import get_client
 
     try:
-        runs = {r.data.tags.get(CELL_TAG): r
-                for r in child_runs(get_client(tracking_uri), parent_id)}
+        runs = {r.data.tags.get(CELL_TAG): r for r in child_runs(get_client(tracking_uri), parent_id)}
     except Exception as e:  # MLflow wraps an unreachable store's errors in several ways
         if not unreachable(e):
             raise
@@ -62,8 +63,13 @@ def _outcomes(tracking_uri: str, parent_id: str, cohort: list[CellStatus], error
             st.error = why or error or f"run {run.info.status if run else 'not started'}"
 
 
-def execute_local(cohorts: list[list[CellStatus]], tracking_uri: str, parent_id: str, workers: int,
-                  on_change: Listener | None = None) -> None:
+def execute_local(
+    cohorts: list[list[CellStatus]],
+    tracking_uri: str,
+    parent_id: str,
+    workers: int,
+    on_change: Listener | None = None,
+) -> None:
     """Run cohorts in up to ``workers`` worker processes; a dead process fails only its cells."""
     todo = [st for c in cohorts for st in c]
     ctx = worker_context(any(st.cell.config.augmentation.name != "none" for st in todo))
@@ -74,8 +80,10 @@ def execute_local(cohorts: list[list[CellStatus]], tracking_uri: str, parent_id:
         while pending or running:
             while pending and len(running) < workers:
                 cohort = pending.pop(0)
-                proc = ctx.Process(target=_cohort_process, args=((
-                    _task(cohort), tracking_uri, parent_id, threads), os.getpid()))
+                proc = ctx.Process(
+                    target=_cohort_process,
+                    args=((_task(cohort), tracking_uri, parent_id, threads), os.getpid()),
+                )
                 proc.start()
                 running[proc] = cohort
                 for st in cohort:
@@ -85,8 +93,12 @@ def execute_local(cohorts: list[list[CellStatus]], tracking_uri: str, parent_id:
             for proc in [p for p in running if not p.is_alive()]:
                 cohort = running.pop(proc)
                 proc.join()
-                _outcomes(tracking_uri, parent_id, cohort,
-                          "" if proc.exitcode == 0 else f"worker exited with code {proc.exitcode}")
+                _outcomes(
+                    tracking_uri,
+                    parent_id,
+                    cohort,
+                    "" if proc.exitcode == 0 else f"worker exited with code {proc.exitcode}",
+                )
                 if on_change:
                     on_change(todo)
             time.sleep(0.2)
@@ -98,8 +110,15 @@ def execute_local(cohorts: list[list[CellStatus]], tracking_uri: str, parent_id:
                 st.ok, st.error = False, "interrupted"
 
 
-def execute_ray(cohorts: list[list[CellStatus]], tracking_uri: str, parent_id: str, workers: int,
-                address: str | None, num_gpus: float, on_change: Listener | None = None) -> None:
+def execute_ray(
+    cohorts: list[list[CellStatus]],
+    tracking_uri: str,
+    parent_id: str,
+    workers: int,
+    address: str | None,
+    num_gpus: float,
+    on_change: Listener | None = None,
+) -> None:
     """Submit each cohort as a Ray task (``num_gpus`` each) to ``address`` or a local instance."""
     try:
         import ray
@@ -107,8 +126,12 @@ def execute_ray(cohorts: list[list[CellStatus]], tracking_uri: str, parent_id: s
         raise ConfigError("--executor ray needs Ray: pip install 'al4ml[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
-                 log_to_driver=False)
+        ray.init(
+            address=address,
+            num_cpus=None if address else workers,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
     task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=0)(run_cohort_task)
     threads = _threads(workers)
     todo = [st for c in cohorts for st in c]
@@ -148,12 +171,9 @@ def finalize(client: MlflowClient, parent_id: str, statuses: list[CellStatus]) -
             if run.data.tags.get(CELL_TAG) in keys and run.info.status == "RUNNING":
                 client.set_terminated(run.info.run_id, "FAILED")
         if not any(st.action == "busy" for st in statuses):
-            client.set_terminated(parent_id, "FINISHED" if all(st.ok for st in statuses)
-                                  else "FAILED")
+            client.set_terminated(parent_id, "FINISHED" if all(st.ok for st in statuses) else "FAILED")
     except Exception as e:  # MLflow wraps an unreachable store's errors in several ways
         if not unreachable(e):
             raise
         return False
     return True
-
-

@@ -39,8 +39,9 @@ class Look:
         return sum(not d.stopped for _, d in self.decided)
 
 
-def look_decisions(tracking_uri: str, parent_id: str, plan: SequentialPlan,
-                   references: dict[str, str] | None = None) -> list[tuple[Comparison, Decision]]:
+def look_decisions(
+    tracking_uri: str, parent_id: str, plan: SequentialPlan, references: dict[str, str] | None = None
+) -> list[tuple[Comparison, Decision]]:
     """The counted comparisons of a grid's finished runs and their sequential decisions."""
     from al4ml.report.collect import NoCurves, build_cells, collect, resolve_source
     from al4ml.report.design import decisions
@@ -57,11 +58,18 @@ def look_decisions(tracking_uri: str, parent_id: str, plan: SequentialPlan,
     return decisions(comparisons(cells, resolve_references(cells, references or {})), plan)
 
 
-def run_until_resolved(path: str | Path, plan: SequentialPlan, execute_look: Callable[[GridRun], GridRun],
-                       overrides: list[str] | None = None, tracking_uri: str | None = None,
-                       cohort_size: int | None = None, workers: int = 1, create_store: bool = False,
-                       references: dict[str, str] | None = None,
-                       on_look: Callable[[Look], None] | None = None) -> list[Look]:
+def run_until_resolved(
+    path: str | Path,
+    plan: SequentialPlan,
+    execute_look: Callable[[GridRun], GridRun],
+    overrides: list[str] | None = None,
+    tracking_uri: str | None = None,
+    cohort_size: int | None = None,
+    workers: int = 1,
+    create_store: bool = False,
+    references: dict[str, str] | None = None,
+    on_look: Callable[[Look], None] | None = None,
+) -> list[Look]:
     """Run a grid look by look until no counted comparison is open (or a look's cells failed).
 
     Args:
@@ -84,13 +92,16 @@ def run_until_resolved(path: str | Path, plan: SequentialPlan, execute_look: Cal
     axes = [a for a in load_grid(path, overrides).axes if a != "seed"]
     bad = [k for k in plan.compare if not any(k == a or k.startswith(a + ".") for a in axes)]
     if bad:  # before anything trains
-        raise ConfigError(f"--compare {bad[0]}: no axis of this grid; choose from: "
-                          f"{', '.join(axes) or '(none: the grid varies only the seed)'}")
+        raise ConfigError(
+            f"--compare {bad[0]}: no axis of this grid; choose from: "
+            f"{', '.join(axes) or '(none: the grid varies only the seed)'}"
+        )
     keep: Callable[[GridCell], bool] | None = None
     looks: list[Look] = []
     for number, n in enumerate(plan.design.looks, start=1):
-        run = prepare_grid(path, overrides, tracking_uri, cohort_size, workers, create_store,
-                           seeds=list(range(n)), keep=keep)
+        run = prepare_grid(
+            path, overrides, tracking_uri, cohort_size, workers, create_store, seeds=list(range(n)), keep=keep
+        )
         if number == 1:
             client = get_client(run.tracking_uri)
             check_same(design_of(client.get_run(run.parent_run_id).data.tags), plan)

@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # MLflow takes seconds to import: not needed to validate a gr
     pass
 
 
-
 class GridFile(BaseModel):
     """The grid YAML: base experiment, overrides for all cells, and the axes."""
 
@@ -87,13 +86,11 @@ def baseline_configs(grid: Grid) -> list[ExperimentConfig]:
     seen: dict[str, ExperimentConfig] = {}
     for cell in grid.cells:
         flat = cell.config.flat()
-        seen.setdefault(json.dumps([training_setting(flat), flat["seed"]], sort_keys=True),
-                        cell.config)
+        seen.setdefault(json.dumps([training_setting(flat), flat["seed"]], sort_keys=True), cell.config)
     return list(seen.values())
 
 
-def load_grid(path: str | Path, overrides: list[str] | None = None,
-              seeds: list[int] | None = None) -> Grid:
+def load_grid(path: str | Path, overrides: list[str] | None = None, seeds: list[int] | None = None) -> Grid:
     """Read a grid file and resolve every cell's config (``overrides`` apply to all cells;
     ``seeds``, if given, replace the file's seed axis: a sequential grid's seeds so far).
 
@@ -108,13 +105,14 @@ def load_grid(path: str | Path, overrides: list[str] | None = None,
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']} (grid keys: name, base, set, "
-                          "axes)") from None
+        raise ConfigError(f"{path}: {where}: {first['msg']} (grid keys: name, base, set, axes)") from None
     if seeds is not None:
         spec.axes = {**{k: v for k, v in spec.axes.items() if k != "seed"}, "seed": list(seeds)}
     if not spec.axes:
-        raise ConfigError(f"{path}: axes: no axis given; name at least one config key with a "
-                          "list of values (e.g. seed: [0, 1, 2])")
+        raise ConfigError(
+            f"{path}: axes: no axis given; name at least one config key with a "
+            "list of values (e.g. seed: [0, 1, 2])"
+        )
     base_path = (path.parent / spec.base).resolve()
     if not base_path.is_file():
         raise ConfigError(f"{path}: base experiment not found: {base_path}")
@@ -126,8 +124,10 @@ def load_grid(path: str | Path, overrides: list[str] | None = None,
     for key, options in spec.axes.items():
         shown = [json.dumps(v, sort_keys=True) for v in options]
         if repeated := next((v for i, v in enumerate(shown) if v in shown[:i]), None):
-            raise ConfigError(f"{path}: axis {key!r} lists {repeated} twice; each value once "
-                              "(a repeated value would train the same cell twice)")
+            raise ConfigError(
+                f"{path}: axis {key!r} lists {repeated} twice; each value once "
+                "(a repeated value would train the same cell twice)"
+            )
     cells = []
     for combo in itertools.product(*spec.axes.values()):
         values = dict(zip(spec.axes, combo, strict=True))
@@ -139,4 +139,3 @@ def load_grid(path: str | Path, overrides: list[str] | None = None,
             raise ConfigError(f"grid cell [{label}]: {e}") from None
         cells.append(GridCell(values, cfg, run_color(spec.axes, values)))
     return Grid(spec.name, dict(spec.axes), cells)
-

@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # MLflow takes seconds to import: not needed to validate a gr
     from mlflow.tracking import MlflowClient
 
 
-
 @dataclass(frozen=True)
 class Parent:
     """The grid's parent run: its id, version, and why a new version was started (if so)."""
@@ -40,8 +39,12 @@ class Parent:
 
 
 def _grid_parents(client: MlflowClient, exp: str, name: str) -> list[Any]:
-    return client.search_runs([exp], f"tags.`{ROLE_TAG}` = 'grid' and tags.`{GRID_TAG}` = '{name}'",
-                              order_by=["attributes.start_time DESC"], max_results=1000)
+    return client.search_runs(
+        [exp],
+        f"tags.`{ROLE_TAG}` = 'grid' and tags.`{GRID_TAG}` = '{name}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
 
 
 def _difference(params: dict[str, str], shared: dict[str, str], defaults: dict[str, str]) -> str:
@@ -79,13 +82,30 @@ def parent_run(client: MlflowClient, grid: Grid) -> Parent:
             return Parent(run.info.run_id, int(run.data.tags.get(VERSION_TAG, "1")))
     version = 1 + max((int(r.data.tags.get(VERSION_TAG, "1")) for r in parents), default=0)
     name = f"grid {grid.name}" + (f" v{version}" if version > 1 else "")
-    run = client.create_run(exp, run_name=name, tags={
-        ROLE_TAG: "grid", GRID_TAG: grid.name, VERSION_TAG: str(version),
-        AXES_TAG: json.dumps(grid.axes), COLOR_TAG: "#7f7f7f"})  # grey: no curve of its own
+    run = client.create_run(
+        exp,
+        run_name=name,
+        tags={
+            ROLE_TAG: "grid",
+            GRID_TAG: grid.name,
+            VERSION_TAG: str(version),
+            AXES_TAG: json.dumps(grid.axes),
+            COLOR_TAG: "#7f7f7f",
+        },
+    )  # grey: no curve of its own
     log_params(client, run.info.run_id, shared)
-    client.log_batch(run.info.run_id, tags=[RunTag("mlflow.note.content", (
-        f"al4ml grid {grid.name}, version {version}: axes "
-        + " x ".join(f"{k} ({len(v)})" for k, v in grid.axes.items())))])
+    client.log_batch(
+        run.info.run_id,
+        tags=[
+            RunTag(
+                "mlflow.note.content",
+                (
+                    f"al4ml grid {grid.name}, version {version}: axes "
+                    + " x ".join(f"{k} ({len(v)})" for k, v in grid.axes.items())
+                ),
+            )
+        ],
+    )
     why = _difference(parents[0].data.params, shared, defaults) if parents else ""
     return Parent(run.info.run_id, version, why)
 
@@ -135,11 +155,14 @@ def plan(client: MlflowClient, parent_id: str, grid: Grid) -> list[CellStatus]:
         busy = [(r, pid) for r in runs if (pid := writer_alive(r)) is not None]
         if busy:  # another live process writes this cell: never a second writer
             run, pid = busy[0]
-            out.append(CellStatus(cell, "busy", run.info.run_id,
-                                  error=f"being written by pid {pid} on this machine"))
+            out.append(
+                CellStatus(cell, "busy", run.info.run_id, error=f"being written by pid {pid} on this machine")
+            )
             continue
-        runs.sort(key=lambda r: (bool(client.list_artifacts(r.info.run_id, "state")),
-                                 r.info.start_time), reverse=True)
+        runs.sort(
+            key=lambda r: (bool(client.list_artifacts(r.info.run_id, "state")), r.info.start_time),
+            reverse=True,
+        )
         out.append(CellStatus(cell, "resume", runs[0].info.run_id) if runs else CellStatus(cell, "new"))
         for stale in runs[1:]:
             if stale.info.status == "RUNNING":

@@ -29,8 +29,12 @@ if TYPE_CHECKING:  # MLflow takes seconds to import: not needed to validate a gr
 from al4ml.grid.versions import CellStatus, pid_alive
 
 
-def run_cohort_task(cells: list[tuple[dict[str, Any], dict[str, Any], dict[str, str], str | None]],
-                    tracking_uri: str, parent_id: str, threads: int) -> list[bool]:
+def run_cohort_task(
+    cells: list[tuple[dict[str, Any], dict[str, Any], dict[str, str], str | None]],
+    tracking_uri: str,
+    parent_id: str,
+    threads: int,
+) -> list[bool]:
     """Run cells as one cohort (in a worker process or a Ray task); True per finished cell.
 
     Args:
@@ -46,9 +50,16 @@ def run_cohort_task(cells: list[tuple[dict[str, Any], dict[str, Any], dict[str, 
 
     torch.set_num_threads(threads)
     pid, host = str(os.getpid()), socket.gethostname()
-    specs = [CellSpec(ExperimentConfig.model_validate(config), resume, "cell", axes,
-                      {**tags, PID_TAG: pid, HOST_TAG: host})
-             for config, axes, tags, resume in cells]
+    specs = [
+        CellSpec(
+            ExperimentConfig.model_validate(config),
+            resume,
+            "cell",
+            axes,
+            {**tags, PID_TAG: pid, HOST_TAG: host},
+        )
+        for config, axes, tags, resume in cells
+    ]
     results = run_cohort(specs, tracking_uri, parent_run_id=parent_id, progress=False)
     return [r.error is None for r in results]
 
@@ -61,6 +72,7 @@ def die_with_parent(parent: int) -> None:
     worker's own parent may be a fork server that outlives the grid, so it is the grid process
     that is watched. Either way a re-run of the grid never meets a stale writer on its cells.
     """
+
     def watch() -> None:
         try:
             fd = os.pidfd_open(parent)
@@ -89,8 +101,15 @@ def worker_context(augmenting: bool = True) -> mp.context.SpawnContext | mp.cont
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["al4ml.fastexit", "al4ml.grid", "al4ml.experiment", "torch._dynamo",
-                                *(["torchvision.transforms.v2.functional"] * augmenting)])
+    ctx.set_forkserver_preload(
+        [
+            "al4ml.fastexit",
+            "al4ml.grid",
+            "al4ml.experiment",
+            "torch._dynamo",
+            *(["torchvision.transforms.v2.functional"] * augmenting),
+        ]
+    )
     return ctx
 
 
@@ -110,9 +129,10 @@ def _threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def _task(cohort: list[CellStatus]) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, str],
-                                                  str | None]]:
-    return [(st.cell.config.dump(), st.cell.values,
-             {CELL_TAG: st.cell.key, COLOR_TAG: st.cell.color}, st.run_id) for st in cohort]
-
-
+def _task(
+    cohort: list[CellStatus],
+) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, str], str | None]]:
+    return [
+        (st.cell.config.dump(), st.cell.values, {CELL_TAG: st.cell.key, COLOR_TAG: st.cell.color}, st.run_id)
+        for st in cohort
+    ]

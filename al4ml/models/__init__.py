@@ -48,30 +48,41 @@ def resnet18(in_channels: int, num_classes: int, dropout: Dropout = 0.0) -> Clas
 
 
 @register_model("tiny_cnn")
-def tiny_cnn(in_channels: int, num_classes: int, width: Annotated[int, Field(ge=1, le=1024)] = 16,
-             dropout: Dropout = 0.0) -> Classifier:
+def tiny_cnn(
+    in_channels: int,
+    num_classes: int,
+    width: Annotated[int, Field(ge=1, le=1024)] = 16,
+    dropout: Dropout = 0.0,
+) -> Classifier:
     """Three conv blocks (fast on CPU): for quickstarts, tests and sanity checks."""
     from torch import nn
 
     from al4ml.models.classifier import Classifier
 
     def block(cin: int, cout: int) -> nn.Sequential:
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-                             nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+        )
 
     trunk = nn.Sequential(
-        block(in_channels, width), nn.MaxPool2d(2),
-        block(width, 2 * width), nn.MaxPool2d(2),
+        block(in_channels, width),
+        nn.MaxPool2d(2),
+        block(width, 2 * width),
+        nn.MaxPool2d(2),
         block(2 * width, 4 * width),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
     )
     return Classifier(trunk, 4 * width, num_classes, dropout)
 
 
 @register_model("simple_cnn")
-def simple_cnn(in_channels: int, num_classes: int,
-               hidden: Annotated[int, Field(ge=1, le=8192)] = 400,
-               dropout: Dropout = 0.0) -> Classifier:
+def simple_cnn(
+    in_channels: int,
+    num_classes: int,
+    hidden: Annotated[int, Field(ge=1, le=8192)] = 400,
+    dropout: Dropout = 0.0,
+) -> Classifier:
     """A plain conv-net for large images (the LC25000 setup at 224 px): about 12 M parameters.
 
     Five blocks of 3x3 conv (32, 64, 128, 256, 512 channels), BatchNorm, ReLU and 2x2
@@ -87,11 +98,16 @@ def simple_cnn(in_channels: int, num_classes: int,
     layers: list[nn.Module] = []
     cin = in_channels
     for cout in (32, 64, 128, 256, 512):
-        layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                   nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)]
+        layers += [
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, ceil_mode=True),
+        ]
         cin = cout
-    trunk = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(7), nn.Flatten(),
-                          nn.Linear(512 * 7 * 7, hidden), nn.ReLU(inplace=True))
+    trunk = nn.Sequential(
+        *layers, nn.AdaptiveAvgPool2d(7), nn.Flatten(), nn.Linear(512 * 7 * 7, hidden), nn.ReLU(inplace=True)
+    )
     return Classifier(trunk, hidden, num_classes, dropout)
 
 
@@ -118,14 +134,21 @@ def _load_weights(net: Any, path: str) -> None:
     own = net.state_dict()
     kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not kept:
-        raise DataError(f"model.options.weights: {path} holds no weight of this model "
-                        f"(first keys: {', '.join(list(state)[:3])})")
+        raise DataError(
+            f"model.options.weights: {path} holds no weight of this model "
+            f"(first keys: {', '.join(list(state)[:3])})"
+        )
     net.load_state_dict(kept, strict=False)
 
 
 @register_model("timm")
-def timm_model(in_channels: int, num_classes: int, arch: Annotated[str, Field(min_length=1)] = "resnet18",
-               weights: Weights = None, dropout: Dropout = 0.0) -> Classifier:
+def timm_model(
+    in_channels: int,
+    num_classes: int,
+    arch: Annotated[str, Field(min_length=1)] = "resnet18",
+    weights: Weights = None,
+    dropout: Dropout = 0.0,
+) -> Classifier:
     """Any timm architecture (``model.name: timm:<arch>``) as a trunk with al4ml's head.
 
     timm builds it without a classifier (``num_classes=0``: pooled ``[B, D]`` features) for
@@ -141,8 +164,10 @@ def timm_model(in_channels: int, num_classes: int, arch: Annotated[str, Field(mi
         raise ConfigError("model 'timm' needs timm: pip install -e \".[timm]\"") from None
     if not timm.is_model(arch):
         close = timm.list_models(f"*{arch.split('_')[0]}*")[:8]
-        raise ConfigError(f"model.options.arch: timm has no model {arch!r}"
-                          + (f"; similar: {', '.join(close)}" if close else ""))
+        raise ConfigError(
+            f"model.options.arch: timm has no model {arch!r}"
+            + (f"; similar: {', '.join(close)}" if close else "")
+        )
     net = timm.create_model(arch, pretrained=False, num_classes=0, in_chans=in_channels)
     if weights:
         _load_weights(net, weights)

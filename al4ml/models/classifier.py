@@ -16,8 +16,7 @@ class Classifier(nn.Module):
         dropout: Dropout probability before the head (enables MC-dropout strategies).
     """
 
-    def __init__(self, features: nn.Module, embed_dim: int, num_classes: int,
-                 dropout: float = 0.0) -> None:
+    def __init__(self, features: nn.Module, embed_dim: int, num_classes: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.features = features
         self.dropout = nn.Dropout(dropout)

@@ -52,8 +52,11 @@ class StackedLinear(nn.Module):
         self.k = len(layers)
         self.in_features, self.out_features = layers[0].in_features, layers[0].out_features
         self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]))  # [K, out, in]
-        self.bias = (nn.Parameter(torch.stack([m.bias.detach() for m in layers]).unsqueeze(1))
-                     if layers[0].bias is not None else None)  # [K, 1, out]
+        self.bias = (
+            nn.Parameter(torch.stack([m.bias.detach() for m in layers]).unsqueeze(1))
+            if layers[0].bias is not None
+            else None
+        )  # [K, 1, out]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, K * in] -> [B, K * out]``."""
@@ -75,19 +78,35 @@ def _stack_layer(layers: list[nn.Module]) -> nn.Module:
     """One layer computing ``layers`` side by side on K channel groups."""
     first, k = layers[0], len(layers)
     if isinstance(first, nn.Conv2d):
-        geometry: dict[str, Any] = {"kernel_size": first.kernel_size, "stride": first.stride,
-                                    "padding": first.padding, "dilation": first.dilation}
-        conv = nn.Conv2d(first.in_channels * k, first.out_channels * k, **geometry, groups=first.groups * k,
-                         bias=first.bias is not None, padding_mode=first.padding_mode,
-                         device=first.weight.device, dtype=first.weight.dtype)
+        geometry: dict[str, Any] = {
+            "kernel_size": first.kernel_size,
+            "stride": first.stride,
+            "padding": first.padding,
+            "dilation": first.dilation,
+        }
+        conv = nn.Conv2d(
+            first.in_channels * k,
+            first.out_channels * k,
+            **geometry,
+            groups=first.groups * k,
+            bias=first.bias is not None,
+            padding_mode=first.padding_mode,
+            device=first.weight.device,
+            dtype=first.weight.dtype,
+        )
         conv.weight = nn.Parameter(_cat([m.weight for m in layers]))
         if first.bias is not None:
             conv.bias = nn.Parameter(_cat([m.bias for m in layers]))
         return conv
     if isinstance(first, nn.BatchNorm2d):
-        bn = nn.BatchNorm2d(first.num_features * k, first.eps, first.momentum, first.affine,
-                            first.track_running_stats, device=first.running_mean.device
-                            if first.running_mean is not None else None)
+        bn = nn.BatchNorm2d(
+            first.num_features * k,
+            first.eps,
+            first.momentum,
+            first.affine,
+            first.track_running_stats,
+            device=first.running_mean.device if first.running_mean is not None else None,
+        )
         if first.affine:
             bn.weight = nn.Parameter(_cat([m.weight for m in layers]))
             bn.bias = nn.Parameter(_cat([m.bias for m in layers]))
@@ -98,14 +117,17 @@ def _stack_layer(layers: list[nn.Module]) -> nn.Module:
         return bn
     if isinstance(first, nn.Linear):
         return StackedLinear(layers)  # type: ignore[arg-type]
-    raise ValueError(f"cannot stack a {type(first).__name__} layer: only Conv2d, BatchNorm2d, Linear "
-                     "and parameter-free per-channel layers stack (run such cells one at a time "
-                     "with --cohort-size 1)")
+    raise ValueError(
+        f"cannot stack a {type(first).__name__} layer: only Conv2d, BatchNorm2d, Linear "
+        "and parameter-free per-channel layers stack (run such cells one at a time "
+        "with --cohort-size 1)"
+    )
 
 
 def _has_state(module: nn.Module) -> bool:
     return any(True for _ in module.parameters(recurse=False)) or any(
-        True for _ in module.buffers(recurse=False))
+        True for _ in module.buffers(recurse=False)
+    )
 
 
 def _member_layer(layer: nn.Module, k: int, models: int) -> dict[str, torch.Tensor]:
@@ -119,7 +141,7 @@ def _member_layer(layer: nn.Module, k: int, models: int) -> dict[str, torch.Tens
     part = size // models
     out = {}
     for name, t in [*layer.named_parameters(recurse=False), *layer.named_buffers(recurse=False)]:
-        out[name] = t if name == "num_batches_tracked" else t[k * part:(k + 1) * part]
+        out[name] = t if name == "num_batches_tracked" else t[k * part : (k + 1) * part]
     return out
 
 
@@ -181,8 +203,13 @@ class StackedClassifier(nn.Module):
     def forward_with_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Packed input -> logits ``[K, B, classes]`` and embeddings ``[K, B, D]``."""
         if self.apart is not None:  # each member's group in the layout a lone run would pass
-            fmt = (torch.channels_last if x.dim() == 4 and not x.is_contiguous()
-                   and x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
+            fmt = (
+                torch.channels_last
+                if x.dim() == 4
+                and not x.is_contiguous()
+                and x.is_contiguous(memory_format=torch.channels_last)
+                else torch.contiguous_format
+            )
             groups = [g.contiguous(memory_format=fmt) for g in x.chunk(self.k, dim=1)]
             apart = cast(list[Classifier], list(self.apart))
             embs = [m.features(g) for m, g in zip(apart, groups, strict=True)]
@@ -192,8 +219,7 @@ class StackedClassifier(nn.Module):
         emb = net.features(x)
         logits = net.head(net.dropout(emb))
         b = x.shape[0]
-        return (logits.reshape(b, self.k, -1).transpose(0, 1),
-                emb.reshape(b, self.k, -1).transpose(0, 1))
+        return (logits.reshape(b, self.k, -1).transpose(0, 1), emb.reshape(b, self.k, -1).transpose(0, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Packed input -> logits ``[K, B, classes]``."""
@@ -232,9 +258,13 @@ def stack_refusal(model: Classifier) -> str | None:
     if key not in _VERDICTS:
         _VERDICTS[key] = _check_stacking(model)
         if _VERDICTS[key] is not None:
-            warnings.warn(Al4mlWarning(
-                f"model {type(model.features).__name__} does not stack ({_VERDICTS[key]}): a "
-                "cohort's models run one after another instead, each exactly as alone"), stacklevel=3)
+            warnings.warn(
+                Al4mlWarning(
+                    f"model {type(model.features).__name__} does not stack ({_VERDICTS[key]}): a "
+                    "cohort's models run one after another instead, each exactly as alone"
+                ),
+                stacklevel=3,
+            )
     return _VERDICTS[key]
 
 

@@ -47,9 +47,9 @@ Selection = tuple["torch.Tensor", "torch.Tensor"]
 """``(indices [k] int64, scores [k] float)`` as returned by every strategy."""
 
 
-def register_strategy(name: str | None = None, needs: tuple[str, ...] = ("probs",),
-                      tasks: tuple[str, ...] = (MULTI_CLASS,)
-                      ) -> Callable[[Callable[..., Selection]], Callable[..., Selection]]:
+def register_strategy(
+    name: str | None = None, needs: tuple[str, ...] = ("probs",), tasks: tuple[str, ...] = (MULTI_CLASS,)
+) -> Callable[[Callable[..., Selection]], Callable[..., Selection]]:
     """File a strategy that takes ``k``, ``generator`` and the inputs named in ``needs``.
 
     Args:
@@ -78,8 +78,10 @@ def check_task(name: str, task: str, where: str = "query.strategy") -> None:
     """
     tasks = STRATEGIES.get(name).meta["tasks"]
     if task not in tasks:
-        raise ConfigError(f"{where}: {name!r} is a strategy for {' and '.join(tasks)} labels and "
-                          f"this dataset is {task}; choose from: {', '.join(strategies_for(task))}")
+        raise ConfigError(
+            f"{where}: {name!r} is a strategy for {' and '.join(tasks)} labels and "
+            f"this dataset is {task}; choose from: {', '.join(strategies_for(task))}"
+        )
 
 
 def strategy_options(entry: Entry) -> list[str]:
@@ -133,9 +135,13 @@ def create_strategy(name: str) -> Entry:
     return STRATEGIES.get(name)
 
 
-def run_strategy(name: str, k: int, generator: torch.Generator,
-                 inputs: dict[str, Callable[[], Any]], params: dict[str, Any] | None = None
-                 ) -> Selection:
+def run_strategy(
+    name: str,
+    k: int,
+    generator: torch.Generator,
+    inputs: dict[str, Callable[[], Any]],
+    params: dict[str, Any] | None = None,
+) -> Selection:
     """Call strategy ``name``, computing only the inputs it declares.
 
     Args:
@@ -164,5 +170,16 @@ from al4ml.query import (  # noqa: E402,F401  (fill the registry)
 
 load_plugins("al4ml.strategies")
 
-__all__ = ["INPUTS", "STRATEGIES", "Selection", "check_task", "create_strategy", "register_strategy",
-           "run_strategy", "fill_unique", "select_topk", "strategies_for", "strategy_options"]
+__all__ = [
+    "INPUTS",
+    "STRATEGIES",
+    "Selection",
+    "check_task",
+    "create_strategy",
+    "register_strategy",
+    "run_strategy",
+    "fill_unique",
+    "select_topk",
+    "strategies_for",
+    "strategy_options",
+]

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     import torch
 
 
-def sq_dists(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None = None,
-             c_sq: torch.Tensor | None = None) -> torch.Tensor:
+def sq_dists(
+    x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None = None, c_sq: torch.Tensor | None = None
+) -> torch.Tensor:
     """Squared Euclidean distances ``[N, M]`` of rows of ``x [N, D]`` to ``centres [M, D]``.
 
     ``x_sq`` / ``c_sq`` are the rows' squared norms when the caller already has them.
@@ -28,20 +29,22 @@ def sq_dists(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None =
     return d.clamp_min_(0.0)
 
 
-def min_sq_dist(x: torch.Tensor, centres: torch.Tensor, chunk: int = 2048,
-                x_sq: torch.Tensor | None = None) -> torch.Tensor:
+def min_sq_dist(
+    x: torch.Tensor, centres: torch.Tensor, chunk: int = 2048, x_sq: torch.Tensor | None = None
+) -> torch.Tensor:
     """``[N]`` squared distance of each row of ``x`` to its nearest centre (chunked over centres)."""
     import torch
 
     x_sq = (x * x).sum(1) if x_sq is None else x_sq
     best = torch.full((len(x),), float("inf"), device=x.device, dtype=x.dtype)
     for start in range(0, len(centres), chunk):
-        best = torch.minimum(best, sq_dists(x, centres[start:start + chunk], x_sq).min(1).values)
+        best = torch.minimum(best, sq_dists(x, centres[start : start + chunk], x_sq).min(1).values)
     return best
 
 
-def k_center_greedy(x: torch.Tensor, labeled: torch.Tensor, k: int, generator: torch.Generator
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+def k_center_greedy(
+    x: torch.Tensor, labeled: torch.Tensor, k: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy k-center (Sener & Savarese): repeatedly take the point farthest from all centres.
 
     Args:
@@ -75,8 +78,9 @@ def k_center_greedy(x: torch.Tensor, labeled: torch.Tensor, k: int, generator: t
     return torch.stack(picks), torch.stack(scores).sqrt()
 
 
-def kmeans_plusplus(x: torch.Tensor, k: int, generator: torch.Generator,
-                    n_local_trials: int | None = None) -> torch.Tensor:
+def kmeans_plusplus(
+    x: torch.Tensor, k: int, generator: torch.Generator, n_local_trials: int | None = None
+) -> torch.Tensor:
     """Greedy k-means++ seeding (as scikit-learn's ``kmeans_plusplus``), on the device.
 
     Each step samples ``n_local_trials`` candidates with probability proportional to the
@@ -112,8 +116,9 @@ def kmeans_plusplus(x: torch.Tensor, k: int, generator: torch.Generator,
     return torch.stack(picks)
 
 
-def gradient_embeddings(probs: torch.Tensor, embeddings: torch.Tensor,
-                        task: Task = MULTI_CLASS_TASK) -> torch.Tensor:
+def gradient_embeddings(
+    probs: torch.Tensor, embeddings: torch.Tensor, task: Task = MULTI_CLASS_TASK
+) -> torch.Tensor:
     """BADGE's ``[N, C*D]``: gradient of the loss at the predicted label w.r.t. the head weights.
 
     For cross-entropy over softmax ``probs`` the gradient is the outer product
@@ -125,8 +130,9 @@ def gradient_embeddings(probs: torch.Tensor, embeddings: torch.Tensor,
 
 
 @register_strategy("coreset", needs=("embeddings", "labeled_embeddings"), tasks=KINDS)
-def coreset(*, k: int, generator: torch.Generator, embeddings: torch.Tensor,
-            labeled_embeddings: torch.Tensor) -> Selection:
+def coreset(
+    *, k: int, generator: torch.Generator, embeddings: torch.Tensor, labeled_embeddings: torch.Tensor
+) -> Selection:
     """Core-set: k-center greedy on embeddings, farthest from the labeled set first."""
     import torch
 
@@ -140,6 +146,5 @@ def coreset(*, k: int, generator: torch.Generator, embeddings: torch.Tensor,
 @register_strategy("badge", needs=("grad_embeddings",), tasks=KINDS)
 def badge(*, k: int, generator: torch.Generator, grad_embeddings: torch.Tensor) -> Selection:
     """BADGE: k-means++ seeding on gradient embeddings (uncertain and diverse at once)."""
-    idx = fill_unique(kmeans_plusplus(grad_embeddings, k, generator), len(grad_embeddings), k,
-                      generator)
+    idx = fill_unique(kmeans_plusplus(grad_embeddings, k, generator), len(grad_embeddings), k, generator)
     return idx, grad_embeddings[idx].norm(dim=1)

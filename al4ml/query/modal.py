@@ -43,13 +43,16 @@ def _module_spec(module: str) -> importlib.machinery.ModuleSpec:
         if spec is None:
             break
         if spec.submodule_search_locations is None:
-            raise ValueError(f"{'.'.join(parts[:i])!r} is a module, not a package, so it has "
-                             f"no module {parts[i]!r}")
-        spec = importlib.machinery.PathFinder.find_spec(".".join(parts[:i + 1]),
-                                                        list(spec.submodule_search_locations))
+            raise ValueError(
+                f"{'.'.join(parts[:i])!r} is a module, not a package, so it has no module {parts[i]!r}"
+            )
+        spec = importlib.machinery.PathFinder.find_spec(
+            ".".join(parts[: i + 1]), list(spec.submodule_search_locations)
+        )
         if spec is None:
-            raise ValueError(f"no module {'.'.join(parts[:i + 1])!r} (package "
-                             f"{'.'.join(parts[:i])!r} exists)")
+            raise ValueError(
+                f"no module {'.'.join(parts[: i + 1])!r} (package {'.'.join(parts[:i])!r} exists)"
+            )
     if spec is None:
         raise ValueError(f"no module {parts[0]!r} is installed")
     return spec
@@ -88,8 +91,7 @@ def check_function(function: str) -> str:
     else:
         spec = _module_spec(module)
         origin = Path(spec.origin) if spec.origin else None
-        found = (_defines(origin.read_text(), name)
-                 if origin is not None and origin.suffix == ".py" else None)
+        found = _defines(origin.read_text(), name) if origin is not None and origin.suffix == ".py" else None
         if found is None:
             found = hasattr(importlib.import_module(module), name)
     if not found:
@@ -105,8 +107,7 @@ def resolve(function: str) -> Callable[..., object]:
     except ImportError:
         fn = None
     if not callable(fn):
-        raise ConfigError(f"query.params.function: cannot import modAL strategy {function!r} "
-                          f"({EXAMPLE})")
+        raise ConfigError(f"query.params.function: cannot import modAL strategy {function!r} ({EXAMPLE})")
     return fn
 
 
@@ -122,8 +123,9 @@ class EmbeddingClassifier:
         device: Where the head runs.
     """
 
-    def __init__(self, head: Callable[[torch.Tensor], torch.Tensor], labeled: np.ndarray,
-                 device: torch.device) -> None:
+    def __init__(
+        self, head: Callable[[torch.Tensor], torch.Tensor], labeled: np.ndarray, device: torch.device
+    ) -> None:
         self.head = head
         self.X_training = labeled
         self.device = device
@@ -149,8 +151,14 @@ class EmbeddingClassifier:
 
 
 @register_strategy("modal", needs=("classifier", "embeddings"))
-def modal(*, k: int, generator: torch.Generator, classifier: EmbeddingClassifier,
-          embeddings: torch.Tensor, function: Function = DEFAULT_FUNCTION) -> Selection:
+def modal(
+    *,
+    k: int,
+    generator: torch.Generator,
+    classifier: EmbeddingClassifier,
+    embeddings: torch.Tensor,
+    function: Function = DEFAULT_FUNCTION,
+) -> Selection:
     """Any modAL query strategy (query.strategy: modal:<module.function>) on the live model."""
     import numpy as np
     import torch

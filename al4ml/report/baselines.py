@@ -33,12 +33,17 @@ def baseline_rows(client: MlflowClient, source: Source) -> tuple[list[str], list
         seed = config.get("seed", "0")
         if seed in group["seeds"]:  # the same seed twice: the newest run counts
             continue
-        group["seeds"][seed] = {name: r.data.metrics.get(CEILING_PREFIX + name) for name in
-                                (*COLUMNS, "selected_epoch", "n_labeled")}
+        group["seeds"][seed] = {
+            name: r.data.metrics.get(CEILING_PREFIX + name)
+            for name in (*COLUMNS, "selected_epoch", "n_labeled")
+        }
     if not groups:
         raise ConfigError(f"no finished active-learning runs or baselines found for {source.title!r}")
-    keys = [k for k in label_keys([g["setting"] for g in groups.values()], source.axes)
-            if any(k in g["setting"] for g in groups.values())]
+    keys = [
+        k
+        for k in label_keys([g["setting"] for g in groups.values()], source.axes)
+        if any(k in g["setting"] for g in groups.values())
+    ]
     rows = []
     for g in groups.values():
         seeds = sorted(g["seeds"], key=lambda s: (len(s), s))
@@ -66,26 +71,47 @@ def build_baseline_report(client: MlflowClient, source: Source, out: Path) -> Pa
     table = []
     for row in rows:
         epochs = row["selected_epoch"]
-        kept = ("last" if all(e is None for e in epochs)
-                else ", ".join("last" if e is None else f"{e:.0f}" for e in epochs))
-        table.append([*row["values"].values(), len(row["seeds"]), _mean_sd(row["test_accuracy"]),
-                      _mean_sd(row["test_auc"]),
-                      ", ".join(f"{v:.3f}" for v in row["test_accuracy"] if v is not None), kept])
+        kept = (
+            "last"
+            if all(e is None for e in epochs)
+            else ", ".join("last" if e is None else f"{e:.0f}" for e in epochs)
+        )
+        table.append(
+            [
+                *row["values"].values(),
+                len(row["seeds"]),
+                _mean_sd(row["test_accuracy"]),
+                _mean_sd(row["test_auc"]),
+                ", ".join(f"{v:.3f}" for v in row["test_accuracy"] if v is not None),
+                kept,
+            ]
+        )
     blocks: list[tuple[str, Any]] = [
         ("h1", f"{source.title}: full-data baselines"),
-        ("p", f"{sum(len(r['seeds']) for r in rows)} finished baseline runs of experiment "
-              f"{source.title} (no active-learning runs): each trained on the whole training "
-              "split. Runs are pooled when their training setting is equal but for the seed; "
-              "settings are labelled by the keys in which they differ. Mean ± sd over seeds."),
-        ("table", (heads + ["seeds", "test accuracy (mean ± sd)", "test AUC", "per seed (acc)",
-                            "selected epoch"], table))]
+        (
+            "p",
+            f"{sum(len(r['seeds']) for r in rows)} finished baseline runs of experiment "
+            f"{source.title} (no active-learning runs): each trained on the whole training "
+            "split. Runs are pooled when their training setting is equal but for the seed; "
+            "settings are labelled by the keys in which they differ. Mean ± sd over seeds.",
+        ),
+        (
+            "table",
+            (
+                heads
+                + ["seeds", "test accuracy (mean ± sd)", "test AUC", "per seed (acc)", "selected epoch"],
+                table,
+            ),
+        ),
+    ]
     md = out / "report.md"
     md.write_text(render_markdown(blocks))
     (out / "report.html").write_text(render_html(blocks, f"{source.title}: al4ml baselines"))
     with (out / "baselines.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow([*heads, "seeds", "test_accuracy_mean", "test_accuracy_ci95", "test_auc_mean",
-                    "test_auc_ci95"])
+        w.writerow(
+            [*heads, "seeds", "test_accuracy_mean", "test_accuracy_ci95", "test_auc_mean", "test_auc_ci95"]
+        )
         for row in rows:
             stats = []
             for name in COLUMNS:
@@ -93,9 +119,20 @@ def build_baseline_report(client: MlflowClient, source: Source, out: Path) -> Pa
                 m, h = mean_ci(x) if len(x) else (np.nan, np.nan)
                 stats += [f"{float(m):.6f}", f"{float(h):.6f}"]
             w.writerow([*row["values"].values(), len(row["seeds"]), *stats])
-    (out / "summary.json").write_text(json.dumps({
-        "title": source.title, "baselines": [
-            {"values": row["values"], "seeds": row["seeds"], **{n: row[n] for n in
-                                                                (*COLUMNS, "selected_epoch")}}
-            for row in rows]}, indent=2))
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "title": source.title,
+                "baselines": [
+                    {
+                        "values": row["values"],
+                        "seeds": row["seeds"],
+                        **{n: row[n] for n in (*COLUMNS, "selected_epoch")},
+                    }
+                    for row in rows
+                ],
+            },
+            indent=2,
+        )
+    )
     return md

@@ -38,6 +38,7 @@ METRIC = "test_accuracy"
 class NoCurves(ConfigError):
     """A source without a finished active-learning run (it may hold baselines only)."""
 
+
 PARAMS = "augmentation.params."
 
 
@@ -92,8 +93,10 @@ class Source:
 
 def history(client: MlflowClient, run_id: str, metric: str = METRIC) -> tuple[np.ndarray, np.ndarray]:
     """``(steps, values)`` of a metric, sorted by step (last value per step wins)."""
-    points = {m.step: m.value for m in sorted(client.get_metric_history(run_id, metric),
-                                              key=lambda m: (m.step, m.timestamp))}
+    points = {
+        m.step: m.value
+        for m in sorted(client.get_metric_history(run_id, metric), key=lambda m: (m.step, m.timestamp))
+    }
     steps = np.array(sorted(points), dtype=float)
     return steps, np.array([points[s] for s in sorted(points)], dtype=float)
 
@@ -111,24 +114,33 @@ def resolve_source(client: MlflowClient, source: str) -> Source:
     except MlflowException:
         exp = client.get_experiment_by_name(source)
         if exp is None:
-            raise ConfigError(f"no grid run or experiment named {source!r} in "
-                              f"{client.tracking_uri}") from None
+            raise ConfigError(
+                f"no grid run or experiment named {source!r} in {client.tracking_uri}"
+            ) from None
         axes: dict[str, list[Any]] = {}
-        for grid in client.search_runs([exp.experiment_id], f"tags.`{ROLE_TAG}` = 'grid'",
-                                       order_by=["attributes.start_time ASC"]):
+        for grid in client.search_runs(
+            [exp.experiment_id], f"tags.`{ROLE_TAG}` = 'grid'", order_by=["attributes.start_time ASC"]
+        ):
             for key, values in json.loads(grid.data.tags.get(AXES_TAG, "{}")).items():
                 axes[key] = axes.get(key, []) + [v for v in values if v not in axes.get(key, [])]
         return Source(source, exp.experiment_id, axes=axes)
     tags = run.data.tags
     if tags.get(ROLE_TAG) != "grid":
-        raise ConfigError(f"run {source} is not a grid's parent run; pass a grid run id or an "
-                          "experiment name")
+        raise ConfigError(
+            f"run {source} is not a grid's parent run; pass a grid run id or an experiment name"
+        )
     if AXES_TAG in tags:
         axes = json.loads(tags[AXES_TAG])
     else:  # grids logged before the axes tag: key names only
         axes = {k.strip(): [] for k in run.data.params.get("axes", "").split(",") if k.strip()}
-    return Source(tags.get(GRID_TAG, source), run.info.experiment_id, run.info.run_id,
-                  int(tags.get(VERSION_TAG, "1")), axes, tags.get(DESIGN_TAG))
+    return Source(
+        tags.get(GRID_TAG, source),
+        run.info.experiment_id,
+        run.info.run_id,
+        int(tags.get(VERSION_TAG, "1")),
+        axes,
+        tags.get(DESIGN_TAG),
+    )
 
 
 def on_cost_axis(client: MlflowClient, run_id: str, name: str, steps: np.ndarray) -> np.ndarray:
@@ -141,9 +153,11 @@ def on_cost_axis(client: MlflowClient, run_id: str, name: str, steps: np.ndarray
     by_step = dict(zip(cost_steps.tolist(), costs.tolist(), strict=True))
     missing = [s for s in steps.tolist() if s not in by_step]
     if missing:
-        raise ConfigError(f"run {name} ({run_id}) logged no {COST_METRIC} at {int(missing[0])} "
-                          "labels (it ran without oracle.cost or budget.unit: cost); report it "
-                          "with --x labels")
+        raise ConfigError(
+            f"run {name} ({run_id}) logged no {COST_METRIC} at {int(missing[0])} "
+            "labels (it ran without oracle.cost or budget.unit: cost); report it "
+            "with --x labels"
+        )
     return np.array([by_step[s] for s in steps.tolist()])
 
 
@@ -155,16 +169,27 @@ def common_grid(curves: list[Curve]) -> list[Curve]:
         return curves
     lo, hi = max(c.steps[0] for c in curves), min(c.steps[-1] for c in curves)
     if not hi > lo:
-        raise ConfigError(f"the runs' costs do not overlap (each run's spending starts at or above "
-                          f"{lo:g} and one ends at {hi:g}); report them with --x labels")
+        raise ConfigError(
+            f"the runs' costs do not overlap (each run's spending starts at or above "
+            f"{lo:g} and one ends at {hi:g}); report them with --x labels"
+        )
     grid = np.linspace(lo, hi, max(len(c.steps) for c in curves))
-    return [Curve(c.run_id, c.seed, c.config, grid,
-                  c.values[np.searchsorted(c.steps, grid, side="right") - 1], c.labels)
-            for c in curves]
+    return [
+        Curve(
+            c.run_id,
+            c.seed,
+            c.config,
+            grid,
+            c.values[np.searchsorted(c.steps, grid, side="right") - 1],
+            c.labels,
+        )
+        for c in curves
+    ]
 
 
-def collect(client: MlflowClient, source: Source, metric: str = METRIC, x: str = "labels"
-            ) -> tuple[list[Curve], list[tuple[dict[str, str], str, float]]]:
+def collect(
+    client: MlflowClient, source: Source, metric: str = METRIC, x: str = "labels"
+) -> tuple[list[Curve], list[tuple[dict[str, str], str, float]]]:
     """Finished learning curves of the source and the experiment's finished baselines.
 
     Args:
@@ -179,19 +204,18 @@ def collect(client: MlflowClient, source: Source, metric: str = METRIC, x: str =
     query = f"tags.mlflow.parentRunId = '{source.parent}'" if source.parent else ""
     defaults = _defaults()
     curves = []
-    for r in client.search_runs([source.experiment_id], query, max_results=50000,
-                                order_by=["attributes.start_time DESC"]):
+    for r in client.search_runs(
+        [source.experiment_id], query, max_results=50000, order_by=["attributes.start_time DESC"]
+    ):
         if r.info.status != "FINISHED" or r.data.tags.get(ROLE_TAG) in ("grid", "baseline"):
             continue
         steps, values = history(client, r.info.run_id, metric)
         if len(steps):
             labels = None
             if x == "cost":
-                labels, steps = float(steps[-1]), on_cost_axis(client, r.info.run_id,
-                                                               r.info.run_name, steps)
+                labels, steps = float(steps[-1]), on_cost_axis(client, r.info.run_id, r.info.run_name, steps)
             config = logged_config(r.data.params, defaults)
-            curves.append(Curve(r.info.run_id, config.get("seed", "0"), config, steps, values,
-                                labels))
+            curves.append(Curve(r.info.run_id, config.get("seed", "0"), config, steps, values, labels))
     if not curves:
         raise NoCurves(f"no finished active-learning runs found for {source.title!r}")
     if x == "cost":
@@ -208,10 +232,16 @@ def finished_baselines(client: MlflowClient, source: Source) -> list[tuple[Any, 
     """The source experiment's FINISHED full-data baselines, newest first, each with its flat
     config (keys it did not log at their defaults)."""
     defaults = _defaults()
-    return [(r, logged_config(r.data.params, defaults))
-            for r in client.search_runs([source.experiment_id], f"tags.`{ROLE_TAG}` = 'baseline'",
-                                        max_results=5000, order_by=["attributes.start_time DESC"])
-            if r.info.status == "FINISHED"]
+    return [
+        (r, logged_config(r.data.params, defaults))
+        for r in client.search_runs(
+            [source.experiment_id],
+            f"tags.`{ROLE_TAG}` = 'baseline'",
+            max_results=5000,
+            order_by=["attributes.start_time DESC"],
+        )
+        if r.info.status == "FINISHED"
+    ]
 
 
 def label_keys(settings: list[dict[str, str]], axes: dict[str, list[Any]]) -> list[str]:
@@ -236,12 +266,19 @@ def _varying(settings: list[dict[str, str]]) -> list[str]:
 def _folded(settings: list[dict[str, str]]) -> list[str]:
     """Varying augmentation keys whose value each augmentation name fixes."""
     names = {s.get(AUGMENTATION) for s in settings}
-    return [k for k in _varying(settings) if (k in (SEARCH, PARAMS[:-1]) or k.startswith(PARAMS))
-            and all(len({s.get(k) for s in settings if s.get(AUGMENTATION) == a}) == 1 for a in names)]
+    return [
+        k
+        for k in _varying(settings)
+        if (k in (SEARCH, PARAMS[:-1]) or k.startswith(PARAMS))
+        and all(len({s.get(k) for s in settings if s.get(AUGMENTATION) == a}) == 1 for a in names)
+    ]
 
 
-def build_cells(curves: list[Curve], axes: dict[str, list[Any]],
-                baselines: Sequence[tuple[dict[str, str], str, float]] = ()) -> list[ReportCell]:
+def build_cells(
+    curves: list[Curve],
+    axes: dict[str, list[Any]],
+    baselines: Sequence[tuple[dict[str, str], str, float]] = (),
+) -> list[ReportCell]:
     """Group curves by setting (config minus seed), label the cells, attach their ceilings.
 
     A fixed policy's options that only it has are named in its augmentation value
@@ -261,8 +298,10 @@ def build_cells(curves: list[Curve], axes: dict[str, list[Any]],
     for cell in cells:
         cell.values = {k: cell.setting.get(k, "-") for k in keys}
         if AUGMENTATION in cell.values:
-            cell.values[AUGMENTATION] = policy_label(cell.values[AUGMENTATION], {
-                k[len(PARAMS):]: cell.setting[k] for k in options if k in cell.setting})
+            cell.values[AUGMENTATION] = policy_label(
+                cell.values[AUGMENTATION],
+                {k[len(PARAMS) :]: cell.setting[k] for k in options if k in cell.setting},
+            )
         ceil = [v for s, _, v in baselines if s == training_setting(cell.setting)]
         cell.ceiling = float(np.mean(ceil)) if ceil else None
     return sorted(cells, key=lambda c: [_order(k, c.values[k], axes) for k in keys])
@@ -271,8 +310,6 @@ def build_cells(curves: list[Curve], axes: dict[str, list[Any]],
 def _order(key: str, value: str, axes: dict[str, list[Any]]) -> tuple[int, str]:
     order = [str(v) for v in axes.get(key, [])]
     return (order.index(value), "") if value in order else (len(order), value)
-
-
 
 
 def chosen_policies(client: MlflowClient, run_id: str) -> list[tuple[int, str]]:
@@ -289,5 +326,8 @@ def chosen_policies(client: MlflowClient, run_id: str) -> list[tuple[int, str]]:
         except (MlflowException, OSError):
             return []
         with open(path, newline="") as f:
-            return [(int(r["n_labeled"]), policy_label(r["policy"], json.loads(r["params"])))
-                    for r in csv.DictReader(f) if r["chosen"] == "True"]
+            return [
+                (int(r["n_labeled"]), policy_label(r["policy"], json.loads(r["params"])))
+                for r in csv.DictReader(f)
+                if r["chosen"] == "True"
+            ]

@@ -75,9 +75,18 @@ def rank_tests(cells: list[ReportCell]) -> list[RankTest]:
             continue
         table = np.array([[row[n] for n in names] for row in complete.values()])
         statistic, p = stats.friedmanchisquare(*table.T)
-        out.append(RankTest(axis, names, [" ".join(b) for b in complete], table,
-                            stats.rankdata(-table, axis=1).mean(axis=0), float(statistic), float(p),
-                            _nemenyi(table)))
+        out.append(
+            RankTest(
+                axis,
+                names,
+                [" ".join(b) for b in complete],
+                table,
+                stats.rankdata(-table, axis=1).mean(axis=0),
+                float(statistic),
+                float(p),
+                _nemenyi(table),
+            )
+        )
     return out
 
 
@@ -97,13 +106,16 @@ def plot_critical_difference(test: RankTest, path: Path) -> None:
     import scikit_posthocs as sp
 
     fig, ax = plt.subplots(figsize=(7, 0.6 + 0.35 * len(test.names)))
-    sp.critical_difference_diagram(pd.Series(test.ranks, index=test.names),
-                                   pd.DataFrame(test.posthoc, index=test.names, columns=test.names),
-                                   ax=ax)
+    sp.critical_difference_diagram(
+        pd.Series(test.ranks, index=test.names),
+        pd.DataFrame(test.posthoc, index=test.names, columns=test.names),
+        ax=ax,
+    )
     from al4ml.report.render import _head
 
-    ax.set_title(f"{_head(test.axis)}: mean rank over {len(test.blocks)} datasets (1 = best AULC)",
-                 fontsize=9)
+    ax.set_title(
+        f"{_head(test.axis)}: mean rank over {len(test.blocks)} datasets (1 = best AULC)", fontsize=9
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
@@ -118,21 +130,35 @@ def ranks_blocks(ranked: list[RankTest], out: Path) -> list[Block]:
         png = f"critical_difference_{_head(t.axis)}.png"
         plot_critical_difference(t, out / png)
         rows = [[b, *(f"{v:.3f}" for v in row)] for b, row in zip(t.blocks, t.table, strict=True)]
-        blocks += [("h2", f"Across datasets: {_head(t.axis)}"),
-                   ("p", f"Blocks: {len(t.blocks)} datasets (with the other axes' values); in each, "
-                         f"the {len(t.names)} values of {_head(t.axis)} ranked by mean AULC over "
-                         f"seeds (1 = highest). Friedman test (SciPy): chi-square = "
-                         f"{t.statistic:.2f}, p = {_fmt_p(t.p)}. Post hoc: Nemenyi's test over all "
-                         "pairs (scikit-posthocs); in the critical-difference diagram (Demšar, "
-                         "2006) values joined by a bar do not differ at 0.05."),
-                   ("img", png),
-                   ("table", (["dataset", *t.names],
-                              rows + [["mean rank", *(f"{r:.2f}" for r in t.ranks)]]))]
+        blocks += [
+            ("h2", f"Across datasets: {_head(t.axis)}"),
+            (
+                "p",
+                f"Blocks: {len(t.blocks)} datasets (with the other axes' values); in each, "
+                f"the {len(t.names)} values of {_head(t.axis)} ranked by mean AULC over "
+                f"seeds (1 = highest). Friedman test (SciPy): chi-square = "
+                f"{t.statistic:.2f}, p = {_fmt_p(t.p)}. Post hoc: Nemenyi's test over all "
+                "pairs (scikit-posthocs); in the critical-difference diagram (Demšar, "
+                "2006) values joined by a bar do not differ at 0.05.",
+            ),
+            ("img", png),
+            ("table", (["dataset", *t.names], rows + [["mean rank", *(f"{r:.2f}" for r in t.ranks)]])),
+        ]
     return blocks
 
 
 def ranks_json(ranked: list[RankTest]) -> list[dict[str, Any]]:
     """The tests across datasets for ``summary.json``."""
-    return [{"axis": t.axis, "values": t.names, "blocks": t.blocks, "mean_aulc": t.table.tolist(),
-             "mean_ranks": t.ranks.tolist(), "friedman_chi2": t.statistic, "friedman_p": t.p,
-             "nemenyi_p": t.posthoc.tolist()} for t in ranked]
+    return [
+        {
+            "axis": t.axis,
+            "values": t.names,
+            "blocks": t.blocks,
+            "mean_aulc": t.table.tolist(),
+            "mean_ranks": t.ranks.tolist(),
+            "friedman_chi2": t.statistic,
+            "friedman_p": t.p,
+            "nemenyi_p": t.posthoc.tolist(),
+        }
+        for t in ranked
+    ]

@@ -37,22 +37,28 @@ class SequentialPlan:
 
     def to_tag(self) -> str:
         """The parent run's :data:`~al4ml.runs.DESIGN_TAG` value."""
-        return json.dumps({**asdict(self.design), "spending": "obrien-fleming",
-                           "compare": list(self.compare)}, sort_keys=True)
+        return json.dumps(
+            {**asdict(self.design), "spending": "obrien-fleming", "compare": list(self.compare)},
+            sort_keys=True,
+        )
 
     @classmethod
     def from_tag(cls, value: str) -> SequentialPlan:
         """Read a parent run's design tag."""
         d = json.loads(value)
-        return cls(Design(int(d["batch"]), int(d["max_seeds"]), float(d["alpha"]), float(d["futility"])),
-                   tuple(d.get("compare", ())))
+        return cls(
+            Design(int(d["batch"]), int(d["max_seeds"]), float(d["alpha"]), float(d["futility"])),
+            tuple(d.get("compare", ())),
+        )
 
     def describe(self) -> str:
         """``seed batch 3, up to 12 seeds, alpha 0.05, comparisons along strategy``."""
         along = f", comparisons along {', '.join(self.compare)}" if self.compare else ""
-        return (f"seed batch {self.design.batch}, up to {self.design.max_seeds} seeds, alpha "
-                f"{self.design.alpha:g}, futility below {self.design.futility:.0%} conditional "
-                f"power{along}")
+        return (
+            f"seed batch {self.design.batch}, up to {self.design.max_seeds} seeds, alpha "
+            f"{self.design.alpha:g}, futility below {self.design.futility:.0%} conditional "
+            f"power{along}"
+        )
 
 
 def compare_keys(names: list[str] | None) -> tuple[str, ...]:
@@ -73,9 +79,11 @@ def check_same(stored: SequentialPlan | None, plan: SequentialPlan) -> None:
         ConfigError: the stored design differs, as one line naming both.
     """
     if stored is not None and stored != plan:
-        raise ConfigError(f"this grid runs a sequential design ({stored.describe()}); it cannot "
-                          f"continue as {plan.describe()}: re-run with the same --seed-batch, "
-                          "--max-seeds and --compare, or give the grid another name")
+        raise ConfigError(
+            f"this grid runs a sequential design ({stored.describe()}); it cannot "
+            f"continue as {plan.describe()}: re-run with the same --seed-batch, "
+            "--max-seeds and --compare, or give the grid another name"
+        )
 
 
 def seed_ordered_diffs(c: Comparison) -> np.ndarray:
@@ -101,8 +109,10 @@ def counted(pairs: list[Comparison], plan: SequentialPlan) -> list[Comparison]:
     axes = sorted({p.axis for p in pairs})
     bad = [k for k in plan.compare if k not in axes]
     if bad:
-        raise ConfigError(f"--compare {bad[0]}: no comparison runs along it; choose from: "
-                          f"{', '.join(axes) or '(none: the grid varies no axis but the seed)'}")
+        raise ConfigError(
+            f"--compare {bad[0]}: no comparison runs along it; choose from: "
+            f"{', '.join(axes) or '(none: the grid varies no axis but the seed)'}"
+        )
     return [p for p in pairs if p.axis in plan.compare]
 
 
@@ -124,12 +134,14 @@ def summary(decided: list[tuple[Comparison, Decision]]) -> dict[str, Any]:
 
 def verdict(d: Decision) -> str:
     """The decision in words, with the look it was made at."""
-    return {"better": f"better (look {d.look}, {d.seeds} seeds)",
-            "worse": f"worse (look {d.look}, {d.seeds} seeds)",
-            "identical": "identical",
-            "futile": f"not resolved: stopped for futility at look {d.look} ({d.seeds} seeds)",
-            "max seeds": f"not resolved at the last look ({d.seeds} seeds)",
-            "open": f"open after look {d.look} ({d.seeds} seeds): needs the next"}[d.state]
+    return {
+        "better": f"better (look {d.look}, {d.seeds} seeds)",
+        "worse": f"worse (look {d.look}, {d.seeds} seeds)",
+        "identical": "identical",
+        "futile": f"not resolved: stopped for futility at look {d.look} ({d.seeds} seeds)",
+        "max seeds": f"not resolved at the last look ({d.seeds} seeds)",
+        "open": f"open after look {d.look} ({d.seeds} seeds): needs the next",
+    }[d.state]
 
 
 def report_blocks(decided: list[tuple[Comparison, Decision]], plan: SequentialPlan) -> list[Block]:
@@ -141,22 +153,50 @@ def report_blocks(decided: list[tuple[Comparison, Decision]], plan: SequentialPl
     for c, d in decided:
         diffs = seed_ordered_diffs(c)[: d.seeds]
         mean = float(np.mean(diffs)) if len(diffs) else math.nan
-        rows.append([c.cell.label, c.against.label, _head(c.axis), d.look, d.seeds,
-                     f"{mean:+.3f} [{d.ci[0]:+.3f}, {d.ci[1]:+.3f}]" if len(diffs) > 1 else "-",
-                     f"{d.p:.2g}", f"{d.level:.2g}", verdict(d)])  # p beside its level, both in full
+        rows.append(
+            [
+                c.cell.label,
+                c.against.label,
+                _head(c.axis),
+                d.look,
+                d.seeds,
+                f"{mean:+.3f} [{d.ci[0]:+.3f}, {d.ci[1]:+.3f}]" if len(diffs) > 1 else "-",
+                f"{d.p:.2g}",
+                f"{d.level:.2g}",
+                verdict(d),
+            ]
+        )  # p beside its level, both in full
     return [
         ("h2", "Sequential comparisons (AULC, paired over seeds)"),
-        ("p", f"This grid ran with --until-resolved ({plan.describe()}). Design: "
-              f"{plan.design.describe(family)}. A comparison is decided at the first look whose "
-              "paired t-test p-value is at most that look's nominal level (the look's boundary "
-              "of the O'Brien-Fleming alpha spending, at alpha / the number of comparisons); a "
-              "look counts seeds 0 to n - 1 only. The verdicts keep the family-wise error at "
-              "alpha over all looks and comparisons, so they are not the fixed-sample t-tests a "
-              "grid with a fixed number of seeds gets. Interval: the repeated confidence interval "
-              "at the last look made (the look's nominal level as its error), which excludes 0 "
-              "exactly when that look decides."),
-        ("table", (["cell", "against", "axis", "looks", "seeds", "Δ AULC [repeated CI]",
-                    "p (t, last look)", "nominal level", "verdict"], rows)),
+        (
+            "p",
+            f"This grid ran with --until-resolved ({plan.describe()}). Design: "
+            f"{plan.design.describe(family)}. A comparison is decided at the first look whose "
+            "paired t-test p-value is at most that look's nominal level (the look's boundary "
+            "of the O'Brien-Fleming alpha spending, at alpha / the number of comparisons); a "
+            "look counts seeds 0 to n - 1 only. The verdicts keep the family-wise error at "
+            "alpha over all looks and comparisons, so they are not the fixed-sample t-tests a "
+            "grid with a fixed number of seeds gets. Interval: the repeated confidence interval "
+            "at the last look made (the look's nominal level as its error), which excludes 0 "
+            "exactly when that look decides.",
+        ),
+        (
+            "table",
+            (
+                [
+                    "cell",
+                    "against",
+                    "axis",
+                    "looks",
+                    "seeds",
+                    "Δ AULC [repeated CI]",
+                    "p (t, last look)",
+                    "nominal level",
+                    "verdict",
+                ],
+                rows,
+            ),
+        ),
     ]
 
 
@@ -166,19 +206,54 @@ def write_csv(path: Path, decided: list[tuple[Comparison, Decision]]) -> None:
 
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["cell", "against", "axis", "state", "looks", "seeds", "p_t", "nominal_level",
-                    "ci_low", "ci_high"])
+        w.writerow(
+            [
+                "cell",
+                "against",
+                "axis",
+                "state",
+                "looks",
+                "seeds",
+                "p_t",
+                "nominal_level",
+                "ci_low",
+                "ci_high",
+            ]
+        )
         for c, d in decided:
-            w.writerow([c.cell.label, c.against.label, c.axis, d.state, d.look, d.seeds, d.p,
-                        d.level, d.ci[0], d.ci[1]])
+            w.writerow(
+                [
+                    c.cell.label,
+                    c.against.label,
+                    c.axis,
+                    d.state,
+                    d.look,
+                    d.seeds,
+                    d.p,
+                    d.level,
+                    d.ci[0],
+                    d.ci[1],
+                ]
+            )
 
 
 def to_json(decided: list[tuple[Comparison, Decision]], plan: SequentialPlan) -> dict[str, Any]:
     """The design and its decisions for ``summary.json``."""
-    return {"design": json.loads(plan.to_tag()), "looks": list(plan.design.looks),
-            "nominal_levels": list(plan.design.nominal(max(1, len(decided)))),
-            "comparisons": [{"cell": c.cell.label, "against": c.against.label, "axis": c.axis,
-                             "state": d.state, "looks": d.look, "seeds": d.seeds,
-                             "p_t": None if math.isnan(d.p) else d.p,
-                             "nominal_level": None if math.isnan(d.level) else d.level}
-                            for c, d in decided]}
+    return {
+        "design": json.loads(plan.to_tag()),
+        "looks": list(plan.design.looks),
+        "nominal_levels": list(plan.design.nominal(max(1, len(decided)))),
+        "comparisons": [
+            {
+                "cell": c.cell.label,
+                "against": c.against.label,
+                "axis": c.axis,
+                "state": d.state,
+                "looks": d.look,
+                "seeds": d.seeds,
+                "p_t": None if math.isnan(d.p) else d.p,
+                "nominal_level": None if math.isnan(d.level) else d.level,
+            }
+            for c, d in decided
+        ],
+    }

@@ -35,8 +35,15 @@ def plot_curves(cells: list[ReportCell], path: Path, metric: str = METRIC, x: st
             steps, vals = aligned(cell)
             m, h = mean_ci(vals)
             few = " – few seeds" if cell.seeds < MIN_SEEDS else ""
-            ax.plot(steps, m, marker="o", ms=3, color=colors[name], ls=styles[name],
-                    label=f"{name} (n={cell.seeds}{few})")
+            ax.plot(
+                steps,
+                m,
+                marker="o",
+                ms=3,
+                color=colors[name],
+                ls=styles[name],
+                label=f"{name} (n={cell.seeds}{few})",
+            )
             if not np.isnan(h).all():
                 lo, hi = (m - h, m + h)
                 if bounded:
@@ -47,8 +54,7 @@ def plot_curves(cells: list[ReportCell], path: Path, metric: str = METRIC, x: st
         for value, name in ceilings.items():
             suffix = f" ({name})" if len(ceilings) > 1 else ""
             ax.axhline(value, color="k", ls="--", lw=1, label=f"full training set{suffix}")
-        ax.set_title(f"augmentation: {panel if panel_key else cells[0].values[AUGMENTATION]}",
-                     fontsize=10)
+        ax.set_title(f"augmentation: {panel if panel_key else cells[0].values[AUGMENTATION]}", fontsize=10)
         ax.set_xlabel("labeled images" if x == "labels" else "spent cost (oracle.cost units)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
@@ -77,8 +83,6 @@ def plot_win_matrix(names: list[str], p: np.ndarray, path: Path, title: str) -> 
     fig.savefig(path, dpi=110)
 
 
-
-
 def plot_policies(choices: dict[str, dict[str, list[tuple[int, str]]]], path: Path) -> None:
     """The policy each search chose, per round: one panel per searched cell (``choices``:
     cell label -> seed -> ``(labels, policy)``), one line per seed, policies on the y axis."""
@@ -88,7 +92,7 @@ def plot_policies(choices: dict[str, dict[str, list[tuple[int, str]]]], path: Pa
     fig = Figure(figsize=(6.4 * cols, 3.2 * rows))
     grid = fig.subplots(rows, cols, squeeze=False)
     axes = list(grid.flat)
-    for ax in axes[len(cells):]:
+    for ax in axes[len(cells) :]:
         ax.set_visible(False)
     for ax, cell in zip(axes, cells, strict=False):
         names = sorted({p for seed in choices[cell].values() for _, p in seed})
@@ -97,8 +101,16 @@ def plot_policies(choices: dict[str, dict[str, list[tuple[int, str]]]], path: Pa
         for i, seed in enumerate(seeds):
             points = sorted(choices[cell][seed])
             jitter = (i - (len(seeds) - 1) / 2) * 0.3 / max(1, len(seeds))
-            ax.step([n for n, _ in points], [y[p] + jitter for _, p in points], where="post",
-                    marker="o", ms=4, lw=1, alpha=0.8, label=f"seed {seed}")
+            ax.step(
+                [n for n, _ in points],
+                [y[p] + jitter for _, p in points],
+                where="post",
+                marker="o",
+                ms=4,
+                lw=1,
+                alpha=0.8,
+                label=f"seed {seed}",
+            )
         ax.set_yticks(range(len(names)), names, fontsize=7)
         ax.set_ylim(-0.5, len(names) - 0.5)
         ax.set_title(f"{cell}: policy chosen per round", fontsize=10)

@@ -61,7 +61,6 @@ def _fmt_seeds(n: float) -> str:
     return f"> {MAX_SEEDS:,}".replace(",", " ") if math.isinf(n) else f"{n:.0f}"
 
 
-
 Block = tuple[str, Any]
 
 
@@ -97,14 +96,19 @@ def render_html(blocks: list[Block], title: str) -> str:
         elif kind == "table":
             header, rows = content
             head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-            trs = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
-                          for r in rows)
+            trs = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+            )
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
-             "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-             "img{max-width:100%}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
+        "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "img{max-width:100%}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
+    )
 
 
 def config_summary(cells: list[ReportCell]) -> str:
@@ -121,18 +125,20 @@ def config_summary(cells: list[ReportCell]) -> str:
     if model := get("model.name"):
         opts = [f"{short(k)} {v}" for k, v in shared.items() if k.startswith("model.options.")]
         parts.append(model + (f" ({', '.join(opts)})" if opts else ""))
-    train = [f"{get('training.epochs')} epochs" if get("training.epochs") else None,
-             f"≥ {get('training.min_steps')} steps" if get("training.min_steps") not in (None, "0")
-             else None,
-             f"batch {get('training.batch_size')}" if get("training.batch_size") else None,
-             f"lr {get('training.lr')}" if get("training.lr") else None]
+    train = [
+        f"{get('training.epochs')} epochs" if get("training.epochs") else None,
+        f"≥ {get('training.min_steps')} steps" if get("training.min_steps") not in (None, "0") else None,
+        f"batch {get('training.batch_size')}" if get("training.batch_size") else None,
+        f"lr {get('training.lr')}" if get("training.lr") else None,
+    ]
     if any(train):
         parts.append(", ".join(t for t in train if t))
     if get("budget.initial") and get("budget.total"):
         step = f" (+{get('budget.per_round')} a round)" if get("budget.per_round") else ""
         if get("budget.unit") == "cost":
-            parts.append(f"labels from {get('budget.initial')}{step} until a cost of "
-                         f"{get('budget.total')} is spent")
+            parts.append(
+                f"labels from {get('budget.initial')}{step} until a cost of {get('budget.total')} is spent"
+            )
         else:
             parts.append(f"labels {get('budget.initial')} → {get('budget.total')}{step}")
     prices = get("oracle.cost.per_class")
@@ -143,63 +149,142 @@ def config_summary(cells: list[ReportCell]) -> str:
     return " · ".join(parts)
 
 
-
-def _write_tables(out: Path, keys: list[str], summaries: list[CellSummary],
-                  pairs: list[Comparison]) -> None:
+def _write_tables(out: Path, keys: list[str], summaries: list[CellSummary], pairs: list[Comparison]) -> None:
     import csv
 
     with (out / "aulc.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow([_head(k) for k in keys] + ["seeds", "aulc_mean", "aulc_ci95", "final_mean", "final_ci95",
-                           "labels_to_target_median", "reached", "ceiling", "validation", "setting"])
+        w.writerow(
+            [_head(k) for k in keys]
+            + [
+                "seeds",
+                "aulc_mean",
+                "aulc_ci95",
+                "final_mean",
+                "final_ci95",
+                "labels_to_target_median",
+                "reached",
+                "ceiling",
+                "validation",
+                "setting",
+            ]
+        )
         for s in summaries:
-            w.writerow([s.cell.values[k] for k in keys]
-                       + [s.cell.seeds, f"{s.aulc_mean:.6f}", f"{s.aulc_ci:.6f}", f"{s.final_mean:.6f}",
-                          f"{s.final_ci:.6f}", s.reach_median, s.reached,
-                          "" if s.cell.ceiling is None else f"{s.cell.ceiling:.6f}", s.cell.validation,
-                          s.cell.key])
+            w.writerow(
+                [s.cell.values[k] for k in keys]
+                + [
+                    s.cell.seeds,
+                    f"{s.aulc_mean:.6f}",
+                    f"{s.aulc_ci:.6f}",
+                    f"{s.final_mean:.6f}",
+                    f"{s.final_ci:.6f}",
+                    s.reach_median,
+                    s.reached,
+                    "" if s.cell.ceiling is None else f"{s.cell.ceiling:.6f}",
+                    s.cell.validation,
+                    s.cell.key,
+                ]
+            )
     with (out / "comparisons.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["cell", "against", "axis", "seeds", "diff_mean", "diff_ci95", "p_t", "p_t_holm",
-                    "p_wilcoxon", "p_wilcoxon_holm", "verdict", "seeds_needed"])
+        w.writerow(
+            [
+                "cell",
+                "against",
+                "axis",
+                "seeds",
+                "diff_mean",
+                "diff_ci95",
+                "p_t",
+                "p_t_holm",
+                "p_wilcoxon",
+                "p_wilcoxon_holm",
+                "verdict",
+                "seeds_needed",
+            ]
+        )
         for p in pairs:
             m, h = mean_ci(p.diffs)
-            w.writerow([p.cell.label, p.against.label, p.axis, p.seeds, f"{float(m):.6f}",
-                        f"{float(h):.6f}", p.p_t, p.p_t_holm, p.p_wilcoxon, p.p_wilcoxon_holm,
-                        p.verdict, p.seeds_needed])
+            w.writerow(
+                [
+                    p.cell.label,
+                    p.against.label,
+                    p.axis,
+                    p.seeds,
+                    f"{float(m):.6f}",
+                    f"{float(h):.6f}",
+                    p.p_t,
+                    p.p_t_holm,
+                    p.p_wilcoxon,
+                    p.p_wilcoxon_holm,
+                    p.verdict,
+                    p.seeds_needed,
+                ]
+            )
 
 
 def _number(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _write_summary(out: Path, src: Source, cells: list[ReportCell], summaries: list[CellSummary],
-                   pairs: list[Comparison], target: float, metric: str, x: str = "labels",
-                   extra: dict[str, Any] | None = None) -> None:
+def _write_summary(
+    out: Path,
+    src: Source,
+    cells: list[ReportCell],
+    summaries: list[CellSummary],
+    pairs: list[Comparison],
+    target: float,
+    metric: str,
+    x: str = "labels",
+    extra: dict[str, Any] | None = None,
+) -> None:
     """``summary.json``: the report's tables for programs (``al4ml report --json``); with
     ``x: cost`` the ``labels_to_target_*`` fields hold the cost to the target; ``extra``
     sections (a sequential design, tests across datasets) are added as given."""
     summary = {
-        "title": src.title, "grid_run": src.parent, "version": src.version,
-        "config": config_summary(cells), "metric": metric, "target": target, "x": x,
-        "cells": [{"values": s.cell.values, "label": s.cell.label, "setting": s.cell.key,
-                   "seeds": s.cell.seeds, "aulc": _number(s.aulc_mean), "aulc_ci95": _number(s.aulc_ci),
-                   "final": _number(s.final_mean), "final_ci95": _number(s.final_ci),
-                   "labels_to_target_median": _number(s.reach_median),
-                   "labels_to_target_censored": math.isinf(s.reach_median),
-                   "labels_to_target_above": s.reach_above,
-                   "seeds_reaching_target": s.reached, "ceiling": s.cell.ceiling,
-                   "validation": s.cell.validation,
-                   "labels_bought": s.labels_mean}
-                  for s in summaries],
-        "comparisons": [{"cell": p.cell.label, "against": p.against.label, "axis": p.axis,
-                         "seeds": p.seeds, "diff_aulc": _number(float(np.mean(p.diffs))),
-                         "p_t": _number(p.p_t), "p_t_holm": _number(p.p_t_holm),
-                         "p_wilcoxon_holm": _number(p.p_wilcoxon_holm), "verdict": p.verdict,
-                         "seeds_needed": _number(p.seeds_needed),
-                         "seeds_needed_over_limit": math.isinf(p.seeds_needed)}
-                        for p in pairs],
+        "title": src.title,
+        "grid_run": src.parent,
+        "version": src.version,
+        "config": config_summary(cells),
+        "metric": metric,
+        "target": target,
+        "x": x,
+        "cells": [
+            {
+                "values": s.cell.values,
+                "label": s.cell.label,
+                "setting": s.cell.key,
+                "seeds": s.cell.seeds,
+                "aulc": _number(s.aulc_mean),
+                "aulc_ci95": _number(s.aulc_ci),
+                "final": _number(s.final_mean),
+                "final_ci95": _number(s.final_ci),
+                "labels_to_target_median": _number(s.reach_median),
+                "labels_to_target_censored": math.isinf(s.reach_median),
+                "labels_to_target_above": s.reach_above,
+                "seeds_reaching_target": s.reached,
+                "ceiling": s.cell.ceiling,
+                "validation": s.cell.validation,
+                "labels_bought": s.labels_mean,
+            }
+            for s in summaries
+        ],
+        "comparisons": [
+            {
+                "cell": p.cell.label,
+                "against": p.against.label,
+                "axis": p.axis,
+                "seeds": p.seeds,
+                "diff_aulc": _number(float(np.mean(p.diffs))),
+                "p_t": _number(p.p_t),
+                "p_t_holm": _number(p.p_t_holm),
+                "p_wilcoxon_holm": _number(p.p_wilcoxon_holm),
+                "verdict": p.verdict,
+                "seeds_needed": _number(p.seeds_needed),
+                "seeds_needed_over_limit": math.isinf(p.seeds_needed),
+            }
+            for p in pairs
+        ],
         **(extra or {}),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-

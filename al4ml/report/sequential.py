@@ -40,8 +40,9 @@ def obf_spent(t: float, alpha: float) -> float:
     return float(min(alpha, 4 * stats.norm.sf(stats.norm.isf(alpha / 4) / math.sqrt(t))))
 
 
-def _exit_excess(c: float, target: float, t: float, step: float, s: np.ndarray | None,
-                 dens: np.ndarray | None) -> float:
+def _exit_excess(
+    c: float, target: float, t: float, step: float, s: np.ndarray | None, dens: np.ndarray | None
+) -> float:
     """P(a path still running crosses +-c at information ``t``) minus ``target``; ``s`` and
     ``dens`` are the grid and sub-density of the running paths at the previous look."""
     if s is None or dens is None:
@@ -61,8 +62,11 @@ def boundaries(fractions: tuple[float, ...], alpha: float) -> tuple[float, ...]:
     prev = 0.0
     for t in fractions:
         target, step = obf_spent(t, alpha) - obf_spent(prev, alpha), t - prev
-        c = 40.0 if target <= 1e-15 else float(optimize.brentq(
-            _exit_excess, 1e-6, 40.0, args=(target, t, step, s, dens), xtol=1e-10))
+        c = (
+            40.0
+            if target <= 1e-15
+            else float(optimize.brentq(_exit_excess, 1e-6, 40.0, args=(target, t, step, s, dens), xtol=1e-10))
+        )
         out.append(c)
         b = c * math.sqrt(t)
         new = np.linspace(-b, b, GRID_POINTS)
@@ -107,10 +111,12 @@ class Design:
     def describe(self, family: int) -> str:
         """One line: looks, seeds at each and the nominal levels."""
         levels = ", ".join(f"{n}: {p:.2g}" for n, p in zip(self.looks, self.nominal(family), strict=True))
-        return (f"group-sequential, looks at {', '.join(map(str, self.looks))} seeds; "
-                f"O'Brien-Fleming spending of alpha = {self.alpha:g} / {family} per comparison "
-                f"(Bonferroni); nominal p at each look: {levels}; futility below "
-                f"{self.futility:.0%} conditional power")
+        return (
+            f"group-sequential, looks at {', '.join(map(str, self.looks))} seeds; "
+            f"O'Brien-Fleming spending of alpha = {self.alpha:g} / {family} per comparison "
+            f"(Bonferroni); nominal p at each look: {levels}; futility below "
+            f"{self.futility:.0%} conditional power"
+        )
 
 
 @dataclass(frozen=True)

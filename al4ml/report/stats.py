@@ -60,8 +60,15 @@ def aligned(cell: ReportCell, seeds: list[str] | None = None) -> tuple[np.ndarra
     """Steps common to the given seeds' curves and a ``[seeds, steps]`` value matrix."""
     seeds = seeds or sorted(cell.curves)
     common = sorted(set.intersection(*(set(cell.curves[s].steps.tolist()) for s in seeds)))
-    vals = np.stack([[dict(zip(cell.curves[s].steps.tolist(), cell.curves[s].values.tolist(),
-                                strict=True))[x] for x in common] for s in seeds])
+    vals = np.stack(
+        [
+            [
+                dict(zip(cell.curves[s].steps.tolist(), cell.curves[s].values.tolist(), strict=True))[x]
+                for x in common
+            ]
+            for s in seeds
+        ]
+    )
     return np.array(common, dtype=float), vals
 
 
@@ -93,9 +100,20 @@ def summarize(cells: list[ReportCell], target: float) -> list[CellSummary]:
         reach = np.array([labels_to_reach(steps, v, target) for v in vals])
         bought = [c.labels for c in cell.curves.values() if c.labels is not None]
         median, above = censored_median(reach, float(steps[-1]))
-        out.append(CellSummary(cell, float(steps[-1]), float(a_mean), float(a_ci), float(f_mean),
-                               float(f_ci), median, int(np.isfinite(reach).sum()),
-                               float(np.mean(bought)) if bought else None, above))
+        out.append(
+            CellSummary(
+                cell,
+                float(steps[-1]),
+                float(a_mean),
+                float(a_ci),
+                float(f_mean),
+                float(f_ci),
+                median,
+                int(np.isfinite(reach).sum()),
+                float(np.mean(bought)) if bought else None,
+                above,
+            )
+        )
     return out
 
 
@@ -245,12 +263,15 @@ def resolve_references(cells: list[ReportCell], references: Mapping[str, str]) -
     for name, value in references.items():
         key = name if name in keys else heads.get(name)
         if key not in keys:
-            raise ConfigError(f"--reference {name}={value}: {name!r} is no axis of this report; "
-                              f"choose from: {', '.join(keys)}")
+            raise ConfigError(
+                f"--reference {name}={value}: {name!r} is no axis of this report; "
+                f"choose from: {', '.join(keys)}"
+            )
         values = list(dict.fromkeys(c.values[key] for c in cells))
         if value not in values:
-            raise ConfigError(f"--reference {name}={value}: no cell has {key} = {value!r}; "
-                              f"choose from: {', '.join(values)}")
+            raise ConfigError(
+                f"--reference {name}={value}: no cell has {key} = {value!r}; choose from: {', '.join(values)}"
+            )
         out[key] = value
     return out
 
@@ -322,5 +343,3 @@ def win_matrix(cells: list[ReportCell], key: str) -> tuple[list[str], np.ndarray
                 wins = (np.nan_to_num(res.pvalue, nan=1.0) < ALPHA) & (res.statistic > 0)
                 p[i, j] += float(np.mean(wins))
     return names, p
-
-

@@ -27,15 +27,18 @@ def grid(problem: SearchProblem) -> SearchResult:
 
     splits = problem.splits()
     k = len(splits)
-    stacks = problem.fit([Member(c, f, j * k + f) for j, c in enumerate(problem.candidates)
-                          for f in range(k)])
+    stacks = problem.fit(
+        [Member(c, f, j * k + f) for j, c in enumerate(problem.candidates) for f in range(k)]
+    )
     scores: list[list[float]] = [[] for _ in problem.candidates]
     for f, split in enumerate(splits):
         probs = problem.probs(stacks, split.images)
         for j in range(len(problem.candidates)):
             scores[j].append(problem.accuracy(probs[j * k + f], f))
-    return best([Trial(j, c.name, dict(c.params), scores[j]) for j, c in enumerate(problem.candidates)],
-                problem.candidates)
+    return best(
+        [Trial(j, c.name, dict(c.params), scores[j]) for j, c in enumerate(problem.candidates)],
+        problem.candidates,
+    )
 
 
 @register_search("density")
@@ -63,20 +66,26 @@ def density(problem: SearchProblem, views: Annotated[int, Field(ge=1, le=64)] = 
             drawn = torch.cat([policy(split.images, g) for _ in range(views)])
             probs = problem.probs(stacks, drawn)[f]
             m = len(split.images)
-            scores.append(sum(problem.accuracy(probs[v * m:(v + 1) * m], f) for v in range(views)) / views)
+            scores.append(sum(problem.accuracy(probs[v * m : (v + 1) * m], f) for v in range(views)) / views)
         trials.append(Trial(j, c.name, dict(c.params), scores))
     return best(trials, problem.candidates)
 
 
 def _optuna_installed(search: SearchConfig) -> None:
     if find_spec("optuna") is None:
-        raise ConfigError("augmentation.search.method: 'optuna' needs Optuna, which is not "
-                          "installed; pip install 'al4ml[search]' (or choose grid or density)")
+        raise ConfigError(
+            "augmentation.search.method: 'optuna' needs Optuna, which is not "
+            "installed; pip install 'al4ml[search]' (or choose grid or density)"
+        )
 
 
 @register_search("optuna", check=_optuna_installed)
-def optuna(problem: SearchProblem, trials: Annotated[int, Field(ge=1, le=10_000)] = 20,
-           sampler: Literal["tpe", "random"] = "tpe", prune: bool = True) -> SearchResult:
+def optuna(
+    problem: SearchProblem,
+    trials: Annotated[int, Field(ge=1, le=10_000)] = 20,
+    sampler: Literal["tpe", "random"] = "tpe",
+    prune: bool = True,
+) -> SearchResult:
     """Optuna (TPE or random sampler) tries ``trials`` candidates, pruning weak ones early.
 
     Successive halving prunes a trial fold by fold, so each trial's fold models train one at
@@ -90,9 +99,11 @@ def optuna(problem: SearchProblem, trials: Annotated[int, Field(ge=1, le=10_000)
     seed = problem.seed("search_sampler", 0) % 2**32
     study = op.create_study(
         direction="maximize",
-        sampler=(op.samplers.TPESampler(seed=seed) if sampler == "tpe"
-                 else op.samplers.RandomSampler(seed=seed)),
-        pruner=op.pruners.SuccessiveHalvingPruner(min_resource=1) if prune else op.pruners.NopPruner())
+        sampler=(
+            op.samplers.TPESampler(seed=seed) if sampler == "tpe" else op.samplers.RandomSampler(seed=seed)
+        ),
+        pruner=op.pruners.SuccessiveHalvingPruner(min_resource=1) if prune else op.pruners.NopPruner(),
+    )
     splits = problem.splits()
     k = len(splits)
     done: dict[int, Trial] = {}

@@ -66,10 +66,20 @@ class SearchResult:
 
     def rows(self, round_: int, n_labeled: int) -> list[dict[str, Any]]:
         """The trial table of this search, one row per trial (``search_trials.csv``)."""
-        return [{"round": round_, "n_labeled": n_labeled, "candidate": t.candidate, "policy": t.name,
-                 "params": dict(t.params), "fold_scores": [round(s, 6) for s in t.fold_scores],
-                 "score": round(t.score, 6), "pruned": t.pruned, "chosen": t.candidate == self.index}
-                for t in self.trials]
+        return [
+            {
+                "round": round_,
+                "n_labeled": n_labeled,
+                "candidate": t.candidate,
+                "policy": t.name,
+                "params": dict(t.params),
+                "fold_scores": [round(s, 6) for s in t.fold_scores],
+                "score": round(t.score, 6),
+                "pruned": t.pruned,
+                "chosen": t.candidate == self.index,
+            }
+            for t in self.trials
+        ]
 
 
 def best(trials: list[Trial], candidates: list[PolicyChoice]) -> SearchResult:
@@ -165,9 +175,15 @@ class SearchProblem:
             families.append((label, list(range(start, start + len(family)))))
             start += len(family)
         epochs = training.epochs if search.epochs is None else search.epochs
-        return cls(candidates=search.candidates(), training=training.model_copy(update={"epochs": epochs}),
-                   folds=search.folds, validation=search.validation, stack=search.stack,
-                   families=families, **inputs)
+        return cls(
+            candidates=search.candidates(),
+            training=training.model_copy(update={"epochs": epochs}),
+            folds=search.folds,
+            validation=search.validation,
+            stack=search.stack,
+            families=families,
+            **inputs,
+        )
 
     def splits(self) -> list[Split]:
         """Where members train and are scored: k seeded stratified folds of the labeled set
@@ -187,8 +203,14 @@ class SearchProblem:
         kept = [order[~torch.isin(order, torch.as_tensor(h))] for h in held]
         size = min(len(k) for k in kept)
         images = self.pool[self.rows.to(self.pool.device)]
-        self._splits = [Split(torch.sort(k[:size]).values, images[torch.as_tensor(h).to(images.device)],
-                              y[torch.as_tensor(h)]) for k, h in zip(kept, held, strict=True)]
+        self._splits = [
+            Split(
+                torch.sort(k[:size]).values,
+                images[torch.as_tensor(h).to(images.device)],
+                y[torch.as_tensor(h)],
+            )
+            for k, h in zip(kept, held, strict=True)
+        ]
         return self._splits
 
     def fit(self, members: list[Member]) -> list[StackedClassifier]:
@@ -204,21 +226,41 @@ class SearchProblem:
         for m in members:
             models.append(self.new_model(m.index))
             policies.append(create_augmentation(m.policy.name, **m.policy.params))
-            generators.append(torch.Generator(device=self.device).manual_seed(
-                self.seed("search_train", m.index)))
+            generators.append(
+                torch.Generator(device=self.device).manual_seed(self.seed("search_train", m.index))
+            )
             train = splits[m.split].train
             rows.append(self.rows[train.to(self.rows.device)])
             labels.append(y[train])
         stack = StackedClassifier(models, exact=exact_cohorts(self.device)).to(self.device)
-        fit(stack, self.pool, torch.stack(rows).to(self.device), torch.stack(labels).to(self.device),
-            self.training, CohortAugment(policies, generators), self.device, task=self.task)
+        fit(
+            stack,
+            self.pool,
+            torch.stack(rows).to(self.device),
+            torch.stack(labels).to(self.device),
+            self.training,
+            CohortAugment(policies, generators),
+            self.device,
+            task=self.task,
+        )
         return stack
 
     def probs(self, stacks: list[StackedClassifier], images: torch.Tensor) -> torch.Tensor:
         """float ``[K, m, C]``: every trained member's probabilities on ``images`` (as given:
         a method that wants them augmented augments them first)."""
-        return torch.cat([predict(s, images, self.device, self.training.eval_batch_size,
-                                  bf16=self.training.bf16, task=self.task).probs for s in stacks])
+        return torch.cat(
+            [
+                predict(
+                    s,
+                    images,
+                    self.device,
+                    self.training.eval_batch_size,
+                    bf16=self.training.bf16,
+                    task=self.task,
+                ).probs
+                for s in stacks
+            ]
+        )
 
     def accuracy(self, probs: torch.Tensor, split: int) -> float:
         """Accuracy of one member's probabilities ``[m, C]`` on split ``split``'s labels."""

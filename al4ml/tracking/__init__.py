@@ -30,8 +30,24 @@ from al4ml.tracking.client import (
 from al4ml.tracking.reads import load_state, logged_config, missing_steps
 from al4ml.tracking.tracker import MlflowTracker, run_tags
 
-__all__ = ["CLASSES_ARTIFACT", "CONFIG_ARTIFACT", "KIND", "KIND_TAG", "MODEL_ARTIFACT",
-           "QUERIES_ARTIFACT", "STATE_ARTIFACT", "TRIALS_ARTIFACT", "MlflowTracker",
-           "RetryingClient", "dataset_inputs", "experiment_id", "get_client",
-           "learning_curve_figure", "load_state", "logged_config", "missing_steps", "run_tags",
-           "save_mlflow_model"]
+__all__ = [
+    "CLASSES_ARTIFACT",
+    "CONFIG_ARTIFACT",
+    "KIND",
+    "KIND_TAG",
+    "MODEL_ARTIFACT",
+    "QUERIES_ARTIFACT",
+    "STATE_ARTIFACT",
+    "TRIALS_ARTIFACT",
+    "MlflowTracker",
+    "RetryingClient",
+    "dataset_inputs",
+    "experiment_id",
+    "get_client",
+    "learning_curve_figure",
+    "load_state",
+    "logged_config",
+    "missing_steps",
+    "run_tags",
+    "save_mlflow_model",
+]

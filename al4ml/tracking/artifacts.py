@@ -26,17 +26,31 @@ def dataset_inputs(dataset: ActiveDataset) -> list[dict[str, Any]]:
     from mlflow.data.numpy_dataset import from_numpy
 
     out = []
-    for context, images in (("pool", dataset.pool_images), ("val", dataset.val.images),
-                            ("test", dataset.test.images)):
+    for context, images in (
+        ("pool", dataset.pool_images),
+        ("val", dataset.val.images),
+        ("test", dataset.test.images),
+    ):
         with warnings.catch_warnings():  # a local path matches two equivalent source types
             warnings.simplefilter("ignore", UserWarning)
             # MLflow's own default for no source is None (its annotation omits it).
             source = dataset.info.source or None
-            entity = from_numpy(images.numpy(), source=source,  # type: ignore[arg-type]
-                                name=f"{dataset.info.name}-{context}")._to_mlflow_entity()
-        out.append({"name": entity.name, "digest": entity.digest, "source_type": entity.source_type,
-                    "source": entity.source, "schema": entity.schema, "profile": entity.profile,
-                    "context": context})
+            entity = from_numpy(
+                images.numpy(),
+                source=source,  # type: ignore[arg-type]
+                name=f"{dataset.info.name}-{context}",
+            )._to_mlflow_entity()
+        out.append(
+            {
+                "name": entity.name,
+                "digest": entity.digest,
+                "source_type": entity.source_type,
+                "source": entity.source,
+                "schema": entity.schema,
+                "profile": entity.profile,
+                "context": context,
+            }
+        )
     return out
 
 
@@ -59,10 +73,13 @@ def save_mlflow_model(model: Classifier, input_shape: tuple[int, ...], folder: P
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # its warning about pickles is about loading others' models
     try:
-        mlflow.pytorch.save_model(cpu, str(folder), input_example=example,
-                                  serialization_format="pickle",
-                                  pip_requirements=[f"torch>={torch.__version__.split('+')[0]}",
-                                                    f"al4ml>={al4ml.__version__}"])
+        mlflow.pytorch.save_model(
+            cpu,
+            str(folder),
+            input_example=example,
+            serialization_format="pickle",
+            pip_requirements=[f"torch>={torch.__version__.split('+')[0]}", f"al4ml>={al4ml.__version__}"],
+        )
     finally:
         quiet.setLevel(level)
 
@@ -75,12 +92,9 @@ def learning_curve_figure(state: LoopState) -> Figure:
     ax = fig.subplots()
     x = [r.n_labeled for r in state.history]
     for name in ("test_accuracy", "val_accuracy", "test_auc"):
-        ax.plot(x, [r.metrics.get(name, float("nan")) for r in state.history], marker="o", ms=3,
-                label=name)
+        ax.plot(x, [r.metrics.get(name, float("nan")) for r in state.history], marker="o", ms=3, label=name)
     ax.set_xlabel("labeled images")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-

@@ -15,9 +15,7 @@ from mlflow.tracking import MlflowClient
 from al4ml.store import artifact_root, check_store, resolve_tracking_uri, sqlite_file
 
 if TYPE_CHECKING:  # torch and matplotlib load where a run needs them: a report or the UI never
-
     pass
-
 
 
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
@@ -30,7 +28,6 @@ QUERIES_ARTIFACT = "queries.csv"
 CLASSES_ARTIFACT = "classes.json"
 """The dataset's class names, in label order (what the model's outputs mean)."""
 CONFIG_ARTIFACT = "config.yaml"
-
 
 
 class RetryingClient(MlflowClient):
@@ -77,12 +74,27 @@ def _retrying(name: str, markers: tuple[str, ...]) -> Any:
     return method
 
 
-for _name in ("log_batch", "create_run", "update_run", "set_terminated", "set_tag",
-              "set_experiment_tag", "create_experiment", "get_run", "get_metric_history",
-              "search_runs", "search_experiments", "get_experiment_by_name", "list_artifacts",
-              "log_inputs"):
-    setattr(RetryingClient, _name, _retrying(_name, RetryingClient.LOCKED + (
-        RetryingClient.RACED if _name == "log_inputs" else ())))
+for _name in (
+    "log_batch",
+    "create_run",
+    "update_run",
+    "set_terminated",
+    "set_tag",
+    "set_experiment_tag",
+    "create_experiment",
+    "get_run",
+    "get_metric_history",
+    "search_runs",
+    "search_experiments",
+    "get_experiment_by_name",
+    "list_artifacts",
+    "log_inputs",
+):
+    setattr(
+        RetryingClient,
+        _name,
+        _retrying(_name, RetryingClient.LOCKED + (RetryingClient.RACED if _name == "log_inputs" else ())),
+    )
 
 
 def as_logged(value: str) -> str:
@@ -106,7 +118,7 @@ def log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> Non
 
     items = [Param(k, as_logged(v)) for k, v in params.items()]
     for i in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
-        client.log_batch(run_id, params=items[i:i + MAX_PARAMS_TAGS_PER_BATCH])
+        client.log_batch(run_id, params=items[i : i + MAX_PARAMS_TAGS_PER_BATCH])
 
 
 def get_client(uri: str | None = None) -> MlflowClient:
@@ -142,17 +154,21 @@ def experiment_id(client: MlflowClient, name: str) -> str:
                 client.set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri),
-                                        tags={KIND_TAG: KIND,
-                                              PRIMARY_METRIC_TAG: PRIMARY_METRIC,
-                                              "mlflow.note.content": (
-                                            "al4ml active-learning runs: one run per experiment "
-                                            "(grid cells nested under their grid), metrics at "
-                                            "step = number of labels.")})
+        return client.create_experiment(
+            name,
+            artifact_location=artifact_root(client.tracking_uri),
+            tags={
+                KIND_TAG: KIND,
+                PRIMARY_METRIC_TAG: PRIMARY_METRIC,
+                "mlflow.note.content": (
+                    "al4ml active-learning runs: one run per experiment "
+                    "(grid cells nested under their grid), metrics at "
+                    "step = number of labels."
+                ),
+            },
+        )
     except MlflowException:
         exp = client.get_experiment_by_name(name)
         if exp is None:
             raise
         return exp.experiment_id
-
-

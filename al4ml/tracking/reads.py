@@ -17,7 +17,6 @@ from al4ml.runs import (
 )
 
 if TYPE_CHECKING:  # torch and matplotlib load where a run needs them: a report or the UI never
-
     pass
 
 from al4ml.tracking.client import CONFIG_ARTIFACT, STATE_ARTIFACT
@@ -35,8 +34,9 @@ def load_state(client: MlflowClient, run_id: str) -> LoopState:
     import torch
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=STATE_ARTIFACT,
-                                                   dst_path=tmp, tracking_uri=client.tracking_uri)
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=STATE_ARTIFACT, dst_path=tmp, tracking_uri=client.tracking_uri
+        )
         return LoopState.from_dict(torch.load(path, weights_only=False))
 
 
@@ -56,13 +56,18 @@ def logged_config(client: MlflowClient, run_id: str) -> dict[str, Any]:
         raise ConfigError(f"no run {run_id!r} in {client.tracking_uri}") from None
     if run.data.tags.get(ROLE_TAG) == "grid":
         grid = run.data.tags.get(GRID_TAG, "?")
-        raise ConfigError(f"run {run_id} is the parent run of grid {grid!r}; continue a grid "
-                          "with al4ml grid <its YAML> (finished cells are skipped, failed ones resume)")
+        raise ConfigError(
+            f"run {run_id} is the parent run of grid {grid!r}; continue a grid "
+            "with al4ml grid <its YAML> (finished cells are skipped, failed ones resume)"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=CONFIG_ARTIFACT,
-                                                       dst_path=tmp, tracking_uri=client.tracking_uri)
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=CONFIG_ARTIFACT, dst_path=tmp, tracking_uri=client.tracking_uri
+            )
         except (MlflowException, OSError):
-            raise ConfigError(f"run {run_id} logged no {CONFIG_ARTIFACT}; continue it with al4ml run "
-                              f"<its YAML> --resume {run_id}") from None
+            raise ConfigError(
+                f"run {run_id} logged no {CONFIG_ARTIFACT}; continue it with al4ml run "
+                f"<its YAML> --resume {run_id}"
+            ) from None
         return yaml.safe_load(Path(path).read_text())

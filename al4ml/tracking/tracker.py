@@ -38,7 +38,6 @@ from al4ml.runs import (
 )
 
 if TYPE_CHECKING:  # torch and matplotlib load where a run needs them: a report or the UI never
-
     from al4ml.data import ActiveDataset
     from al4ml.models.classifier import Classifier
 
@@ -64,12 +63,19 @@ def run_tags(cfg: ExperimentConfig, role: str = "run") -> dict[str, str]:
     """
     flat = cfg.flat()
     named = setting(flat)
-    tags = {"dataset": cfg.dataset.name if cfg.dataset.name != "medmnist"
-            else str(cfg.dataset.options.get("flag", "medmnist")),
-            "model": cfg.model.name, "strategy": named["query.strategy"],
-            "augmentation": named["augmentation.name"], "seed": str(cfg.seed),
-            "al4ml_version": al4ml.__version__, ROLE_TAG: role, SETTING_TAG: setting_hash(flat),
-            VALIDATION_TAG: validation(flat)}
+    tags = {
+        "dataset": cfg.dataset.name
+        if cfg.dataset.name != "medmnist"
+        else str(cfg.dataset.options.get("flag", "medmnist")),
+        "model": cfg.model.name,
+        "strategy": named["query.strategy"],
+        "augmentation": named["augmentation.name"],
+        "seed": str(cfg.seed),
+        "al4ml_version": al4ml.__version__,
+        ROLE_TAG: role,
+        SETTING_TAG: setting_hash(flat),
+        VALIDATION_TAG: validation(flat),
+    }
     if role == "baseline":
         del tags["strategy"]
     return tags
@@ -90,16 +96,27 @@ class MlflowTracker(CellObserver):
         name: The new run's name (default: :func:`al4ml.runs.display_name`).
     """
 
-    def __init__(self, client: MlflowClient, cfg: ExperimentConfig, run_id: str | None = None,
-                 parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None,
-                 role: str = "run", axes: dict[str, object] | None = None,
-                 cohort: dict[str, str] | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        client: MlflowClient,
+        cfg: ExperimentConfig,
+        run_id: str | None = None,
+        parent_run_id: str | None = None,
+        extra_tags: dict[str, str] | None = None,
+        role: str = "run",
+        axes: dict[str, object] | None = None,
+        cohort: dict[str, str] | None = None,
+        name: str | None = None,
+    ) -> None:
         self.client = client
         self.cfg = cfg
         self.prefix = CEILING_PREFIX if role == "baseline" else ""
         axes = axes or {}
-        tags = {**run_tags(cfg, role), **{f"{AXIS_TAG_PREFIX}{k}": str(v) for k, v in axes.items()},
-                **(extra_tags or {})}
+        tags = {
+            **run_tags(cfg, role),
+            **{f"{AXIS_TAG_PREFIX}{k}": str(v) for k, v in axes.items()},
+            **(extra_tags or {}),
+        }
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
         tags = {**resolve_tags(), **tags, **(cohort or {})}  # source, git commit, user: as MLflow logs
@@ -123,15 +140,28 @@ class MlflowTracker(CellObserver):
         self.finished = False
         self.writer = Writer(client, self.run_id)
         # A resumed run may have logged a round whose state it did not save: never twice.
-        self._logged = set() if run_id is None else {
-            m.step for m in client.get_metric_history(run_id, f"{self.prefix}n_labeled")}
+        self._logged = (
+            set()
+            if run_id is None
+            else {m.step for m in client.get_metric_history(run_id, f"{self.prefix}n_labeled")}
+        )
 
     def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
         """Record dataset facts and the splits as run inputs; rebuild the query log on resume."""
-        self.writer.write({"op": "tags", "tags": {
-            "pool_size": str(dataset.pool_size), "num_classes": str(dataset.info.num_classes),
-            "al4ml.budget_effective": str(min(cfg.budget.total, dataset.pool_size)
-                                          if cfg.budget.unit == "labels" else cfg.budget.total)}})
+        self.writer.write(
+            {
+                "op": "tags",
+                "tags": {
+                    "pool_size": str(dataset.pool_size),
+                    "num_classes": str(dataset.info.num_classes),
+                    "al4ml.budget_effective": str(
+                        min(cfg.budget.total, dataset.pool_size)
+                        if cfg.budget.unit == "labels"
+                        else cfg.budget.total
+                    ),
+                },
+            }
+        )
         self._input_shape = (1, dataset.info.channels, *dataset.info.size)
         self._files = dataset.pool_files
         if not state.history:
@@ -161,9 +191,15 @@ class MlflowTracker(CellObserver):
         if record.n_labeled in self._logged:
             return
         now = int(time.time() * 1000)
-        self.writer.write({"op": "metrics", "metrics": [
-            {"key": self.prefix + k, "value": float(v), "timestamp": now, "step": record.n_labeled}
-            for k, v in record.metrics.items()]})
+        self.writer.write(
+            {
+                "op": "metrics",
+                "metrics": [
+                    {"key": self.prefix + k, "value": float(v), "timestamp": now, "step": record.n_labeled}
+                    for k, v in record.metrics.items()
+                ],
+            }
+        )
         self._logged.add(record.n_labeled)
 
     def missing_rounds(self, history: list[RoundRecord]) -> list[int]:
@@ -172,8 +208,9 @@ class MlflowTracker(CellObserver):
 
     @staticmethod
     def _query_rows(record: RoundRecord) -> list[tuple[int, int, int, float]]:
-        return [(record.round, record.n_labeled, i, s)
-                for i, s in zip(record.queried, record.scores, strict=True)]
+        return [
+            (record.round, record.n_labeled, i, s) for i, s in zip(record.queried, record.scores, strict=True)
+        ]
 
     def queries_csv(self) -> str:
         """Every query so far: ``round,n_labeled,pool_index,score`` (and ``path``).
@@ -193,13 +230,27 @@ class MlflowTracker(CellObserver):
     def trials_csv(self) -> str:
         """Every search trial so far (:data:`TRIALS_ARTIFACT`); params and fold scores as JSON."""
         buf = io.StringIO()
-        fields = ["round", "n_labeled", "candidate", "policy", "params", "fold_scores", "score", "pruned",
-                  "chosen"]
+        fields = [
+            "round",
+            "n_labeled",
+            "candidate",
+            "policy",
+            "params",
+            "fold_scores",
+            "score",
+            "pruned",
+            "chosen",
+        ]
         writer = csv.DictWriter(buf, fieldnames=fields)
         writer.writeheader()
         for t in self._trials:
-            writer.writerow({**t, "params": json.dumps(t["params"], sort_keys=True),
-                             "fold_scores": json.dumps(t["fold_scores"])})
+            writer.writerow(
+                {
+                    **t,
+                    "params": json.dumps(t["params"], sort_keys=True),
+                    "fold_scores": json.dumps(t["fold_scores"]),
+                }
+            )
         return buf.getvalue()
 
     def _artifact(self, artifact_path: str, write: Any) -> None:
@@ -222,8 +273,10 @@ class MlflowTracker(CellObserver):
         self._artifact(f"{MODEL_ARTIFACT}/model_state_dict.pt", lambda path: torch.save(weights, path))
         self._artifact("learning_curve.png", learning_curve_figure(state).savefig)
         if not self.writer.offline and (missing := self.missing_rounds(state.history)):
-            raise IncompleteRun(f"the store lacks the rounds at {missing} labels, so the run is not "
-                                "closed as FINISHED; al4ml resume logs them from its saved rounds")
+            raise IncompleteRun(
+                f"the store lacks the rounds at {missing} labels, so the run is not "
+                "closed as FINISHED; al4ml resume logs them from its saved rounds"
+            )
         self.writer.write({"op": "status", "status": "FINISHED"})
         self.finished = True
         self.writer.close()
@@ -236,5 +289,3 @@ class MlflowTracker(CellObserver):
                 self.writer.write({"op": "tags", "tags": {ERROR_TAG: error_line(error)}})
             self.writer.write({"op": "status", "status": "FAILED"})
             self.writer.close()
-
-
