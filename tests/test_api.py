@@ -19,7 +19,7 @@ def test_importing_al4ml_is_light_and_exposes_the_api():
 @pytest.mark.slow
 def test_the_readme_api_example_runs(tmp_path, monkeypatch):
     import yaml
-    from conftest import REPO
+    from helpers import REPO
 
     import al4ml
 

@@ -7,13 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from procs import HANG, al4ml, al4ml_imports
+from helpers import HANG, QUICKSTART, REPO, al4ml, al4ml_imports
 
 from al4ml.query import STRATEGIES
 from al4ml.tracking import QUERIES_ARTIFACT, get_client
-
-REPO = Path(__file__).resolve().parents[1]
-QUICKSTART = REPO / "experiments" / "digits_quickstart.yaml"
 
 
 def python(code: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -454,7 +451,7 @@ def test_quiet_runs_print_results_only_and_piped_lines_are_not_wrapped(tmp_path)
 def test_an_interrupted_run_names_itself_and_resumes_by_id_alone(tmp_path):
     import signal
 
-    from procs import Gate, start, wait_until
+    from helpers import Gate, start, wait_until
     from test_reliability import histories
 
     gate = Gate(tmp_path / "gate")
@@ -536,8 +533,7 @@ def test_sigterm_stops_the_ui_and_every_process_it_started(tmp_path):
     import socket
     import urllib.request
 
-    from procs import pid_alive, start, wait_until
-    from servers import free_port
+    from helpers import free_port, pid_alive, start, wait_until
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     get_client(uri)
@@ -737,7 +733,7 @@ def test_runs_lists_run_ids_and_refuses_an_unknown_experiment(tmp_path):
 
 @pytest.mark.slow
 def test_a_piped_run_writes_a_line_per_round_as_it_goes(tmp_path):
-    from procs import Gate, wait_until
+    from helpers import Gate, wait_until
 
     gate = Gate(tmp_path / "gate")
     gate.hold(2)  # the run waits at its second query: round 0 is over, the run is not

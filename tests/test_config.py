@@ -1,11 +1,8 @@
-from pathlib import Path
-
 import pytest
+from helpers import REPO
 
 from al4ml.config import ExperimentConfig, apply_override, build_config, load_config
 from al4ml.errors import ConfigError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_medmnist_npz, write_multilabel_npz
+from helpers import write_medmnist_npz, write_multilabel_npz
 from PIL import Image
 
 from al4ml.data import DATASETS, create_dataset, dataset_task

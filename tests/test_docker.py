@@ -7,7 +7,7 @@ import shlex
 from importlib.metadata import metadata
 
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 DOCKER = REPO / "docker"
 

@@ -1,5 +1,5 @@
 import pytest
-from conftest import tiny_config
+from helpers import tiny_config
 
 from al4ml.experiment import run_experiment
 from al4ml.records import CellObserver

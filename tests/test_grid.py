@@ -2,11 +2,10 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
-from procs import HANG, Gate, al4ml, start, wait_until
+from helpers import HANG, QUICKSTART, REPO, Gate, al4ml, start, wait_until, write_grid
 
 from al4ml.errors import ConfigError
 from al4ml.grid import child_runs, load_grid, parent_run, plan
@@ -14,8 +13,6 @@ from al4ml.report import history
 from al4ml.runs import CELL_TAG, COHORT_SIZE_TAG, COHORT_TAG, PID_TAG
 from al4ml.tracking import get_client
 
-REPO = Path(__file__).resolve().parents[1]
-QUICKSTART = REPO / "experiments" / "digits_quickstart.yaml"
 METRICS_PER_ROUND = (
     "test_accuracy",
     "test_auc",
@@ -25,25 +22,6 @@ METRICS_PER_ROUND = (
     "train_seconds",
     "query_seconds",
 )
-
-
-def write_grid(tmp_path: Path, axes: dict, name: str = "tgrid", **common) -> Path:
-    spec = {
-        "name": name,
-        "base": str(QUICKSTART),
-        "set": {
-            "training.epochs": 2,
-            "budget.initial": 10,
-            "budget.per_round": 10,
-            "budget.total": 30,
-            "model.options.width": 8,
-            **common,
-        },
-        "axes": axes,
-    }
-    path = tmp_path / "grid.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
 
 
 def test_load_grid_expands_axes_into_resolved_cells(tmp_path):
@@ -537,7 +515,7 @@ def test_four_workers_log_a_grid_through_an_mlflow_server_on_postgresql_once(tmp
 def test_a_cohort_whose_store_stopped_answering_says_so_in_one_line(tmp_path):
     # A worker that starts while the tracking server is away: one line and exit 2 (the grid
     # reports its cells), not a traceback.
-    from servers import free_port
+    from helpers import free_port
 
     code = (
         "import os\nfrom al4ml.config import load_config\n"
@@ -558,7 +536,7 @@ def test_the_twelve_medmnist_sets_grid_runs_on_cpu_on_medmnist_shaped_files(tmp_
     """experiments/grid_medmnist12_augment.yaml, CPU-sized: its 12 flags and 4 augmentations
     (one seed) on small files in the official layout, each with its flag's channels, classes
     and label kind (ChestMNIST's 14 findings), read by medmnist's own classes."""
-    from conftest import write_medmnist_npz, write_multilabel_npz
+    from helpers import write_medmnist_npz, write_multilabel_npz
     from medmnist import INFO
 
     from al4ml.tracking import get_client

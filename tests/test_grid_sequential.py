@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from procs import HANG, Gate, al4ml, pid_alive, start, wait_until
+from helpers import HANG, REPO, Gate, al4ml, pid_alive, start, wait_until
 
-REPO = Path(__file__).resolve().parents[1]
 ARGS = (
     "--until-resolved",
     "--seed-batch",

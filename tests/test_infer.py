@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import write_multilabel_npz
+from helpers import write_multilabel_npz
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
 
 from al4ml.data import create_dataset

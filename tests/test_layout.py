@@ -5,9 +5,10 @@ from __future__ import annotations
 import ast
 import re
 from collections import defaultdict
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "al4ml"
+from helpers import REPO
+
+PACKAGE = REPO / "al4ml"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_config, write_multilabel_npz
+from helpers import tiny_config, write_multilabel_npz
 
 from al4ml.data import ActiveDataset, LabeledSplit, create_dataset
 from al4ml.infer import predict

@@ -211,7 +211,7 @@ def test_simple_cnn_has_about_12m_parameters_at_224_px_and_takes_any_size():
 
 @pytest.mark.slow
 def test_simple_cnn_trains_in_the_loop():
-    from conftest import tiny_config
+    from helpers import tiny_config
 
     from al4ml.config import ExperimentConfig
     from al4ml.data import create_dataset
@@ -259,7 +259,7 @@ def test_timm_names_and_bad_checkpoints_are_one_line(tmp_path):
 @pytest.mark.slow
 def test_a_timm_model_trains_in_the_loop():
     pytest.importorskip("timm", reason="timm is not installed (pip install -e '.[timm]')")
-    from conftest import tiny_config
+    from helpers import tiny_config
 
     from al4ml.config import ExperimentConfig
     from al4ml.data import create_dataset
@@ -277,7 +277,7 @@ def test_on_cuda_an_unstackable_model_is_planned_as_cohorts_of_one_before_anythi
     """``al4ml grid`` sizes cohorts on CUDA with a probe that trains; a model that does not
     stack is planned as cohorts of one with its one warning, and nothing is probed (the device
     is mocked to CUDA: anything that ran on it would fail here)."""
-    from test_grid import write_grid
+    from helpers import write_grid
 
     import al4ml.device
     from al4ml.errors import Al4mlWarning

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import HANG, REPO
 from nbclient import NotebookClient
-from procs import HANG
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 

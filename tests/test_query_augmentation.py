@@ -64,7 +64,7 @@ def test_the_query_draws_its_views_with_its_own_policy(tracking_uri):
     0): so it is when query.augmentation is ``none`` under a TrivialAugment training, and when
     it is unset under a training without augmentation; a strong query.augmentation under that
     same training makes them disagree."""
-    from conftest import tiny_config
+    from helpers import tiny_config
 
     from al4ml.experiment import run_experiment
 
@@ -89,7 +89,7 @@ def test_the_query_draws_its_views_with_its_own_policy(tracking_uri):
 
 
 def test_an_unknown_query_augmentation_is_one_line():
-    from conftest import tiny_config
+    from helpers import tiny_config
 
     with pytest.raises(
         ConfigError,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 from modAL.uncertainty import uncertainty_sampling
 
 from al4ml.config import build_config

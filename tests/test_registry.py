@@ -4,10 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from procs import HANG
-
-REPO = Path(__file__).resolve().parents[1]
-QUICKSTART = REPO / "experiments" / "digits_quickstart.yaml"
+from helpers import HANG, QUICKSTART
 
 README_STRATEGY = '''from al4ml.query import register_strategy, select_topk
 

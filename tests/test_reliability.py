@@ -14,12 +14,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import write_medmnist_npz
-from procs import HANG, Gate, al4ml, al4ml_imports, pid_alive, start, wait_until
-from servers import MlflowServer, free_port
-
-REPO = Path(__file__).resolve().parents[1]
-QUICKSTART = REPO / "experiments" / "digits_quickstart.yaml"
+from helpers import (
+    HANG,
+    QUICKSTART,
+    REPO,
+    Gate,
+    MlflowServer,
+    al4ml,
+    al4ml_imports,
+    free_port,
+    pid_alive,
+    start,
+    wait_until,
+    write_medmnist_npz,
+)
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:

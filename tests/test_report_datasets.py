@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 import scikit_posthocs as sp
-from conftest import tiny_config
+from helpers import tiny_config
 from mlflow.entities import Metric, Param
 from scipy import stats
 

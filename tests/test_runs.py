@@ -1,4 +1,4 @@
-from conftest import tiny_config
+from helpers import tiny_config
 
 from al4ml.config import ExperimentConfig
 from al4ml.runs import (

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
-from procs import HANG
+from helpers import HANG, tiny_config
 
 from al4ml.config import SearchConfig, TrainingConfig
 from al4ml.errors import ConfigError
@@ -464,7 +463,7 @@ def test_a_run_killed_during_a_search_resumes_to_the_uninterrupted_choices(tmp_p
     import sys
 
     import yaml
-    from procs import al4ml
+    from helpers import al4ml
     from test_reliability import KILLER, REPO, histories, tiny_digits
 
     from al4ml.tracking import QUERIES_ARTIFACT, TRIALS_ARTIFACT, get_client

@@ -3,7 +3,7 @@ a part of the labeled set it holds out of training (paid for from the budget).""
 
 import pytest
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 
 from al4ml.data import create_dataset
 from al4ml.data.base import ActiveDataset, LabeledSplit

@@ -3,7 +3,7 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import tiny_config
+from helpers import tiny_config
 
 from al4ml.experiment import run_experiment
 from al4ml.runs import setting_hash

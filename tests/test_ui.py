@@ -15,10 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
-from procs import HANG
-from servers import free_port, wait_for
-from test_grid import write_grid
+from helpers import HANG, REPO, free_port, wait_for, write_grid
 
 from al4ml.tracking import get_client
 
@@ -186,8 +183,7 @@ def test_the_ui_opens_on_the_grids_learning_curves_with_every_cell_shown(grid_st
 def test_ui_of_a_tracking_server_prints_the_servers_links_and_starts_nothing(tmp_path):
     """For a server the UI is the server: its links, exit 0, no second UI (an ``mlflow ui``
     with the server's URL as its backend store died and left its links dead)."""
-    from procs import al4ml
-    from servers import MlflowServer
+    from helpers import MlflowServer, al4ml
 
     from al4ml.tracking import experiment_id
 

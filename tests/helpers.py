@@ -1,0 +1,407 @@
+"""What the tests share: the repository's paths, small configs and data files, the CLI in
+subprocesses, waiting for what a running process does (never for time), and real servers.
+
+End-to-end tests synchronise on events a run produces (a round in the store, a journal file,
+a held query of :class:`Gate`) and fail with a message when an event does not come within a
+generous deadline; none of them asserts how long something took.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pytest
+import yaml
+
+from al4ml.config import ExperimentConfig, build_config
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+QUICKSTART = REPO / "experiments" / "digits_quickstart.yaml"
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+T = TypeVar("T")
+
+
+def tiny_config(**overrides: object) -> ExperimentConfig:
+    """A digits config that runs a few rounds in a couple of seconds on CPU."""
+    tree = {
+        "name": "test",
+        "seed": 0,
+        "device": "cpu",
+        "dataset": {"name": "digits"},
+        "model": {"name": "tiny_cnn", "options": {"width": 8}},
+        "training": {"epochs": 3, "batch_size": 32, "lr": 0.003},
+        "augmentation": {"name": "none"},
+        "query": {"strategy": "entropy"},
+        "budget": {"initial": 10, "per_round": 10, "total": 40},
+    }
+    return build_config(tree, [f"{k}={v}" for k, v in overrides.items()])
+
+
+def write_medmnist_npz(
+    path: Path, n: tuple[int, int, int] = (40, 10, 12), channels: int = 1, classes: int = 2, seed: int = 0
+) -> None:
+    """Write a small .npz in the official MedMNIST layout (uint8 images, [N, 1] labels)."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, count in zip(("train", "val", "test"), n, strict=True):
+        shape = (count, 28, 28) if channels == 1 else (count, 28, 28, 3)
+        arrays[f"{split}_images"] = rng.integers(0, 256, shape, dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(count) % classes).reshape(-1, 1).astype(np.uint8)
+    np.savez(path, **arrays)
+
+
+def write_multilabel_npz(
+    path: Path, n: tuple[int, int, int] = (80, 30, 40), findings: int = 14, seed: int = 0
+) -> None:
+    """Write a small ChestMNIST-shaped .npz (official layout: 28 px grey, ``[N, 14]`` 0/1 labels).
+
+    Learnable on purpose: finding ``j`` brightens its own 7 x 7 patch of a 4 x 4 grid, so a
+    tiny model can beat chance; every finding is present and absent in every split (its AUC
+    is defined, as ``medmnist.Evaluator`` needs).
+    """
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, count in zip(("train", "val", "test"), n, strict=True):
+        labels = (rng.random((count, findings)) < 0.3).astype(np.uint8)
+        labels[0], labels[1] = 0, 1
+        images = rng.integers(0, 90, (count, 28, 28)).astype(np.int64)
+        for j in range(findings):
+            r, c = divmod(j, 4)
+            images[:, 7 * r : 7 * r + 7, 7 * c : 7 * c + 7] += 150 * labels[:, j, None, None]
+        arrays[f"{split}_images"] = images.clip(0, 255).astype(np.uint8)
+        arrays[f"{split}_labels"] = labels
+    np.savez(path, **arrays)
+
+
+def write_grid(tmp_path: Path, axes: dict, name: str = "tgrid", **common) -> Path:
+    spec = {
+        "name": name,
+        "base": str(QUICKSTART),
+        "set": {
+            "training.epochs": 2,
+            "budget.initial": 10,
+            "budget.per_round": 10,
+            "budget.total": 30,
+            "model.options.width": 8,
+            **common,
+        },
+        "axes": axes,
+    }
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without a tracking URI (every test names its own store)."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["COLUMNS"] = "200"
+    return {**env, **(extra or {})}
+
+
+HANG = 3600.0
+"""Seconds after which a command or an awaited event counts as hung: a guard against hangs,
+never a speed bound (a Ray grid took over 15 min to start its tasks with three suites and two
+busy loops sharing 2 cores; such a run is slow, not wrong)."""
+
+
+def al4ml(
+    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = HANG
+) -> subprocess.CompletedProcess:
+    """Run ``al4ml ARGS`` to its end in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "al4ml.cli", *args],
+        cwd=cwd,
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``al4ml ARGS`` in the background, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "al4ml.cli", *args],
+        cwd=cwd,
+        env=cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+HEAVY = ("torch", "torchvision", "mlflow", "sklearn", "scipy", "matplotlib")
+
+
+def al4ml_imports(*args: str, cwd: Path = REPO) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run ``al4ml ARGS`` in a fresh interpreter; also say which of :data:`HEAVY` it imported.
+
+    How fast a command answers depends on the machine; what it imported before answering
+    does not, and is what makes an error line come at once (torch and MLflow take seconds).
+    """
+    code = (
+        "import json, sys\nfrom al4ml.cli import main\n"
+        f"sys.argv = ['al4ml', *{list(args)!r}]\n"
+        "try:\n    main()\nfinally:\n"
+        f"    print('\\nIMPORTED ' + json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=HANG
+    )
+    head, _, tail = proc.stdout.rpartition("\nIMPORTED ")
+    assert tail, proc.stdout + proc.stderr
+    proc.stdout = head
+    return proc, json.loads(tail)
+
+
+def wait_until(check: Callable[[], T], what: str, timeout: float = HANG, every: float = 0.3) -> T:
+    """Poll ``check`` until it returns something truthy, and return that.
+
+    Raises:
+        AssertionError: naming ``what`` when it did not happen within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if value := check():
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(every)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" not in status.read_text()
+    except OSError:
+        return False
+
+
+class Gate:
+    """Holds runs that query with the ``gated`` test strategy (``tests/plugins/al4ml_gate.py``).
+
+    ``hold(c)`` before a run starts makes every process's ``c``-th query wait there;
+    ``wait_held(c, count)`` returns the pids of the processes that reached it;
+    ``release(c)`` lets them go on. A run is thus in a known state for as long as a test
+    needs, however fast or slow the machine.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))}
+        self.sets = ["--set", "query.strategy=gated", "--set", f"query.params.gate={folder}"]
+
+    def hold(self, *calls: int) -> None:
+        for c in calls:
+            (self.folder / f"hold-{c}").touch()
+
+    def fail(self, *calls: int) -> None:
+        """Make query ``c`` raise (a run that fails mid-run), until :meth:`heal`."""
+        for c in calls:
+            (self.folder / f"fail-{c}").touch()
+
+    def heal(self, *calls: int) -> None:
+        for c in calls:
+            (self.folder / f"fail-{c}").unlink(missing_ok=True)
+
+    def release(self, *calls: int) -> None:
+        for c in calls:
+            (self.folder / f"hold-{c}").unlink(missing_ok=True)
+
+    def held(self, call: int) -> list[int]:
+        """Pids of the processes that reached query ``call`` while it was held."""
+        return sorted(int(p.name.rsplit("-", 1)[1]) for p in self.folder.glob(f"held-{call}-*"))
+
+    def wait_held(self, call: int, count: int = 1, timeout: float = HANG) -> list[int]:
+        def reached() -> list[int]:
+            pids = self.held(call)
+            return pids if len(pids) >= count else []
+
+        return wait_until(reached, f"{count} process(es) holding at query {call}", timeout)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, what: str, log: Path, timeout: float = 120) -> None:
+    """Poll ``url`` until it answers; raise with the tail of ``log`` when it never does."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{what} did not start: " + log.read_text()[-2000:])
+
+
+class MlflowServer:
+    """A real ``mlflow server`` on 127.0.0.1 with proxied artifacts, to stop and start.
+
+    Args:
+        folder: Where the server's log, sqlite store (the default backend) and artifacts live.
+        backend_uri: Another backend store, e.g. a PostgreSQL URI.
+    """
+
+    def __init__(self, folder: Path, backend_uri: str | None = None) -> None:
+        self.folder, self.port = folder, free_port()
+        self.backend_uri = backend_uri or f"sqlite:///{folder / 'server.db'}"
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = self.folder / "server.log"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                self.backend_uri,
+                "--artifacts-destination",
+                str(self.folder / "server-artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            stdout=log.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        )  # as docker/compose.yaml
+        wait_for(f"{self.uri}/health", "mlflow server", log)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+            self.proc = None
+
+
+def postgres_bindir() -> Path | None:
+    """The folder of ``initdb`` and ``postgres`` (Debian keeps them off PATH), or None."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(Path(d).parent.name))
+    return Path(dirs[-1]) if dirs and (Path(dirs[-1]) / "initdb").is_file() else None
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (trust auth, user ``mlflow``).
+
+    PostgreSQL refuses to run as root, so under root the cluster belongs to the ``postgres``
+    user that Debian's package creates, in a folder of its own (pytest's temp folders are
+    private to root). Skips the test with the reason when the server binaries or that user are
+    missing.
+    """
+
+    def __init__(self) -> None:
+        self.bindir = postgres_bindir()
+        if self.bindir is None:
+            pytest.skip(
+                "PostgreSQL is not installed (apt-get install postgresql; .ci/run does it when it can)"
+            )
+        self.user: str | None = None
+        if os.geteuid() == 0:
+            import pwd
+
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.skip("running as root and there is no 'postgres' user to own the cluster")
+            self.user = "postgres"
+        self.folder = Path(tempfile.mkdtemp(prefix="al4ml-pg-"))
+        if self.user:
+            shutil.chown(self.folder, self.user)
+        self.port = free_port()
+        self.dsn = f"postgresql://mlflow@127.0.0.1:{self.port}/postgres"
+        self.uri = self.dsn.replace("postgresql://", "postgresql+psycopg://")  # SQLAlchemy's
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        data, log = self.folder / "data", self.folder / "postgres.log"
+        subprocess.run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "mlflow",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            user=self.user,
+            check=True,
+            capture_output=True,
+            cwd=self.folder,
+        )
+        self.proc = subprocess.Popen(
+            [
+                str(self.bindir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={self.folder}",
+                "-c",
+                "fsync=off",
+            ],
+            user=self.user,
+            stdout=log.open("a"),
+            stderr=subprocess.STDOUT,
+            cwd=self.folder,
+            start_new_session=True,
+        )
+        import psycopg
+
+        deadline = time.time() + 60
+        while True:
+            try:
+                psycopg.connect(self.dsn).close()
+                return
+            except psycopg.OperationalError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("postgres did not start: " + log.read_text()[-2000:]) from None
+                time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+        shutil.rmtree(self.folder, ignore_errors=True)
