@@ -21,14 +21,14 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import torch
 
 from al4ml.augment import create_augmentation
-from al4ml.augment.policy import CohortAugment, Policy
+from al4ml.augment.policy import CohortAugment
+from al4ml.budget import affordable, priced
 from al4ml.config import ExperimentConfig, PolicyChoice
 from al4ml.data.base import ActiveDataset
 from al4ml.device import exact_cohorts, graphs_enabled
@@ -36,72 +36,17 @@ from al4ml.infer import Predictions, augmented_probs, mc_dropout_probs, metrics,
 from al4ml.models import create_model
 from al4ml.models.classifier import Classifier
 from al4ml.models.stack import StackedClassifier
-from al4ml.oracle import LabelCost, LabelNoise, SimulatedOracle
+from al4ml.oracle import oracle_noise, oracle_prices
 from al4ml.query import STRATEGIES, check_task, run_strategy
 from al4ml.query.diversity import gradient_embeddings
 from al4ml.query.modal import EmbeddingClassifier
-from al4ml.records import CellObserver, CohortObserver, LoopState, RoundRecord
+from al4ml.records import CellObserver, CohortMember, CohortObserver, LoopState, RoundRecord
 from al4ml.runs import COST_METRIC, WRONG_LABELS_METRIC
 from al4ml.search import search_policy
-from al4ml.search.problem import SearchProblem, SearchResult
+from al4ml.search.problem import SearchProblem
 from al4ml.seeds import derive_seed, generator
 from al4ml.selection import holdout_rows, selector
 from al4ml.train import fit
-
-
-def noise(cfg: ExperimentConfig) -> LabelNoise:
-    """The cell's oracle noise (``oracle.noise``), seeded by its seed (inactive at rate 0)."""
-    n = cfg.oracle.noise
-    return LabelNoise(
-        n.rate,
-        n.kind,
-        tuple(map(tuple, n.matrix)) if n.matrix else None,
-        derive_seed(cfg.seed, 0, "oracle_noise"),
-    )
-
-
-def price_list(cfg: ExperimentConfig) -> LabelCost:
-    """The cell's oracle prices (``oracle.cost``)."""
-    c = cfg.oracle.cost
-    return LabelCost(c.per_label, tuple(c.per_class) if c.per_class else None)
-
-
-@dataclass
-class CohortMember:
-    """One experiment inside a cohort."""
-
-    cfg: ExperimentConfig
-    oracle: SimulatedOracle
-    augment: Policy
-    observers: tuple[CellObserver, ...] = ()
-    state: LoopState | None = None
-    error: BaseException | None = None
-    member: Classifier | None = None
-    policy: PolicyChoice | None = None
-    """The augmentation a search chose last (``augmentation.search``)."""
-    search: SearchResult | None = None
-    """This round's search, if it searched."""
-    views: Policy | None = None
-    """The policy of the query's augmented views (``query.augmentation``; unset: ``augment``)."""
-
-    @property
-    def model(self) -> Classifier:
-        """The module this round's trained member is loaded into (``train_round`` sets it)."""
-        if self.member is None:
-            raise RuntimeError(f"cell {self.cfg.name!r} has no model yet")
-        return self.member
-
-    @property
-    def current(self) -> LoopState:
-        """The cell's state, which ``initial_state`` or ``resume_state`` sets before round 0."""
-        if self.state is None:
-            raise RuntimeError(f"cell {self.cfg.name!r} has no loop state yet")
-        return self.state
-
-    def emit(self, event: str, *args: Any) -> None:
-        """Tell this cell's observers."""
-        for obs in self.observers:
-            getattr(obs, event)(*args)
 
 
 class ActiveLearningLoop:
@@ -140,7 +85,7 @@ class ActiveLearningLoop:
             )
             for cfg, oracle, obs in zip(
                 cfgs,
-                dataset.make_oracles([noise(c) for c in cfgs], [price_list(c) for c in cfgs]),
+                dataset.make_oracles([oracle_noise(c) for c in cfgs], [oracle_prices(c) for c in cfgs]),
                 observers,
                 strict=True,
             )
@@ -336,21 +281,6 @@ class ActiveLearningLoop:
         return unlabeled[picked.cpu()], scores.detach().float().cpu()
 
     @staticmethod
-    def affordable(cell: CohortMember) -> int:
-        """Labels the cell may still buy: the rest of the pool, capped by ``budget.total``
-        labels, or under a cost budget by what the rest of the money surely pays."""
-        budget, oracle = cell.cfg.budget, cell.oracle
-        left = oracle.pool_size - cell.current.n_labeled
-        if budget.unit == "labels":
-            return min(left, budget.total - cell.current.n_labeled)
-        return min(left, int((budget.total - oracle.spent) // oracle.cost.dearest + 1e-9))
-
-    @staticmethod
-    def priced(cfg: ExperimentConfig) -> bool:
-        """Whether a label's price differs from one unit, or the budget counts cost."""
-        return cfg.budget.unit == "cost" or not cfg.oracle.cost.default
-
-    @staticmethod
     def _fail(cell: CohortMember, error: BaseException) -> None:
         """Close a failed cell: its error is kept; its observers are told once, best effort."""
         cell.error = error
@@ -396,7 +326,9 @@ class ActiveLearningLoop:
             self._emit("on_round_start", round_, n_labeled)
             stack, losses, train_seconds = self.train_round(active, round_)
             evals = self.evaluate(stack)
-            ks = {min(budget.per_round, self.affordable(c)) for c in active}
+            ks = {
+                min(budget.per_round, affordable(c.cfg.budget, c.oracle, c.current.n_labeled)) for c in active
+            }
             if len(ks) > 1:
                 raise RuntimeError(f"the cells of a cohort can afford different rounds: {sorted(ks)}")
             k = ks.pop()
@@ -425,7 +357,7 @@ class ActiveLearningLoop:
                         record.trials = cell.search.rows(round_, n_labeled)
                     if cell.oracle.noisy:  # how many of the labels trained on were wrong
                         record.metrics[WRONG_LABELS_METRIC] = float(cell.oracle.wrong_answers)
-                    if self.priced(cell.cfg):  # what the labels trained on cost
+                    if priced(cell.cfg):  # what the labels trained on cost
                         record.metrics[COST_METRIC] = cell.oracle.spent
                     start = time.perf_counter()
                     if k > 0:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
+from al4ml.config import ExperimentConfig
 from al4ml.errors import ConfigError, OracleError
+from al4ml.seeds import derive_seed
 
 
 @dataclass(frozen=True)
@@ -182,3 +184,20 @@ class SimulatedOracle:
         answers = self.__answers[idx].clone()
         self.__spent += float(self.cost.of(answers).sum())
         return answers
+
+
+def oracle_noise(cfg: ExperimentConfig) -> LabelNoise:
+    """A cell's oracle noise (``oracle.noise``), seeded by its seed (inactive at rate 0)."""
+    n = cfg.oracle.noise
+    return LabelNoise(
+        n.rate,
+        n.kind,
+        tuple(map(tuple, n.matrix)) if n.matrix else None,
+        derive_seed(cfg.seed, 0, "oracle_noise"),
+    )
+
+
+def oracle_prices(cfg: ExperimentConfig) -> LabelCost:
+    """A cell's oracle prices (``oracle.cost``)."""
+    c = cfg.oracle.cost
+    return LabelCost(c.per_label, tuple(c.per_class) if c.per_class else None)

@@ -3,8 +3,8 @@
 The loop owns a :class:`LoopState` per cell and tells observers what happened; observers
 (MLflow tracking, progress displays) never steer. A *cell* is one experiment (one config);
 a *cohort* is the set of cells trained together in lockstep (a single run is a cohort of
-one). :class:`CellObserver` hears about one cell; :class:`CohortObserver` hears about the
-cohort's shared rounds and epochs.
+one), each held as a :class:`CohortMember`. :class:`CellObserver` hears about one cell;
+:class:`CohortObserver` hears about the cohort's shared rounds and epochs.
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-    from al4ml.config import ExperimentConfig
+    from al4ml.augment.policy import Policy
+    from al4ml.config import ExperimentConfig, PolicyChoice
     from al4ml.data.base import ActiveDataset
     from al4ml.models.classifier import Classifier
+    from al4ml.oracle import SimulatedOracle
+    from al4ml.search.problem import SearchResult
 
 
 @dataclass
@@ -165,3 +168,41 @@ class Deferred(CellObserver):
 
     def on_fail(self, error: BaseException) -> None:
         self.pending.append(self.executor.submit(self.observer.on_fail, error))
+
+
+@dataclass
+class CohortMember:
+    """One experiment inside a cohort."""
+
+    cfg: ExperimentConfig
+    oracle: SimulatedOracle
+    augment: Policy
+    observers: tuple[CellObserver, ...] = ()
+    state: LoopState | None = None
+    error: BaseException | None = None
+    member: Classifier | None = None
+    policy: PolicyChoice | None = None
+    """The augmentation a search chose last (``augmentation.search``)."""
+    search: SearchResult | None = None
+    """This round's search, if it searched."""
+    views: Policy | None = None
+    """The policy of the query's augmented views (``query.augmentation``; unset: ``augment``)."""
+
+    @property
+    def model(self) -> Classifier:
+        """The module this round's trained member is loaded into (``train_round`` sets it)."""
+        if self.member is None:
+            raise RuntimeError(f"cell {self.cfg.name!r} has no model yet")
+        return self.member
+
+    @property
+    def current(self) -> LoopState:
+        """The cell's state, which ``initial_state`` or ``resume_state`` sets before round 0."""
+        if self.state is None:
+            raise RuntimeError(f"cell {self.cfg.name!r} has no loop state yet")
+        return self.state
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Tell this cell's observers."""
+        for obs in self.observers:
+            getattr(obs, event)(*args)

@@ -21,7 +21,7 @@ from al4ml.seeds import derive_seed
 from al4ml.task import Task
 
 if TYPE_CHECKING:
-    from al4ml.loop import CohortMember
+    from al4ml.records import CohortMember
 
 
 class BestOnVal:
