@@ -3,7 +3,7 @@
 #   gpu_session.sh        both benchmarks, then every CUDA check (about 10 min)
 #   gpu_session.sh graph  the fast training step: the throughput table with TrivialAugment and
 #                         RandAugment(2,30) (eager, CUDA graph, graph + compiled model), the CUDA
-#                         tests of tests/test_train.py, then the graph, compile, sync and
+#                         tests of tests/unit/test_train.py, then the graph, compile, sync and
 #                         precision checks (at most 9 min; about 4)
 #   gpu_session.sh cohorts  the CUDA tests, the graph and sync checks (cohorts included) and the
 #                         per-step breakdown of a cohort round (benchmarks/cohort_step.py)
@@ -22,7 +22,7 @@ OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
 if [ "${1:-all}" = cohorts ]; then
-  timeout 100 python3 -m pytest -q -p no:cacheprovider tests/test_train.py -k cuda 2>&1 \
+  timeout 100 python3 -m pytest -q -p no:cacheprovider tests/unit/test_train.py -k cuda 2>&1 \
     | tee "$OUT/cuda_tests.log"
   timeout 120 python3 benchmarks/cuda_checks.py --only graph,sync --out /tmp/checks 2>&1 \
     | tee "$OUT/cuda_checks_cohorts.log"
@@ -44,7 +44,7 @@ if [ "${1:-all}" = graph ]; then
   # The goal's table first; every step has its own time limit so a hang loses only itself.
   timeout 270 python3 benchmarks/augment_throughput.py --device cuda --compile \
     --policies 'trivialaugment,randaugment(2,30)' 2>&1 | tee "$OUT/augment_throughput_graph.log"
-  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_train.py -k cuda 2>&1 \
+  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/unit/test_train.py -k cuda 2>&1 \
     | tee "$OUT/cuda_tests.log"
   timeout 180 python3 benchmarks/cuda_checks.py --only graph,compile,sync,precision --out /tmp/checks \
     2>&1 | tee "$OUT/cuda_graph_checks.log"

@@ -1,7 +1,8 @@
 """Shared fixtures: real data paths, a temporary MLflow store, a PostgreSQL-backed server.
 
-Helpers the tests import (paths, small configs and files, the CLI in subprocesses, servers)
-live in ``helpers.py``.
+``tests/unit`` runs in this process; ``tests/e2e`` starts processes, servers and a browser
+and is marked ``slow`` here. Helpers the tests import (paths, small configs and files, the
+CLI in subprocesses, servers) live in ``helpers.py``.
 """
 
 from __future__ import annotations
@@ -52,3 +53,14 @@ def postgres_mlflow(tmp_path_factory: pytest.TempPathFactory):
 def tiny_cfg() -> ExperimentConfig:
     """See :func:`helpers.tiny_config`."""
     return tiny_config()
+
+
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under ``tests/e2e`` (subprocesses, servers, a browser, whole runs) is
+    ``slow``: ``-m "not slow"`` is the unit suite."""
+    for item in items:
+        if E2E in item.path.parents:
+            item.add_marker(pytest.mark.slow)

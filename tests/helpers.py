@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -405,3 +406,144 @@ class Postgres:
             self.proc.wait(timeout=30)
             self.proc = None
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass
+class Ran:
+    """What an in-process ``al4ml`` command returned and printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, cwd: Path | None = None) -> Ran:
+    """``al4ml ARGS`` in this process, through the console script's ``main``: the same
+    parsing, validation and one-line errors as :func:`al4ml`, without starting an interpreter
+    (and counted by coverage). What a fresh process imports needs :func:`al4ml_imports`."""
+    import contextlib
+    import io
+    import warnings
+
+    from al4ml.cli import main
+    from al4ml.cli.app import QUIET
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = (sys.argv, os.getcwd(), warnings.showwarning, dict(QUIET), dict(os.environ))
+    sys.argv = ["al4ml", *args]
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ["COLUMNS"] = "200"
+    code = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    finally:
+        sys.argv, cwd_before, warnings.showwarning, quiet, environ = saved
+        os.chdir(cwd_before)
+        QUIET.clear()
+        QUIET.update(quiet)
+        os.environ.clear()
+        os.environ.update(environ)
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
+def one_line_error(proc: Ran | subprocess.CompletedProcess, *fragments: str) -> str:
+    """The one ``error:`` line a refused command prints (exit 2, no traceback), holding every
+    fragment."""
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+# Bad input as users type it: the config overrides of ``al4ml run`` and the command lines
+# typer refuses, each with the fragments its one error line must name.
+BAD_VALUES = [
+    (
+        ["query.strategy=aug_consistency", "query.params.measure=js"],
+        ["query.params.measure", "'js'", "kl, variation_ratio"],
+    ),
+    (
+        ["augmentation.name=randaugment", "augmentation.params.m=99"],
+        ["augmentation.params.m", "99", "≥ 0 and ≤ 30"],
+    ),
+    (
+        ["query.strategy=modal:modAL.uncertainty.no_such_function"],
+        ["query.params.function", "module 'modAL.uncertainty' has no function 'no_such_function'"],
+    ),
+    (["query.strategy=modal:modAL.nope.fn"], ["query.params.function", "no module 'modAL.nope'"]),
+    (
+        ["augmentation.name=randaugment", "augmentation.params.n=-1"],
+        ["augmentation.params.n", "-1", "≥ 0 and ≤ 14"],
+    ),
+    (
+        ["augmentation.name=trivialaugment", "augmentation.params.space=huge"],
+        ["augmentation.params.space", "huge", "standard, wide"],
+    ),
+    (
+        ["augmentation.name=autoaugment", "augmentation.params.policy=cifar"],
+        ["augmentation.params.policy", "imagenet, cifar10, svhn"],
+    ),
+    (["query.mc_samples=1"], ["query.mc_samples", "≥ 2 and ≤ 1000"]),
+    (["query.aug_views=0"], ["query.aug_views", "≥ 2 and ≤ 256"]),
+    (["dataset.options.size=4"], ["dataset.options.size", "≥ 8 and ≤ 512"]),
+    (
+        ["dataset.name=medmnist", "dataset.options.size=100"],
+        ["dataset.options.size", "100", "28, 64, 128, 224"],
+    ),
+    (
+        ["dataset.name=medmnist", "dataset.options.flag=chestmnist"],
+        ["query.strategy", "'entropy'", "multi-label", "multilabel_entropy"],
+    ),
+    (
+        [
+            "dataset.name=medmnist",
+            "dataset.options.flag=chestmnist",
+            "query.strategy=badge",
+            "oracle.noise.kind=asymmetric",
+            "oracle.noise.rate=0.1",
+        ],
+        ["oracle.noise.kind", "'asymmetric'", "multi-label", "symmetric"],
+    ),
+    (
+        ["query.strategy=multilabel_margin"],
+        ["query.strategy", "'multilabel_margin'", "multi-class", "entropy"],
+    ),
+    (
+        ["dataset.name=medmnist", "dataset.options.flag=brestmnist"],
+        ["dataset.options.flag", "brestmnist", "breastmnist"],
+    ),
+    (["model.options.dropout=1.5"], ["model.options.dropout", "1.5", "≥ 0 and < 1"]),
+    (["model.options.width=0"], ["model.options.width", "≥ 1 and ≤ 1024"]),
+    (["query.strategy=bald"], ["query.strategy", "model.options.dropout > 0"]),
+    (["budget.total=10", "budget.initial=20"], ["budget", "total (10) must be >= initial (20)"]),
+    (["budget.per_round=0"], ["budget.per_round", "≥ 1"]),
+    (["training.epochs=0"], ["training.epochs", "≥ 1"]),
+    (["query.params.measure=kl"], ["query.params", "unknown option 'measure'", "strategy 'entropy'"]),
+]
+
+"""(``--set`` overrides, fragments of the error line)."""
+
+USAGE_ERRORS = [
+    (
+        ["list", "optimizers"],
+        ["'optimizers'", "'strategies', 'augmentations', 'datasets', 'models'", "al4ml list --help"],
+    ),
+    (
+        ["grid", "g.yaml", "--executor", "dask"],
+        ["--executor", "'dask'", "'local', 'ray'", "al4ml grid --help"],
+    ),
+    (["grid", "g.yaml", "--workers", "0"], ["--workers", "'0'", "greater than or equal to 1"]),
+    (["grid", "g.yaml", "--gpus-per-cohort", "-1"], ["--gpus-per-cohort", "'-1'"]),
+    (["run", "--epochs", "3"], ["No such option: --epochs", "al4ml run --help"]),
+    (["grid"], ["Missing argument 'GRID'", "al4ml grid --help"]),
+    (["trian"], ["No such command 'trian'", "al4ml --help"]),
+]
+"""(arguments, fragments of the error line)."""

@@ -29,7 +29,6 @@ def images(nb: nbformat.NotebookNode) -> int:
     )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("where", ["notebooks folder", "repository root"])
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_and_shows_its_plots_inline(notebook, where, tmp_path):
@@ -66,7 +65,6 @@ def test_no_al4ml_module_switches_the_matplotlib_backend_on_import():
     assert proc.stdout.strip() == "True", proc.stderr
 
 
-@pytest.mark.slow
 def test_the_readme_notebook_command_runs_and_writes_nothing_into_the_repository(tmp_path):
     """The README's ``jupyter nbconvert`` command, as written, from a copy's root: it passes
     with the dev install, and leaves only git-ignored files behind."""

@@ -6,7 +6,6 @@ import os
 import signal
 from pathlib import Path
 
-import pytest
 import yaml
 from helpers import HANG, REPO, Gate, al4ml, pid_alive, start, wait_until
 
@@ -56,7 +55,6 @@ def outcome(result) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.mark.slow
 def test_a_killed_sequential_grid_continues_its_design_and_the_report_states_it(tmp_path):
     gate = Gate(tmp_path / "gate")
     path = write_grid(tmp_path)

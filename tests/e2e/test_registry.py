@@ -3,7 +3,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from helpers import HANG, QUICKSTART
 
 README_STRATEGY = '''from al4ml.query import register_strategy, select_topk
@@ -40,7 +39,6 @@ def al4ml(*args: str, path: Path, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.slow
 def test_the_readme_strategy_as_an_installed_plugin_is_listed_validated_and_runs(tmp_path):
     path = installed_plugin(tmp_path / "site")
     listed = al4ml("list", "strategies", path=path, cwd=tmp_path)
@@ -86,35 +84,3 @@ def test_a_broken_plugin_is_one_warning_and_al4ml_still_works(tmp_path):
     assert listed.returncode == 0 and "entropy" in listed.stdout
     warnings = [ln for ln in listed.stderr.splitlines() if ln.startswith("warning:")]
     assert len(warnings) == 1 and "'smallest'" in warnings[0] and "missing dependency foo" in warnings[0]
-
-
-def test_listed_descriptions_are_plain_text():
-    """``al4ml list`` shows each entry's first docstring line without reStructuredText literals."""
-    from al4ml.augment import AUGMENTATIONS
-    from al4ml.data import DATASETS
-    from al4ml.models import MODELS
-    from al4ml.query import STRATEGIES
-    from al4ml.search import SEARCHES
-
-    entries = [e for r in (AUGMENTATIONS, DATASETS, MODELS, STRATEGIES, SEARCHES) for e in r.entries()]
-    assert entries and not [e.name for e in entries if "``" in e.description or not e.description]
-    assert "trials candidates" in SEARCHES.get("optuna").description
-
-
-def test_every_class_name_in_the_package_is_its_own():
-    """One meaning per name: no two classes of al4ml share a name (a grid's cell, a cohort's
-    member and a report's cell are GridCell, CohortMember and ReportCell)."""
-    import ast
-    from collections import Counter
-    from pathlib import Path
-
-    import al4ml
-
-    root = Path(al4ml.__file__).parent
-    names = Counter(
-        node.name
-        for path in root.rglob("*.py")
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.ClassDef)
-    )
-    assert names and not {n: c for n, c in names.items() if c > 1}

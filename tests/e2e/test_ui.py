@@ -19,8 +19,6 @@ from helpers import HANG, REPO, free_port, wait_for, write_grid
 
 from al4ml.tracking import get_client
 
-pytestmark = pytest.mark.slow
-
 
 def chromium() -> str:
     """The system Chromium (Playwright's own browser download is not used)."""

@@ -15,8 +15,6 @@ from al4ml.report import build_report
 from al4ml.runs import AXES_TAG, GRID_TAG, ROLE_TAG, SETTING_TAG, setting_hash
 from al4ml.tracking import experiment_id, get_client
 
-pytestmark = pytest.mark.slow  # a 30-run store and its whole report
-
 STEPS = [20, 40, 60, 80, 100]
 FLAGS = ["pathmnist", "dermamnist", "breastmnist", "bloodmnist", "organamnist"]
 AUGMENTATIONS = ["none", "trivialaugment", "autoaugment"]

@@ -153,24 +153,3 @@ def test_the_data_mount_is_where_the_configs_look():
         config = yaml.safe_load(path.read_text())
         if config.get("dataset", {}).get("name") == "medmnist":
             assert "root" not in config["dataset"], path.name
-
-
-def test_docker_compose_accepts_the_file():
-    import shutil
-    import subprocess
-
-    import pytest
-
-    docker = shutil.which("docker")
-    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True) if docker else None
-    if probe is None or probe.returncode != 0:
-        pytest.skip(
-            "docker compose is not installed here (the compose file is checked with "
-            "MLflow's and al4ml's own parsers above)"
-        )
-    done = subprocess.run(
-        [docker, "compose", "-f", str(DOCKER / "compose.yaml"), "config", "-q"],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import HANG, QUICKSTART, REPO, al4ml, al4ml_imports
+from helpers import BAD_VALUES, HANG, QUICKSTART, REPO, USAGE_ERRORS, al4ml, al4ml_imports
 
 from al4ml.query import STRATEGIES
 from al4ml.tracking import QUERIES_ARTIFACT, get_client
@@ -124,21 +124,7 @@ def test_list_shows_every_registry():
 
 @pytest.mark.parametrize(
     ("args", "fragments"),
-    [
-        (
-            ["list", "optimizers"],
-            ["'optimizers'", "'strategies', 'augmentations', 'datasets', 'models'", "al4ml list --help"],
-        ),
-        (
-            ["grid", "g.yaml", "--executor", "dask"],
-            ["--executor", "'dask'", "'local', 'ray'", "al4ml grid --help"],
-        ),
-        (["grid", "g.yaml", "--workers", "0"], ["--workers", "'0'", "greater than or equal to 1"]),
-        (["grid", "g.yaml", "--gpus-per-cohort", "-1"], ["--gpus-per-cohort", "'-1'"]),
-        (["run", "--epochs", "3"], ["No such option: --epochs", "al4ml run --help"]),
-        (["grid"], ["Missing argument 'GRID'", "al4ml grid --help"]),
-        (["trian"], ["No such command 'trian'", "al4ml --help"]),
-    ],
+    USAGE_ERRORS,
 )
 def test_usage_errors_are_one_line_naming_the_value_and_the_choices(tmp_path, args, fragments):
     proc = al4ml(*args, cwd=tmp_path)
@@ -176,7 +162,6 @@ def test_help_explains_the_commands():
     assert "--set" in al4ml("run", "--help").stdout
 
 
-@pytest.mark.slow
 def test_quickstart_end_to_end(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     proc = al4ml("run", str(QUICKSTART), "--tracking-uri", uri, "--no-progress", cwd=tmp_path)
@@ -196,7 +181,6 @@ def test_quickstart_end_to_end(tmp_path):
     assert "Learning curve" in proc.stdout
 
 
-@pytest.mark.slow
 def test_breastmnist_through_the_medmnist_package(shared_data, tmp_path):
     proc = al4ml(
         "run",
@@ -234,71 +218,6 @@ def store_contents(uri: str) -> tuple[list[str], int]:
     exps = client.search_experiments()
     runs = client.search_runs([e.experiment_id for e in exps])
     return sorted(e.name for e in exps), len(runs)
-
-
-BAD_VALUES = [
-    (
-        ["query.strategy=aug_consistency", "query.params.measure=js"],
-        ["query.params.measure", "'js'", "kl, variation_ratio"],
-    ),
-    (
-        ["augmentation.name=randaugment", "augmentation.params.m=99"],
-        ["augmentation.params.m", "99", "≥ 0 and ≤ 30"],
-    ),
-    (
-        ["query.strategy=modal:modAL.uncertainty.no_such_function"],
-        ["query.params.function", "module 'modAL.uncertainty' has no function 'no_such_function'"],
-    ),
-    (["query.strategy=modal:modAL.nope.fn"], ["query.params.function", "no module 'modAL.nope'"]),
-    (
-        ["augmentation.name=randaugment", "augmentation.params.n=-1"],
-        ["augmentation.params.n", "-1", "≥ 0 and ≤ 14"],
-    ),
-    (
-        ["augmentation.name=trivialaugment", "augmentation.params.space=huge"],
-        ["augmentation.params.space", "huge", "standard, wide"],
-    ),
-    (
-        ["augmentation.name=autoaugment", "augmentation.params.policy=cifar"],
-        ["augmentation.params.policy", "imagenet, cifar10, svhn"],
-    ),
-    (["query.mc_samples=1"], ["query.mc_samples", "≥ 2 and ≤ 1000"]),
-    (["query.aug_views=0"], ["query.aug_views", "≥ 2 and ≤ 256"]),
-    (["dataset.options.size=4"], ["dataset.options.size", "≥ 8 and ≤ 512"]),
-    (
-        ["dataset.name=medmnist", "dataset.options.size=100"],
-        ["dataset.options.size", "100", "28, 64, 128, 224"],
-    ),
-    (
-        ["dataset.name=medmnist", "dataset.options.flag=chestmnist"],
-        ["query.strategy", "'entropy'", "multi-label", "multilabel_entropy"],
-    ),
-    (
-        [
-            "dataset.name=medmnist",
-            "dataset.options.flag=chestmnist",
-            "query.strategy=badge",
-            "oracle.noise.kind=asymmetric",
-            "oracle.noise.rate=0.1",
-        ],
-        ["oracle.noise.kind", "'asymmetric'", "multi-label", "symmetric"],
-    ),
-    (
-        ["query.strategy=multilabel_margin"],
-        ["query.strategy", "'multilabel_margin'", "multi-class", "entropy"],
-    ),
-    (
-        ["dataset.name=medmnist", "dataset.options.flag=brestmnist"],
-        ["dataset.options.flag", "brestmnist", "breastmnist"],
-    ),
-    (["model.options.dropout=1.5"], ["model.options.dropout", "1.5", "≥ 0 and < 1"]),
-    (["model.options.width=0"], ["model.options.width", "≥ 1 and ≤ 1024"]),
-    (["query.strategy=bald"], ["query.strategy", "model.options.dropout > 0"]),
-    (["budget.total=10", "budget.initial=20"], ["budget", "total (10) must be >= initial (20)"]),
-    (["budget.per_round=0"], ["budget.per_round", "≥ 1"]),
-    (["training.epochs=0"], ["training.epochs", "≥ 1"]),
-    (["query.params.measure=kl"], ["query.params", "unknown option 'measure'", "strategy 'entropy'"]),
-]
 
 
 @pytest.mark.parametrize("overrides, fragments", BAD_VALUES, ids=[" ".join(o) for o, _ in BAD_VALUES])
@@ -424,7 +343,6 @@ def test_report_json_summary(tmp_path):
         assert_one_line_error(bad, fragment)
 
 
-@pytest.mark.slow
 def test_quiet_runs_print_results_only_and_piped_lines_are_not_wrapped(tmp_path):
     long_dir = tmp_path / ("a-rather-long-folder-name-" * 3)
     long_dir.mkdir()
@@ -447,7 +365,6 @@ def test_quiet_runs_print_results_only_and_piped_lines_are_not_wrapped(tmp_path)
     assert len(last) == 1 and last[0].endswith(f"(browse: al4ml ui --tracking-uri {uri})")
 
 
-@pytest.mark.slow
 def test_an_interrupted_run_names_itself_and_resumes_by_id_alone(tmp_path):
     import signal
 
@@ -527,7 +444,6 @@ def test_ui_refuses_a_busy_port_in_one_line(tmp_path):
     assert_one_line_error(proc, f"port {port}", "not free", "--port")
 
 
-@pytest.mark.slow
 def test_sigterm_stops_the_ui_and_every_process_it_started(tmp_path):
     import signal
     import socket
@@ -596,7 +512,6 @@ def _ancestor(pid: int, ancestor: int) -> bool:
     return False
 
 
-@pytest.mark.slow
 def test_the_lc25000_setup_runs_on_a_generated_tree_and_records_its_split(tmp_path):
     from al4ml.data.imagefolder import write_synthetic_tree
     from al4ml.tracking import get_client
@@ -642,26 +557,6 @@ def test_the_lc25000_setup_runs_on_a_generated_tree_and_records_its_split(tmp_pa
     assert_one_line_error(unsplit, "set dataset.options.split")
 
 
-def test_the_rounds_table_shows_the_bill_and_the_wrong_answers():
-    from rich.console import Console
-
-    from al4ml.cli import rounds_table
-    from al4ml.records import RoundRecord
-
-    def render(history) -> str:
-        console = Console(width=120, record=True)
-        console.print(rounds_table(history))
-        return console.export_text()
-
-    plain = [RoundRecord(0, 20, {"test_accuracy": 0.5})]
-    assert "spent cost" not in render(plain) and "wrong answers" not in render(plain)
-    priced = [
-        RoundRecord(0, 20, {"test_accuracy": 0.5, "oracle_cost": 40.0}),
-        RoundRecord(1, 40, {"test_accuracy": 0.6, "oracle_cost": 80.0, "oracle_wrong_labels": 7.0}),
-    ]
-    assert "spent cost 80 · wrong answers 7 of 40" in render(priced)
-
-
 def test_a_command_ends_with_everything_frozen():
     # A handler registered before the command runs after al4ml's own (exit handlers run
     # last-in, first-out): by then every live object is frozen, so the interpreter ends
@@ -678,7 +573,6 @@ def test_a_command_ends_with_everything_frozen():
     assert "resnet18" in proc.stdout and proc.stdout.splitlines()[-1] == "frozen True", proc.stdout
 
 
-@pytest.mark.slow
 def test_runs_lists_run_ids_and_refuses_an_unknown_experiment(tmp_path):
     import json
 
@@ -731,7 +625,6 @@ def test_runs_lists_run_ids_and_refuses_an_unknown_experiment(tmp_path):
     )
 
 
-@pytest.mark.slow
 def test_a_piped_run_writes_a_line_per_round_as_it_goes(tmp_path):
     from helpers import Gate, wait_until
 
@@ -776,7 +669,6 @@ def test_a_piped_run_writes_a_line_per_round_as_it_goes(tmp_path):
     assert "Learning curve" in text  # the table still closes the output
 
 
-@pytest.mark.slow
 def test_json_results_are_the_only_stdout_of_run_grid_and_baseline(tmp_path):
     """--json: scripts read one JSON object from stdout (run ids, status, final metrics);
     everything else a command says goes to stderr or is not said."""
@@ -820,7 +712,6 @@ def test_json_results_are_the_only_stdout_of_run_grid_and_baseline(tmp_path):
     assert run["status"] == "FINISHED" and run["n_labeled"] > 1000
 
 
-@pytest.mark.slow
 def test_baselines_of_a_grid_are_named_by_what_differs_and_reported_together(shared_data, tmp_path):
     """experiments/grid_baselines_breastmnist.yaml on the real BreastMNIST file: six runs,
     six names (last vs best_val, three seeds), one summary table, and al4ml report on the
@@ -863,44 +754,3 @@ def test_baselines_of_a_grid_are_named_by_what_differs_and_reported_together(sha
     assert all(1 <= e <= 2 for e in rows["best_val"]["selected_epoch"])
     text = (tmp_path / "r" / "report.md").read_text()
     assert "| training.select | seeds | test accuracy (mean ± sd) |" in text.replace("augmentation | ", "")
-
-
-def test_the_help_lists_every_command_in_one_sentence_each():
-    """``al4ml --help``: running commands first, then reading ones; each command's summary is
-    one sentence, not a line broken where its docstring's source line ended."""
-    from typer.main import get_command
-
-    from al4ml.cli import app
-
-    group = get_command(app)
-    assert list(group.commands) == [
-        "run",
-        "resume",
-        "baseline",
-        "show",
-        "grid",
-        "report",
-        "runs",
-        "sync",
-        "list",
-        "ui",
-    ]
-    for name, command in group.commands.items():
-        first = (command.help or "").strip().split("\n\n")[0]
-        assert "\n" not in first and first.endswith("."), (name, first)
-
-
-def test_help_shows_flags_as_flags():
-    """``--json``, ``--progress/--no-progress``, ``--help``: no ``<bool>`` type after them, as
-    if they took a value; options that take one still name it."""
-    from typer.testing import CliRunner
-
-    from al4ml.cli import app
-
-    runner = CliRunner()
-    for command in ([], ["run"], ["grid"], ["report"], ["ui"], ["baseline"], ["runs"]):
-        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "100"})
-        assert result.exit_code == 0, result.output
-        assert "<bool>" not in result.output and "--help" in result.output, result.output
-    run_help = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "100"}).output
-    assert "--json" in run_help and "KEY=VALUE" in run_help and "URI" in run_help

@@ -331,7 +331,6 @@ def tiny_digits(tmp_path: Path, name: str = "race", total: int = 20) -> Path:
     return path
 
 
-@pytest.mark.slow
 def test_eight_runs_started_together_on_a_new_store_all_finish(tmp_path):
     from al4ml.tracking import get_client
 
@@ -439,7 +438,6 @@ def uninterrupted(tmp_path_factory) -> tuple[Path, str]:
     return config, reference
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("point", ["first_round", "mid_run", "scoring", "before_finished"])
 def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(point, uninterrupted, tmp_path):
     from al4ml.tracking import QUERIES_ARTIFACT, get_client
@@ -479,7 +477,6 @@ def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(point, uninte
     assert "model" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
-@pytest.mark.slow
 def test_a_store_locked_for_30_s_mid_run_loses_no_round(tmp_path):
     """Another process holds an exclusive lock on the store (a sqlite3 shell in a transaction,
     a backup) for longer than MLflow's 20 s busy timeout, right after the first round."""
@@ -529,7 +526,6 @@ def one_line_error_with_code(code: int, err: str, expected: int) -> str:
     return lines[0]
 
 
-@pytest.mark.slow
 def test_a_run_that_fails_says_how_to_continue_in_one_line_and_continuing_completes_it(tmp_path):
     from al4ml.tracking import get_client
 
@@ -562,7 +558,6 @@ def test_a_run_that_fails_says_how_to_continue_in_one_line_and_continuing_comple
     assert_complete(client, run.info.run_id, [10, 20, 30, 40])
 
 
-@pytest.mark.slow
 def test_killing_a_grid_kills_its_workers_and_a_rerun_converges(tmp_path):
     from al4ml.tracking import get_client
 
@@ -655,7 +650,6 @@ def lose_server_mid_run(
     return run_proc, client, run
 
 
-@pytest.mark.slow
 def test_a_run_outlives_a_60_s_server_outage_and_sends_every_point_once(server, tmp_path):
     gate = Gate(tmp_path / "gate")
     gate.hold(4)  # the run waits there, its rounds 2 and 3 in the journal, until the server is back
@@ -676,7 +670,6 @@ def test_a_run_outlives_a_60_s_server_outage_and_sends_every_point_once(server, 
     assert not (tmp_path / ".al4ml" / "journal" / run.info.run_id).exists()
 
 
-@pytest.mark.slow
 def test_a_server_that_never_returns_leaves_a_journal_that_sync_sends_once(server, tmp_path):
     run_proc, client, run = lose_server_mid_run(server, tmp_path, "lost", Gate(tmp_path / "gate"), rounds=2)
     _, err = run_proc.communicate(timeout=HANG)
@@ -694,7 +687,6 @@ def test_a_server_that_never_returns_leaves_a_journal_that_sync_sends_once(serve
     assert again.returncode == 2 and "no run journal" in again.stderr
 
 
-@pytest.mark.slow
 def test_a_grid_outlives_a_server_that_goes_away_and_a_sync_and_rerun_complete_it(server, tmp_path):
     # Two cells in two worker processes; the server goes away after both cells' first
     # round. The short cell ends during the outage: the grid must neither stop nor kill the

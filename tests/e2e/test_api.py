@@ -1,8 +1,6 @@
 import subprocess
 import sys
 
-import pytest
-
 
 def test_importing_al4ml_is_light_and_exposes_the_api():
     code = (
@@ -16,7 +14,6 @@ def test_importing_al4ml_is_light_and_exposes_the_api():
     assert proc.stdout.split() == ["al4ml.config.load", "al4ml.experiment", "al4ml.grid"]
 
 
-@pytest.mark.slow
 def test_the_readme_api_example_runs(tmp_path, monkeypatch):
     import yaml
     from helpers import REPO

@@ -209,23 +209,6 @@ def test_simple_cnn_has_about_12m_parameters_at_224_px_and_takes_any_size():
         assert logits.shape == (2, 5) and emb.shape == (2, 400)
 
 
-@pytest.mark.slow
-def test_simple_cnn_trains_in_the_loop():
-    from helpers import tiny_config
-
-    from al4ml.config import ExperimentConfig
-    from al4ml.data import create_dataset
-    from al4ml.loop import ActiveLearningLoop
-
-    tree = tiny_config(**{"budget.total": 20, "training.epochs": 2}).model_dump()
-    cfg = ExperimentConfig.model_validate(
-        {**tree, "model": {"name": "simple_cnn", "options": {"hidden": 32}}}
-    )
-    [cell] = ActiveLearningLoop(cfg, create_dataset("digits"), torch.device("cpu")).run()
-    assert cell.error is None
-    assert [r.n_labeled for r in cell.state.history] == [10, 20]
-
-
 def test_a_timm_model_loads_a_local_checkpoint_but_not_a_head_of_another_size(tmp_path):
     timm = pytest.importorskip("timm", reason="timm is not installed (pip install -e '.[timm]')")
     torch.manual_seed(3)
@@ -254,21 +237,6 @@ def test_timm_names_and_bad_checkpoints_are_one_line(tmp_path):
     torch.save({"unrelated.weight": torch.zeros(2)}, tmp_path / "unrelated.pt")
     with pytest.raises(DataError, match="holds no weight of this model"):
         create_model("timm", 3, 2, weights=str(tmp_path / "unrelated.pt"))
-
-
-@pytest.mark.slow
-def test_a_timm_model_trains_in_the_loop():
-    pytest.importorskip("timm", reason="timm is not installed (pip install -e '.[timm]')")
-    from helpers import tiny_config
-
-    from al4ml.config import ExperimentConfig
-    from al4ml.data import create_dataset
-    from al4ml.loop import ActiveLearningLoop
-
-    tree = tiny_config(**{"budget.total": 20, "training.epochs": 1}).model_dump()
-    cfg = ExperimentConfig.model_validate({**tree, "model": {"name": "timm:resnet18"}})
-    [cell] = ActiveLearningLoop(cfg, create_dataset("digits"), torch.device("cpu")).run()
-    assert cell.error is None and [r.n_labeled for r in cell.state.history] == [10, 20]
 
 
 def test_on_cuda_an_unstackable_model_is_planned_as_cohorts_of_one_before_anything_trains(
