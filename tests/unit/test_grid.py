@@ -156,3 +156,33 @@ def test_a_sequential_look_over_some_cells_stays_in_the_grids_version(tmp_path):
     assert later.parent_run_id == first.parent_run_id and later.parent.version == 1
     assert {c.config.augmentation.name for c in later.grid.cells} == {"randaugment"}
     assert len(later.grid.cells) == 12
+
+
+def test_the_grid_command_refuses_bad_options_before_anything_trains(tmp_path):
+    """In this process: each bad option or cell is one line naming it; no store is made."""
+    from helpers import cli, one_line_error
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    path = write_grid(tmp_path, {"query.strategy": ["random", "entropy"]})
+    one_line_error(cli("grid", str(path), "--cohort-size", "many", "--tracking-uri", uri), "--cohort-size")
+    one_line_error(
+        cli("grid", str(path), "--until-resolved", "--compare", "model.name", "--tracking-uri", uri),
+        "model.name",
+    )
+    one_line_error(
+        cli(
+            "grid",
+            str(path),
+            "--until-resolved",
+            "--seed-batch",
+            "4",
+            "--max-seeds",
+            "2",
+            "--tracking-uri",
+            uri,
+        ),
+        "--max-seeds 2",
+    )
+    bad = write_grid(tmp_path, {"query.strategy": ["entropy", "bogus"]})
+    one_line_error(cli("grid", str(bad), "--tracking-uri", uri), "query.strategy=bogus", "unknown strategy")
+    assert not (tmp_path / "m.db").exists()

@@ -467,3 +467,74 @@ def test_cells_with_the_same_curves_at_every_seed_are_identical_not_unresolved(t
     assert rows["entropy+none"]["verdict"] == "identical" and rows["entropy+none"]["seeds_needed"] == "nan"
     assert rows["margin+none"]["verdict"] == "better"
     assert "1 of 2 comparisons are not resolved" not in text
+
+
+def test_baselines_of_a_grid_are_named_apart_and_reported_as_one_table(tmp_path):
+    """``al4ml baseline`` over a grid with a ``training.select`` axis, then ``al4ml report`` on
+    its experiment (in this process): two names, one baselines table with the selected epochs."""
+    import json
+
+    from helpers import cli, write_grid
+
+    from al4ml.tracking import get_client
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    grid = write_grid(
+        tmp_path,
+        {"training.select": ["last", "best_val"]},
+        name="selects",
+        **{"training.epochs": 2, "model.options.width": 4},
+    )
+    ran = cli("baseline", str(grid), "--tracking-uri", uri, "-q")
+    assert ran.returncode == 0, ran.stderr
+    client = get_client(uri)
+    runs = client.search_runs([client.get_experiment_by_name("selects").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == [
+        "baseline+none+select=best_val/s0",
+        "baseline+none+select=last/s0",
+    ]
+    again = cli("baseline", str(grid), "--tracking-uri", uri, "-q")  # done: nothing trains
+    assert again.returncode == 0 and len(client.search_runs([runs[0].info.experiment_id])) == 2
+    reported = cli("report", "selects", "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--json")
+    assert reported.returncode == 0, reported.stderr
+    rows = {b["values"]["training.select"]: b for b in json.loads(reported.stdout)["baselines"]}
+    assert set(rows) == {"last", "best_val"} and rows["last"]["selected_epoch"] == [None]
+    assert rows["best_val"]["selected_epoch"][0] >= 1  # an epoch the validation AUC chose
+    assert "training.select" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_rank_tests_across_datasets_equal_scipy_and_scikit_posthocs_on_planted_curves(tmp_path):
+    """Five datasets x three augmentations, curves made here: the Friedman statistic, the mean
+    ranks and the Nemenyi matrix are SciPy's and scikit-posthocs' on the per-dataset AULCs, and
+    the blocks hold the critical-difference diagram."""
+    import numpy as np
+    import scikit_posthocs as sp
+    from scipy import stats
+
+    from al4ml.report.collect import Curve, ReportCell
+    from al4ml.report.datasets import rank_tests, ranks_blocks, ranks_json
+    from al4ml.report.stats import aulc
+
+    rng = np.random.default_rng(0)
+    steps = np.array([20.0, 40.0, 60.0])
+    cells, table = [], np.zeros((5, 3))
+    for d, flag in enumerate(["breastmnist", "pathmnist", "dermamnist", "bloodmnist", "octmnist"]):
+        for a, aug in enumerate(["none", "trivialaugment", "randaugment"]):
+            curves = {}
+            for seed in ("0", "1"):
+                values = np.clip(0.5 + 0.1 * a * (d % 2 * 2 - 1) + 0.2 * rng.random(3), 0, 1)
+                curves[seed] = Curve(f"{flag}{aug}{seed}", seed, {}, steps, values)
+            values = {"dataset.options.flag": flag, "augmentation.name": aug}
+            cells.append(ReportCell(f"{d}{a}", values, curves, values))
+            table[d, a] = np.mean([aulc(c.steps, c.values) for c in curves.values()])
+    [test] = rank_tests(cells)
+    assert test.axis == "augmentation.name" and test.names == ["none", "trivialaugment", "randaugment"]
+    statistic, p = stats.friedmanchisquare(*table.T)
+    assert np.isclose(test.statistic, statistic) and np.isclose(test.p, p)
+    assert np.allclose(test.table, table)
+    assert np.allclose(test.ranks, stats.rankdata(-table, axis=1).mean(axis=0))
+    assert np.allclose(test.posthoc, sp.posthoc_nemenyi_friedman(table).to_numpy())
+    blocks = ranks_blocks([test], tmp_path)
+    assert list(tmp_path.glob("*.png")) and blocks
+    assert ranks_json([test])[0]["friedman_p"] == test.p
+    assert rank_tests([c for c in cells if c.values["dataset.options.flag"] == "pathmnist"]) == []
