@@ -127,3 +127,42 @@ def test_runs_are_mlflow_native_source_dataset_inputs_and_a_loadable_model(logge
     x = to_input(create_dataset("digits").test.images[:32])
     with torch.no_grad():
         assert torch.allclose(model.eval()(x), saved.eval()(x), atol=1e-5)
+
+
+def test_the_retry_rules_of_the_store_client_one_by_one(monkeypatch):
+    """Against a fake call: a locked store is waited out, a lost insert race is retried for
+    ``log_inputs`` only, any other error is raised at once, and the last attempt's error is
+    raised as it came."""
+    from al4ml.tracking.client import RetryingClient
+
+    monkeypatch.setattr("al4ml.tracking.client.time.sleep", lambda s: None)
+    client = RetryingClient("sqlite:///:memory:")
+
+    def failing(*messages: str):
+        left = list(messages)
+        calls = []
+
+        def call(*args, **kwargs):
+            calls.append(args)
+            if left:
+                raise RuntimeError(left.pop(0))
+            return "done"
+
+        return call, calls
+
+    call, calls = failing("(sqlite3.OperationalError) database is locked", "Database is LOCKED")
+    assert client._retry(call, 1) == "done" and len(calls) == 3
+    race = "UNIQUE constraint failed: datasets.experiment_id"
+    call, calls = failing(race)
+    assert client._retry(call, markers=RetryingClient.LOCKED + RetryingClient.RACED) == "done"
+    call, calls = failing(race)
+    with pytest.raises(RuntimeError, match="UNIQUE"):
+        client._retry(call)  # a race counts only where the write may be repeated
+    call, calls = failing("RESOURCE_DOES_NOT_EXIST: run x")
+    with pytest.raises(RuntimeError, match="RESOURCE_DOES_NOT_EXIST"):
+        client._retry(call)
+    assert len(calls) == 1
+    call, calls = failing(*["database is locked"] * RetryingClient.RETRIES)
+    with pytest.raises(RuntimeError, match="locked"):
+        client._retry(call)
+    assert len(calls) == RetryingClient.RETRIES
