@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ import pytest
 import yaml
 
 from al4ml.config import ExperimentConfig, build_config
+from al4ml.records import CellObserver
+from al4ml.runs import AXES_TAG, GRID_TAG, ROLE_TAG, SETTING_TAG, setting_hash
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -547,3 +550,143 @@ USAGE_ERRORS = [
     (["trian"], ["No such command 'trian'", "al4ml --help"]),
 ]
 """(arguments, fragments of the error line)."""
+
+
+# Runs as al4ml logs them, written straight into a store (no training), for report tests.
+STEPS = [20, 40, 60, 80, 100]
+
+
+BASE = np.array([0.5, 0.65, 0.75, 0.82, 0.86])
+
+
+def noisy_curve(strategy: str, aug: str, seed: int) -> list[float]:
+    """Planted curves: entropy above random, trivialaugment above none, seed noise."""
+    rng = np.random.default_rng(zlib.crc32(f"{strategy}/{aug}/{seed}".encode()))
+    lift = {"random": 0.0, "entropy": 0.05}[strategy] + {"none": 0.0, "trivialaugment": 0.02}[aug]
+    return (BASE + lift + rng.normal(0, 0.005, len(BASE))).clip(0, 1).tolist()
+
+
+def log_run(
+    client,
+    exp,
+    overrides: dict,
+    values: list[float],
+    parent: str | None = None,
+    role: str = "cell",
+    steps=STEPS,
+    metric="test_accuracy",
+) -> str:
+    """A run as al4ml logs it: flat config as params, role and setting tags, one metric curve."""
+    from mlflow.entities import Metric, Param
+
+    cfg = tiny_config(**overrides)
+    flat = cfg.flat()
+    tags = {
+        ROLE_TAG: role,
+        SETTING_TAG: setting_hash(flat),
+        "strategy": cfg.query.strategy,
+        "augmentation": cfg.augmentation.name,
+        "seed": str(cfg.seed),
+    }
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    run = client.create_run(exp, tags=tags)
+    params = [Param(k, v) for k, v in flat.items()]
+    for i in range(0, len(params), 100):
+        client.log_batch(run.info.run_id, params=params[i : i + 100])
+    client.log_batch(
+        run.info.run_id, metrics=[Metric(metric, v, 0, s) for s, v in zip(steps, values, strict=True)]
+    )
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def grid_parent(client, exp, axes: dict) -> str:
+    return client.create_run(
+        exp, tags={ROLE_TAG: "grid", GRID_TAG: "synthetic", AXES_TAG: json.dumps(axes)}
+    ).info.run_id
+
+
+# Runs that stop where a test needs them to, and what a run logged.
+def tiny_digits(tmp_path: Path, name: str = "race", total: int = 20) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    tree = yaml.safe_load(QUICKSTART.read_text())
+    tree.update(name=name, device="cpu")
+    tree["model"]["options"] = {"width": 4}
+    tree["training"].update(epochs=1, min_steps=0)
+    tree["budget"] = {"initial": 10, "per_round": 10, "total": total}
+    path.write_text(yaml.safe_dump(tree))
+    return path
+
+
+KILLER = """
+import os, signal, sys
+from al4ml.config import load_config
+from al4ml.experiment import CellSpec, run_cohort
+from al4ml import loop, tracking
+from al4ml.records import CohortObserver
+
+config, uri, point = sys.argv[1:4]
+
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class FirstRound(CohortObserver):
+    def on_epoch(self, epoch, epochs):
+        if epoch == 2:
+            die()
+
+
+if point == "mid_run":  # round 2's metrics are logged, its state is not saved yet
+    save = tracking.MlflowTracker._artifact
+    def _artifact(self, path, write):
+        if path == tracking.STATE_ARTIFACT and len(self._logged) == 3:
+            die()
+        save(self, path, write)
+    tracking.MlflowTracker._artifact = _artifact
+if point == "scoring":  # round 1's model is trained and evaluated, the pool half scored
+    score = loop.ActiveLearningLoop.score_pool
+    def score_pool(self, stack, cells):
+        out = score(self, stack, cells)
+        if len(cells[0].state.history) == 1:
+            die()
+        return out
+    loop.ActiveLearningLoop.score_pool = score_pool
+if point == "search":  # round 1's search has split the labeled set and trains its models
+    from al4ml.search import problem
+    fit, fits = problem.SearchProblem.fit, []
+    def search_fit(self, members):
+        fits.append(len(members))
+        if len(fits) == 2:
+            die()
+        return fit(self, members)
+    problem.SearchProblem.fit = search_fit
+if point == "before_finished":  # every round and state saved, the run not closed yet
+    tracking.MlflowTracker.on_finish = lambda self, model, state: die()
+observers = (FirstRound(),) if point == "first_round" else ()
+run_cohort([CellSpec(load_config(config))], uri, progress=False, cohort_observers=observers)
+"""
+
+
+def histories(client, run_id: str) -> dict:
+    run = client.get_run(run_id)
+    return {
+        name: [
+            (m.step, m.value) for m in sorted(client.get_metric_history(run_id, name), key=lambda m: m.step)
+        ]
+        for name in run.data.metrics
+        if name not in ("train_seconds", "query_seconds")
+    }
+
+
+class CrashAfter(CellObserver):
+    """Raises after a given round, like a process killed mid-run."""
+
+    def __init__(self, round_: int) -> None:
+        self.round = round_
+
+    def on_round(self, record, state):
+        if record.round == self.round:
+            raise RuntimeError("simulated crash")

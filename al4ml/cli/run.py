@@ -104,9 +104,9 @@ def _run(
         elif resume_id is None:
             raise ConfigError("give an experiment YAML, or --resume RUN_ID to continue a run")
         else:
-            from al4ml.tracking import get_client, logged_config
+            from al4ml.tracking import get_client, run_config_tree
 
-            cfg = build_config(logged_config(get_client(uri), resume_id), set_)
+            cfg = build_config(run_config_tree(get_client(uri), resume_id), set_)
         from al4ml.experiment import run_experiment  # torch, MLflow: once config and store are fine
         from al4ml.progress import RoundLines
 

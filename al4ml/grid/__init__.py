@@ -40,7 +40,7 @@ from al4ml.grid.versions import (
     plan,
     writer_alive,
 )
-from al4ml.grid.workers import Listener, _cohort_process, _task, run_cohort_task
+from al4ml.grid.workers import Listener, _cohort_process, _payload, run_cohort_payload
 from al4ml.probe import cells_per_device
 
 __all__ = [
@@ -53,7 +53,7 @@ __all__ = [
     "Parent",
     "_cohort_process",
     "_outcomes",
-    "_task",
+    "_payload",
     "baseline_configs",
     "cells_per_device",
     "child_runs",
@@ -68,7 +68,7 @@ __all__ = [
     "plan",
     "plan_cohorts",
     "prepare_grid",
-    "run_cohort_task",
+    "run_cohort_payload",
     "run_grid",
     "writer_alive",
 ]

@@ -12,9 +12,9 @@ from al4ml.grid.versions import CellStatus, child_runs
 from al4ml.grid.workers import (
     Listener,
     _cohort_process,
-    _task,
+    _payload,
     _threads,
-    run_cohort_task,
+    run_cohort_payload,
     worker_context,
 )
 from al4ml.runs import (
@@ -82,7 +82,7 @@ def execute_local(
                 cohort = pending.pop(0)
                 proc = ctx.Process(
                     target=_cohort_process,
-                    args=((_task(cohort), tracking_uri, parent_id, threads), os.getpid()),
+                    args=((_payload(cohort), tracking_uri, parent_id, threads), os.getpid()),
                 )
                 proc.start()
                 running[proc] = cohort
@@ -132,10 +132,10 @@ def execute_ray(
             include_dashboard=False,
             log_to_driver=False,
         )
-    task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=0)(run_cohort_task)
+    remote = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=0)(run_cohort_payload)
     threads = _threads(workers)
     todo = [st for c in cohorts for st in c]
-    refs = {task.remote(_task(c), tracking_uri, parent_id, threads): c for c in cohorts}
+    refs = {remote.remote(_payload(c), tracking_uri, parent_id, threads): c for c in cohorts}
     for st in todo:
         st.started = True
     try:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # MLflow takes seconds to import: not needed to validate a gr
 from al4ml.grid.versions import CellStatus, pid_alive
 
 
-def run_cohort_task(
+def run_cohort_payload(
     cells: list[tuple[dict[str, Any], dict[str, Any], dict[str, str], str | None]],
     tracking_uri: str,
     parent_id: str,
@@ -116,7 +116,7 @@ def worker_context(augmenting: bool = True) -> mp.context.SpawnContext | mp.cont
 def _cohort_process(args: tuple, parent: int) -> None:
     die_with_parent(parent)
     try:
-        run_cohort_task(*args)
+        run_cohort_payload(*args)
     except Al4mlError as e:  # e.g. the store stopped answering before its runs existed
         print(f"al4ml: a cohort could not run: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
@@ -129,9 +129,10 @@ def _threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def _task(
+def _payload(
     cohort: list[CellStatus],
 ) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, str], str | None]]:
+    """A cohort as plain data a worker process or a Ray task takes (:func:`run_cohort_payload`)."""
     return [
         (st.cell.config.dump(), st.cell.values, {CELL_TAG: st.cell.key, COLOR_TAG: st.cell.color}, st.run_id)
         for st in cohort

@@ -27,7 +27,7 @@ from al4ml.tracking.client import (
     experiment_id,
     get_client,
 )
-from al4ml.tracking.reads import load_state, logged_config, missing_steps
+from al4ml.tracking.reads import load_state, missing_steps, run_config_tree
 from al4ml.tracking.tracker import MlflowTracker, run_tags
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
     "get_client",
     "learning_curve_figure",
     "load_state",
-    "logged_config",
+    "run_config_tree",
     "missing_steps",
     "run_tags",
     "save_mlflow_model",

@@ -40,7 +40,7 @@ def load_state(client: MlflowClient, run_id: str) -> LoopState:
         return LoopState.from_dict(torch.load(path, weights_only=False))
 
 
-def logged_config(client: MlflowClient, run_id: str) -> dict[str, Any]:
+def run_config_tree(client: MlflowClient, run_id: str) -> dict[str, Any]:
     """The config tree a run logged (``config.yaml``): what ``al4ml resume RUN_ID`` runs again.
 
     Raises:

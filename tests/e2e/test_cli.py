@@ -284,7 +284,7 @@ def test_version_and_json_outputs(tmp_path):
 def test_report_json_summary(tmp_path):
     import json
 
-    from test_report import grid_parent, log_run, noisy_curve
+    from helpers import grid_parent, log_run, noisy_curve
 
     from al4ml.tracking import experiment_id
 
@@ -368,8 +368,7 @@ def test_quiet_runs_print_results_only_and_piped_lines_are_not_wrapped(tmp_path)
 def test_an_interrupted_run_names_itself_and_resumes_by_id_alone(tmp_path):
     import signal
 
-    from helpers import Gate, start, wait_until
-    from test_reliability import histories
+    from helpers import Gate, histories, start, wait_until
 
     gate = Gate(tmp_path / "gate")
     uri = f"sqlite:///{tmp_path / 'm.db'}"

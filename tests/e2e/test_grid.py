@@ -389,10 +389,10 @@ def test_a_cohort_whose_store_stopped_answering_says_so_in_one_line(tmp_path):
 
     code = (
         "import os\nfrom al4ml.config import load_config\n"
-        "from al4ml.grid import GridCell, CellStatus, _cohort_process, _task\n"
+        "from al4ml.grid import GridCell, CellStatus, _cohort_process, _payload\n"
         f"cfg = load_config({str(QUICKSTART)!r}, ['budget.total=20', 'training.epochs=1'])\n"
         "cohort = [CellStatus(GridCell({'seed': 0}, cfg), 'new')]\n"
-        f"_cohort_process((_task(cohort), 'http://127.0.0.1:{free_port()}', 'p', 1), os.getppid())\n"
+        f"_cohort_process((_payload(cohort), 'http://127.0.0.1:{free_port()}', 'p', 1), os.getppid())\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]

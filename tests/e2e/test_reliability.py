@@ -16,6 +16,7 @@ import pytest
 import yaml
 from helpers import (
     HANG,
+    KILLER,
     QUICKSTART,
     REPO,
     Gate,
@@ -23,8 +24,10 @@ from helpers import (
     al4ml,
     al4ml_imports,
     free_port,
+    histories,
     pid_alive,
     start,
+    tiny_digits,
     wait_until,
     write_medmnist_npz,
 )
@@ -320,17 +323,6 @@ def test_a_budget_above_the_pool_says_so_in_one_line_and_logs_the_clamped_value(
     assert [m.step for m in client.get_metric_history(run.info.run_id, "n_labeled")] == [10, 20, 30]
 
 
-def tiny_digits(tmp_path: Path, name: str = "race", total: int = 20) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    tree = yaml.safe_load(QUICKSTART.read_text())
-    tree.update(name=name, device="cpu")
-    tree["model"]["options"] = {"width": 4}
-    tree["training"].update(epochs=1, min_steps=0)
-    tree["budget"] = {"initial": 10, "per_round": 10, "total": total}
-    path.write_text(yaml.safe_dump(tree))
-    return path
-
-
 def test_eight_runs_started_together_on_a_new_store_all_finish(tmp_path):
     from al4ml.tracking import get_client
 
@@ -360,68 +352,6 @@ def test_eight_runs_started_together_on_a_new_store_all_finish(tmp_path):
     for r in runs:
         for name in ("test_accuracy", "n_labeled", "train_loss"):
             assert [m.step for m in client.get_metric_history(r.info.run_id, name)] == [10, 20]
-
-
-KILLER = """
-import os, signal, sys
-from al4ml.config import load_config
-from al4ml.experiment import CellSpec, run_cohort
-from al4ml import loop, tracking
-from al4ml.records import CohortObserver
-
-config, uri, point = sys.argv[1:4]
-
-
-def die():
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-class FirstRound(CohortObserver):
-    def on_epoch(self, epoch, epochs):
-        if epoch == 2:
-            die()
-
-
-if point == "mid_run":  # round 2's metrics are logged, its state is not saved yet
-    save = tracking.MlflowTracker._artifact
-    def _artifact(self, path, write):
-        if path == tracking.STATE_ARTIFACT and len(self._logged) == 3:
-            die()
-        save(self, path, write)
-    tracking.MlflowTracker._artifact = _artifact
-if point == "scoring":  # round 1's model is trained and evaluated, the pool half scored
-    score = loop.ActiveLearningLoop.score_pool
-    def score_pool(self, stack, cells):
-        out = score(self, stack, cells)
-        if len(cells[0].state.history) == 1:
-            die()
-        return out
-    loop.ActiveLearningLoop.score_pool = score_pool
-if point == "search":  # round 1's search has split the labeled set and trains its models
-    from al4ml.search import problem
-    fit, fits = problem.SearchProblem.fit, []
-    def search_fit(self, members):
-        fits.append(len(members))
-        if len(fits) == 2:
-            die()
-        return fit(self, members)
-    problem.SearchProblem.fit = search_fit
-if point == "before_finished":  # every round and state saved, the run not closed yet
-    tracking.MlflowTracker.on_finish = lambda self, model, state: die()
-observers = (FirstRound(),) if point == "first_round" else ()
-run_cohort([CellSpec(load_config(config))], uri, progress=False, cohort_observers=observers)
-"""
-
-
-def histories(client, run_id: str) -> dict:
-    run = client.get_run(run_id)
-    return {
-        name: [
-            (m.step, m.value) for m in sorted(client.get_metric_history(run_id, name), key=lambda m: m.step)
-        ]
-        for name in run.data.metrics
-        if name not in ("train_seconds", "query_seconds")
-    }
 
 
 @pytest.fixture(scope="module")

@@ -101,7 +101,7 @@ SEARCHED = {
 
 
 def test_a_searched_run_logs_its_choices_per_round_and_resumes_to_the_same_ones(tracking_uri, tmp_path):
-    from test_experiment import CrashAfter
+    from helpers import CrashAfter
 
     from al4ml.experiment import run_experiment
     from al4ml.tracking import TRIALS_ARTIFACT, get_client
@@ -295,8 +295,7 @@ def test_a_run_killed_during_a_search_resumes_to_the_uninterrupted_choices(tmp_p
     import sys
 
     import yaml
-    from helpers import al4ml
-    from test_reliability import KILLER, REPO, histories, tiny_digits
+    from helpers import KILLER, REPO, al4ml, histories, tiny_digits
 
     from al4ml.tracking import QUERIES_ARTIFACT, TRIALS_ARTIFACT, get_client
 

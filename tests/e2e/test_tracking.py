@@ -81,7 +81,7 @@ def test_reading_the_store_imports_no_torch(tmp_path):
     import sys
 
     code = (
-        "import sys\nfrom al4ml.tracking import get_client, experiment_id, logged_config\n"
+        "import sys\nfrom al4ml.tracking import get_client, experiment_id, run_config_tree\n"
         "import al4ml.journal, al4ml.ui, al4ml.grid\n"
         f"experiment_id(get_client('sqlite:///{tmp_path / 'm.db'}'), 'x')\n"
         "print([m for m in ('torch', 'torchvision', 'matplotlib.figure') if m in sys.modules])\n"

@@ -1,22 +1,11 @@
 import pytest
-from helpers import tiny_config
+from helpers import CrashAfter, tiny_config
 
 from al4ml.experiment import run_experiment
 from al4ml.records import CellObserver
 from al4ml.tracking import get_client
 
 TIMINGS = ("train_seconds", "query_seconds")
-
-
-class CrashAfter(CellObserver):
-    """Raises after a given round, like a process killed mid-run."""
-
-    def __init__(self, round_: int) -> None:
-        self.round = round_
-
-    def on_round(self, record, state):
-        if record.round == self.round:
-            raise RuntimeError("simulated crash")
 
 
 def metric_values(client, run_id, name):

@@ -36,3 +36,15 @@ def test_mlflow_limits_are_mlflows_constants_not_literals():
     for path in MODULES:
         text = path.read_text()
         assert not re.search(r"\b6000\b|_CallableModule", text), path.relative_to(PACKAGE)
+
+
+def test_tests_share_helpers_not_each_other():
+    """Test modules import ``helpers`` (and fixtures come from ``conftest``), never one another."""
+    tests = sorted((REPO / "tests").rglob("test_*.py"))
+    assert len(tests) > 40
+    for path in tests:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not [n for n in names if n.split(".")[0].startswith(("test_", "conftest"))], path

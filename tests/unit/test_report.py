@@ -2,13 +2,12 @@ import csv
 import json
 import math
 import re
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import tiny_config
-from mlflow.entities import Metric, Param
+from helpers import BASE, STEPS, grid_parent, log_run, noisy_curve
+from mlflow.entities import Metric
 from scipy import stats
 
 from al4ml.errors import ConfigError
@@ -22,57 +21,8 @@ from al4ml.report import (
     summarize,
     win_matrix,
 )
-from al4ml.runs import AXES_TAG, CEILING_PREFIX, GRID_TAG, ROLE_TAG, SETTING_TAG, setting_hash
+from al4ml.runs import CEILING_PREFIX
 from al4ml.tracking import experiment_id, get_client
-
-STEPS = [20, 40, 60, 80, 100]
-BASE = np.array([0.5, 0.65, 0.75, 0.82, 0.86])
-
-
-def noisy_curve(strategy: str, aug: str, seed: int) -> list[float]:
-    """Planted curves: entropy above random, trivialaugment above none, seed noise."""
-    rng = np.random.default_rng(zlib.crc32(f"{strategy}/{aug}/{seed}".encode()))
-    lift = {"random": 0.0, "entropy": 0.05}[strategy] + {"none": 0.0, "trivialaugment": 0.02}[aug]
-    return (BASE + lift + rng.normal(0, 0.005, len(BASE))).clip(0, 1).tolist()
-
-
-def log_run(
-    client,
-    exp,
-    overrides: dict,
-    values: list[float],
-    parent: str | None = None,
-    role: str = "cell",
-    steps=STEPS,
-    metric="test_accuracy",
-) -> str:
-    """A run as al4ml logs it: flat config as params, role and setting tags, one metric curve."""
-    cfg = tiny_config(**overrides)
-    flat = cfg.flat()
-    tags = {
-        ROLE_TAG: role,
-        SETTING_TAG: setting_hash(flat),
-        "strategy": cfg.query.strategy,
-        "augmentation": cfg.augmentation.name,
-        "seed": str(cfg.seed),
-    }
-    if parent:
-        tags["mlflow.parentRunId"] = parent
-    run = client.create_run(exp, tags=tags)
-    params = [Param(k, v) for k, v in flat.items()]
-    for i in range(0, len(params), 100):
-        client.log_batch(run.info.run_id, params=params[i : i + 100])
-    client.log_batch(
-        run.info.run_id, metrics=[Metric(metric, v, 0, s) for s, v in zip(steps, values, strict=True)]
-    )
-    client.set_terminated(run.info.run_id, "FINISHED")
-    return run.info.run_id
-
-
-def grid_parent(client, exp, axes: dict) -> str:
-    return client.create_run(
-        exp, tags={ROLE_TAG: "grid", GRID_TAG: "synthetic", AXES_TAG: json.dumps(axes)}
-    ).info.run_id
 
 
 @pytest.fixture(scope="module")
