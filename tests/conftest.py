@@ -64,3 +64,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if E2E in item.path.parents:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def inverting_policy():
+    """A plugin policy that inverts every image (255 - x): on the brightness set it turns each
+    class into the other, the label-destroying candidate a search must never pick."""
+    import torch
+
+    from al4ml.augment import AUGMENTATIONS, register_augmentation
+    from al4ml.augment.ops import OP_INDEX
+    from al4ml.augment.policy import Policy
+
+    @register_augmentation("test_invert")
+    def test_invert() -> Policy:
+        """Invert every image."""
+        return Policy(
+            "test_invert",
+            lambda b, h, w, g, d: [
+                (torch.full((b,), OP_INDEX["invert"], device=d), torch.zeros(b, device=d))
+            ],
+        )
+
+    yield {"name": "test_invert"}
+    AUGMENTATIONS._entries.pop("test_invert")
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory: pytest.TempPathFactory):
+    """One small run logged to a fresh store: its URI, config and result."""
+    from al4ml.experiment import run_experiment
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'm.db'}"
+    cfg = tiny_config(**{"query.strategy": "margin", "augmentation.name": "randaugment"})
+    result = run_experiment(cfg, uri, progress=False)
+    return uri, cfg, result

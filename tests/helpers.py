@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -690,3 +690,48 @@ class CrashAfter(CellObserver):
     def on_round(self, record, state):
         if record.round == self.round:
             raise RuntimeError("simulated crash")
+
+
+# A planted search problem: the class is the image's brightness.
+def brightness_pool(n: int = 96, seed: int = 0) -> tuple[Any, Any]:
+    """The class is the image's brightness: grey 80 or 170, noise ±6 (uint8 ``[n, 1, 28, 28]``
+    images, ``[n]`` labels)."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    images = rng.integers(-6, 7, (n, 1, 28, 28)) + np.where(labels, 170, 80)[:, None, None, None]
+    return torch.from_numpy(images.clip(0, 255).astype(np.uint8)), torch.from_numpy(labels)
+
+
+def search(seed: int, candidates: list[dict], steps: int = 20, **settings: object) -> Any:
+    """A search over ``candidates`` on the brightness pool's first 40 items (20 per class)."""
+    import torch
+
+    from al4ml.config import SearchConfig, TrainingConfig
+    from al4ml.models import create_model
+    from al4ml.search import search_policy
+    from al4ml.search.problem import SearchProblem
+    from al4ml.task import Task
+
+    pool, labels = brightness_pool(seed=seed)
+    rows = torch.arange(40)  # the labeled part of the pool: 20 per class
+    cfg = SearchConfig(**{"policies": candidates, "folds": 4, "epochs": 2, **settings})
+    training = TrainingConfig(epochs=2, min_steps=steps, batch_size=16, lr=0.003 if steps > 20 else 0.001)
+
+    def new_model(j: int) -> torch.nn.Module:
+        torch.manual_seed(1000 * seed + j)
+        return create_model("tiny_cnn", 1, 2, width=4)
+
+    problem = SearchProblem.of(
+        cfg,
+        training,
+        pool=pool,
+        rows=rows,
+        labels=labels[rows],
+        device=torch.device("cpu"),
+        task=Task.of("multi-class"),
+        new_model=new_model,
+        seed=lambda purpose, j: zlib.crc32(f"{seed}/{purpose}/{j}".encode()),
+    )
+    return search_policy(cfg, problem)

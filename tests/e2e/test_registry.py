@@ -1,9 +1,9 @@
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from helpers import HANG, QUICKSTART
+from helpers import QUICKSTART
+from helpers import al4ml as run_al4ml
 
 README_STRATEGY = '''from al4ml.query import register_strategy, select_topk
 
@@ -27,15 +27,9 @@ def installed_plugin(folder: Path, body: str = README_STRATEGY, name: str = "al4
 
 
 def al4ml(*args: str, path: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "al4ml.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=HANG,
+    """``al4ml ARGS`` in a fresh interpreter that also finds the plugins under ``path``."""
+    return run_al4ml(
+        *args, cwd=cwd, env={"PYTHONPATH": os.pathsep.join([str(path), os.environ.get("PYTHONPATH", "")])}
     )
 
 

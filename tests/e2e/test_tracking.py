@@ -1,16 +1,4 @@
-import pytest
-from helpers import tiny_config
-
-from al4ml.experiment import run_experiment
 from al4ml.tracking import experiment_id, get_client
-
-
-@pytest.fixture(scope="module")
-def logged(tmp_path_factory):
-    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'm.db'}"
-    cfg = tiny_config(**{"query.strategy": "margin", "augmentation.name": "randaugment"})
-    result = run_experiment(cfg, uri, progress=False)
-    return uri, cfg, result
 
 
 def test_writes_wait_out_a_locked_sqlite_store(tmp_path):

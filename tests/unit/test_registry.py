@@ -1,22 +1,4 @@
-import os
-import subprocess
-import sys
 from pathlib import Path
-
-from helpers import HANG
-
-
-def al4ml(*args: str, path: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "al4ml.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=HANG,
-    )
 
 
 def test_listed_descriptions_are_plain_text():
@@ -37,7 +19,6 @@ def test_every_class_name_in_the_package_is_its_own():
     member and a report's cell are GridCell, CohortMember and ReportCell)."""
     import ast
     from collections import Counter
-    from pathlib import Path
 
     import al4ml
 

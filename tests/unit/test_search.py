@@ -1,75 +1,12 @@
 """The augmentation search inside the cycle: it finds what a planted dataset rewards, reads
 only labeled data, is logged per round and reproduces."""
 
-import zlib
-
-import numpy as np
 import pytest
 import torch
-from helpers import tiny_config
+from helpers import search, tiny_config
 
-from al4ml.config import SearchConfig, TrainingConfig
+from al4ml.config import SearchConfig
 from al4ml.errors import ConfigError
-from al4ml.models import create_model
-from al4ml.search import search_policy
-from al4ml.search.problem import SearchProblem
-from al4ml.task import Task
-
-CPU = torch.device("cpu")
-
-
-def brightness_pool(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The class is the image's brightness: grey 80 or 170, noise ±6."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 2
-    images = rng.integers(-6, 7, (n, 1, 28, 28)) + np.where(labels, 170, 80)[:, None, None, None]
-    return torch.from_numpy(images.clip(0, 255).astype(np.uint8)), torch.from_numpy(labels)
-
-
-@pytest.fixture
-def inverting_policy():
-    """A plugin policy that inverts every image (255 - x): on the brightness set it turns each
-    class into the other, the label-destroying candidate a search must never pick."""
-    from al4ml.augment import AUGMENTATIONS, register_augmentation
-    from al4ml.augment.ops import OP_INDEX
-    from al4ml.augment.policy import Policy
-
-    @register_augmentation("test_invert")
-    def test_invert() -> Policy:
-        """Invert every image."""
-        return Policy(
-            "test_invert",
-            lambda b, h, w, g, d: [
-                (torch.full((b,), OP_INDEX["invert"], device=d), torch.zeros(b, device=d))
-            ],
-        )
-
-    yield {"name": "test_invert"}
-    AUGMENTATIONS._entries.pop("test_invert")
-
-
-def search(seed: int, candidates: list[dict], steps: int = 20, **settings: object) -> object:
-    pool, labels = brightness_pool(seed=seed)
-    rows = torch.arange(40)  # the labeled part of the pool: 20 per class
-    cfg = SearchConfig(**{"policies": candidates, "folds": 4, "epochs": 2, **settings})
-    training = TrainingConfig(epochs=2, min_steps=steps, batch_size=16, lr=0.003 if steps > 20 else 0.001)
-
-    def new_model(j: int) -> torch.nn.Module:
-        torch.manual_seed(1000 * seed + j)
-        return create_model("tiny_cnn", 1, 2, width=4)
-
-    problem = SearchProblem.of(
-        cfg,
-        training,
-        pool=pool,
-        rows=rows,
-        labels=labels[rows],
-        device=CPU,
-        task=Task.of("multi-class"),
-        new_model=new_model,
-        seed=lambda purpose, j: zlib.crc32(f"{seed}/{purpose}/{j}".encode()),
-    )
-    return search_policy(cfg, problem)
 
 
 def test_density_scores_candidates_on_augmented_held_out_folds_without_training_them(inverting_policy):

@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 from helpers import tiny_config
 
-from al4ml.experiment import run_experiment
 from al4ml.runs import setting_hash
 from al4ml.store import resolve_tracking_uri
 from al4ml.tracking import CONFIG_ARTIFACT, QUERIES_ARTIFACT, get_client
@@ -19,14 +18,6 @@ METRICS = (
     "train_seconds",
     "query_seconds",
 )
-
-
-@pytest.fixture(scope="module")
-def logged(tmp_path_factory):
-    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'm.db'}"
-    cfg = tiny_config(**{"query.strategy": "margin", "augmentation.name": "randaugment"})
-    result = run_experiment(cfg, uri, progress=False)
-    return uri, cfg, result
 
 
 def test_one_run_with_a_point_per_round_at_step_labels(logged):
