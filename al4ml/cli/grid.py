@@ -320,23 +320,13 @@ def _tell_look(out: Any, look: Any) -> None:
 
 def _look_result(look: Any) -> dict[str, Any]:
     """A look for ``--json``: seeds and each counted comparison's decision."""
+    from al4ml.report.design import decision_json
+
     return {
         "look": look.number,
         "seeds": look.seeds,
         "trained": len(look.run.todo),
-        "comparisons": [
-            {
-                "cell": c.cell.label,
-                "against": c.against.label,
-                "axis": c.axis,
-                "state": d.state,
-                "looks": d.look,
-                "seeds": d.seeds,
-                "p": d.p,
-                "level": d.level,
-            }
-            for c, d in look.decided
-        ],
+        "comparisons": [decision_json(c, d) for c, d in look.decided],
     }
 
 

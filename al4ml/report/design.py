@@ -243,17 +243,20 @@ def to_json(decided: list[tuple[Comparison, Decision]], plan: SequentialPlan) ->
         "design": json.loads(plan.to_tag()),
         "looks": list(plan.design.looks),
         "nominal_levels": list(plan.design.nominal(max(1, len(decided)))),
-        "comparisons": [
-            {
-                "cell": c.cell.label,
-                "against": c.against.label,
-                "axis": c.axis,
-                "state": d.state,
-                "looks": d.look,
-                "seeds": d.seeds,
-                "p_t": None if math.isnan(d.p) else d.p,
-                "nominal_level": None if math.isnan(d.level) else d.level,
-            }
-            for c, d in decided
-        ],
+        "comparisons": [decision_json(c, d) for c, d in decided],
+    }
+
+
+def decision_json(c: Comparison, d: Decision) -> dict[str, Any]:
+    """One comparison's decision as JSON (``summary.json``, ``al4ml grid --json``); a test not
+    made yet (no p-value, no level) is ``null``."""
+    return {
+        "cell": c.cell.label,
+        "against": c.against.label,
+        "axis": c.axis,
+        "state": d.state,
+        "looks": d.look,
+        "seeds": d.seeds,
+        "p_t": None if math.isnan(d.p) else d.p,
+        "nominal_level": None if math.isnan(d.level) else d.level,
     }
