@@ -735,3 +735,15 @@ def search(seed: int, candidates: list[dict], steps: int = 20, **settings: objec
         seed=lambda purpose, j: zlib.crc32(f"{seed}/{purpose}/{j}".encode()),
     )
     return search_policy(cfg, problem)
+
+
+def views():
+    """Class probabilities of 6 augmented views ``[10, 6, 3]`` (known answers for
+    view-disagreement strategies). Row 0: augmented views flip between classes. Row 1: all views agree."""
+    import torch
+
+    v = torch.full((10, 6, 3), 0.0)
+    v[:, :, 0] = 0.8
+    v[:, :, 1:] = 0.1
+    v[0] = torch.eye(3)[torch.tensor([0, 1, 2, 0, 1, 2])] * 0.9 + 0.1 / 3
+    return v

@@ -1,15 +1,3 @@
-import torch
-
-
-def views():
-    """Row 0: augmented views flip between classes. Row 1: all views agree."""
-    v = torch.full((10, 6, 3), 0.0)
-    v[:, :, 0] = 0.8
-    v[:, :, 1:] = 0.1
-    v[0] = torch.eye(3)[torch.tensor([0, 1, 2, 0, 1, 2])] * 0.9 + 0.1 / 3
-    return v
-
-
 def test_the_query_draws_its_views_with_its_own_policy(tracking_uri):
     """Views drawn with ``none`` are the image itself, so no item's views disagree (scores
     0): so it is when query.augmentation is ``none`` under a TrivialAugment training, and when

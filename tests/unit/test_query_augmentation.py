@@ -1,18 +1,10 @@
 import pytest
 import torch
+from helpers import views
 
 from al4ml.errors import ConfigError
 from al4ml.query import STRATEGIES, run_strategy
 from al4ml.query.augmentation import consistency_scores
-
-
-def views():
-    """Row 0: augmented views flip between classes. Row 1: all views agree."""
-    v = torch.full((10, 6, 3), 0.0)
-    v[:, :, 0] = 0.8
-    v[:, :, 1:] = 0.1
-    v[0] = torch.eye(3)[torch.tensor([0, 1, 2, 0, 1, 2])] * 0.9 + 0.1 / 3
-    return v
 
 
 @pytest.mark.parametrize("measure", ["kl", "variation_ratio"])
