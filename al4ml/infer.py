@@ -16,7 +16,7 @@ from scipy.stats import rankdata
 from torch import nn
 
 from al4ml.augment.policy import Policy
-from al4ml.device import autocast, to_input
+from al4ml.device import Execution, to_input
 from al4ml.models.classifier import Classifier
 from al4ml.models.stack import StackedClassifier
 from al4ml.task import MULTI_CLASS_TASK, Task
@@ -34,10 +34,9 @@ class Predictions:
 def predict(
     net: StackedClassifier,
     images: torch.Tensor,
-    device: torch.device,
+    execution: Execution,
     batch_size: int = 4096,
     embeddings: bool = False,
-    bf16: bool = True,
     task: Task = MULTI_CLASS_TASK,
 ) -> Predictions:
     """Score images with every model of ``net``, in eval mode, never augmented.
@@ -45,19 +44,18 @@ def predict(
     Args:
         net: The cohort's stacked models.
         images: uint8 ``[N, C, H, W]`` (any device; moved batch-wise to ``device``).
-        device: Where to run.
+        execution: Where and in which precision to run.
         batch_size: Images times models per forward pass (memory stays that of one model
             scoring ``batch_size`` images, whatever K).
         embeddings: Also return penultimate embeddings.
-        bf16: bf16 autocast on CUDA.
         task: Softmax over classes, or a sigmoid per finding (multi-label).
     """
     net.eval()
     chunk = max(1, batch_size // net.k)
     probs, embs = [], []
     for start in range(0, len(images), chunk):
-        x = to_input(net.shared(images[start : start + chunk].to(device, non_blocking=True)))
-        with autocast(device, bf16):
+        x = to_input(net.shared(images[start : start + chunk].to(execution.device, non_blocking=True)))
+        with execution.autocast():
             logits, emb = net.forward_with_embedding(x)
         probs.append(task.probs(logits))
         if embeddings:
@@ -91,18 +89,17 @@ def augmented_probs(
     augment: Policy,
     views: int,
     generator: torch.Generator,
-    device: torch.device,
+    execution: Execution,
     batch_size: int = 4096,
-    bf16: bool = True,
 ) -> torch.Tensor:
     """Probabilities ``[N, V, C]`` of V augmented views of each image (the cell's policy)."""
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size].to(device)
+        x = images[start : start + batch_size].to(execution.device)
         per_view = []
         for _ in range(views):
-            with autocast(device, bf16):
+            with execution.autocast():
                 per_view.append(torch.softmax(model(to_input(augment(x, generator))).float(), 1))
         out.append(torch.stack(per_view, dim=1))
     return torch.cat(out)
@@ -198,11 +195,10 @@ def evaluate(
     net: StackedClassifier,
     images: torch.Tensor,
     labels: torch.Tensor,
-    device: torch.device,
+    execution: Execution,
     batch_size: int = 4096,
-    bf16: bool = True,
     task: Task = MULTI_CLASS_TASK,
 ) -> list[EvalMetrics]:
     """Metrics of each of ``net``'s K models on one labeled split."""
-    probs = predict(net, images, device, batch_size, bf16=bf16, task=task).probs
+    probs = predict(net, images, execution, batch_size, task=task).probs
     return [metrics(p, labels, task) for p in probs]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -31,7 +32,7 @@ from al4ml.augment.policy import CohortAugment
 from al4ml.budget import affordable, priced
 from al4ml.config import ExperimentConfig, PolicyChoice
 from al4ml.data.base import ActiveDataset
-from al4ml.device import exact_cohorts, graphs_enabled
+from al4ml.device import Execution
 from al4ml.infer import Predictions, augmented_probs, mc_dropout_probs, metrics, predict
 from al4ml.models import create_model
 from al4ml.models.classifier import Classifier
@@ -49,13 +50,26 @@ from al4ml.selection import holdout_rows, selector
 from al4ml.train import fit
 
 
+@dataclass(frozen=True)
+class TrainedRound:
+    """One round's training of a cohort: the (selected) models, each cell's last-epoch mean
+    loss, wall seconds, and each cell's selected epoch (``training.select`` other than
+    ``last``)."""
+
+    stack: StackedClassifier
+    train_loss: list[float]
+    seconds: float
+    selected_epochs: list[int] | None = None
+
+
 class ActiveLearningLoop:
     """Runs a cohort of active-learning experiments in lockstep (one experiment: K = 1).
 
     Args:
         cfgs: The cells' validated configs; they must share their ``cohort_key()``.
         dataset: Pool + val + test; its pool labels go to one fresh oracle per cell here.
-        device: Where data, training and scoring live.
+        device: Where data, training and scoring live (how: :class:`~al4ml.device.Execution`,
+            decided here from the training config).
         observers: Per cell, the observers of that cell (tracking).
         cohort_observers: Observers of the shared rounds and epochs (progress).
     """
@@ -72,7 +86,7 @@ class ActiveLearningLoop:
         if len({c.cohort_key() for c in cfgs}) > 1:
             raise ValueError("the cells of a cohort must share dataset, model, training and budget")
         self.cfg = cfgs[0]
-        graphs_enabled(self.cfg.training, device)  # a config error, before any work
+        self.execution = Execution.of(device, self.cfg.training)  # a config error, before any work
         self.task = dataset.info.label_task
         for cfg in cfgs:  # a plugin dataset may learn its task only when loaded
             check_task(cfg.query.strategy, self.task.kind)
@@ -134,10 +148,8 @@ class ActiveLearningLoop:
         """A new model of the cohort's architecture, initialised from ``seed``, on the device."""
         torch.manual_seed(seed)
         info = self.dataset.info
-        return (
+        return self.execution.place(
             create_model(self.cfg.model.name, info.channels, info.num_classes, **self.cfg.model.options)
-            .to(self.device)
-            .to(memory_format=torch.channels_last)
         )
 
     def choose_policy(self, cell: CohortMember, round_: int) -> None:
@@ -159,7 +171,7 @@ class ActiveLearningLoop:
                 pool=self.pool,
                 rows=rows.to(self.device),
                 labels=cell.current.labels[rows],
-                device=self.device,
+                execution=self.execution,
                 task=self.task,
                 new_model=lambda j: self.fresh_model(derive_seed(seed, round_, "search_init", j)),
                 seed=lambda purpose, j: derive_seed(seed, round_, purpose, j),
@@ -169,17 +181,15 @@ class ActiveLearningLoop:
             cell.policy = cell.search.chosen
         cell.augment = create_augmentation(cell.policy.name, **cell.policy.params)
 
-    def train_round(
-        self, cells: list[CohortMember], round_: int
-    ) -> tuple[StackedClassifier, list[float], float]:
-        """Train the cells' fresh models together; returns the stack, losses and seconds."""
+    def train_round(self, cells: list[CohortMember], round_: int) -> TrainedRound:
+        """Train the cells' fresh models together."""
         dev = self.device
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             for cell in cells:
                 self.choose_policy(cell, round_)
             for cell in cells:
                 cell.member = self.new_member(cell, round_)
-            stack = StackedClassifier([c.model for c in cells], exact=exact_cohorts(dev))
+            stack = StackedClassifier([c.model for c in cells], exact=self.execution.exact_cohorts)
             rows = torch.stack([torch.nonzero(c.current.labeled_mask).flatten() for c in cells])
             held = None
             if self.cfg.training.select == "best_holdout":
@@ -189,7 +199,7 @@ class ActiveLearningLoop:
                 [c.augment for c in cells],
                 [generator(derive_seed(c.cfg.seed, round_, "train"), dev) for c in cells],
             )
-            best = selector(self.cfg.training, cells, self.pool, self.val, held, dev, self.task)
+            best = selector(self.cfg.training, cells, self.pool, self.val, held, self.execution, self.task)
             result = fit(
                 stack,
                 self.pool,
@@ -197,22 +207,21 @@ class ActiveLearningLoop:
                 labels.to(dev),
                 self.cfg.training,
                 augment,
-                dev,
+                self.execution,
                 on_epoch=lambda e, n: self._emit("on_epoch", e, n),
                 after_epoch=(lambda _: best.observe(stack)) if best else None,
                 task=self.task,
             )
-        self.selected_epochs = best.epochs if best else None
-        if best is not None:
-            stack = best.stack(dev)
-        return stack, result.train_loss, result.seconds
+        if best is None:
+            return TrainedRound(stack, result.train_loss, result.seconds)
+        return TrainedRound(best.stack(), result.train_loss, result.seconds, best.epochs)
 
     def evaluate(self, stack: StackedClassifier) -> list[dict[str, float]]:
         """Val and test metrics of every cell's model, never augmented."""
         t = self.cfg.training
         out: list[dict[str, float]] = [{} for _ in range(stack.k)]
         for prefix, (images, labels) in (("val", self.val), ("test", self.test)):
-            probs = predict(stack, images, self.device, t.eval_batch_size, bf16=t.bf16, task=self.task).probs
+            probs = predict(stack, images, self.execution, t.eval_batch_size, task=self.task).probs
             for k in range(stack.k):
                 out[k].update(metrics(probs[k], labels, self.task).as_metrics(prefix))
         return out
@@ -223,9 +232,7 @@ class ActiveLearningLoop:
         if not needs - {"n"}:
             return None
         t = self.cfg.training
-        return predict(
-            stack, self.pool, self.device, t.eval_batch_size, embeddings=True, bf16=t.bf16, task=self.task
-        )
+        return predict(stack, self.pool, self.execution, t.eval_batch_size, embeddings=True, task=self.task)
 
     def query(
         self,
@@ -240,7 +247,7 @@ class ActiveLearningLoop:
         state, q, dev = cell.current, cell.cfg.query, self.device
         unlabeled = torch.nonzero(~state.labeled_mask).flatten()
         labeled = torch.nonzero(state.labeled_mask).flatten()
-        batch, bf16 = self.cfg.training.eval_batch_size, self.cfg.training.bf16
+        batch = self.cfg.training.eval_batch_size
         g = generator(derive_seed(cell.cfg.seed, round_, "query"), dev)
 
         @cache
@@ -269,9 +276,8 @@ class ActiveLearningLoop:
                 cell.views or cell.augment,
                 q.aug_views,
                 g,
-                dev,
+                self.execution,
                 batch,
-                bf16,
             ),
             "classifier": lambda: EmbeddingClassifier(
                 model().head, rows("embeddings", labeled).float().cpu().numpy(), dev
@@ -308,7 +314,7 @@ class ActiveLearningLoop:
         active = []
         for cell in self.cells:
             try:
-                cell.emit("on_start", cell.cfg, self.dataset, cell.state)
+                cell.emit("on_start", cell.cfg, self.dataset, cell.state, self.execution)
                 active.append(cell)
             except Exception as e:  # one cell's tracker must not stop the others
                 self._fail(cell, e)
@@ -324,7 +330,8 @@ class ActiveLearningLoop:
         self._emit("on_cohort_start", len(active), rounds, round_)
         while active:
             self._emit("on_round_start", round_, n_labeled)
-            stack, losses, train_seconds = self.train_round(active, round_)
+            trained = self.train_round(active, round_)
+            stack = trained.stack
             evals = self.evaluate(stack)
             ks = {
                 min(budget.per_round, affordable(c.cfg.budget, c.oracle, c.current.n_labeled)) for c in active
@@ -343,13 +350,13 @@ class ActiveLearningLoop:
                         n_labeled,
                         {
                             **evals[i],
-                            "train_loss": losses[i],
-                            "train_seconds": train_seconds,
+                            "train_loss": trained.train_loss[i],
+                            "train_seconds": trained.seconds,
                             "n_labeled": float(n_labeled),
                         },
                     )
-                    if self.selected_epochs is not None:  # training.select: best_val, best_holdout
-                        record.metrics["selected_epoch"] = float(self.selected_epochs[i])
+                    if trained.selected_epochs is not None:  # training.select: best_val, best_holdout
+                        record.metrics["selected_epoch"] = float(trained.selected_epochs[i])
                     if cell.policy is not None:  # augmentation.search: what trained, and why
                         record.policy = cell.policy.model_dump()
                     if cell.search is not None:

@@ -18,7 +18,7 @@ def cells_per_device(cfg: ExperimentConfig) -> int | None:
 
     from al4ml.augment import create_augmentation
     from al4ml.augment.policy import CohortAugment
-    from al4ml.device import resolve_device
+    from al4ml.device import Execution, resolve_device
     from al4ml.experiment import load_dataset
     from al4ml.infer import predict
     from al4ml.models import create_model
@@ -46,6 +46,7 @@ def cells_per_device(cfg: ExperimentConfig) -> int | None:
     once = cfg.training.model_copy(
         update={"epochs": 1, "min_steps": 0, "cuda_graph": False, "compile": False}
     )
+    execution = Execution.of(device, once)
     free_before = torch.cuda.mem_get_info(device)[0]
     peaks = []
     for k in (1, 2):
@@ -54,7 +55,9 @@ def cells_per_device(cfg: ExperimentConfig) -> int | None:
         base = torch.cuda.memory_allocated(device)
         stack = StackedClassifier(
             [
-                create_model(cfg.model.name, info.channels, info.num_classes, **cfg.model.options).to(device)
+                execution.place(
+                    create_model(cfg.model.name, info.channels, info.num_classes, **cfg.model.options)
+                )
                 for _ in range(k)
             ]
         )
@@ -69,16 +72,15 @@ def cells_per_device(cfg: ExperimentConfig) -> int | None:
             y.expand(k, *y.shape),
             once,
             augment,
-            device,
+            execution,
             task=task,
         )
         predict(
             stack,
             x.repeat(-(-cfg.training.eval_batch_size // b), 1, 1, 1),
-            device,
+            execution,
             cfg.training.eval_batch_size,
             embeddings=True,
-            bf16=cfg.training.bf16,
             task=task,
         )
         peaks.append(torch.cuda.max_memory_allocated(device) - base)

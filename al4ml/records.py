@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from al4ml.augment.policy import Policy
     from al4ml.config import ExperimentConfig, PolicyChoice
     from al4ml.data.base import ActiveDataset
+    from al4ml.device import Execution
     from al4ml.models.classifier import Classifier
     from al4ml.oracle import SimulatedOracle
     from al4ml.search.problem import SearchResult
@@ -81,8 +82,11 @@ class LoopState:
 class CellObserver:
     """Hears about one cell (all no-ops here; subclasses override what they need)."""
 
-    def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
-        """Before the first round (after the initial set is labeled, or on resume)."""
+    def on_start(
+        self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState, execution: Execution
+    ) -> None:
+        """Before the first round (after the initial set is labeled, or on resume); ``execution``
+        is how the cohort trains and scores."""
 
     def on_round(self, record: RoundRecord, state: LoopState) -> None:
         """After a round's evaluation and query."""
@@ -157,8 +161,10 @@ class Deferred(CellObserver):
             future.result()
         self.pending.clear()
 
-    def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
-        self._submit(self.observer.on_start, cfg, dataset, LoopState.from_dict(state.to_dict()))
+    def on_start(
+        self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState, execution: Execution
+    ) -> None:
+        self._submit(self.observer.on_start, cfg, dataset, LoopState.from_dict(state.to_dict()), execution)
 
     def on_round(self, record: RoundRecord, state: LoopState) -> None:
         self._submit(self.observer.on_round, record, LoopState.from_dict(state.to_dict()))

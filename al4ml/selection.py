@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from al4ml.config import TrainingConfig, holdout_size
-from al4ml.device import exact_cohorts
+from al4ml.device import Execution
 from al4ml.infer import metrics, predict
 from al4ml.models.stack import StackedClassifier
 from al4ml.seeds import derive_seed
@@ -40,11 +40,11 @@ class BestOnVal:
         spans: list[tuple[int, int]],
         cells: list[CohortMember],
         training: TrainingConfig,
-        device: torch.device,
+        execution: Execution,
         task: Task,
     ) -> None:
         self.images, self.labels, self.spans = images, labels, spans
-        self.training, self.device, self.task = training, device, task
+        self.training, self.execution, self.task = training, execution, task
         self.models = [cell.model for cell in cells]
         self.best = [-1.0] * len(cells)
         self.epochs = [0] * len(cells)
@@ -57,16 +57,16 @@ class BestOnVal:
         self.epoch += 1
         t = self.training
         stack.eval()
-        probs = predict(stack, self.images, self.device, t.eval_batch_size, bf16=t.bf16, task=self.task).probs
+        probs = predict(stack, self.images, self.execution, t.eval_batch_size, task=self.task).probs
         for k, (start, end) in enumerate(self.spans):
             auc = metrics(probs[k][start:end], self.labels[k], self.task).auc
             if auc > self.best[k]:
                 self.best[k], self.epochs[k] = auc, self.epoch
                 self.models[k] = stack.member(k, copy.deepcopy(self.models[k]))
 
-    def stack(self, device: torch.device) -> StackedClassifier:
-        """The selected models as one stack on ``device``."""
-        return StackedClassifier(self.models, exact=exact_cohorts(device)).to(device)
+    def stack(self) -> StackedClassifier:
+        """The selected models as one stack on the device."""
+        return StackedClassifier(self.models, exact=self.execution.exact_cohorts).to(self.execution.device)
 
 
 def holdout_rows(
@@ -104,14 +104,16 @@ def selector(
     pool: torch.Tensor,
     val: tuple[torch.Tensor, torch.Tensor],
     held: torch.Tensor | None,
-    device: torch.device,
+    execution: Execution,
     task: Task,
 ) -> BestOnVal | None:
     """What picks each cell's epoch: the validation split ``val`` (``best_val``), each cell's
     holdout rows ``held`` ``[K, h]`` of ``pool`` (``best_holdout``), or nothing (``last``)."""
     if training.select == "best_val":
         n = len(val[0])
-        return BestOnVal(val[0], [val[1]] * len(cells), [(0, n)] * len(cells), cells, training, device, task)
+        return BestOnVal(
+            val[0], [val[1]] * len(cells), [(0, n)] * len(cells), cells, training, execution, task
+        )
     if held is None:
         return None
     h = held.shape[1]
@@ -121,6 +123,6 @@ def selector(
         [(k * h, (k + 1) * h) for k in range(len(cells))],
         cells,
         training,
-        device,
+        execution,
         task,
     )

@@ -22,7 +22,7 @@ from torch import nn
 
 from al4ml.augment.policy import CohortAugment
 from al4ml.config import TrainingConfig
-from al4ml.device import autocast, graphs_enabled, to_input
+from al4ml.device import Execution, to_input
 from al4ml.models.stack import StackedClassifier
 from al4ml.task import MULTI_CLASS_TASK, Task
 
@@ -36,20 +36,18 @@ class FitResult:
     steps: int
 
 
-def _optimizer(
-    model: nn.Module, cfg: TrainingConfig, device: torch.device, graphed: bool
-) -> torch.optim.Adam:
+def _optimizer(model: nn.Module, cfg: TrainingConfig, execution: Execution) -> torch.optim.Adam:
     """Adam; fused on CUDA, and capturable with a device-tensor learning rate when graphed."""
-    if not graphed:
+    if not execution.cuda_graph:
         return torch.optim.Adam(
             model.parameters(),
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,
-            fused=True if device.type == "cuda" else None,
+            fused=True if execution.device.type == "cuda" else None,
         )
     return torch.optim.Adam(
         model.parameters(),
-        lr=torch.tensor(cfg.lr, device=device),
+        lr=torch.tensor(cfg.lr, device=execution.device),
         weight_decay=cfg.weight_decay,
         fused=True,
         capturable=True,
@@ -89,21 +87,21 @@ class _Step:
         rows: torch.Tensor,
         labels: torch.Tensor,
         augment: CohortAugment,
-        device: torch.device,
-        bf16: bool = True,
+        execution: Execution,
         task: Task = MULTI_CLASS_TASK,
     ) -> None:
-        self.net, self.stack, self.opt, self.device, self.bf16 = net, stack, opt, device, bf16
+        self.net, self.stack, self.opt, self.execution = net, stack, opt, execution
         self.images, self.rows, self.labels, self.augment = images, rows, labels, augment
         self.task = task
-        self.loss_sum = torch.zeros(len(rows), device=device)
+        self.device = execution.device
+        self.loss_sum = torch.zeros(len(rows), device=self.device)
 
     def _body(self, idx: torch.Tensor) -> None:
         k, b = idx.shape
         x = self.augment(self.images[self.rows.gather(1, idx).flatten()])
         x = to_input(self.stack.pack(x.view(k, b, *x.shape[1:])))
         y = torch.take_along_dim(self.labels, idx.view(k, b, *[1] * (self.labels.ndim - 2)), dim=1)
-        with autocast(self.device, self.bf16):
+        with self.execution.autocast():
             logits = self.net(x)
             loss = self.task.loss(logits.reshape(k, b, -1), y).mean(1)
         loss.sum().backward()
@@ -177,7 +175,7 @@ def fit(
     labels: torch.Tensor,
     cfg: TrainingConfig,
     augment: CohortAugment,
-    device: torch.device,
+    execution: Execution,
     on_epoch: Callable[[int, int], None] | None = None,
     after_epoch: Callable[[int], None] | None = None,
     task: Task = MULTI_CLASS_TASK,
@@ -191,11 +189,10 @@ def fit(
         labels: int64 ``[K, n]`` their labels as the oracle revealed them (``[K, n, L]`` 0/1
             findings for a multi-label task).
         cfg: Optimiser and schedule (Adam, MultiStepLR at ``cfg.milestones`` of the epochs;
-            at least ``cfg.min_steps`` optimiser steps; on CUDA ``cfg.cuda_graph`` replays
-            each step from a CUDA graph and ``cfg.compile`` compiles the network).
+            at least ``cfg.min_steps`` optimiser steps).
         augment: The cells' policies and generators; each generator also draws its cell's
             batch order, as a single run's does.
-        device: Where to train.
+        execution: Where and how to train (autocast, CUDA graph, compile).
         on_epoch: Called with ``(epoch, epochs)`` after each epoch (progress display).
         after_epoch: Called with the epoch after each one, the stack in train mode (model
             selection evaluates and snapshots it there; it must not change the weights).
@@ -209,17 +206,13 @@ def fit(
     # Even-sized batches (sizes differ by at most one): no trailing batch of one for BatchNorm.
     n_batches = max(1, min(-(-n // cfg.batch_size), n // 2))
     epochs = max(cfg.epochs, -(-cfg.min_steps // n_batches))
-    graphed = graphs_enabled(cfg, device)
-    opt = _optimizer(stack, cfg, device, graphed)
+    graphed, device = execution.cuda_graph, execution.device
+    opt = _optimizer(stack, cfg, execution)
     milestones = sorted({max(1, int(m * epochs)) for m in cfg.milestones})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=cfg.gamma)
-    net = torch.compile(stack) if cfg.compile and device.type == "cuda" else stack
-    args = (net, stack, opt, images, rows, labels, augment, device)
-    step = (
-        _GraphedStep(*args, bf16=cfg.bf16, task=task, batch=(k, n // n_batches))
-        if graphed
-        else _Step(*args, bf16=cfg.bf16, task=task)
-    )
+    net = torch.compile(stack) if execution.compile else stack
+    args = (net, stack, opt, images, rows, labels, augment, execution)
+    step = _GraphedStep(*args, task=task, batch=(k, n // n_batches)) if graphed else _Step(*args, task=task)
     stack.train()
     steps = seen = 0
     for epoch in range(epochs):

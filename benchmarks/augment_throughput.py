@@ -32,6 +32,7 @@ from torchvision.transforms import v2
 
 from al4ml.augment import create_augmentation
 from al4ml.config import TrainingConfig
+from al4ml.device import Execution
 from al4ml.infer import predict
 from al4ml.models import create_model
 from al4ml.models.stack import StackedClassifier
@@ -180,10 +181,10 @@ def augment_only_pil(images: torch.Tensor, policy: v2.Transform, n: int) -> floa
 def scoring(images: torch.Tensor, device: torch.device) -> float:
     model = StackedClassifier([create_model("resnet18", 3, 10).to(device, memory_format=torch.channels_last)])
     x = images.to(device)
-    predict(model, x, device, 4096, embeddings=True)  # warm-up: every batch shape autotuned
+    predict(model, x, Execution.of(device), 4096, embeddings=True)  # warm-up: every batch shape autotuned
     sync(device)
     start = time.perf_counter()
-    predict(model, x, device, 4096, embeddings=True)
+    predict(model, x, Execution.of(device), 4096, embeddings=True)
     sync(device)
     return len(x) / (time.perf_counter() - start)
 

@@ -4,7 +4,7 @@ A cohort's K models either stack into one network (grouped convolutions, batched
 layers) or run apart, one after the other, on their channel groups. Apart, a member computes
 bit for bit what it computes alone, so a cell's numbers do not depend on its cohort; stacked,
 its weights differ in the last bits. al4ml runs cohorts apart on CPU and stacked on CUDA
-(``al4ml.device.exact_cohorts``). For each model and K this prints the seconds of one
+(``al4ml.device.Execution.exact_cohorts``). For each model and K this prints the seconds of one
 training round (al4ml's ``fit``: augmentation, forward, backward, Adam) both ways and their
 ratio, and whether the apart members equal lone runs exactly.
 
@@ -22,6 +22,7 @@ from common import parser, sync  # first: puts the repository on sys.path for al
 from al4ml.augment import create_augmentation
 from al4ml.augment.policy import CohortAugment
 from al4ml.config import TrainingConfig
+from al4ml.device import Execution
 from al4ml.models import create_model
 from al4ml.models.stack import StackedClassifier
 from al4ml.train import fit
@@ -53,7 +54,7 @@ def round_seconds(
         )
         sync(device)
         start = time.perf_counter()
-        fit(stack, x, rows, y, cfg, augment, device)
+        fit(stack, x, rows, y, cfg, augment, Execution.of(device, cfg))
         sync(device)
         seconds = time.perf_counter() - start
     return seconds, stack

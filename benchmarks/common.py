@@ -44,6 +44,7 @@ def fit_models(
     generator); returns :class:`al4ml.train.FitResult`. The models receive the weights.
     """
     from al4ml.augment.policy import CohortAugment
+    from al4ml.device import Execution
     from al4ml.models.stack import StackedClassifier
     from al4ml.train import fit
 
@@ -58,7 +59,7 @@ def fit_models(
         labels.to(device).expand(k, n).contiguous(),
         cfg,
         CohortAugment(augmentations, gens),
-        device,
+        Execution.of(device, cfg),
     )
     for i, model in enumerate(models):
         stack.member(i, model)

@@ -34,6 +34,7 @@ from al4ml.augment import AUGMENTATIONS, create_augmentation
 from al4ml.augment.ops import OPS, apply_op
 from al4ml.augment.policy import CohortAugment
 from al4ml.config import TrainingConfig, build_config
+from al4ml.device import Execution
 from al4ml.experiment import run_experiment
 from al4ml.infer import predict
 from al4ml.models import create_model
@@ -146,7 +147,7 @@ def main() -> None:
             model = create_model("resnet18", 3, 4).to(cuda, memory_format=torch.channels_last)
             tc = TrainingConfig(epochs=8, batch_size=256, lr=1e-3, cuda_graph=graph)
             res = fit_models([model], x, y, tc, [create_augmentation("none")], cuda)
-            probs = predict(StackedClassifier([model]), x, cuda).probs[0]
+            probs = predict(StackedClassifier([model]), x, Execution.of(cuda, tc)).probs[0]
             acc = float((probs.argmax(1) == y).float().mean())
             out[graph] = (res.train_loss[0], acc, res.steps)
         (le, ae, se), (lg, ag, sg) = out[False], out[True]
@@ -156,7 +157,8 @@ def main() -> None:
             [create_model("resnet18", 3, 4).to(cuda, memory_format=torch.channels_last) for _ in range(4)]
         )
         tc = TrainingConfig(lr=1e-3, cuda_graph=True)
-        opt = _optimizer(stack, tc, cuda, graphed=True)
+        execution = Execution.of(cuda, tc)
+        opt = _optimizer(stack, tc, execution)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[1], gamma=0.1)
         augment = CohortAugment(
             [create_augmentation(a) for a in ("trivialaugment", "none") * 2],
@@ -164,7 +166,7 @@ def main() -> None:
         )
         rows = torch.arange(len(x), device=cuda).expand(4, -1).contiguous()
         step = _GraphedStep(
-            stack, stack, opt, x, rows, y.expand(4, -1).contiguous(), augment, cuda, batch=(4, 256)
+            stack, stack, opt, x, rows, y.expand(4, -1).contiguous(), augment, execution, batch=(4, 256)
         )
         idx = torch.arange(256, device=cuda).expand(4, -1)
         for _ in range(step.WARMUP + 2):

@@ -24,6 +24,7 @@ from al4ml.augment import create_augmentation
 from al4ml.augment.policy import CohortAugment
 from al4ml.config import SearchConfig, TrainingConfig
 from al4ml.data import create_dataset
+from al4ml.device import Execution
 from al4ml.models import create_model
 from al4ml.models.stack import StackedClassifier
 from al4ml.search import search_policy
@@ -53,7 +54,8 @@ def plain_round(
     )
     sync(device)
     start = time.perf_counter()
-    fit(stack, pool, rows[None].to(device), labels[None].to(device), training, augment, device)
+    execution = Execution.of(device, training)
+    fit(stack, pool, rows[None].to(device), labels[None].to(device), training, augment, execution)
     sync(device)
     return time.perf_counter() - start
 
@@ -78,7 +80,7 @@ def search_seconds(
         pool=pool,
         rows=rows.to(device),
         labels=labels,
-        device=device,
+        execution=Execution.of(device, training),
         task=create_dataset("digits", None).info.label_task,
         new_model=lambda j: new_model(name, device, 100 + j),
         seed=lambda purpose, j: zlib.crc32(f"{purpose}/{j}".encode()),

@@ -709,6 +709,7 @@ def search(seed: int, candidates: list[dict], steps: int = 20, **settings: objec
     import torch
 
     from al4ml.config import SearchConfig, TrainingConfig
+    from al4ml.device import Execution
     from al4ml.models import create_model
     from al4ml.search import search_policy
     from al4ml.search.problem import SearchProblem
@@ -729,7 +730,7 @@ def search(seed: int, candidates: list[dict], steps: int = 20, **settings: objec
         pool=pool,
         rows=rows,
         labels=labels[rows],
-        device=torch.device("cpu"),
+        execution=Execution.of(torch.device("cpu"), training),
         task=Task.of("multi-class"),
         new_model=new_model,
         seed=lambda purpose, j: zlib.crc32(f"{seed}/{purpose}/{j}".encode()),

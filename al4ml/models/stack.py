@@ -16,7 +16,7 @@ buffers that acts per channel (activations, pooling, dropout, flatten, identity)
 
 With ``exact=True`` the K networks stay apart and run one after the other on their channel
 groups: the same packed input and ``[K, B, ...]`` outputs, any architecture, and each member
-bit-identical to its lone run (what al4ml uses on CPU, see :func:`al4ml.device.exact_cohorts`).
+bit-identical to its lone run (what al4ml uses on CPU, see :attr:`al4ml.device.Execution.exact_cohorts`).
 
 Stacking is checked, not assumed (:func:`stack_refusal`): an architecture whose stacked form
 would not compute its members' own outputs (a layer the lowering does not know, such as

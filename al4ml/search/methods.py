@@ -62,7 +62,9 @@ def density(problem: SearchProblem, views: Annotated[int, Field(ge=1, le=64)] = 
         policy = create_augmentation(c.name, **c.params)
         scores = []
         for f, split in enumerate(splits):
-            g = torch.Generator(device=problem.device).manual_seed(problem.seed("search_views", j * k + f))
+            g = torch.Generator(device=problem.execution.device).manual_seed(
+                problem.seed("search_views", j * k + f)
+            )
             drawn = torch.cat([policy(split.images, g) for _ in range(views)])
             probs = problem.probs(stacks, drawn)[f]
             m = len(split.images)

@@ -20,7 +20,7 @@ import torch
 from al4ml.augment import create_augmentation
 from al4ml.augment.policy import CohortAugment
 from al4ml.config import PolicyChoice, SearchConfig, TrainingConfig
-from al4ml.device import exact_cohorts
+from al4ml.device import Execution
 from al4ml.infer import metrics, predict
 from al4ml.models.classifier import Classifier
 from al4ml.models.stack import StackedClassifier
@@ -138,7 +138,7 @@ class SearchProblem:
         pool: uint8 ``[N, C, H, W]``: the pool images (on ``device``); only ``rows`` are read.
         rows: int64 ``[n]``: the labeled pool rows.
         labels: The labels the oracle revealed for ``rows`` (``[n]``, or ``[n, L]``).
-        device: Where to train.
+        execution: Where and how to train and score (the run's).
         task: The label kind (loss and accuracy).
         new_model: A fresh, seeded model for member ``j`` (on ``device``).
         seed: ``seed(purpose, j)``: the search's seeds, per purpose and member.
@@ -155,7 +155,7 @@ class SearchProblem:
     pool: torch.Tensor
     rows: torch.Tensor
     labels: torch.Tensor
-    device: torch.device
+    execution: Execution
     task: Task
     new_model: Callable[[int], Classifier]
     seed: Callable[[str, int], int]
@@ -169,7 +169,7 @@ class SearchProblem:
     @classmethod
     def of(cls, search: SearchConfig, training: TrainingConfig, **inputs: Any) -> SearchProblem:
         """The problem of ``search``: its candidates and families, its members' training
-        (``search.epochs`` replaces the epochs), plus ``inputs`` (data, device, seeds)."""
+        (``search.epochs`` replaces the epochs), plus ``inputs`` (data, execution, seeds)."""
         families, start = [], 0
         for label, family in search.families():
             families.append((label, list(range(start, start + len(family)))))
@@ -196,7 +196,7 @@ class SearchProblem:
         if self.validation == "official":
             if self.val is None:
                 raise ValueError("validation: official needs the validation split")
-            self._splits = [Split(torch.arange(n), self.val[0].to(self.device), self.val[1].cpu())]
+            self._splits = [Split(torch.arange(n), self.val[0].to(self.execution.device), self.val[1].cpu())]
             return self._splits
         held = held_out_folds(y.numpy(), self.folds, self.seed("search_split", 0))
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed("search_split", 1)))
@@ -227,20 +227,21 @@ class SearchProblem:
             models.append(self.new_model(m.index))
             policies.append(create_augmentation(m.policy.name, **m.policy.params))
             generators.append(
-                torch.Generator(device=self.device).manual_seed(self.seed("search_train", m.index))
+                torch.Generator(device=self.execution.device).manual_seed(self.seed("search_train", m.index))
             )
             train = splits[m.split].train
             rows.append(self.rows[train.to(self.rows.device)])
             labels.append(y[train])
-        stack = StackedClassifier(models, exact=exact_cohorts(self.device)).to(self.device)
+        device = self.execution.device
+        stack = StackedClassifier(models, exact=self.execution.exact_cohorts).to(device)
         fit(
             stack,
             self.pool,
-            torch.stack(rows).to(self.device),
-            torch.stack(labels).to(self.device),
+            torch.stack(rows).to(device),
+            torch.stack(labels).to(device),
             self.training,
             CohortAugment(policies, generators),
-            self.device,
+            self.execution,
             task=self.task,
         )
         return stack
@@ -250,14 +251,7 @@ class SearchProblem:
         a method that wants them augmented augments them first)."""
         return torch.cat(
             [
-                predict(
-                    s,
-                    images,
-                    self.device,
-                    self.training.eval_batch_size,
-                    bf16=self.training.bf16,
-                    task=self.task,
-                ).probs
+                predict(s, images, self.execution, self.training.eval_batch_size, task=self.task).probs
                 for s in stacks
             ]
         )

@@ -25,6 +25,7 @@ from al4ml.runs import (
     AXIS_TAG_PREFIX,
     CEILING_PREFIX,
     ERROR_TAG,
+    EXECUTION_TAG,
     ROLE_TAG,
     SETTING_NAME_TAG,
     SETTING_TAG,
@@ -39,6 +40,7 @@ from al4ml.runs import (
 
 if TYPE_CHECKING:  # torch and matplotlib load where a run needs them: a report or the UI never
     from al4ml.data import ActiveDataset
+    from al4ml.device import Execution
     from al4ml.models.classifier import Classifier
 
 from al4ml.tracking.artifacts import dataset_inputs, learning_curve_figure, save_mlflow_model
@@ -146,14 +148,18 @@ class MlflowTracker(CellObserver):
             else {m.step for m in client.get_metric_history(run_id, f"{self.prefix}n_labeled")}
         )
 
-    def on_start(self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState) -> None:
-        """Record dataset facts and the splits as run inputs; rebuild the query log on resume."""
+    def on_start(
+        self, cfg: ExperimentConfig, dataset: ActiveDataset, state: LoopState, execution: Execution
+    ) -> None:
+        """Record dataset facts, how the run executes (``al4ml.execution``, e.g. ``cuda bf16
+        cuda-graph``) and the splits as run inputs; rebuild the query log on resume."""
         self.writer.write(
             {
                 "op": "tags",
                 "tags": {
                     "pool_size": str(dataset.pool_size),
                     "num_classes": str(dataset.info.num_classes),
+                    EXECUTION_TAG: execution.describe(),
                     "al4ml.budget_effective": str(
                         min(cfg.budget.total, dataset.pool_size)
                         if cfg.budget.unit == "labels"

@@ -5,7 +5,7 @@ from helpers import write_multilabel_npz
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
 
 from al4ml.data import create_dataset
-from al4ml.device import to_input
+from al4ml.device import Execution, to_input
 from al4ml.infer import auc_score, metrics, predict
 from al4ml.models import create_model
 from al4ml.models.stack import StackedClassifier
@@ -22,7 +22,7 @@ def digits():
 def test_predict_is_batched_without_augmentation_and_matches_eval_forward(digits):
     models = [create_model("tiny_cnn", 1, 10, width=8).eval() for _ in range(3)]
     x = digits.pool_images[:100]
-    a = predict(StackedClassifier(models), x, CPU, batch_size=7, embeddings=True)
+    a = predict(StackedClassifier(models), x, Execution.of(CPU), batch_size=7, embeddings=True)
     assert a.probs.shape == (3, 100, 10) and a.embeddings.shape == (3, 100, models[0].embed_dim)
     for k, model in enumerate(models):
         with torch.no_grad():

@@ -5,6 +5,7 @@ import torch
 from helpers import tiny_config, write_multilabel_npz
 
 from al4ml.data import ActiveDataset, LabeledSplit, create_dataset
+from al4ml.device import Execution
 from al4ml.infer import predict
 from al4ml.loop import ActiveLearningLoop
 from al4ml.models.stack import StackedClassifier
@@ -105,19 +106,19 @@ def test_pool_scoring_uses_unaugmented_images():
 
     policy.draw = recording
     state = loop.initial_state(cell)
-    stack, _, _ = loop.train_round([cell], 0)
+    stack = loop.train_round([cell], 0).stack
     n_training_calls = len(calls)
     assert n_training_calls > 0
     picked, scores = loop.query(cell, 0, stack, loop.score_pool(stack, [cell]), 0, 10)
     assert len(calls) == n_training_calls  # scoring never called the augmentation
     unlabeled = torch.nonzero(~state.labeled_mask).flatten()
     model = StackedClassifier([stack.member(0, cell.member)])
-    plain = entropy_scores(predict(model, pool[unlabeled], CPU).probs[0])
+    plain = entropy_scores(predict(model, pool[unlabeled], Execution.of(CPU)).probs[0])
     expected = plain.topk(10).values
     assert torch.allclose(scores.sort(descending=True).values, expected, atol=1e-5)
     # Scores of augmented images differ, so the comparison above can tell them apart.
     views = policy(pool[unlabeled], torch.Generator().manual_seed(0))
-    augmented = entropy_scores(predict(model, views, CPU).probs[0])
+    augmented = entropy_scores(predict(model, views, Execution.of(CPU)).probs[0])
     assert (augmented - plain).abs().max() > 0.05
 
 
@@ -342,7 +343,9 @@ def test_a_multi_label_chestmnist_cycle_with_each_multi_label_strategy(strategy,
     assert (state.labels[~state.labeled_mask] == -1).all()
     for r in state.history[:-1]:
         assert len(set(r.queried)) == 10 and (state.labeled_round[r.queried] == r.round + 1).all()
-    probs = predict(StackedClassifier([model]), test_images, CPU, task=dataset.info.label_task).probs[0]
+    probs = predict(
+        StackedClassifier([model]), test_images, Execution.of(CPU), task=dataset.info.label_task
+    ).probs[0]
     expected = medmnist.Evaluator("chestmnist", "test", root=str(tmp_path)).evaluate(probs.numpy())
     last = state.history[-1].metrics
     assert last["test_auc"] == pytest.approx(expected.AUC, abs=1e-9)

@@ -52,6 +52,7 @@ def test_params_tags_and_artifacts(logged, tmp_path):
         "0",
     )
     assert tags["al4ml_version"] and tags["al4ml.role"] == "run"
+    assert tags["al4ml.execution"] == "cpu fp32 eager"  # bf16 and CUDA graphs are on, for CUDA only
     assert run.info.run_name == "margin+randaugment/s0"
     assert tags["setting"] == "margin+randaugment"  # MLflow's UI groups seeds by it
     experiment = client.get_experiment(run.info.experiment_id)

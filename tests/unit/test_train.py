@@ -5,8 +5,7 @@ from al4ml.augment import create_augmentation
 from al4ml.augment.policy import CohortAugment
 from al4ml.config import TrainingConfig, build_config
 from al4ml.data import create_dataset
-from al4ml.device import graphs_enabled as check_training
-from al4ml.device import resolve_device, to_input
+from al4ml.device import Execution, resolve_device, to_input
 from al4ml.errors import ConfigError
 from al4ml.infer import evaluate, predict
 from al4ml.models import create_model
@@ -14,6 +13,11 @@ from al4ml.models.stack import StackedClassifier
 from al4ml.train import batches, fit
 
 CPU = torch.device("cpu")
+
+
+def check_training(cfg, device):
+    """Whether ``cfg`` trains on ``device`` by replaying CUDA graphs."""
+    return Execution.of(device, cfg).cuda_graph
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +32,8 @@ def fit_one(model, images, labels, cfg, augmentation="none", seed=0, device=CPU,
     augment = CohortAugment(
         [create_augmentation(augmentation)], [torch.Generator(device=device).manual_seed(seed)]
     )
-    res = fit(stack, images.to(device), rows, labels.to(device)[None], cfg, augment, device, **kw)
+    execution = Execution.of(device, cfg)
+    res = fit(stack, images.to(device), rows, labels.to(device)[None], cfg, augment, execution, **kw)
     stack.member(0, model)
     return res
 
@@ -44,7 +49,7 @@ def train_small(digits, epochs=8, seed=0, augmentation="none"):
 def test_fit_learns_real_digits():
     ds = create_dataset("digits")
     model, res = train_small(ds, epochs=20)
-    [metrics] = evaluate(StackedClassifier([model]), ds.test.images, ds.test.labels, CPU)
+    [metrics] = evaluate(StackedClassifier([model]), ds.test.images, ds.test.labels, Execution.of(CPU))
     assert metrics.accuracy > 0.8 and metrics.auc > 0.95
     assert res.steps == 20 * 10 and res.train_loss[0] < 1.0
 
@@ -69,6 +74,27 @@ def test_batches_never_leave_a_single_sample_for_batchnorm():
 def test_to_input_normalises_like_the_study():
     x = torch.tensor([0, 255], dtype=torch.uint8).view(1, 1, 1, 2)
     assert to_input(x).flatten().tolist() == [-1.0, 1.0]
+
+
+def test_the_execution_policy_is_decided_once_from_the_config_and_the_device():
+    cuda = torch.device("cuda")  # no GPU needed: nothing runs
+    everything = TrainingConfig(bf16=True, cuda_graph=True, compile=True)
+    on_cpu = Execution.of(CPU, everything)
+    assert (on_cpu.bf16, on_cpu.cuda_graph, on_cpu.compile, on_cpu.exact_cohorts) == (False,) * 3 + (True,)
+    assert on_cpu.describe() == "cpu fp32 eager"
+    on_cuda = Execution.of(cuda, everything)
+    assert (on_cuda.bf16, on_cuda.cuda_graph, on_cuda.compile, on_cuda.exact_cohorts) == (True,) * 3 + (False,)
+    assert on_cuda.describe() == "cuda bf16 cuda-graph compiled"
+    assert Execution.of(cuda).describe() == "cuda bf16 cuda-graph"  # the training defaults
+    plain = Execution.of(cuda, TrainingConfig(bf16=False, cuda_graph=False))
+    assert plain.describe() == "cuda fp32 eager"
+    with plain.autocast():
+        assert not torch.is_autocast_enabled("cuda")
+    with on_cpu.autocast():
+        assert not torch.is_autocast_enabled("cpu")
+    model = on_cpu.place(create_model("tiny_cnn", 1, 2, width=4))
+    kernels = [p for p in model.parameters() if p.ndim == 4]
+    assert kernels and all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
 
 
 def test_auto_device_is_cpu_here_and_cuda_needs_a_gpu():
@@ -177,7 +203,7 @@ def test_cuda_graph_training_matches_eager_training_on_cuda(compiled):
         model = create_model("tiny_cnn", 1, 10, width=8).to(dev)
         cfg = TrainingConfig(epochs=40, batch_size=64, lr=3e-3, cuda_graph=graph, compile=graph and compiled)
         res = fit_one(model, x, y, cfg, device=dev)
-        [metrics] = evaluate(StackedClassifier([model]), ds.test.images, ds.test.labels, dev)
+        [metrics] = evaluate(StackedClassifier([model]), ds.test.images, ds.test.labels, Execution.of(dev))
         out[graph] = (res, metrics)
     assert out[True][0].steps == out[False][0].steps == 40 * 4
     assert out[True][0].train_loss[0] == pytest.approx(out[False][0].train_loss[0], rel=0.25, abs=0.02)
@@ -189,9 +215,9 @@ def test_bf16_switch_controls_autocast_on_cuda(digits):
     dev = torch.device("cuda")
     model = create_model("tiny_cnn", 1, 10, width=8).to(dev).eval()
     x = digits.pool_images[:64].to(dev)
-    fp32 = predict(StackedClassifier([model]), x, dev, bf16=False).probs[0]
+    fp32 = predict(StackedClassifier([model]), x, Execution.of(dev, TrainingConfig(bf16=False))).probs[0]
     with torch.no_grad():
         ref = torch.softmax(model(to_input(x)), 1)
     assert torch.allclose(fp32, ref, atol=1e-6)
-    bf16 = predict(StackedClassifier([model]), x, dev, bf16=True).probs[0]
+    bf16 = predict(StackedClassifier([model]), x, Execution.of(dev)).probs[0]
     assert not torch.equal(bf16, fp32) and torch.allclose(bf16, fp32, atol=0.05)
