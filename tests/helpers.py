@@ -37,6 +37,16 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 QUICKSTART = REPO / "experiments" / "digits_quickstart.yaml"
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 T = TypeVar("T")
+METRICS_PER_ROUND = (
+    "test_accuracy",
+    "test_auc",
+    "val_accuracy",
+    "train_loss",
+    "n_labeled",
+    "train_seconds",
+    "query_seconds",
+)
+"""The metrics every run logs at every round (step = labels)."""
 
 
 def tiny_config(**overrides: object) -> ExperimentConfig:
@@ -668,6 +678,23 @@ if point == "before_finished":  # every round and state saved, the run not close
 observers = (FirstRound(),) if point == "first_round" else ()
 run_cohort([CellSpec(load_config(config))], uri, progress=False, cohort_observers=observers)
 """
+
+
+def kill_at(tmp_path: Path, config: Path, uri: str, point: str) -> None:
+    """Run ``config`` into store ``uri`` in a fresh interpreter that SIGKILLs itself at
+    ``point`` (one of :data:`KILLER`'s points); fails the test unless it died there."""
+    (tmp_path / "killer.py").write_text(KILLER)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PYTHONPATH"] = str(REPO)
+    killed = subprocess.run(
+        [sys.executable, str(tmp_path / "killer.py"), str(config), uri, point],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
 
 
 def histories(client, run_id: str) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from enum import Enum
 from pathlib import Path
@@ -130,16 +131,17 @@ def grid(
     size = None
     try:
         size = _cohort_size(cohort_size)
+        show = functools.partial(
+            _shown,
+            out=out,
+            executor=executor,
+            workers=workers,
+            ray_address=ray_address,
+            gpus_per_cell=gpus_per_cell,
+            as_json=as_json,
+        )
         if not until_resolved:
-            run = _shown(
-                prepare_grid(grid_file, set_, tracking_uri, size, workers, create_store),
-                out,
-                executor,
-                workers,
-                ray_address,
-                gpus_per_cell,
-                as_json,
-            )
+            run = show(prepare_grid(grid_file, set_, tracking_uri, size, workers, create_store))
             looks: list[Any] = []
         else:
             from al4ml.grid.sequential import run_until_resolved
@@ -153,16 +155,7 @@ def grid(
             plan = SequentialPlan(design, compare_keys(compare))
 
             def shown(run: GridRun) -> GridRun:
-                return _shown(
-                    run,
-                    out,
-                    executor,
-                    workers,
-                    ray_address,
-                    gpus_per_cell,
-                    as_json,
-                    f"look {run.grid.axes['seed'][-1] // seed_batch + 1}: ",
-                )
+                return show(run, prefix=f"look {run.grid.axes['seed'][-1] // seed_batch + 1}: ")
 
             looks = run_until_resolved(
                 grid_file,

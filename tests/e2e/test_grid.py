@@ -5,22 +5,12 @@ import sys
 
 import pytest
 import yaml
-from helpers import HANG, QUICKSTART, REPO, Gate, al4ml, start, wait_until, write_grid
+from helpers import HANG, METRICS_PER_ROUND, QUICKSTART, REPO, Gate, al4ml, start, wait_until, write_grid
 
 from al4ml.grid import child_runs, load_grid, parent_run, plan
 from al4ml.report import history
 from al4ml.runs import CELL_TAG, COHORT_SIZE_TAG, COHORT_TAG, PID_TAG
 from al4ml.tracking import get_client
-
-METRICS_PER_ROUND = (
-    "test_accuracy",
-    "test_auc",
-    "val_accuracy",
-    "train_loss",
-    "n_labeled",
-    "train_seconds",
-    "query_seconds",
-)
 
 
 def metric_points(client, run_id):

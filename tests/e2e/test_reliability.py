@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import pytest
 import yaml
 from helpers import (
     HANG,
-    KILLER,
     QUICKSTART,
     REPO,
     Gate,
@@ -25,6 +23,7 @@ from helpers import (
     al4ml_imports,
     free_port,
     histories,
+    kill_at,
     pid_alive,
     start,
     tiny_digits,
@@ -374,18 +373,7 @@ def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(point, uninte
 
     config, reference = uninterrupted
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    (tmp_path / "killer.py").write_text(KILLER)
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PYTHONPATH"] = str(REPO)
-    killed = subprocess.run(
-        [sys.executable, str(tmp_path / "killer.py"), str(config), uri, point],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=HANG,
-    )
-    assert killed.returncode == -9, killed.stderr[-2000:]
+    kill_at(tmp_path, config, uri, point)
     client = get_client(uri)
     [run] = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
     assert run.info.status == "RUNNING"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import HANG, brightness_pool, search, tiny_config
+from helpers import brightness_pool, search, tiny_config
 
 
 @pytest.mark.parametrize("method", ["grid", "density", "optuna"])
@@ -226,12 +226,8 @@ def test_searched_runs_beat_the_label_destroying_policy_by_the_reports_own_test(
 def test_a_run_killed_during_a_search_resumes_to_the_uninterrupted_choices(tmp_path):
     """SIGKILL in the middle of round 1's search (its models training), then ``--resume``:
     the same choices, trials, queries and metrics as a run that was never killed."""
-    import os
-    import subprocess
-    import sys
-
     import yaml
-    from helpers import KILLER, REPO, al4ml, histories, tiny_digits
+    from helpers import al4ml, histories, kill_at, tiny_digits
 
     from al4ml.tracking import QUERIES_ARTIFACT, TRIALS_ARTIFACT, get_client
 
@@ -247,18 +243,7 @@ def test_a_run_killed_during_a_search_resumes_to_the_uninterrupted_choices(tmp_p
     reference = f"sqlite:///{tmp_path / 'ref.db'}"
     assert al4ml("run", str(config), "--tracking-uri", reference, "--no-progress").returncode == 0
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    (tmp_path / "killer.py").write_text(KILLER)
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PYTHONPATH"] = str(REPO)
-    killed = subprocess.run(
-        [sys.executable, str(tmp_path / "killer.py"), str(config), uri, "search"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=HANG,
-    )
-    assert killed.returncode == -9, killed.stderr[-2000:]
+    kill_at(tmp_path, config, uri, "search")
     client = get_client(uri)
     [run] = client.search_runs([client.get_experiment_by_name("searched").experiment_id])
     # Killed in round 1's search: round 0 may or may not have reached the store (its writes

@@ -3,21 +3,11 @@ import io
 from pathlib import Path
 
 import pytest
-from helpers import tiny_config
+from helpers import METRICS_PER_ROUND, tiny_config
 
 from al4ml.runs import setting_hash
 from al4ml.store import resolve_tracking_uri
 from al4ml.tracking import CONFIG_ARTIFACT, QUERIES_ARTIFACT, get_client
-
-METRICS = (
-    "test_accuracy",
-    "test_auc",
-    "val_accuracy",
-    "train_loss",
-    "n_labeled",
-    "train_seconds",
-    "query_seconds",
-)
 
 
 def test_one_run_with_a_point_per_round_at_step_labels(logged):
@@ -27,7 +17,7 @@ def test_one_run_with_a_point_per_round_at_step_labels(logged):
     runs = client.search_runs([exp.experiment_id])
     assert [r.info.run_id for r in runs] == [result.run_id]
     assert runs[0].info.status == "FINISHED"
-    for name in METRICS:
+    for name in METRICS_PER_ROUND:
         history = client.get_metric_history(result.run_id, name)
         assert [m.step for m in history] == [10, 20, 30, 40], name
     n_labeled = client.get_metric_history(result.run_id, "n_labeled")

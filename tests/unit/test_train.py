@@ -83,7 +83,9 @@ def test_the_execution_policy_is_decided_once_from_the_config_and_the_device():
     assert (on_cpu.bf16, on_cpu.cuda_graph, on_cpu.compile, on_cpu.exact_cohorts) == (False,) * 3 + (True,)
     assert on_cpu.describe() == "cpu fp32 eager"
     on_cuda = Execution.of(cuda, everything)
-    assert (on_cuda.bf16, on_cuda.cuda_graph, on_cuda.compile, on_cuda.exact_cohorts) == (True,) * 3 + (False,)
+    assert (on_cuda.bf16, on_cuda.cuda_graph, on_cuda.compile, on_cuda.exact_cohorts) == (True,) * 3 + (
+        False,
+    )
     assert on_cuda.describe() == "cuda bf16 cuda-graph compiled"
     assert Execution.of(cuda).describe() == "cuda bf16 cuda-graph"  # the training defaults
     plain = Execution.of(cuda, TrainingConfig(bf16=False, cuda_graph=False))
