@@ -262,10 +262,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(url: str, what: str, log: Path, timeout: float = 120) -> None:
-    """Poll ``url`` until it answers; raise with the tail of ``log`` when it never does."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+def wait_for(url: str, what: str, log: Path, proc: subprocess.Popen | None = None) -> None:
+    """Poll ``url`` until it answers; raise with the tail of ``log`` as soon as ``proc`` (the
+    server) has exited, or when it has not answered after :data:`HANG`."""
+    deadline = time.time() + HANG
+    while time.time() < deadline and (proc is None or proc.poll() is None):
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -312,7 +313,7 @@ class MlflowServer:
             start_new_session=True,
             env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )  # as docker/compose.yaml
-        wait_for(f"{self.uri}/health", "mlflow server", log)
+        wait_for(f"{self.uri}/health", "mlflow server", log, self.proc)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -403,7 +404,7 @@ class Postgres:
         )
         import psycopg
 
-        deadline = time.time() + 60
+        deadline = time.time() + HANG
         while True:
             try:
                 psycopg.connect(self.dsn).close()
@@ -416,7 +417,7 @@ class Postgres:
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
-            self.proc.wait(timeout=30)
+            self.proc.wait(timeout=HANG)
             self.proc = None
         shutil.rmtree(self.folder, ignore_errors=True)
 

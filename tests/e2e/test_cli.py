@@ -404,7 +404,7 @@ def test_an_interrupted_run_names_itself_and_resumes_by_id_alone(tmp_path):
 
     run_id = wait_until(first_round, "the first round in the store").info.run_id
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=HANG)
     assert proc.returncode == 130 and f"al4ml resume {run_id} --tracking-uri {uri}" in err, err
     gate.release(2)
     resumed = al4ml("resume", run_id, "--tracking-uri", uri, "--no-progress", cwd=tmp_path, env=gate.env)
@@ -463,7 +463,7 @@ def test_sigterm_stops_the_ui_and_every_process_it_started(tmp_path):
             return False
 
     try:
-        wait_until(answers, "the UI's first answer", timeout=120)
+        wait_until(answers, "the UI's first answer")
     except AssertionError:
         proc.send_signal(signal.SIGTERM)
         raise
@@ -476,12 +476,10 @@ def test_sigterm_stops_the_ui_and_every_process_it_started(tmp_path):
     ]
     commands = [Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode() for p in children]
     proc.send_signal(signal.SIGTERM)  # first: a failed assertion below must not leave the UI running
-    assert proc.wait(timeout=30) == 0
+    assert proc.wait(timeout=HANG) == 0
     assert children, "al4ml ui started no MLflow process"
     assert not [c for c in commands if "huey" in c or "job_runner" in c], commands  # no GenAI jobs
-    wait_until(
-        lambda: not any(pid_alive(p) for p in children), "the end of every UI process", timeout=10, every=0.2
-    )
+    wait_until(lambda: not any(pid_alive(p) for p in children), "the end of every UI process", every=0.2)
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds
         s.bind(("127.0.0.1", port))  # the port is free again: nothing listens on it

@@ -418,7 +418,7 @@ def test_a_store_locked_for_30_s_mid_run_loses_no_round(tmp_path):
     client = get_client(uri)
     gate.wait_held(2)
     run = wait_until(lambda: rounds_in_store(client, "locked", 1), "the first round in the store")
-    lock = sqlite3.connect(tmp_path / "m.db", timeout=60, check_same_thread=False)
+    lock = sqlite3.connect(tmp_path / "m.db", timeout=HANG, check_same_thread=False)
     lock.execute("BEGIN EXCLUSIVE")
     threading.Timer(30.0, lock.rollback).start()
     gate.release(2)
@@ -489,11 +489,10 @@ def test_killing_a_grid_kills_its_workers_and_a_rerun_converges(tmp_path):
     driver = start(*args, cwd=tmp_path, env=gate.env)
     pids = gate.wait_held(1, count=2)
     os.kill(driver.pid, 9)
-    driver.wait(timeout=30)
+    driver.wait(timeout=HANG)
     wait_until(
         lambda: not any(pid_alive(p) for p in pids),
         "the workers' end after their grid's",
-        timeout=10,
         every=0.1,
     )
     gate.release(1)

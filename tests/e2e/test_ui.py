@@ -78,7 +78,7 @@ def start_ui(uri: str, log: Path) -> tuple[subprocess.Popen, str, dict[str, str]
         lines.append(line)
     links = {ln.split()[0]: ln.split()[1] for ln in lines if ln.startswith("  ") and "http" in ln}
     base = f"http://127.0.0.1:{port}"
-    wait_for(f"{base}/health", "al4ml ui", log)
+    wait_for(f"{base}/health", "al4ml ui", log, proc)
     return proc, base, links
 
 
@@ -90,7 +90,7 @@ def rgb(color: str) -> str:
 def line_colors(card) -> set[str]:
     """The stroke colours of the lines a chart card draws, once it has drawn one."""
     lines = card.locator(".scatterlayer .trace .js-line")
-    lines.first.wait_for(timeout=60_000)
+    lines.first.wait_for()
     return set(lines.evaluate_all("els => els.map(e => e.style.stroke)"))
 
 
@@ -121,11 +121,13 @@ def test_the_ui_opens_on_the_grids_learning_curves_with_every_cell_shown(grid_st
                 executable_path=executable, args=["--no-sandbox", "--disable-dev-shm-usage"]
             )
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(HANG * 1000)  # waits for what the page draws: hang guards
+            expect.set_options(timeout=HANG * 1000)
 
             page.goto(links["runs"])  # the training view, not MLflow 3's GenAI overview
             for name in names:  # unfolded, in name order, each in its colour
                 row = page.locator(".ag-row", has_text=name).first
-                row.wait_for(timeout=60_000)
+                row.wait_for()
                 swatch = row.locator("[data-testid=experiment-view-table-run-color] input")
                 assert swatch.get_attribute("value") == colors[name]
             assert page.get_by_text("Model training").count()
@@ -135,14 +137,12 @@ def test_the_ui_opens_on_the_grids_learning_curves_with_every_cell_shown(grid_st
                 close.first.click()
             cards = page.locator("[data-testid=experiment-view-compare-runs-card]")
             first = cards.first
-            expect(first.locator("h4").first).to_have_text("test_accuracy", timeout=60_000)
-            expect(first.locator(".xtitle")).to_have_text("Step", timeout=60_000)
+            expect(first.locator("h4").first).to_have_text("test_accuracy")
+            expect(first.locator(".xtitle")).to_have_text("Step")
             for tick in ("20", "40", "60"):  # step = labels
-                expect(first.locator(".xtick text", has_text=re.compile(f"^{tick}$")).first).to_be_visible(
-                    timeout=60_000
-                )
+                expect(first.locator(".xtick text", has_text=re.compile(f"^{tick}$")).first).to_be_visible()
             expect(first.locator(".scatterlayer .trace .js-line")).to_have_count(
-                2 * len(names), timeout=60_000
+                2 * len(names)
             )  # MLflow draws each run's line twice
             assert line_colors(first) == {rgb(c) for c in colors.values()}
             titles = cards.locator("h4").all_inner_texts()
@@ -151,30 +151,30 @@ def test_the_ui_opens_on_the_grids_learning_curves_with_every_cell_shown(grid_st
 
             page.goto(links["bands"])
             groups = page.locator(".ag-row", has_text="Group: ")
-            expect(groups).to_have_count(3, timeout=60_000)
+            expect(groups).to_have_count(3)
             assert sorted(t.split("Group: ")[1].split()[0] for t in groups.all_inner_texts()) == [
                 "entropy+none",
                 "margin+none",
                 "random+none",
             ]
             first = page.locator("[data-testid=experiment-view-compare-runs-card]").first
-            expect(first.locator("h4").first).to_have_text("test_accuracy", timeout=60_000)
-            expect(first.locator(".scatterlayer .trace .js-fill")).to_have_count(3, timeout=60_000)
+            expect(first.locator("h4").first).to_have_text("test_accuracy")
+            expect(first.locator(".scatterlayer .trace .js-fill")).to_have_count(3)
             page.screenshot(path=str(shots / "grid_bands.png"))
 
             page.goto(links["curves"])
             plot = page.locator(".js-plotly-plot").first
-            plot.wait_for(timeout=60_000)
+            plot.wait_for()
             points = plot.locator(".scatterlayer .point")
-            expect(points).to_have_count(len(names) * 3, timeout=60_000)  # 3 rounds each
-            expect(plot.locator(".xtitle")).to_have_text("Step", timeout=60_000)
+            expect(points).to_have_count(len(names) * 3)  # 3 rounds each
+            expect(plot.locator(".xtitle")).to_have_text("Step")
             for name in names:  # MLflow's legend, under the plot
-                page.get_by_text(f"{name} (test_accuracy)").first.wait_for(timeout=60_000)
+                page.get_by_text(f"{name} (test_accuracy)").first.wait_for()
             page.screenshot(path=str(shots / "grid_curves.png"))
             browser.close()
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=HANG) == 0
     assert (shots / "grid_charts.png").stat().st_size > 10_000
 
 
@@ -192,13 +192,13 @@ def test_ui_of_a_tracking_server_prints_the_servers_links_and_starts_nothing(tmp
         eid = experiment_id(client, "served")
         run = client.create_run(eid, tags={"al4ml.role": "run"})
         client.log_metric(run.info.run_id, "test_accuracy", 0.5, step=20)
-        proc = al4ml("ui", "--tracking-uri", server.uri, cwd=tmp_path, timeout=120)
+        proc = al4ml("ui", "--tracking-uri", server.uri, cwd=tmp_path)
     finally:
         server.stop()
     assert proc.returncode == 0, proc.stderr
     assert f"{server.uri} is a tracking server, and its UI" in proc.stdout
     assert f"  runs    {server.uri}/#/experiments/{eid}/runs" in proc.stdout
     assert f"  curves  {server.uri}/#/metric/test_accuracy" in proc.stdout
-    away = al4ml("ui", "--tracking-uri", server.uri, cwd=tmp_path, timeout=120)
+    away = al4ml("ui", "--tracking-uri", server.uri, cwd=tmp_path)
     lines = [ln for ln in away.stderr.splitlines() if ln.strip()]
     assert away.returncode == 2 and len(lines) == 1 and "does not answer" in lines[0], away.stderr
