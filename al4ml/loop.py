@@ -37,7 +37,7 @@ from al4ml.infer import Predictions, augmented_probs, mc_dropout_probs, metrics,
 from al4ml.models import create_model
 from al4ml.models.classifier import Classifier
 from al4ml.models.stack import StackedClassifier
-from al4ml.oracle import oracle_noise, oracle_prices
+from al4ml.oracle import oracle_of
 from al4ml.query import STRATEGIES, check_task, run_strategy
 from al4ml.query.diversity import gradient_embeddings
 from al4ml.query.modal import EmbeddingClassifier
@@ -93,16 +93,15 @@ class ActiveLearningLoop:
         self.dataset, self.device = dataset, device
         self.cohort_observers = cohort_observers
         observers = observers or [() for _ in cfgs]
+        labels = dataset.hand_over_labels()
         self.cells = [
             CohortMember(
-                cfg, oracle, create_augmentation(cfg.augmentation.name, **cfg.augmentation.params), obs
+                cfg,
+                oracle_of(cfg, labels, dataset.info.num_classes),
+                create_augmentation(cfg.augmentation.name, **cfg.augmentation.params),
+                obs,
             )
-            for cfg, oracle, obs in zip(
-                cfgs,
-                dataset.make_oracles([oracle_noise(c) for c in cfgs], [oracle_prices(c) for c in cfgs]),
-                observers,
-                strict=True,
-            )
+            for cfg, obs in zip(cfgs, observers, strict=True)
         ]
         for cell in self.cells:
             views = cell.cfg.query.augmentation

@@ -186,18 +186,15 @@ class SimulatedOracle:
         return answers
 
 
-def oracle_noise(cfg: ExperimentConfig) -> LabelNoise:
-    """A cell's oracle noise (``oracle.noise``), seeded by its seed (inactive at rate 0)."""
-    n = cfg.oracle.noise
-    return LabelNoise(
+def oracle_of(cfg: ExperimentConfig, labels: torch.Tensor, n_classes: int) -> SimulatedOracle:
+    """A cell's oracle over the pool ``labels``, as its ``oracle`` section says: noise seeded
+    by the cell's seed (inactive at rate 0) and prices. Each oracle keeps its own copy."""
+    n, c = cfg.oracle.noise, cfg.oracle.cost
+    noise = LabelNoise(
         n.rate,
         n.kind,
         tuple(map(tuple, n.matrix)) if n.matrix else None,
         derive_seed(cfg.seed, 0, "oracle_noise"),
     )
-
-
-def oracle_prices(cfg: ExperimentConfig) -> LabelCost:
-    """A cell's oracle prices (``oracle.cost``)."""
-    c = cfg.oracle.cost
-    return LabelCost(c.per_label, tuple(c.per_class) if c.per_class else None)
+    cost = LabelCost(c.per_label, tuple(c.per_class) if c.per_class else None)
+    return SimulatedOracle(labels, n_classes, noise, cost)

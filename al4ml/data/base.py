@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import torch
 
 from al4ml.errors import DataError
-from al4ml.oracle import LabelCost, LabelNoise, SimulatedOracle
 from al4ml.task import Task
 
 
@@ -46,8 +45,8 @@ class LabeledSplit:
 class ActiveDataset:
     """A pool of unlabeled images plus labeled ``val`` and ``test`` splits.
 
-    The pool labels are held only until :meth:`make_oracle` hands them to the oracle; after
-    that the dataset has none, so no other code path can read them.
+    The pool labels are held only until :meth:`hand_over_labels` gives them to the oracles;
+    after that the dataset has none, so no other code path can read them.
 
     Args:
         info: Dataset metadata.
@@ -127,27 +126,14 @@ class ActiveDataset:
             f"{self.info.channels}x{h}x{w}"
         )
 
-    def make_oracle(self, noise: LabelNoise | None = None, cost: LabelCost | None = None) -> SimulatedOracle:
-        """Hand the pool labels to a new oracle; callable once per dataset object."""
-        return self.make_oracles([noise], [cost])[0]
+    def hand_over_labels(self) -> torch.Tensor:
+        """The pool labels ``[N]`` (``[N, L]``), handed over once: to the oracles, which the
+        loop builds from their config section (:func:`al4ml.oracle.oracle_of`).
 
-    def make_oracles(
-        self, noises: int | list[LabelNoise | None], costs: list[LabelCost | None] | None = None
-    ) -> list[SimulatedOracle]:
-        """Hand the pool labels to independent oracles (one per cell of a cohort), once.
-
-        Args:
-            noises: Per oracle, how it errs (``None``: exact), or a count of exact oracles.
-            costs: Per oracle, its prices (``None``: one unit per label).
-
-        Each oracle keeps its own copy and its own record of what it revealed and charged.
+        Raises:
+            RuntimeError: They were handed over already.
         """
         if self._pool_labels is None:
             raise RuntimeError("the pool labels were already handed to an oracle")
         labels, self._pool_labels = self._pool_labels, None
-        noises = [None] * noises if isinstance(noises, int) else noises
-        costs = costs or [None] * len(noises)
-        return [
-            SimulatedOracle(labels, self.info.num_classes, noise, cost)
-            for noise, cost in zip(noises, costs, strict=True)
-        ]
+        return labels

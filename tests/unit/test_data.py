@@ -3,12 +3,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import write_medmnist_npz, write_multilabel_npz
+from helpers import tiny_config, write_medmnist_npz, write_multilabel_npz
 from PIL import Image
 
 from al4ml.data import DATASETS, create_dataset, dataset_task
 from al4ml.data.medmnist import flags_2d
 from al4ml.errors import ConfigError, DataError
+from al4ml.oracle import oracle_of
 
 
 def test_digits_is_real_uint8_28px_with_stratified_fixed_splits():
@@ -23,13 +24,26 @@ def test_digits_is_real_uint8_28px_with_stratified_fixed_splits():
     assert int(ds.pool_images.max()) > 200
 
 
-def test_pool_labels_leave_the_dataset_with_the_oracle():
+def test_pool_labels_leave_the_dataset_once_for_the_oracles():
     ds = create_dataset("digits")
-    oracle = ds.make_oracle()
-    assert oracle.pool_size == ds.pool_size
+    labels = ds.hand_over_labels()
+    assert labels.shape == (ds.pool_size,) and labels.dtype == torch.int64
     with pytest.raises(RuntimeError, match="already handed"):
-        ds.make_oracle()
+        ds.hand_over_labels()
     assert ds._pool_labels is None
+
+
+def test_a_cells_oracle_is_built_from_its_oracle_section():
+    cfg = tiny_config(**{"oracle.noise.rate": 0.5, "oracle.cost.per_label": 2.0})
+    labels = create_dataset("digits").hand_over_labels()
+    oracle = oracle_of(cfg, labels, 10)
+    answers = oracle.label(torch.arange(200))
+    assert oracle.noisy and 0 < oracle.wrong_answers < 200 and oracle.spent == 400.0
+    assert (answers != labels[:200]).sum() == oracle.wrong_answers
+    again = oracle_of(cfg, labels, 10).label(torch.arange(200))
+    assert torch.equal(answers, again)  # seeded by the cell's seed
+    exact = oracle_of(tiny_config(), labels, 10)
+    assert torch.equal(exact.label(torch.arange(200)), labels[:200]) and exact.spent == 200.0
 
 
 def test_medmnist_reads_the_real_breastmnist_file(shared_data):
@@ -39,7 +53,7 @@ def test_medmnist_reads_the_real_breastmnist_file(shared_data):
     assert torch.bincount(ds.test.labels).tolist() == [42, 114]
     assert ds.info.task == "binary-class" and ds.info.num_classes == 2
     assert ds.info.classes[0] == "malignant"
-    assert torch.bincount(ds.make_oracle().label(torch.arange(546))).tolist() == [147, 399]
+    assert torch.bincount(ds.hand_over_labels()).tolist() == [147, 399]
 
 
 def test_medmnist_reads_a_written_rgb_file(tmp_path):
@@ -166,7 +180,7 @@ def test_an_unsplit_tree_is_split_stratified_seeded_and_disjoint(lc_tree):
     assert ds.info.classes == LC25000_CLASSES
     n = {"train": len(ds.pool_images), "val": len(ds.val.labels), "test": len(ds.test.labels)}
     assert sum(n.values()) == 30 and n["train"] == 15
-    pool_labels = ds.make_oracle().label(torch.arange(ds.pool_size))
+    pool_labels = ds.hand_over_labels()
     assert torch.bincount(pool_labels).tolist() == [3] * 5  # stratified
     for split in (ds.val, ds.test):
         assert len(torch.unique(split.labels)) >= 3
@@ -235,7 +249,7 @@ def test_chestmnist_loads_through_medmnist_with_its_14_findings(tmp_path):
     ref = medmnist.ChestMNIST(split="test", root=str(tmp_path), download=False)
     assert torch.equal(ds.test.labels, torch.from_numpy(ref.labels.astype(np.int64)))
     assert ds.test.labels.shape == (40, 14) and ds.pool_images.shape == (80, 1, 28, 28)
-    assert ds.make_oracle().label(torch.tensor([0, 1])).tolist() == [[0] * 14, [1] * 14]
+    assert ds.hand_over_labels()[torch.tensor([0, 1])].tolist() == [[0] * 14, [1] * 14]
 
 
 def test_multi_label_labels_must_be_0_1_vectors(tmp_path):

@@ -59,7 +59,7 @@ def test_unqueried_pool_labels_never_influence_the_run():
     cfg = tiny_config()
     _, first = run(cfg)
     base = create_dataset("digits")
-    labels = base.make_oracle().label(torch.arange(base.pool_size))
+    labels = base.hand_over_labels()
     never = ~first.labeled_mask
     changed = labels.clone()
     changed[never] = (labels[never] + 1 + torch.arange(int(never.sum())) % 9) % 10
@@ -75,7 +75,7 @@ def test_labels_of_queried_items_do_matter():
     cfg = tiny_config()
     _, first = run(cfg)
     base = create_dataset("digits")
-    labels = base.make_oracle().label(torch.arange(base.pool_size))
+    labels = base.hand_over_labels()
     changed = (labels + 1) % 10
     flipped = ActiveDataset(base.info, base.pool_images, changed, base.val, base.test)
     _, second = run(cfg, flipped)
@@ -131,7 +131,7 @@ def test_digits_run_with_trivialaugment_end_to_end():
 def test_budget_larger_than_pool_stops_at_the_pool():
     small = create_dataset("digits")
     idx = torch.arange(25)
-    labels = small.make_oracle().label(idx)
+    labels = small.hand_over_labels()[idx]
     ds = ActiveDataset(
         small.info,
         small.pool_images[idx],
@@ -267,7 +267,7 @@ def test_a_mixed_cohort_gives_each_cell_its_own_strategy_and_augmentation(monkey
 
 def test_a_noisy_oracle_feeds_the_loop_wrong_labels_and_the_run_counts_them():
     base = create_dataset("digits")
-    truth = base.make_oracle().label(torch.arange(base.pool_size))
+    truth = base.hand_over_labels()
     cfg = tiny_config(**{"oracle.noise.rate": 0.3, "budget.total": 60})
     assert cfg.cohort_key() == tiny_config(**{"budget.total": 60}).cohort_key()  # one cohort
     _, state = run(cfg)

@@ -41,7 +41,7 @@ def fit_one(model, images, labels, cfg, augmentation="none", seed=0, device=CPU,
 def train_small(digits, epochs=8, seed=0, augmentation="none"):
     torch.manual_seed(seed)
     model = create_model("tiny_cnn", 1, 10, width=8)
-    labels = digits.make_oracle().label(torch.arange(300))
+    labels = digits.hand_over_labels()[:300]
     cfg = TrainingConfig(epochs=epochs, batch_size=32, lr=3e-3)
     return model, fit_one(model, digits.pool_images[:300], labels, cfg, augmentation, seed)
 
@@ -139,7 +139,7 @@ def test_equal_batches_share_one_shape_and_plain_batches_use_every_index():
 @pytest.mark.parametrize("option", ["cuda_graph", "compile"])
 def test_cuda_only_options_leave_cpu_training_unchanged(option):
     ds = create_dataset("digits")
-    labels = ds.make_oracle().label(torch.arange(100))
+    labels = ds.hand_over_labels()[:100]
     cfg = TrainingConfig(epochs=2, batch_size=32, lr=3e-3)
     results = []
     for on in (False, True):
@@ -198,7 +198,7 @@ def test_cuda_graph_training_matches_eager_training_on_cuda(compiled):
     dev = torch.device("cuda")
     ds = create_dataset("digits")
     x = ds.pool_images[:256].to(dev)
-    y = ds.make_oracle().label(torch.arange(256)).to(dev)
+    y = ds.hand_over_labels()[:256].to(dev)
     out = {}
     for graph in (False, True):
         torch.manual_seed(0)
