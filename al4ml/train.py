@@ -93,8 +93,12 @@ class _Step:
         self.net, self.stack, self.opt, self.execution = net, stack, opt, execution
         self.images, self.rows, self.labels, self.augment = images, rows, labels, augment
         self.task = task
-        self.device = execution.device
-        self.loss_sum = torch.zeros(len(rows), device=self.device)
+        self.loss_sum = torch.zeros(len(rows), device=execution.device)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the step runs (the execution's device)."""
+        return self.execution.device
 
     def _body(self, idx: torch.Tensor) -> None:
         k, b = idx.shape
