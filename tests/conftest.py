@@ -1,18 +1,26 @@
 """Shared fixtures: real data paths, a temporary MLflow store, a PostgreSQL-backed server.
 
-``tests/unit`` runs in this process; ``tests/e2e`` starts processes, servers and a browser
-and is marked ``slow`` here. Helpers the tests import (paths, small configs and files, the
-CLI in subprocesses, servers) live in ``helpers.py``.
+``tests/unit`` runs in the test process; ``tests/e2e`` starts processes, servers and a
+browser and is marked ``slow`` here. Test processes run one per core (pytest-xdist, a module
+per worker so that module fixtures are built once), one torch thread each. Helpers the tests
+import (paths, small configs and files, the CLI in subprocesses, servers) live in
+``helpers.py``.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from helpers import SHARED_DATA, MlflowServer, Postgres, tiny_config
 
 from al4ml.config import ExperimentConfig
+
+# One torch thread per test process and every process it starts (a grid's workers share what
+# this allows): the suite runs one test process per core (pytest-xdist), and torch threads
+# that outnumber the cores wait on one another, which made runs twice as slow on a busy machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture

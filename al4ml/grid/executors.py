@@ -13,8 +13,8 @@ from al4ml.grid.workers import (
     Listener,
     _cohort_process,
     _payload,
-    _threads,
     run_cohort_payload,
+    threads_per_worker,
     worker_context,
 )
 from al4ml.runs import (
@@ -75,7 +75,7 @@ def execute_local(
     ctx = worker_context(any(st.cell.config.augmentation.name != "none" for st in todo))
     pending = list(cohorts)
     running: dict[Any, list[CellStatus]] = {}
-    threads = _threads(workers)
+    threads = threads_per_worker(workers)
     try:
         while pending or running:
             while pending and len(running) < workers:
@@ -133,7 +133,7 @@ def execute_ray(
             log_to_driver=False,
         )
     remote = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=0)(run_cohort_payload)
-    threads = _threads(workers)
+    threads = threads_per_worker(workers)
     todo = [st for c in cohorts for st in c]
     refs = {remote.remote(_payload(c), tracking_uri, parent_id, threads): c for c in cohorts}
     for st in todo:

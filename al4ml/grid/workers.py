@@ -125,8 +125,23 @@ def _cohort_process(args: tuple, parent: int) -> None:
 Listener = Callable[[list[CellStatus]], None]
 
 
-def _threads(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+def threads_per_worker(workers: int) -> int:
+    """Torch threads for each of ``workers`` worker processes: the CPUs this process may use,
+    shared out, at least one each.
+
+    The CPUs are ``OMP_NUM_THREADS`` when it is set, else this process's CPU affinity (which
+    ``taskset`` or a container's cpuset narrows; ``os.cpu_count`` would not see it). More torch
+    threads than CPUs make them wait on one another: on a busy 2-core machine a run with two
+    threads took twice as long as with one.
+    """
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        cpus = int(given)
+    elif hasattr(os, "sched_getaffinity"):
+        cpus = len(os.sched_getaffinity(0))
+    else:
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // max(1, workers))
 
 
 def _payload(

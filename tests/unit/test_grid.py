@@ -186,3 +186,24 @@ def test_the_grid_command_refuses_bad_options_before_anything_trains(tmp_path):
     bad = write_grid(tmp_path, {"query.strategy": ["entropy", "bogus"]})
     one_line_error(cli("grid", str(bad), "--tracking-uri", uri), "query.strategy=bogus", "unknown strategy")
     assert not (tmp_path / "m.db").exists()
+
+
+def test_workers_share_the_cpus_this_process_may_use(monkeypatch):
+    """``OMP_NUM_THREADS`` caps the threads a grid's workers share; without it, the process's
+    CPU affinity does (what ``taskset`` or a container allows, not the machine's count)."""
+    import os
+
+    from al4ml.grid.workers import threads_per_worker
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "6")
+    assert [threads_per_worker(w) for w in (1, 2, 4, 8)] == [6, 3, 1, 1]
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    cpus = os.sched_getaffinity(0)
+    assert threads_per_worker(1) == len(cpus)
+    try:
+        os.sched_setaffinity(0, {min(cpus)})
+        assert threads_per_worker(1) == 1
+    finally:
+        os.sched_setaffinity(0, cpus)
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert threads_per_worker(1) == len(cpus)
